@@ -1,0 +1,694 @@
+//! The driver: inputs -> bytes -> chunks at newlines -> parallel parse -> ordered batches.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{self, Read, Seek};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use rayon::prelude::*;
+
+use crate::error::Error;
+use crate::input::Input;
+use crate::mmap::Mapped;
+use crate::normalize::{normalize_line, Ctx, Origin};
+use crate::quarantine::{excerpt, BadLine, Reason};
+use crate::record::{Format, Record};
+use crate::secret::{Fingerprinter, DEFAULT_FINGERPRINT_KEY};
+
+/// How ingest reads and parses. Shared by the CLI flags and the config file.
+#[derive(Debug, Clone)]
+pub struct IngestOptions {
+    /// Worker threads for parsing; 0 means one per core.
+    pub threads: usize,
+    /// Target chunk size in bytes; chunks end at a newline, so a chunk holding
+    /// a longer line grows to fit it.
+    pub chunk_bytes: usize,
+    /// Lines longer than this are quarantined as `line_too_long` without being parsed.
+    pub max_line_bytes: usize,
+    /// Memory-map plain files (buffered reads when false).
+    pub mmap: bool,
+    /// The secret that keys API-key fingerprints.
+    pub fingerprint_key: String,
+}
+
+impl Default for IngestOptions {
+    fn default() -> Self {
+        IngestOptions {
+            threads: 0,
+            chunk_bytes: 4 << 20,
+            max_line_bytes: 16 << 20,
+            mmap: true,
+            fingerprint_key: DEFAULT_FINGERPRINT_KEY.to_owned(),
+        }
+    }
+}
+
+/// The compression of an input, detected from its first bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Compression {
+    /// Plain text.
+    None,
+    /// gzip (one or more members).
+    Gzip,
+    /// zstd (one or more frames).
+    Zstd,
+}
+
+impl Compression {
+    /// Detects gzip (`1f 8b`) and zstd (`28 b5 2f fd`) by magic bytes.
+    #[must_use]
+    pub fn detect(head: &[u8]) -> Compression {
+        if head.starts_with(&[0x1f, 0x8b]) {
+            Compression::Gzip
+        } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+            Compression::Zstd
+        } else {
+            Compression::None
+        }
+    }
+
+    /// The stable name used in outputs.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Compression::None => "none",
+            Compression::Gzip => "gzip",
+            Compression::Zstd => "zstd",
+        }
+    }
+}
+
+/// Line and record counts.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Counts {
+    /// Bytes read (decompressed).
+    pub bytes: u64,
+    /// Lines seen, blank ones included.
+    pub lines: u64,
+    /// Lines holding only whitespace; skipped, not quarantined.
+    pub blank_lines: u64,
+    /// Records produced (an OTLP export line may hold several).
+    pub records: u64,
+    /// Lines quarantined.
+    pub bad_lines: u64,
+    /// Quarantined lines by reason.
+    pub bad_by_reason: BTreeMap<Reason, u64>,
+    /// Records by detected format.
+    pub records_by_format: BTreeMap<Format, u64>,
+    /// Lines with plaintext key-shaped strings in them.
+    pub lines_with_secrets: u64,
+}
+
+impl Counts {
+    fn add(&mut self, other: &Counts) {
+        self.bytes += other.bytes;
+        self.lines += other.lines;
+        self.blank_lines += other.blank_lines;
+        self.records += other.records;
+        self.bad_lines += other.bad_lines;
+        self.lines_with_secrets += other.lines_with_secrets;
+        for (reason, n) in &other.bad_by_reason {
+            *self.bad_by_reason.entry(*reason).or_default() += n;
+        }
+        for (format, n) in &other.records_by_format {
+            *self.records_by_format.entry(*format).or_default() += n;
+        }
+    }
+}
+
+/// What became of one input.
+#[derive(Debug)]
+pub struct FileSummary {
+    /// The input's name (`-` for stdin).
+    pub name: String,
+    /// Its compression.
+    pub compression: Compression,
+    /// Whether it was memory-mapped.
+    pub mapped: bool,
+    /// Its counts.
+    pub counts: Counts,
+    /// Why it stopped early, if it did.
+    pub error: Option<Error>,
+}
+
+/// What became of a whole run.
+#[derive(Debug, Default)]
+pub struct Summary {
+    /// One entry per input that was opened, in input order.
+    pub files: Vec<FileSummary>,
+    /// Totals over all files.
+    pub totals: Counts,
+}
+
+/// Records and bad lines of one chunk, in input order.
+#[derive(Debug, Default)]
+pub struct Batch {
+    /// Normalized records.
+    pub records: Vec<Record>,
+    /// Quarantined lines.
+    pub bad_lines: Vec<BadLine>,
+}
+
+/// Turns inputs into ordered [`Batch`]es of records.
+#[derive(Debug)]
+pub struct Ingester {
+    options: IngestOptions,
+    ctx: Ctx,
+    pool: rayon::ThreadPool,
+}
+
+/// A piece of input handed to a worker.
+enum Piece<D> {
+    /// Whole lines (the last may lack its newline only at the end of input).
+    Lines { data: D, offset: u64, last: bool },
+    /// A line over the size limit, already skipped; only its start is kept.
+    Overlong {
+        offset: u64,
+        len: u64,
+        head: Vec<u8>,
+    },
+}
+
+/// A parsed chunk before line numbers are made global.
+struct ChunkOut {
+    batch: Batch,
+    counts: Counts,
+}
+
+impl Ingester {
+    /// An ingester with its own worker pool.
+    pub fn new(options: IngestOptions) -> Result<Ingester, Error> {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(options.threads)
+            .thread_name(|i| format!("faultline-ingest-{i}"))
+            .build()
+            .map_err(|e| Error::Threads {
+                threads: options.threads,
+                reason: e.to_string(),
+            })?;
+        let ctx = Ctx {
+            fingerprinter: Fingerprinter::new(&options.fingerprint_key),
+        };
+        Ok(Ingester { options, ctx, pool })
+    }
+
+    /// Worker threads in use.
+    #[must_use]
+    pub fn threads(&self) -> usize {
+        self.pool.current_num_threads()
+    }
+
+    /// Reads every input in order, calling `on_batch` with each chunk's records
+    /// in input order. An input that fails stops alone: its error is kept in
+    /// its [`FileSummary`] and the others are still read.
+    pub fn ingest(&self, inputs: &[Input], on_batch: &mut dyn FnMut(Batch)) -> Summary {
+        let mut summary = Summary::default();
+        for input in inputs {
+            let file = self.ingest_input(input, on_batch);
+            summary.totals.add(&file.counts);
+            summary.files.push(file);
+        }
+        summary
+    }
+
+    fn ingest_input(&self, input: &Input, on_batch: &mut dyn FnMut(Batch)) -> FileSummary {
+        let name = input.name();
+        match input {
+            Input::Stdin => {
+                let stdin = io::stdin();
+                let mut lock = stdin.lock();
+                let mut head = [0u8; 4];
+                let filled = read_head(&mut lock, &mut head);
+                match filled {
+                    Ok(n) => {
+                        let chained = io::Read::chain(&head[..n], lock);
+                        self.ingest_stream(
+                            &name,
+                            chained,
+                            Compression::detect(&head[..n]),
+                            on_batch,
+                        )
+                    }
+                    Err(source) => failed(&name, PathBuf::from("-"), source),
+                }
+            }
+            Input::File(path) => self.ingest_file(&name, path, on_batch),
+        }
+    }
+
+    fn ingest_file(
+        &self,
+        name: &str,
+        path: &PathBuf,
+        on_batch: &mut dyn FnMut(Batch),
+    ) -> FileSummary {
+        let open = || -> io::Result<(File, Compression, u64)> {
+            let mut file = File::open(path)?;
+            let mut head = [0u8; 4];
+            let n = read_head(&mut file, &mut head)?;
+            file.rewind()?;
+            let len = file.metadata()?.len();
+            Ok((file, Compression::detect(&head[..n]), len))
+        };
+        let (file, compression, len) = match open() {
+            Ok(opened) => opened,
+            Err(source) => return failed(name, path.clone(), source),
+        };
+        let is_regular = file.metadata().is_ok_and(|m| m.is_file());
+        if compression == Compression::None && self.options.mmap && is_regular && len > 0 {
+            // A file that cannot be mapped (special files, some network file
+            // systems) is read the ordinary way below.
+            if let Ok(map) = Mapped::open(&file) {
+                let mut summary = self.ingest_bytes(name, &map, on_batch);
+                summary.mapped = true;
+                let after = std::fs::metadata(path).map_or(len, |m| m.len());
+                if after != len {
+                    summary.error = Some(Error::Changed {
+                        path: path.clone(),
+                        before: len,
+                        after,
+                    });
+                }
+                return summary;
+            }
+        }
+        let mut summary = self.ingest_stream(name, file, compression, on_batch);
+        if let Some(Error::Read { path: p, .. }) = &mut summary.error {
+            p.clone_from(path);
+        }
+        summary
+    }
+
+    /// Ingests bytes already in memory (a mapped file, an embedded sample).
+    pub fn ingest_bytes(
+        &self,
+        name: &str,
+        data: &[u8],
+        on_batch: &mut dyn FnMut(Batch),
+    ) -> FileSummary {
+        let file: Arc<str> = Arc::from(name);
+        let chunk = self.options.chunk_bytes.max(1);
+        let mut pieces = Vec::new();
+        let mut start = 0;
+        while start < data.len() {
+            let target = start + chunk;
+            let end = if target >= data.len() {
+                data.len()
+            } else {
+                memchr::memchr(b'\n', &data[target..]).map_or(data.len(), |i| target + i + 1)
+            };
+            pieces.push(Piece::Lines {
+                data: &data[start..end],
+                offset: start as u64,
+                last: end == data.len(),
+            });
+            start = end;
+        }
+        let mut state = Ordered::new(file);
+        let window = self.window();
+        let mut pieces = pieces.into_iter().peekable();
+        while pieces.peek().is_some() {
+            let group: Vec<Piece<&[u8]>> = pieces.by_ref().take(window).collect();
+            self.run(&group, &mut state, on_batch);
+        }
+        FileSummary {
+            name: name.to_owned(),
+            compression: Compression::None,
+            mapped: false,
+            counts: state.counts,
+            error: None,
+        }
+    }
+
+    /// Ingests a stream (stdin, a pipe, a compressed file, or a plain file
+    /// read without mmap), decompressing as it goes.
+    pub fn ingest_stream<R: Read>(
+        &self,
+        name: &str,
+        reader: R,
+        compression: Compression,
+        on_batch: &mut dyn FnMut(Batch),
+    ) -> FileSummary {
+        let reader: Box<dyn Read + '_> = match compression {
+            Compression::None => Box::new(reader),
+            Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(io::BufReader::new(
+                reader,
+            ))),
+            Compression::Zstd => match zstd::stream::read::Decoder::new(reader) {
+                Ok(decoder) => Box::new(decoder),
+                Err(source) => {
+                    let mut summary = failed(name, PathBuf::from(name), source);
+                    summary.compression = compression;
+                    return summary;
+                }
+            },
+        };
+        let mut state = Ordered::new(Arc::from(name));
+        let mut chunker = StreamChunker::new(
+            reader,
+            self.options.chunk_bytes.max(1),
+            self.options.max_line_bytes,
+        );
+        let window = self.window();
+        let mut error = None;
+        loop {
+            let mut group = Vec::with_capacity(window);
+            let mut done = false;
+            while group.len() < window {
+                match chunker.next_piece() {
+                    Ok(Some(piece)) => group.push(piece),
+                    Ok(None) => {
+                        done = true;
+                        break;
+                    }
+                    Err(source) => {
+                        // Keep what was read; the failure is reported after it.
+                        group.extend(chunker.rest());
+                        error = Some(source);
+                        done = true;
+                        break;
+                    }
+                }
+            }
+            self.run(&group, &mut state, on_batch);
+            if done {
+                break;
+            }
+        }
+        let error = error.map(|source| Error::Read {
+            path: PathBuf::from(name),
+            last_good_line: state.counts.lines,
+            offset: state.counts.bytes,
+            source,
+        });
+        FileSummary {
+            name: name.to_owned(),
+            compression,
+            mapped: false,
+            counts: state.counts,
+            error,
+        }
+    }
+
+    fn window(&self) -> usize {
+        self.threads().max(1) * 4
+    }
+
+    fn run<D: AsRef<[u8]> + Sync>(
+        &self,
+        group: &[Piece<D>],
+        state: &mut Ordered,
+        on_batch: &mut dyn FnMut(Batch),
+    ) {
+        let file = &state.file;
+        let max_line = self.options.max_line_bytes;
+        let outs: Vec<ChunkOut> = self.pool.install(|| {
+            group
+                .par_iter()
+                .map(|piece| parse_piece(piece, file, max_line, &self.ctx))
+                .collect()
+        });
+        for out in outs {
+            state.emit(out, on_batch);
+        }
+    }
+}
+
+fn failed(name: &str, path: PathBuf, source: io::Error) -> FileSummary {
+    FileSummary {
+        name: name.to_owned(),
+        compression: Compression::None,
+        mapped: false,
+        counts: Counts::default(),
+        error: Some(Error::Open { path, source }),
+    }
+}
+
+fn read_head(reader: &mut impl Read, head: &mut [u8]) -> io::Result<usize> {
+    let mut filled = 0;
+    while filled < head.len() {
+        match reader.read(&mut head[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(filled)
+}
+
+/// Turns chunk-local line numbers into file line numbers, in order.
+struct Ordered {
+    file: Arc<str>,
+    counts: Counts,
+}
+
+impl Ordered {
+    fn new(file: Arc<str>) -> Ordered {
+        Ordered {
+            file,
+            counts: Counts::default(),
+        }
+    }
+
+    fn emit(&mut self, mut out: ChunkOut, on_batch: &mut dyn FnMut(Batch)) {
+        let base = self.counts.lines;
+        for rec in &mut out.batch.records {
+            rec.source_line += base;
+        }
+        for bad in &mut out.batch.bad_lines {
+            bad.line += base;
+        }
+        self.counts.add(&out.counts);
+        if !out.batch.records.is_empty() || !out.batch.bad_lines.is_empty() {
+            on_batch(out.batch);
+        }
+    }
+}
+
+/// Parses the lines of one piece. Line numbers are 1-based within the piece.
+fn parse_piece<D: AsRef<[u8]>>(
+    piece: &Piece<D>,
+    file: &Arc<str>,
+    max_line: usize,
+    ctx: &Ctx,
+) -> ChunkOut {
+    let mut out = ChunkOut {
+        batch: Batch::default(),
+        counts: Counts::default(),
+    };
+    match piece {
+        Piece::Overlong { offset, len, head } => {
+            out.counts.lines = 1;
+            out.counts.bytes = *len;
+            out.counts.bad_lines = 1;
+            *out.counts
+                .bad_by_reason
+                .entry(Reason::LineTooLong)
+                .or_default() += 1;
+            out.batch.bad_lines.push(BadLine {
+                file: Arc::clone(file),
+                line: 1,
+                offset: *offset,
+                reason: Reason::LineTooLong,
+                detail: Some(format!("longer than the {max_line}-byte line limit")),
+                excerpt: excerpt(head),
+            });
+        }
+        Piece::Lines { data, offset, last } => {
+            let data = data.as_ref();
+            out.counts.bytes = data.len() as u64;
+            let mut start = 0usize;
+            let mut line_no = 0u64;
+            while start < data.len() {
+                let (end, next) = match memchr::memchr(b'\n', &data[start..]) {
+                    Some(i) => (start + i, start + i + 1),
+                    None => (data.len(), data.len()),
+                };
+                line_no += 1;
+                let unterminated = *last && next == data.len() && end == data.len();
+                let mut line = &data[start..end];
+                if line.last() == Some(&b'\r') {
+                    line = &line[..line.len() - 1];
+                }
+                if *offset == 0 && start == 0 {
+                    line = line.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(line);
+                }
+                let origin = Origin {
+                    file: Arc::clone(file),
+                    line: line_no,
+                    offset: offset + start as u64,
+                };
+                parse_line(line, unterminated, &origin, max_line, ctx, &mut out);
+                start = next;
+            }
+            out.counts.lines = line_no;
+        }
+    }
+    out
+}
+
+fn parse_line(
+    line: &[u8],
+    unterminated: bool,
+    origin: &Origin,
+    max_line: usize,
+    ctx: &Ctx,
+    out: &mut ChunkOut,
+) {
+    if line.iter().all(u8::is_ascii_whitespace) {
+        out.counts.blank_lines += 1;
+        return;
+    }
+    let result = if line.len() > max_line {
+        Err(crate::normalize::Rejection {
+            reason: Reason::LineTooLong,
+            detail: Some(format!(
+                "{} bytes, over the {max_line}-byte line limit",
+                line.len()
+            )),
+        })
+    } else {
+        let before = out.batch.records.len();
+        normalize_line(line, unterminated, origin, ctx, &mut out.batch.records).map(|()| before)
+    };
+    match result {
+        Ok(before) => {
+            let new = &out.batch.records[before..];
+            out.counts.records += new.len() as u64;
+            if new.first().is_some_and(|r| r.secrets_found > 0) {
+                out.counts.lines_with_secrets += 1;
+            }
+            for rec in new {
+                if let Some(format) = rec.format {
+                    *out.counts.records_by_format.entry(format).or_default() += 1;
+                }
+            }
+        }
+        Err(rejection) => {
+            out.counts.bad_lines += 1;
+            *out.counts
+                .bad_by_reason
+                .entry(rejection.reason)
+                .or_default() += 1;
+            if crate::secret::count_secrets(line) > 0 {
+                out.counts.lines_with_secrets += 1;
+            }
+            out.batch.bad_lines.push(BadLine {
+                file: Arc::clone(&origin.file),
+                line: origin.line,
+                offset: origin.offset,
+                reason: rejection.reason,
+                detail: rejection
+                    .detail
+                    .map(|d| crate::secret::redact(&d).into_owned()),
+                excerpt: excerpt(line),
+            });
+        }
+    }
+}
+
+/// Cuts a byte stream into pieces of whole lines.
+struct StreamChunker<R> {
+    reader: R,
+    chunk: usize,
+    max_line: usize,
+    buf: Vec<u8>,
+    /// Stream offset of `buf[0]`.
+    offset: u64,
+    eof: bool,
+}
+
+impl<R: Read> StreamChunker<R> {
+    fn new(reader: R, chunk: usize, max_line: usize) -> Self {
+        StreamChunker {
+            reader,
+            chunk,
+            max_line,
+            buf: Vec::new(),
+            offset: 0,
+            eof: false,
+        }
+    }
+
+    /// Reads until `buf` holds at least `want` bytes or the stream ends.
+    fn fill(&mut self, want: usize) -> io::Result<()> {
+        if self.buf.capacity() < want {
+            self.buf.reserve(want - self.buf.len());
+        }
+        let mut scratch = vec![0u8; (want.saturating_sub(self.buf.len())).clamp(1, 1 << 20)];
+        while !self.eof && self.buf.len() < want {
+            let room = (want - self.buf.len()).min(scratch.len());
+            match self.reader.read(&mut scratch[..room]) {
+                Ok(0) => self.eof = true,
+                Ok(n) => self.buf.extend_from_slice(&scratch[..n]),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    fn take(&mut self, len: usize, last: bool) -> Piece<Vec<u8>> {
+        let rest = self.buf.split_off(len);
+        let data = std::mem::replace(&mut self.buf, rest);
+        let offset = self.offset;
+        self.offset += len as u64;
+        Piece::Lines { data, offset, last }
+    }
+
+    fn next_piece(&mut self) -> io::Result<Option<Piece<Vec<u8>>>> {
+        let mut want = self.chunk.max(self.buf.len() + 1);
+        loop {
+            self.fill(want)?;
+            if self.buf.is_empty() {
+                return Ok(None);
+            }
+            if let Some(i) = memchr::memrchr(b'\n', &self.buf) {
+                return Ok(Some(self.take(i + 1, false)));
+            }
+            if self.eof {
+                return Ok(Some(self.take(self.buf.len(), true)));
+            }
+            if self.buf.len() > self.max_line {
+                return self.skip_overlong().map(Some);
+            }
+            // One line longer than the buffer: read more of it.
+            want = (self.buf.len() * 2).min(self.max_line + 1);
+        }
+    }
+
+    /// Drops an over-long line up to and including its newline.
+    fn skip_overlong(&mut self) -> io::Result<Piece<Vec<u8>>> {
+        let offset = self.offset;
+        let head = self.buf[..crate::quarantine::EXCERPT_BYTES.min(self.buf.len())].to_vec();
+        let mut skipped = self.buf.len() as u64;
+        self.buf.clear();
+        loop {
+            self.fill(self.chunk)?;
+            if let Some(i) = memchr::memchr(b'\n', &self.buf) {
+                skipped += i as u64 + 1;
+                self.buf.drain(..=i);
+                break;
+            }
+            skipped += self.buf.len() as u64;
+            self.buf.clear();
+            if self.eof {
+                break;
+            }
+        }
+        self.offset += skipped;
+        Ok(Piece::Overlong {
+            offset,
+            len: skipped,
+            head,
+        })
+    }
+
+    /// After a read error: what is left in the buffer, as the input's last piece.
+    fn rest(&mut self) -> Option<Piece<Vec<u8>>> {
+        (!self.buf.is_empty()).then(|| self.take(self.buf.len(), true))
+    }
+}

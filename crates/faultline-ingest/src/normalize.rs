@@ -1,0 +1,733 @@
+//! One line of JSON to normalized records, whatever format it was logged in.
+//!
+//! Detection looks at the keys of the top-level object:
+//! `resourceSpans`/`resourceLogs` or `gen_ai.*` keys -> OpenTelemetry GenAI;
+//! `request`/`response` -> envelope; LiteLLM's own keys -> LiteLLM;
+//! anything else with call fields -> flat event.
+
+use std::borrow::Cow;
+use std::sync::{Arc, LazyLock};
+
+use regex::Regex;
+use serde_json::value::RawValue;
+
+use crate::quarantine::Reason;
+use crate::record::{BodyShape, Format, Record};
+use crate::secret::{self, Fingerprinter};
+use crate::time::{self, TsError};
+use crate::view::{as_bool, as_f64, as_str, is_empty, Obj, F};
+
+/// Error messages longer than this are cut (at a character boundary).
+const MAX_MESSAGE_CHARS: usize = 2048;
+
+/// What normalization needs besides the line.
+#[derive(Debug, Clone)]
+pub(crate) struct Ctx {
+    pub(crate) fingerprinter: Fingerprinter,
+}
+
+/// Where the line sits, copied into its records.
+#[derive(Debug, Clone)]
+pub(crate) struct Origin {
+    pub(crate) file: Arc<str>,
+    pub(crate) line: u64,
+    pub(crate) offset: u64,
+}
+
+/// A line that could not be normalized.
+#[derive(Debug)]
+pub(crate) struct Rejection {
+    pub(crate) reason: Reason,
+    pub(crate) detail: Option<String>,
+}
+
+impl From<Reason> for Rejection {
+    fn from(reason: Reason) -> Self {
+        Rejection {
+            reason,
+            detail: None,
+        }
+    }
+}
+
+fn json_rejection(err: &serde_json::Error, at_eof_without_newline: bool) -> Rejection {
+    let message = err.to_string();
+    let reason = if message.starts_with("recursion limit exceeded") {
+        Reason::TooDeep
+    } else if err.is_eof() && at_eof_without_newline {
+        Reason::TruncatedLine
+    } else if err.is_data() {
+        Reason::NotAnObject
+    } else {
+        Reason::InvalidJson
+    };
+    Rejection {
+        reason,
+        detail: Some(message),
+    }
+}
+
+/// Normalizes one line (without its newline) and appends its records to `out`.
+///
+/// `last_unterminated` says the line is the input's last and had no newline,
+/// which turns an end-of-input parse error into [`Reason::TruncatedLine`].
+pub(crate) fn normalize_line(
+    line: &[u8],
+    last_unterminated: bool,
+    origin: &Origin,
+    ctx: &Ctx,
+    out: &mut Vec<Record>,
+) -> Result<(), Rejection> {
+    let text = std::str::from_utf8(line).map_err(|e| Rejection {
+        reason: Reason::InvalidUtf8,
+        detail: Some(format!("invalid utf-8 at byte {}", e.valid_up_to())),
+    })?;
+    let obj = Obj::parse(text).map_err(|e| json_rejection(&e, last_unterminated))?;
+    let secrets = secret::count_secrets(line).min(usize::from(u16::MAX)) as u16;
+    let start = out.len();
+    if obj.has(F::Otlp) || obj.marks.gen_ai || attributes_have_gen_ai(&obj) {
+        crate::otel::normalize(text, origin, ctx, out)?;
+    } else {
+        let mut rec = base_record(origin);
+        if obj.has(F::Request) || obj.has(F::Response) {
+            rec.format = Some(Format::Envelope);
+            envelope(&obj, ctx, &mut rec)?;
+        } else if obj.has(F::CustomLlmProvider)
+            || obj.has(F::ErrorStr)
+            || obj.has(F::ErrorInformation)
+            || obj.has(F::LiteLlmMarker)
+        {
+            rec.format = Some(Format::LiteLlm);
+            litellm(&obj, ctx, &mut rec)?;
+        } else {
+            rec.format = Some(Format::FlatEvent);
+            flat(&obj, ctx, &mut rec)?;
+        }
+        out.push(rec);
+    }
+    for rec in &mut out[start..] {
+        rec.secrets_found = secrets;
+    }
+    Ok(())
+}
+
+fn attributes_have_gen_ai(obj: &Obj<'_>) -> bool {
+    obj.obj(F::Attributes)
+        .is_some_and(|attrs| attrs.marks.gen_ai)
+}
+
+pub(crate) fn base_record(origin: &Origin) -> Record {
+    Record {
+        source_file: Arc::clone(&origin.file),
+        source_line: origin.line,
+        byte_offset: origin.offset,
+        ..Record::default()
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Field helpers shared by the formats
+
+pub(crate) fn owned(text: Option<Cow<'_, str>>) -> Option<String> {
+    let text = text?;
+    let trimmed = text.trim();
+    (!trimmed.is_empty()).then(|| trimmed.to_owned())
+}
+
+/// A redacted, length-bounded copy of an error message.
+pub(crate) fn message(text: &str) -> Option<String> {
+    let text = text.trim();
+    if text.is_empty() {
+        return None;
+    }
+    let cut = match text.char_indices().nth(MAX_MESSAGE_CHARS) {
+        Some((at, _)) => &text[..at],
+        None => text,
+    };
+    Some(secret::redact(cut).into_owned())
+}
+
+pub(crate) fn set_if_none<T>(slot: &mut Option<T>, value: Option<T>) {
+    if slot.is_none() {
+        *slot = value;
+    }
+}
+
+pub(crate) fn to_u32(value: Option<f64>) -> Option<u32> {
+    value
+        .filter(|v| *v >= 0.0 && *v <= f64::from(u32::MAX))
+        .map(|v| v as u32)
+}
+
+pub(crate) fn to_u16(value: Option<f64>) -> Option<u16> {
+    value
+        .filter(|v| *v >= 0.0 && *v <= f64::from(u16::MAX))
+        .map(|v| v as u16)
+}
+
+pub(crate) fn to_status(value: Option<f64>) -> Option<u16> {
+    value
+        .filter(|v| (100.0..=599.0).contains(v) && v.fract() == 0.0)
+        .map(|v| v as u16)
+}
+
+/// The host of a URL, or the text itself when it is already a host.
+pub(crate) fn host_of(url: &str) -> Option<String> {
+    let rest = url.trim();
+    let rest = rest.split_once("://").map_or(rest, |(_, r)| r);
+    let host = rest.split(['/', '?', '#']).next().unwrap_or(rest);
+    // Drop credentials a URL may carry (`user:key@host`).
+    let host = host.rsplit_once('@').map_or(host, |(_, h)| h);
+    let host = host.trim().to_ascii_lowercase();
+    (!host.is_empty()).then_some(host)
+}
+
+pub(crate) fn ts_of(raw: &RawValue) -> Result<i64, Reason> {
+    let result = match raw.get().as_bytes().first() {
+        Some(b'"') => as_str(raw).map_or(Err(TsError::Unparseable), |t| time::parse_ts_str(&t)),
+        Some(b'0'..=b'9') => as_f64(raw).map_or(Err(TsError::Unparseable), time::epoch_to_ms),
+        _ => Err(TsError::Unparseable),
+    };
+    result.map_err(|e| match e {
+        TsError::Unparseable => Reason::BadTimestamp,
+        TsError::OutOfRange => Reason::TimestampOutOfRange,
+    })
+}
+
+/// The first timestamp among `fields`; missing when none is present.
+pub(crate) fn timestamp(obj: &Obj<'_>, fields: &[F]) -> Result<i64, Reason> {
+    for &field in fields {
+        if let Some(raw) = obj.get(field).filter(|r| r.get() != "null") {
+            return ts_of(raw);
+        }
+    }
+    Err(Reason::MissingTimestamp)
+}
+
+fn fingerprint(obj: &Obj<'_>, ctx: &Ctx) -> Option<String> {
+    let key = obj.str(F::Key)?;
+    let key = key.trim();
+    (!key.is_empty()).then(|| ctx.fingerprinter.fingerprint(key))
+}
+
+/// Fields every format may carry at its top level.
+pub(crate) fn common(obj: &Obj<'_>, ctx: &Ctx, rec: &mut Record) {
+    set_if_none(&mut rec.request_id, owned(obj.str(F::RequestId)));
+    set_if_none(&mut rec.service, owned(obj.str(F::Service)));
+    set_if_none(&mut rec.provider_hint, owned(obj.str(F::Provider)));
+    set_if_none(&mut rec.model, owned(obj.str(F::Model)));
+    if let Some(host) = obj.str(F::Host) {
+        set_if_none(&mut rec.host, host_of(&host));
+    }
+    set_if_none(&mut rec.key_fp, fingerprint(obj, ctx));
+    set_if_none(&mut rec.http_status, to_status(obj.f64(F::StatusCode)));
+    set_if_none(
+        &mut rec.latency_ms,
+        obj.f64(F::LatencyMs)
+            .or_else(|| obj.f64(F::LatencyS).map(|s| s * 1e3)),
+    );
+    set_if_none(&mut rec.prompt_tokens, to_u32(obj.f64(F::PromptTokens)));
+    set_if_none(
+        &mut rec.completion_tokens,
+        to_u32(obj.f64(F::CompletionTokens)),
+    );
+    set_if_none(&mut rec.max_tokens, to_u32(obj.f64(F::MaxTokens)));
+    set_if_none(&mut rec.attempt, to_u16(obj.f64(F::Attempt)));
+    set_if_none(&mut rec.stream, obj.get(F::Stream).and_then(as_bool));
+    set_if_none(
+        &mut rec.timeout_ms,
+        to_u32(
+            obj.f64(F::TimeoutMs)
+                .or_else(|| obj.f64(F::TimeoutS).map(|s| s * 1e3)),
+        ),
+    );
+    set_if_none(&mut rec.retry_after_s, retry_after(obj));
+    if let Some(usage) = obj.obj(F::Usage) {
+        set_if_none(&mut rec.prompt_tokens, to_u32(usage.f64(F::PromptTokens)));
+        set_if_none(
+            &mut rec.completion_tokens,
+            to_u32(usage.f64(F::CompletionTokens)),
+        );
+    }
+}
+
+fn retry_after(obj: &Obj<'_>) -> Option<f64> {
+    obj.f64(F::RetryAfterMs)
+        .map(|ms| ms / 1e3)
+        .or_else(|| obj.f64(F::RetryAfterS))
+        .filter(|s| s.is_finite() && *s >= 0.0)
+}
+
+pub(crate) fn finish(obj: &Obj<'_>, rec: &mut Record) -> Result<(), Reason> {
+    set_if_none(&mut rec.model, owned(obj.str(F::ModelFallback)));
+    let has_call_field = rec.http_status.is_some()
+        || rec.model.is_some()
+        || rec.provider_hint.is_some()
+        || rec.host.is_some()
+        || rec.error_message.is_some()
+        || rec.error_type.is_some()
+        || rec.empty_response;
+    if has_call_field {
+        Ok(())
+    } else {
+        Err(Reason::NotACall)
+    }
+}
+
+fn mark_empty_if_2xx(rec: &mut Record, empty: bool) {
+    let ok_status = rec.http_status.is_none_or(|s| (200..300).contains(&s));
+    if empty && ok_status && rec.error_message.is_none() && rec.error_type.is_none() {
+        rec.empty_response = true;
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Flat event
+
+fn flat(obj: &Obj<'_>, ctx: &Ctx, rec: &mut Record) -> Result<(), Reason> {
+    rec.ts_ms = timestamp(obj, &[F::Ts, F::StartTime])?;
+    common(obj, ctx, rec);
+    if rec.http_status.is_none() {
+        rec.http_status = to_status(obj.f64(F::Status));
+    }
+    if let Some(raw) = obj.get(F::Error) {
+        error_value(raw, rec);
+    }
+    set_if_none(&mut rec.error_type, owned(obj.str(F::ErrorType)));
+    set_if_none(&mut rec.error_code, owned(obj.str(F::ErrorCode)));
+    if rec.error_message.is_none() && (rec.error_type.is_some() || rec.error_code.is_some()) {
+        rec.error_message = obj.str(F::Message).and_then(|m| message(&m));
+    }
+    let empty =
+        obj.get(F::Choices).is_some_and(is_empty) || obj.get(F::Content).is_some_and(is_empty);
+    mark_empty_if_2xx(rec, empty);
+    finish(obj, rec)
+}
+
+/// An `error` field: a string (possibly an SDK's rendering of a body) or an object.
+pub(crate) fn error_value(raw: &RawValue, rec: &mut Record) {
+    match raw.get().as_bytes().first() {
+        Some(b'{' | b'[') => body(raw, 0, rec),
+        Some(b'"') => {
+            if let Some(text) = as_str(raw) {
+                error_text(&text, rec);
+            }
+        }
+        _ => {}
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Request/response envelope
+
+fn envelope(obj: &Obj<'_>, ctx: &Ctx, rec: &mut Record) -> Result<(), Reason> {
+    rec.ts_ms = timestamp(obj, &[F::Ts, F::StartTime])?;
+    common(obj, ctx, rec);
+    if let Some(request) = obj.obj(F::Request) {
+        if let Some(url) = request.str(F::Host) {
+            set_if_none(&mut rec.host, host_of(&url));
+        }
+        if let Some(headers) = request.obj(F::Headers) {
+            set_if_none(&mut rec.key_fp, fingerprint(&headers, ctx));
+            set_if_none(&mut rec.request_id, owned(headers.str(F::RequestId)));
+        }
+        if let Some(req_body) = request.obj(F::Body) {
+            set_if_none(&mut rec.model, owned(req_body.str(F::Model)));
+            set_if_none(&mut rec.max_tokens, to_u32(req_body.f64(F::MaxTokens)));
+            set_if_none(&mut rec.stream, req_body.get(F::Stream).and_then(as_bool));
+        }
+        set_if_none(&mut rec.model, owned(request.str(F::Model)));
+        set_if_none(
+            &mut rec.timeout_ms,
+            to_u32(
+                request
+                    .f64(F::TimeoutMs)
+                    .or_else(|| request.f64(F::TimeoutS).map(|s| s * 1e3)),
+            ),
+        );
+    }
+    if let Some(response) = obj.obj(F::Response) {
+        set_if_none(
+            &mut rec.http_status,
+            to_status(
+                response
+                    .f64(F::Status)
+                    .or_else(|| response.f64(F::StatusCode)),
+            ),
+        );
+        let mut amzn_error_type = None;
+        if let Some(headers) = response.obj(F::Headers) {
+            // The provider's request id beats the client's own.
+            if let Some(id) = owned(headers.str(F::RequestId)) {
+                rec.request_id = Some(id);
+            }
+            set_if_none(&mut rec.retry_after_s, retry_after(&headers));
+            amzn_error_type = headers
+                .str(F::AmznErrorType)
+                .and_then(|t| owned(Some(Cow::Borrowed(t.split(':').next().unwrap_or(&t)))));
+        }
+        if let Some(raw) = response.get(F::Body) {
+            body(raw, 0, rec);
+        }
+        if let Some(kind) = amzn_error_type {
+            rec.error_type = Some(kind);
+            rec.body_shape = Some(BodyShape::Bedrock);
+        }
+        if let Some(raw) = response.get(F::Error) {
+            error_value(raw, rec);
+        }
+    }
+    if let Some(raw) = obj.get(F::Error) {
+        // No response came back: this is what the client saw.
+        error_value(raw, rec);
+    }
+    set_if_none(&mut rec.error_type, owned(obj.str(F::ErrorType)));
+    finish(obj, rec)
+}
+
+/// A provider response body: an error shape, a success shape, or text.
+/// `depth` counts JSON strings unwrapped so far; bodies nested deeper are left as they are.
+pub(crate) fn body(raw: &RawValue, depth: u8, rec: &mut Record) {
+    if depth > 3 {
+        return;
+    }
+    let text = raw.get();
+    match text.as_bytes().first() {
+        Some(b'{') => {
+            if let Some(obj) = Obj::of(raw) {
+                body_object(&obj, depth, rec);
+            }
+        }
+        Some(b'[') => {
+            // Gemini via Code Assist / Vertex streaming: `[{"error": {...}}]`.
+            if let Ok(items) = serde_json::from_str::<Vec<&RawValue>>(text) {
+                if let Some(first) = items.first() {
+                    body(first, depth, rec);
+                    if rec.body_shape == Some(BodyShape::OpenAi) {
+                        rec.body_shape = Some(BodyShape::Google);
+                    }
+                }
+            }
+        }
+        Some(b'"') => {
+            if let Some(inner) = as_str(raw) {
+                body_text(&inner, depth, rec);
+            }
+        }
+        _ => {}
+    }
+}
+
+fn body_text(text: &str, depth: u8, rec: &mut Record) {
+    let trimmed = text.trim_start();
+    if trimmed.starts_with('{') || trimmed.starts_with('[') {
+        if let Ok(inner) = serde_json::from_str::<&RawValue>(trimmed) {
+            body(inner, depth + 1, rec);
+            return;
+        }
+    }
+    error_text(text, rec);
+}
+
+fn body_object(obj: &Obj<'_>, depth: u8, rec: &mut Record) {
+    set_if_none(&mut rec.model, owned(obj.str(F::Model)));
+    if let Some(usage) = obj.obj(F::Usage) {
+        set_if_none(&mut rec.prompt_tokens, to_u32(usage.f64(F::PromptTokens)));
+        set_if_none(
+            &mut rec.completion_tokens,
+            to_u32(usage.f64(F::CompletionTokens)),
+        );
+    }
+    if let Some(error) = obj.get(F::Error).filter(|r| r.get() != "null") {
+        if let Some(err) = Obj::of(error) {
+            let shape = if obj.str(F::ErrorType).as_deref() == Some("error") {
+                BodyShape::Anthropic
+            } else if err.get(F::Status).is_some_and(|s| s.get().starts_with('"'))
+                || err.has(F::Details)
+                || err.has(F::Errors)
+            {
+                BodyShape::Google
+            } else if err.has(F::Metadata) {
+                BodyShape::OpenRouter
+            } else {
+                BodyShape::OpenAi
+            };
+            rec.body_shape = Some(shape);
+            error_object(&err, shape, depth, rec);
+            if rec.request_id.is_none() {
+                rec.request_id = owned(obj.str(F::RequestId));
+            }
+        } else if let Some(text) = as_str(error) {
+            rec.body_shape = Some(BodyShape::Text);
+            error_text(&text, rec);
+        }
+        return;
+    }
+    if obj.str(F::Object).as_deref() == Some("error") {
+        rec.body_shape = Some(BodyShape::Mistral);
+        error_object(obj, BodyShape::Mistral, depth, rec);
+        return;
+    }
+    if let Some(detail) = obj.str(F::Detail) {
+        rec.body_shape = Some(BodyShape::Text);
+        rec.error_message = message(&detail);
+        return;
+    }
+    let success_shape = obj.has(F::Choices) || obj.has(F::Content);
+    if !success_shape {
+        if let Some(msg) = obj.str(F::Message) {
+            // Bedrock's `{"message": "..."}`; the exception name comes from a header.
+            rec.body_shape = Some(BodyShape::Bedrock);
+            rec.error_message = message(&msg);
+            set_if_none(&mut rec.error_type, owned(obj.str(F::ErrorType)));
+            return;
+        }
+    }
+    let empty = obj
+        .get(F::Choices)
+        .is_some_and(|c| is_empty(c) || choices_empty(c))
+        || obj.get(F::Content).is_some_and(is_empty);
+    mark_empty_if_2xx(rec, empty);
+}
+
+/// Whether every choice carries no content (and no tool call).
+fn choices_empty(raw: &RawValue) -> bool {
+    let Ok(items) = serde_json::from_str::<Vec<&RawValue>>(raw.get()) else {
+        return false;
+    };
+    !items.is_empty()
+        && items.iter().all(|item| {
+            let Some(choice) = Obj::of(item) else {
+                return false;
+            };
+            // OpenAI `message`/`delta` is not a known slot; look for it by hand.
+            let message =
+                serde_json::from_str::<std::collections::HashMap<&str, &RawValue>>(item.get())
+                    .ok()
+                    .and_then(|m| m.get("message").or_else(|| m.get("delta")).copied());
+            let content_empty = |m: &Obj<'_>| m.get(F::Content).is_none_or(is_empty);
+            match message.and_then(Obj::of) {
+                Some(msg) => content_empty(&msg) && !item.get().contains("\"tool_calls\":[{"),
+                // Gemini candidates carry `content.parts`.
+                None => choice.get(F::Content).is_none_or(is_empty),
+            }
+        })
+}
+
+/// The `error` object of a provider body (or a Mistral top-level error).
+fn error_object(err: &Obj<'_>, shape: BodyShape, depth: u8, rec: &mut Record) {
+    set_if_none(&mut rec.error_type, owned(err.str(F::ErrorType)));
+    if shape == BodyShape::Google {
+        // `status` is the gRPC status (`RESOURCE_EXHAUSTED`); it is the best type there is.
+        if let Some(status) = owned(err.str(F::Status)) {
+            rec.error_type = Some(status);
+        }
+        if let Some(reason) = google_reason(err) {
+            rec.error_code = Some(reason);
+        }
+        if rec.http_status.is_none() {
+            rec.http_status = to_status(err.f64(F::ErrorCode));
+        }
+    }
+    match err.get(F::ErrorCode) {
+        Some(code) if code.get().starts_with('"') => {
+            set_if_none(&mut rec.error_code, owned(as_str(code)));
+        }
+        Some(code) if shape != BodyShape::Google => {
+            set_if_none(&mut rec.error_code, owned(as_str(code)));
+            if rec.http_status.is_none() {
+                rec.http_status = to_status(as_f64(code));
+            }
+        }
+        _ => {}
+    }
+    if let Some(inner) = err.obj(F::InnerError) {
+        set_if_none(&mut rec.error_code, owned(inner.str(F::ErrorCode)));
+    }
+    if let Some(details) = err.obj(F::Details) {
+        // Anthropic spend caps: `error.details.error_code`.
+        set_if_none(&mut rec.error_code, owned(details.str(F::ErrorCode)));
+    }
+    if let Some(msg) = err.get(F::Message) {
+        match msg.get().as_bytes().first() {
+            Some(b'"') => {
+                let text = as_str(msg).unwrap_or_default();
+                let trimmed = text.trim_start();
+                if (trimmed.starts_with('{') || trimmed.starts_with('['))
+                    && serde_json::from_str::<&RawValue>(trimmed).is_ok()
+                {
+                    // The google-genai JS wrapper: the raw body as a string.
+                    body_text(&text, depth, rec);
+                    rec.body_shape = Some(BodyShape::Google);
+                } else {
+                    rec.error_message = message(&text);
+                }
+            }
+            // Mistral sends `message` as an object at times.
+            Some(b'{' | b'[') => rec.error_message = message(msg.get()),
+            _ => {}
+        }
+    }
+}
+
+/// `details[].reason` or `errors[].reason` of a Google error.
+fn google_reason(err: &Obj<'_>) -> Option<String> {
+    for field in [F::Details, F::Errors] {
+        let Some(raw) = err.get(field) else { continue };
+        let Ok(items) = serde_json::from_str::<Vec<&RawValue>>(raw.get()) else {
+            continue;
+        };
+        for item in items {
+            let Ok(map) = serde_json::from_str::<std::collections::HashMap<Cow<'_, str>, &RawValue>>(
+                item.get(),
+            ) else {
+                continue;
+            };
+            if let Some(reason) = map.get("reason").and_then(|r| owned(as_str(r))) {
+                return Some(reason);
+            }
+        }
+    }
+    None
+}
+
+// ---------------------------------------------------------------------------
+// Text errors: SDK renderings and gateway pages
+
+static STATUS_IN_TEXT: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(
+        r"(?x)
+        (?:[Ee]rror\ code|[Ss]tatus\ [Cc]ode|HTTP\ status\ code|status)[:=\ ]+(\d{3})\b
+        |^\[?(\d{3})[\ \]:]
+        |\|\ (\d{3}):\ ",
+    )
+    .expect("status pattern compiles")
+});
+
+static LOOSE_FIELD: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(
+        r#"(?x)
+        ['"]?\b(type|code|message|status)['"]?\s*:\s*
+        (?: '((?:[^'\\]|\\.)*)' | "((?:[^"\\]|\\.)*)" | (\d+) )"#,
+    )
+    .expect("field pattern compiles")
+});
+
+static EXCEPTION_NAME: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(
+        r"(?x)
+        An\ error\ occurred\ \((\w+)\)
+        |\b(\w+Exception)\b
+        |^(?:[\w.]+\.)?(\w+Error):",
+    )
+    .expect("exception pattern compiles")
+});
+
+static GRPC_STATUS: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"\b(RESOURCE_EXHAUSTED|INVALID_ARGUMENT|FAILED_PRECONDITION|PERMISSION_DENIED|UNAUTHENTICATED|UNAVAILABLE|INTERNAL|DEADLINE_EXCEEDED|NOT_FOUND)\b")
+        .expect("grpc pattern compiles")
+});
+
+/// An error as text: `Error code: 429 - {...python repr...}`, `429 <message>`,
+/// `An error occurred (ThrottlingException) ...`, an HTML gateway page, ...
+/// Pulls out what it can (status, type, code, message) and keeps the text.
+pub(crate) fn error_text(text: &str, rec: &mut Record) {
+    if rec.body_shape.is_none() {
+        rec.body_shape = Some(BodyShape::Text);
+    }
+    if rec.http_status.is_none() {
+        if let Some(caps) = STATUS_IN_TEXT.captures(text) {
+            let digits = caps
+                .get(1)
+                .or(caps.get(2))
+                .or(caps.get(3))
+                .map(|m| m.as_str());
+            rec.http_status = to_status(digits.and_then(|d| d.parse().ok()));
+        }
+    }
+    let mut extracted_message = None;
+    for caps in LOOSE_FIELD.captures_iter(text) {
+        let value = caps
+            .get(2)
+            .or(caps.get(3))
+            .or(caps.get(4))
+            .map_or("", |m| m.as_str());
+        match &caps[1] {
+            "type" => set_if_none(&mut rec.error_type, owned(Some(Cow::Borrowed(value)))),
+            "code" if value.parse::<u16>().is_err() => {
+                set_if_none(&mut rec.error_code, owned(Some(Cow::Borrowed(value))));
+            }
+            "status" if value.bytes().all(|b| b.is_ascii_uppercase() || b == b'_') => {
+                rec.error_type = owned(Some(Cow::Borrowed(value)));
+            }
+            "message" if extracted_message.is_none() => extracted_message = Some(value.to_owned()),
+            _ => {}
+        }
+    }
+    if rec.error_type.is_none() {
+        if let Some(caps) = EXCEPTION_NAME.captures(text) {
+            let name = caps
+                .get(1)
+                .or(caps.get(2))
+                .or(caps.get(3))
+                .map(|m| m.as_str());
+            rec.error_type = owned(name.map(Cow::Borrowed));
+        }
+    }
+    if rec.error_type.is_none() {
+        rec.error_type = GRPC_STATUS.find(text).map(|m| m.as_str().to_owned());
+    }
+    if rec.error_message.is_none() {
+        rec.error_message = message(extracted_message.as_deref().unwrap_or(text));
+    }
+}
+
+// ---------------------------------------------------------------------------
+// LiteLLM standard logging payload
+
+fn litellm(obj: &Obj<'_>, ctx: &Ctx, rec: &mut Record) -> Result<(), Reason> {
+    rec.ts_ms = timestamp(obj, &[F::StartTime, F::Ts])?;
+    common(obj, ctx, rec);
+    set_if_none(&mut rec.provider_hint, owned(obj.str(F::CustomLlmProvider)));
+    if let (Some(start), Some(end)) = (obj.get(F::StartTime), obj.get(F::EndTime)) {
+        if let (Ok(start), Ok(end)) = (ts_of(start), ts_of(end)) {
+            // Failed rows may carry startTime == endTime; that is no latency.
+            if end > start {
+                set_if_none(&mut rec.latency_ms, Some((end - start) as f64));
+            }
+        }
+    }
+    if let Some(meta) = obj.obj(F::Metadata) {
+        set_if_none(&mut rec.key_fp, fingerprint(&meta, ctx));
+        set_if_none(&mut rec.service, owned(meta.str(F::ServiceFallback)));
+        set_if_none(&mut rec.request_id, owned(meta.str(F::RequestId)));
+    }
+    if let Some(params) = obj.obj(F::ModelParameters) {
+        set_if_none(&mut rec.max_tokens, to_u32(params.f64(F::MaxTokens)));
+        set_if_none(&mut rec.stream, params.get(F::Stream).and_then(as_bool));
+    }
+    let failed = obj.str(F::Status).as_deref() == Some("failure");
+    if let Some(info) = obj.obj(F::ErrorInformation) {
+        set_if_none(&mut rec.http_status, to_status(info.f64(F::ErrorCode)));
+        set_if_none(&mut rec.error_type, owned(info.str(F::ErrorType)));
+        set_if_none(&mut rec.provider_hint, owned(info.str(F::Provider)));
+        if let Some(msg) = info.str(F::Message) {
+            error_text(&msg, rec);
+        }
+    }
+    if let Some(text) = obj.str(F::ErrorStr) {
+        error_text(&text, rec);
+    }
+    if failed && rec.error_message.is_none() && rec.error_type.is_none() {
+        rec.error_type = Some("failure".to_owned());
+    }
+    if !failed && rec.http_status.is_none() && rec.error_message.is_none() {
+        rec.http_status = Some(200);
+    }
+    if let Some(response) = obj.get(F::Response) {
+        if response.get().starts_with('{') {
+            body(response, 0, rec);
+        }
+    }
+    finish(obj, rec)
+}

@@ -1,0 +1,145 @@
+//! The normalized record: one LLM API call, whatever format it was logged in.
+
+use std::fmt;
+use std::sync::Arc;
+
+/// The log format a line was recognised as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
+pub enum Format {
+    /// A flat structured-logging event (structlog, pino, zap, slog...).
+    FlatEvent,
+    /// `{"request": {...}, "response": {...}}` with the provider's own body.
+    Envelope,
+    /// LiteLLM's standard logging payload.
+    LiteLlm,
+    /// An OpenTelemetry GenAI span or log record (OTLP JSON or flattened).
+    OtelGenAi,
+}
+
+impl Format {
+    /// Every format, in a stable order.
+    pub const ALL: [Format; 4] = [
+        Format::FlatEvent,
+        Format::Envelope,
+        Format::LiteLlm,
+        Format::OtelGenAi,
+    ];
+
+    /// The stable snake_case name used in outputs.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Format::FlatEvent => "flat_event",
+            Format::Envelope => "envelope",
+            Format::LiteLlm => "litellm",
+            Format::OtelGenAi => "otel_genai",
+        }
+    }
+}
+
+impl fmt::Display for Format {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The shape of the provider error body a record carried, when one was seen.
+///
+/// This is evidence for the classifier's "error body shape" provider rule; it
+/// names the envelope, not the provider (many APIs copy OpenAI's shape).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum BodyShape {
+    /// `{"error": {"message", "type", "param", "code"}}`.
+    OpenAi,
+    /// `{"type": "error", "error": {"type", "message"}, "request_id"}`.
+    Anthropic,
+    /// `{"error": {"code": <int>, "message", "status": "<GRPC_STATUS>"}}`, also as a one-element array.
+    Google,
+    /// `{"message": ...}` with the exception name in `x-amzn-ErrorType`.
+    Bedrock,
+    /// `{"object": "error", "message", "type", "code"}`.
+    Mistral,
+    /// `{"error": {"code": <int>, "message", "metadata"}}`.
+    OpenRouter,
+    /// A text body or an SDK's string rendering of the error.
+    Text,
+}
+
+impl BodyShape {
+    /// The stable snake_case name used in outputs.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BodyShape::OpenAi => "openai",
+            BodyShape::Anthropic => "anthropic",
+            BodyShape::Google => "google",
+            BodyShape::Bedrock => "bedrock",
+            BodyShape::Mistral => "mistral",
+            BodyShape::OpenRouter => "openrouter",
+            BodyShape::Text => "text",
+        }
+    }
+}
+
+/// One LLM API call, normalized from any supported log format.
+///
+/// Strings are owned and already redacted: no API key or bearer token survives
+/// in any field. The key identity is kept only as [`Record::key_fp`], a keyed
+/// fingerprint.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Record {
+    /// Start of the call, milliseconds since the Unix epoch (UTC).
+    pub ts_ms: i64,
+    /// The file the line came from (`-` for standard input).
+    pub source_file: Arc<str>,
+    /// 1-based line number in the (decompressed) file.
+    pub source_line: u64,
+    /// Byte offset of the line in the (decompressed) file.
+    pub byte_offset: u64,
+    /// The format the line was recognised as.
+    pub format: Option<Format>,
+    /// `x-request-id`, `request-id`, `id`, ...
+    pub request_id: Option<String>,
+    /// The calling service or application.
+    pub service: Option<String>,
+    /// The provider as the log names it (`openai`, `anthropic`, `bedrock`, ...), unnormalized.
+    pub provider_hint: Option<String>,
+    /// The requested model (the response model when no request model was logged).
+    pub model: Option<String>,
+    /// The API host, e.g. `api.openai.com`.
+    pub host: Option<String>,
+    /// Keyed fingerprint of the API key or key id (`kf_` + 16 hex digits).
+    pub key_fp: Option<String>,
+    /// HTTP status of the response; `None` when no response came back.
+    pub http_status: Option<u16>,
+    /// The provider's (or client's) error type string.
+    pub error_type: Option<String>,
+    /// The provider's error code string.
+    pub error_code: Option<String>,
+    /// The error message, redacted.
+    pub error_message: Option<String>,
+    /// The shape of the provider error body, when one was seen.
+    pub body_shape: Option<BodyShape>,
+    /// Call latency in milliseconds.
+    pub latency_ms: Option<f64>,
+    /// Prompt (input) tokens.
+    pub prompt_tokens: Option<u32>,
+    /// Completion (output) tokens.
+    pub completion_tokens: Option<u32>,
+    /// Requested `max_tokens`.
+    pub max_tokens: Option<u32>,
+    /// Retry number, 0 = first try.
+    pub attempt: Option<u16>,
+    /// Whether the call streamed.
+    pub stream: Option<bool>,
+    /// Client timeout in milliseconds, when logged.
+    pub timeout_ms: Option<u32>,
+    /// A 2xx response with no choices or no content.
+    pub empty_response: bool,
+    /// Retry-After in seconds, from a header or the body.
+    pub retry_after_s: Option<f64>,
+    /// Number of plaintext key-shaped strings found in the line (never reproduced).
+    pub secrets_found: u16,
+}

@@ -1,0 +1,154 @@
+//! API keys: keyed fingerprints, detection and redaction.
+//!
+//! A key never leaves ingest. Its identity is kept as a keyed BLAKE3 hash, so a
+//! fingerprint can be compared across records but not reversed, and without the
+//! fingerprint key it cannot be brute-forced from a known key prefix.
+
+use std::borrow::Cow;
+use std::sync::LazyLock;
+
+use regex::bytes::Regex as BytesRegex;
+use regex::Regex;
+
+/// The fingerprint key used when none is configured. Set your own
+/// (`IngestOptions::fingerprint_key`) to make fingerprints unguessable by
+/// anyone who knows this default.
+pub const DEFAULT_FINGERPRINT_KEY: &str = "faultline default fingerprint key v1";
+
+/// The placeholder that replaces a secret in any text faultline writes.
+pub const REDACTED: &str = "[REDACTED]";
+
+/// Key-shaped strings: OpenAI (`sk-`, `sk-proj-`), Anthropic (`sk-ant-`),
+/// Google (`AIza`), AWS access key ids, bearer tokens, and `key=` URL parameters.
+const SECRET_PATTERN: &str = concat!(
+    r"(?:sk-(?:ant-|proj-|svcacct-|or-)?[A-Za-z0-9_\-]{16,})",
+    r"|(?:AIza[0-9A-Za-z_\-]{30,})",
+    r"|(?:(?:AKIA|ASIA)[0-9A-Z]{16})",
+    r"|(?:[Bb]earer\s+[A-Za-z0-9._~+/=\-]{8,})",
+    r"|(?:[?&](?:key|api_key|api-key|access_token)=[A-Za-z0-9._~+/\-]{8,})",
+);
+
+static SECRET_RE: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(SECRET_PATTERN).expect("secret pattern compiles"));
+static SECRET_BYTES_RE: LazyLock<BytesRegex> =
+    LazyLock::new(|| BytesRegex::new(SECRET_PATTERN).expect("secret pattern compiles"));
+
+/// Cheap prefilter: every secret pattern contains one of these.
+fn may_hold_secret(haystack: &[u8]) -> bool {
+    memchr::memmem::find(haystack, b"sk-").is_some()
+        || memchr::memmem::find(haystack, b"AIza").is_some()
+        || memchr::memmem::find(haystack, b"earer").is_some()
+        || memchr::memmem::find(haystack, b"KIA").is_some()
+        || memchr::memmem::find(haystack, b"SIA").is_some()
+        || memchr::memmem::find(haystack, b"key=").is_some()
+        || memchr::memmem::find(haystack, b"token=").is_some()
+}
+
+/// Counts key-shaped strings in raw bytes (a whole log line).
+#[must_use]
+pub fn count_secrets(haystack: &[u8]) -> usize {
+    if !may_hold_secret(haystack) {
+        return 0;
+    }
+    SECRET_BYTES_RE.find_iter(haystack).count()
+}
+
+/// Replaces every key-shaped string in `text` with [`REDACTED`].
+#[must_use]
+pub fn redact(text: &str) -> Cow<'_, str> {
+    if !may_hold_secret(text.as_bytes()) {
+        return Cow::Borrowed(text);
+    }
+    SECRET_RE.replace_all(text, REDACTED)
+}
+
+/// Keyed fingerprints of API keys and key ids.
+#[derive(Clone)]
+pub struct Fingerprinter {
+    key: [u8; 32],
+}
+
+impl std::fmt::Debug for Fingerprinter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Fingerprinter { .. }")
+    }
+}
+
+impl Default for Fingerprinter {
+    fn default() -> Self {
+        Fingerprinter::new(DEFAULT_FINGERPRINT_KEY)
+    }
+}
+
+impl Fingerprinter {
+    /// A fingerprinter whose hash key is derived from `secret`.
+    #[must_use]
+    pub fn new(secret: &str) -> Fingerprinter {
+        Fingerprinter {
+            key: blake3::derive_key("faultline key fingerprint", secret.as_bytes()),
+        }
+    }
+
+    /// `kf_` + 16 hex digits of the keyed hash of `key`. A leading
+    /// `Bearer ` is ignored so that a header and a bare key match.
+    #[must_use]
+    pub fn fingerprint(&self, key: &str) -> String {
+        let key = key.trim();
+        let key = key
+            .strip_prefix("Bearer ")
+            .or_else(|| key.strip_prefix("bearer "))
+            .unwrap_or(key)
+            .trim();
+        let hash = blake3::keyed_hash(&self.key, key.as_bytes());
+        let mut out = String::with_capacity(19);
+        out.push_str("kf_");
+        for byte in &hash.as_bytes()[..8] {
+            use std::fmt::Write;
+            let _ = write!(out, "{byte:02x}");
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redacts_every_key_shape() {
+        let text = "keys sk-proj-abcdefghijklmnop1234 sk-ant-api03-ABCDEFGHIJKLMNOPQRST \
+                    AIzaSyA1234567890abcdefghijklmnopqrstu AKIAIOSFODNN7EXAMPLE \
+                    Authorization: Bearer eyJhbGciOiJIUzI1NiJ9.payload \
+                    https://x.googleapis.com/v1?key=abcdefgh12345678";
+        let out = redact(text);
+        for secret in [
+            "abcdefghijklmnop1234",
+            "ABCDEFGHIJKLMNOPQRST",
+            "AIzaSyA1234567890",
+            "AKIAIOSFODNN7EXAMPLE",
+            "eyJhbGciOiJIUzI1NiJ9",
+            "abcdefgh12345678",
+        ] {
+            assert!(!out.contains(secret), "{secret} survived in {out}");
+        }
+        assert_eq!(count_secrets(text.as_bytes()), 6);
+    }
+
+    #[test]
+    fn leaves_masked_keys_and_prose_alone() {
+        let text = "Incorrect API key provided: sk-PMafP****E873. See the task-based docs.";
+        assert_eq!(redact(text), text);
+        assert_eq!(count_secrets(text.as_bytes()), 0);
+    }
+
+    #[test]
+    fn fingerprint_is_keyed_and_stable() {
+        let a = Fingerprinter::new("one");
+        let b = Fingerprinter::new("two");
+        let key = "sk-proj-abcdefghijklmnop1234";
+        assert_eq!(a.fingerprint(key), a.fingerprint(&format!("Bearer {key}")));
+        assert_ne!(a.fingerprint(key), b.fingerprint(key));
+        assert_eq!(a.fingerprint(key).len(), 19);
+        assert!(!a.fingerprint(key).contains("abcdef"));
+    }
+}

@@ -1,0 +1,319 @@
+//! A borrowed view of one JSON object: each known key mapped to a slot, values
+//! kept as raw JSON text and decoded only when a normalizer asks for them.
+//!
+//! Unknown keys are skipped without building values, so a line is scanned once
+//! and nothing is allocated for fields faultline does not use.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use serde::de::{self, Deserializer, IgnoredAny, MapAccess, Visitor};
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+macro_rules! fields {
+    ($($name:ident => [$($key:literal),+ $(,)?]),+ $(,)?) => {
+        /// A normalized field slot; each has the JSON keys that fill it.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        #[repr(u8)]
+        pub(crate) enum F { $($name),+ }
+
+        const FIELD_COUNT: usize = [$(F::$name),+].len();
+
+        fn exact_field(key: &str) -> Option<F> {
+            match key {
+                $($($key)|+ => Some(F::$name),)+
+                _ => None,
+            }
+        }
+    };
+}
+
+fields! {
+    Ts => ["ts", "timestamp", "time", "@timestamp", "datetime", "created_at", "createdAt",
+           "request_created_at", "timeUnixNano", "observedTimeUnixNano"],
+    StartTime => ["startTime", "start_time", "startTimeUnixNano", "request_start_time"],
+    EndTime => ["endTime", "end_time", "endTimeUnixNano"],
+    Event => ["event", "msg", "name"],
+    Message => ["message", "error_message", "errorMessage", "exception_string", "status_message"],
+    Provider => ["provider", "llm_provider", "provider_name", "ai_org", "gen_ai.provider.name",
+                 "gen_ai.system", "vendor", "llm.provider", "llm.system"],
+    CustomLlmProvider => ["custom_llm_provider"],
+    Model => ["model", "model_name", "ai_model", "request_model", "gen_ai.request.model",
+              "llm.model_name", "litellm_model_name"],
+    ModelFallback => ["response_model", "gen_ai.response.model", "model_group", "modelVersion"],
+    Status => ["status"],
+    StatusCode => ["status_code", "http_status", "statusCode", "http.response.status_code",
+                   "http.status_code", "response_status", "response_status_code", "http_status_code"],
+    Error => ["error", "err", "exception"],
+    ErrorStr => ["error_str"],
+    ErrorInformation => ["error_information"],
+    ErrorType => ["error_type", "error.type", "exception_type", "error_class", "type",
+                  "errorType", "exception.type"],
+    ErrorCode => ["error_code", "code", "errorCode"],
+    LatencyMs => ["latency_ms", "duration_ms", "elapsed_ms", "request_duration_ms",
+                  "response_time_ms", "responseTime", "latencyMs", "durationMs", "elapsedMs"],
+    LatencyS => ["latency_s", "duration_s", "elapsed_s", "latency_seconds", "duration_seconds"],
+    RequestId => ["request_id", "requestId", "x-request-id", "request-id", "x-amzn-requestid",
+                  "id", "response_id", "call_id", "apim-request-id", "gen_ai.response.id"],
+    Service => ["service", "service_name", "service.name", "app", "app_name", "application",
+                "component"],
+    ServiceFallback => ["user_api_key_team_alias", "user_api_key_alias", "team", "team_alias"],
+    Key => ["api_key", "key", "key_id", "api_key_id", "key_alias", "api_key_hash",
+            "authorization", "user_api_key_hash", "user_api_key", "x-api-key", "api-key",
+            "virtual_key", "x-goog-api-key", "ai_org_auth_hash"],
+    Host => ["host", "api_base", "url", "endpoint", "base_url", "server.address", "request_url",
+             "target_url", "gen_ai.openai.api_base"],
+    PromptTokens => ["prompt_tokens", "input_tokens", "gen_ai.usage.input_tokens",
+                     "gen_ai.usage.prompt_tokens", "promptTokenCount", "req_units",
+                     "llm.token_count.prompt", "inputTokens", "prompt_token_count"],
+    CompletionTokens => ["completion_tokens", "output_tokens", "gen_ai.usage.output_tokens",
+                         "gen_ai.usage.completion_tokens", "candidatesTokenCount", "res_units",
+                         "llm.token_count.completion", "outputTokens", "completion_token_count"],
+    MaxTokens => ["max_tokens", "max_completion_tokens", "max_output_tokens",
+                  "gen_ai.request.max_tokens", "maxOutputTokens", "maxTokens"],
+    Usage => ["usage", "usageMetadata", "usage_metadata"],
+    Attempt => ["attempt", "retry", "retry_count", "attempt_number", "retries", "retry_attempt"],
+    Stream => ["stream", "is_streaming", "gen_ai.request.stream", "llm.is_streaming",
+               "gen_ai.is_streaming", "stream_mode"],
+    TimeoutMs => ["timeout_ms", "read_timeout_ms", "timeoutMs"],
+    TimeoutS => ["timeout", "timeout_s", "read_timeout"],
+    Choices => ["choices", "candidates"],
+    Content => ["content"],
+    RetryAfterS => ["retry_after", "retry-after", "retry_after_s", "retryAfter"],
+    RetryAfterMs => ["retry_after_ms", "retry-after-ms"],
+    AmznErrorType => ["x-amzn-errortype", ":exception-type"],
+    Request => ["request"],
+    Response => ["response"],
+    Headers => ["headers", "request_headers", "response_headers"],
+    Body => ["body", "request_body", "response_body"],
+    Metadata => ["metadata"],
+    ModelParameters => ["model_parameters", "modelParameters", "model_params"],
+    Attributes => ["attributes"],
+    Details => ["details"],
+    Errors => ["errors"],
+    Object => ["object"],
+    Detail => ["detail"],
+    InnerError => ["innererror", "inner_error"],
+    Otlp => ["resourceSpans", "resourceLogs"],
+    LiteLlmMarker => ["model_map_information", "hidden_params", "response_cost",
+                      "status_fields", "litellm_call_id"],
+}
+
+/// Maps a key to its slot; header names and camelCase variants are tried in lower case.
+fn field_of(key: &str) -> Option<F> {
+    if let Some(field) = exact_field(key) {
+        return Some(field);
+    }
+    if key.len() <= 64 && key.bytes().any(|b| b.is_ascii_uppercase()) {
+        let mut buf = [0u8; 64];
+        let lower = &mut buf[..key.len()];
+        lower.copy_from_slice(key.as_bytes());
+        lower.make_ascii_lowercase();
+        // Lower-casing ASCII bytes keeps the string valid UTF-8.
+        return std::str::from_utf8(lower).ok().and_then(exact_field);
+    }
+    None
+}
+
+/// Marks seen while scanning an object's keys.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Marks {
+    /// A key starting with `gen_ai.` or `llm.` (OpenTelemetry GenAI / OpenLLMetry).
+    pub(crate) gen_ai: bool,
+}
+
+/// One JSON object, its known keys resolved to raw values.
+pub(crate) struct Obj<'a> {
+    slots: [Option<&'a RawValue>; FIELD_COUNT],
+    pub(crate) marks: Marks,
+}
+
+impl fmt::Debug for Obj<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Obj").finish_non_exhaustive()
+    }
+}
+
+impl<'a> Obj<'a> {
+    /// Parses `text` as one JSON object.
+    pub(crate) fn parse(text: &'a str) -> serde_json::Result<Obj<'a>> {
+        serde_json::from_str(text)
+    }
+
+    /// Parses a raw value when it is an object.
+    pub(crate) fn of(raw: &'a RawValue) -> Option<Obj<'a>> {
+        if raw.get().starts_with('{') {
+            Obj::parse(raw.get()).ok()
+        } else {
+            None
+        }
+    }
+
+    pub(crate) fn get(&self, field: F) -> Option<&'a RawValue> {
+        self.slots[field as usize]
+    }
+
+    pub(crate) fn has(&self, field: F) -> bool {
+        self.get(field).is_some_and(|raw| raw.get() != "null")
+    }
+
+    pub(crate) fn str(&self, field: F) -> Option<Cow<'a, str>> {
+        self.get(field).and_then(as_str)
+    }
+
+    pub(crate) fn obj(&self, field: F) -> Option<Obj<'a>> {
+        self.get(field).and_then(Obj::of)
+    }
+
+    pub(crate) fn f64(&self, field: F) -> Option<f64> {
+        self.get(field).and_then(as_f64)
+    }
+}
+
+impl<'de> Deserialize<'de> for Obj<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ObjVisitor;
+
+        impl<'de> Visitor<'de> for ObjVisitor {
+            type Value = Obj<'de>;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a JSON object")
+            }
+
+            fn visit_map<M: MapAccess<'de>>(self, mut map: M) -> Result<Obj<'de>, M::Error> {
+                let mut obj = Obj {
+                    slots: [None; FIELD_COUNT],
+                    marks: Marks::default(),
+                };
+                while let Some(Key(key)) = map.next_key::<Key<'de>>()? {
+                    if let Some(field) = field_of(&key) {
+                        let value: &'de RawValue = map.next_value()?;
+                        let slot = &mut obj.slots[field as usize];
+                        // The first non-null value wins; duplicates keep the first.
+                        if slot.is_none_or(|old| old.get() == "null") {
+                            *slot = Some(value);
+                        }
+                    } else {
+                        if key.starts_with("gen_ai.") || key.starts_with("llm.") {
+                            obj.marks.gen_ai = true;
+                        }
+                        map.next_value::<IgnoredAny>()?;
+                    }
+                }
+                Ok(obj)
+            }
+        }
+
+        deserializer.deserialize_map(ObjVisitor)
+    }
+}
+
+/// A key, borrowed from the input unless it holds escapes.
+struct Key<'a>(Cow<'a, str>);
+
+impl<'de> Deserialize<'de> for Key<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct KeyVisitor;
+        impl<'de> Visitor<'de> for KeyVisitor {
+            type Value = Key<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string key")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Borrowed(v)))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Owned(v.to_owned())))
+            }
+        }
+        deserializer.deserialize_str(KeyVisitor)
+    }
+}
+
+/// A JSON string value, borrowed unless it holds escapes.
+#[derive(Deserialize)]
+struct Text<'a>(#[serde(borrow)] Cow<'a, str>);
+
+/// The value as text: a JSON string unescaped, or a number or boolean as written.
+pub(crate) fn as_str(raw: &RawValue) -> Option<Cow<'_, str>> {
+    let text = raw.get();
+    match text.as_bytes().first()? {
+        b'"' => serde_json::from_str::<Text<'_>>(text).ok().map(|t| t.0),
+        b'n' | b'{' | b'[' => None,
+        _ => Some(Cow::Borrowed(text)),
+    }
+}
+
+/// The value as a number: a JSON number, or a string holding one.
+pub(crate) fn as_f64(raw: &RawValue) -> Option<f64> {
+    let text = raw.get();
+    match text.as_bytes().first()? {
+        b'"' => as_str(raw)?.trim().parse().ok(),
+        b'-' | b'0'..=b'9' => text.parse().ok(),
+        _ => None,
+    }
+}
+
+/// The value as a boolean: `true`/`false`, or those words as strings.
+pub(crate) fn as_bool(raw: &RawValue) -> Option<bool> {
+    match raw.get() {
+        "true" | "\"true\"" | "\"True\"" => Some(true),
+        "false" | "\"false\"" | "\"False\"" => Some(false),
+        _ => None,
+    }
+}
+
+/// Whether the value is absent-like: `null`, `""`, `[]` or `{}`.
+pub(crate) fn is_empty(raw: &RawValue) -> bool {
+    let text = raw.get();
+    if matches!(text, "null" | "\"\"" | "[]" | "{}") {
+        return true;
+    }
+    let inner = text
+        .strip_prefix('[')
+        .and_then(|t| t.strip_suffix(']'))
+        .or_else(|| text.strip_prefix('{').and_then(|t| t.strip_suffix('}')));
+    inner.is_some_and(|t| t.trim().is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resolves_aliases_and_header_case() {
+        let obj = Obj::parse(
+            r#"{"Retry-After":"7","@timestamp":"x","X-Request-ID":"r1","other":{"deep":[1,2]}}"#,
+        )
+        .unwrap();
+        assert_eq!(obj.f64(F::RetryAfterS), Some(7.0));
+        assert_eq!(obj.str(F::RequestId).as_deref(), Some("r1"));
+        assert_eq!(obj.str(F::Ts).as_deref(), Some("x"));
+        assert!(obj.get(F::Model).is_none());
+    }
+
+    #[test]
+    fn first_non_null_duplicate_wins() {
+        let obj = Obj::parse(r#"{"model":null,"model":"a","model":"b"}"#).unwrap();
+        assert_eq!(obj.str(F::Model).as_deref(), Some("a"));
+    }
+
+    #[test]
+    fn strings_unescape_only_when_needed() {
+        let obj = Obj::parse(r#"{"message":"plain","event":"tab\there"}"#).unwrap();
+        assert!(matches!(obj.str(F::Message), Some(Cow::Borrowed("plain"))));
+        assert_eq!(obj.str(F::Event).as_deref(), Some("tab\there"));
+    }
+
+    #[test]
+    fn emptiness() {
+        for empty in ["[]", "[ ]", "{}", "\"\"", "null"] {
+            let raw: &RawValue = serde_json::from_str(empty).unwrap();
+            assert!(is_empty(raw), "{empty}");
+        }
+        let raw: &RawValue = serde_json::from_str("[{}]").unwrap();
+        assert!(!is_empty(raw));
+    }
+}
