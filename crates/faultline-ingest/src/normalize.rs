@@ -17,6 +17,9 @@ use crate::secret::{self, Fingerprinter};
 use crate::time::{self, TsError};
 use crate::view::{as_bool, as_f64, as_str, is_empty, Obj, F};
 
+/// How deep body parsing follows nested errors and JSON held in strings.
+const MAX_BODY_DEPTH: u8 = 4;
+
 /// Error messages longer than this are cut (at a character boundary).
 const MAX_MESSAGE_CHARS: usize = 2048;
 
@@ -50,7 +53,7 @@ impl From<Reason> for Rejection {
     }
 }
 
-fn json_rejection(err: &serde_json::Error, at_eof_without_newline: bool) -> Rejection {
+pub(crate) fn json_rejection(err: &serde_json::Error, at_eof_without_newline: bool) -> Rejection {
     let message = err.to_string();
     let reason = if message.starts_with("recursion limit exceeded") {
         Reason::TooDeep
@@ -386,9 +389,10 @@ fn envelope(obj: &Obj<'_>, ctx: &Ctx, rec: &mut Record) -> Result<(), Reason> {
 }
 
 /// A provider response body: an error shape, a success shape, or text.
-/// `depth` counts JSON strings unwrapped so far; bodies nested deeper are left as they are.
+/// `depth` counts the levels followed so far (nested arrays and errors, JSON in
+/// strings); past [`MAX_BODY_DEPTH`] the rest is left as it is.
 pub(crate) fn body(raw: &RawValue, depth: u8, rec: &mut Record) {
-    if depth > 3 {
+    if depth > MAX_BODY_DEPTH {
         return;
     }
     let text = raw.get();
@@ -402,7 +406,7 @@ pub(crate) fn body(raw: &RawValue, depth: u8, rec: &mut Record) {
             // Gemini via Code Assist / Vertex streaming: `[{"error": {...}}]`.
             if let Ok(items) = serde_json::from_str::<Vec<&RawValue>>(text) {
                 if let Some(first) = items.first() {
-                    body(first, depth, rec);
+                    body(first, depth + 1, rec);
                     if rec.body_shape == Some(BodyShape::OpenAi) {
                         rec.body_shape = Some(BodyShape::Google);
                     }
@@ -516,6 +520,9 @@ fn choices_empty(raw: &RawValue) -> bool {
 
 /// The `error` object of a provider body (or a Mistral top-level error).
 fn error_object(err: &Obj<'_>, shape: BodyShape, depth: u8, rec: &mut Record) {
+    if depth > MAX_BODY_DEPTH {
+        return;
+    }
     set_if_none(&mut rec.error_type, owned(err.str(F::ErrorType)));
     if shape == BodyShape::Google {
         // `status` is the gRPC status (`RESOURCE_EXHAUSTED`); it is the best type there is.
@@ -547,6 +554,10 @@ fn error_object(err: &Obj<'_>, shape: BodyShape, depth: u8, rec: &mut Record) {
     if let Some(details) = err.obj(F::Details) {
         // Anthropic spend caps: `error.details.error_code`.
         set_if_none(&mut rec.error_code, owned(details.str(F::ErrorCode)));
+    }
+    if let Some(nested) = err.obj(F::Error) {
+        // OpenRouter at times nests the error object in another.
+        error_object(&nested, shape, depth + 1, rec);
     }
     if let Some(msg) = err.get(F::Message) {
         match msg.get().as_bytes().first() {
@@ -618,7 +629,7 @@ static EXCEPTION_NAME: LazyLock<Regex> = LazyLock::new(|| {
         r"(?x)
         An\ error\ occurred\ \((\w+)\)
         |\b(\w+Exception)\b
-        |^(?:[\w.]+\.)?(\w+Error):",
+        |^(?:[\w.]+\.)?([A-Z][a-z]+[A-Z]\w*):",
     )
     .expect("exception pattern compiles")
 });
@@ -699,7 +710,9 @@ fn litellm(obj: &Obj<'_>, ctx: &Ctx, rec: &mut Record) -> Result<(), Reason> {
     }
     if let Some(meta) = obj.obj(F::Metadata) {
         set_if_none(&mut rec.key_fp, fingerprint(&meta, ctx));
-        set_if_none(&mut rec.service, owned(meta.str(F::ServiceFallback)));
+        // The key alias names the caller more closely than its team does.
+        set_if_none(&mut rec.service, owned(meta.str(F::KeyAlias)));
+        set_if_none(&mut rec.service, owned(meta.str(F::TeamAlias)));
         set_if_none(&mut rec.request_id, owned(meta.str(F::RequestId)));
     }
     if let Some(params) = obj.obj(F::ModelParameters) {

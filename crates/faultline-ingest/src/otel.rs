@@ -20,10 +20,8 @@ pub(crate) fn normalize(
     ctx: &Ctx,
     out: &mut Vec<Record>,
 ) -> Result<(), Rejection> {
-    let value: Value = serde_json::from_str(text).map_err(|e| Rejection {
-        reason: Reason::InvalidJson,
-        detail: Some(e.to_string()),
-    })?;
+    let value: Value =
+        serde_json::from_str(text).map_err(|e| crate::normalize::json_rejection(&e, false))?;
     let mut items = Vec::new();
     if let Some(resources) = value.get("resourceSpans").and_then(Value::as_array) {
         for resource in resources {

@@ -58,7 +58,8 @@ fields! {
                   "id", "response_id", "call_id", "apim-request-id", "gen_ai.response.id"],
     Service => ["service", "service_name", "service.name", "app", "app_name", "application",
                 "component"],
-    ServiceFallback => ["user_api_key_team_alias", "user_api_key_alias", "team", "team_alias"],
+    KeyAlias => ["user_api_key_alias"],
+    TeamAlias => ["user_api_key_team_alias", "team_alias", "team"],
     Key => ["api_key", "key", "key_id", "api_key_id", "key_alias", "api_key_hash",
             "authorization", "user_api_key_hash", "user_api_key", "x-api-key", "api-key",
             "virtual_key", "x-goog-api-key", "ai_org_auth_hash"],
@@ -188,6 +189,9 @@ impl<'de> Deserialize<'de> for Obj<'de> {
                     marks: Marks::default(),
                 };
                 while let Some(Key(key)) = map.next_key::<Key<'de>>()? {
+                    if key.starts_with("gen_ai.") || key.starts_with("llm.") {
+                        obj.marks.gen_ai = true;
+                    }
                     if let Some(field) = field_of(&key) {
                         let value: &'de RawValue = map.next_value()?;
                         let slot = &mut obj.slots[field as usize];
@@ -196,9 +200,6 @@ impl<'de> Deserialize<'de> for Obj<'de> {
                             *slot = Some(value);
                         }
                     } else {
-                        if key.starts_with("gen_ai.") || key.starts_with("llm.") {
-                            obj.marks.gen_ai = true;
-                        }
                         map.next_value::<IgnoredAny>()?;
                     }
                 }

@@ -1,0 +1,794 @@
+//! Ingest behaviour seen from outside: fixtures in, records and quarantine out.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use faultline_ingest::{
+    discover, BadLine, BodyShape, Compression, Error, Format, IngestOptions, Ingester, Input,
+    Reason, Record, Summary,
+};
+
+fn fixture(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../fixtures")
+        .join(rel)
+}
+
+struct Run {
+    records: Vec<Record>,
+    bad: Vec<BadLine>,
+    summary: Summary,
+}
+
+fn run_with(inputs: &[Input], options: IngestOptions) -> Run {
+    let ingester = Ingester::new(options).unwrap();
+    let mut records = Vec::new();
+    let mut bad = Vec::new();
+    let summary = ingester.ingest(inputs, &mut |batch| {
+        records.extend(batch.records);
+        bad.extend(batch.bad_lines);
+    });
+    Run {
+        records,
+        bad,
+        summary,
+    }
+}
+
+fn run(paths: &[PathBuf]) -> Run {
+    let inputs: Vec<Input> = paths.iter().cloned().map(Input::File).collect();
+    run_with(&inputs, IngestOptions::default())
+}
+
+fn run_fixture(rel: &str) -> Run {
+    run(&[fixture(rel)])
+}
+
+fn reasons(bad: &[BadLine]) -> Vec<(u64, Reason)> {
+    bad.iter().map(|b| (b.line, b.reason)).collect()
+}
+
+const KEY: &str = "sk-proj-Q9x7LmN3vB5cT8rWz2Yk4Hj6";
+
+#[test]
+fn flat_events_with_common_aliases() {
+    let Run { records, bad, .. } = run_fixture("formats/flat_event.jsonl");
+    assert!(bad.is_empty(), "{bad:?}");
+    assert_eq!(records.len(), 5);
+    assert!(records.iter().all(|r| r.format == Some(Format::FlatEvent)));
+
+    let ok = &records[0];
+    assert_eq!(ok.ts_ms, 1_741_078_800_120);
+    assert_eq!(ok.source_line, 1);
+    assert_eq!(ok.service.as_deref(), Some("checkout-api"));
+    assert_eq!(ok.provider_hint.as_deref(), Some("openai"));
+    assert_eq!(ok.http_status, Some(200));
+    assert_eq!(ok.latency_ms, Some(812.5));
+    assert_eq!(
+        (ok.prompt_tokens, ok.completion_tokens),
+        (Some(1200), Some(310))
+    );
+    assert_eq!((ok.attempt, ok.stream), (Some(0), Some(false)));
+    assert!(ok.key_fp.as_deref().unwrap().starts_with("kf_"));
+    assert_eq!(ok.secrets_found, 1);
+
+    let overloaded = &records[1];
+    assert_eq!(overloaded.ts_ms, 1_741_075_201_500, "offset +01:00 applied");
+    assert_eq!(overloaded.service.as_deref(), Some("search"));
+    assert_eq!(overloaded.http_status, Some(529));
+    assert_eq!(overloaded.error_type.as_deref(), Some("overloaded_error"));
+    assert_eq!(overloaded.error_message.as_deref(), Some("Overloaded"));
+    assert_eq!(overloaded.latency_ms, Some(2250.0));
+    assert_eq!(overloaded.retry_after_s, Some(30.0));
+
+    let empty = &records[2];
+    assert_eq!(empty.ts_ms, 1_741_078_802_123, "epoch milliseconds");
+    assert!(empty.empty_response);
+
+    let limited = &records[3];
+    assert_eq!(limited.host.as_deref(), Some("api.openai.com"));
+    assert_eq!(limited.http_status, Some(429), "status as a string");
+    assert_eq!(limited.error_type.as_deref(), Some("requests"));
+    assert_eq!(limited.error_code.as_deref(), Some("rate_limit_exceeded"));
+    assert!(limited
+        .error_message
+        .as_deref()
+        .unwrap()
+        .starts_with("Rate limit reached"));
+    assert_eq!(limited.retry_after_s, Some(1.2));
+    assert_eq!(
+        limited.key_fp, ok.key_fp,
+        "a bearer header and the bare key share a fingerprint"
+    );
+
+    let timeout = &records[4];
+    assert_eq!(timeout.http_status, None);
+    assert_eq!(timeout.error_type.as_deref(), Some("APITimeoutError"));
+    assert_eq!(timeout.timeout_ms, Some(60_000));
+    assert_eq!(
+        (timeout.prompt_tokens, timeout.max_tokens),
+        (Some(81_234), Some(4096))
+    );
+}
+
+#[test]
+fn envelopes_with_provider_bodies() {
+    let Run { records, bad, .. } = run_fixture("formats/envelope.jsonl");
+    assert!(bad.is_empty(), "{bad:?}");
+    assert_eq!(records.len(), 7);
+    assert!(records.iter().all(|r| r.format == Some(Format::Envelope)));
+
+    let anthropic = &records[0];
+    assert_eq!(anthropic.host.as_deref(), Some("api.anthropic.com"));
+    assert_eq!(anthropic.model.as_deref(), Some("claude-opus-4-1"));
+    assert_eq!(
+        (anthropic.max_tokens, anthropic.stream),
+        (Some(8192), Some(true))
+    );
+    assert_eq!(anthropic.http_status, Some(529));
+    assert_eq!(anthropic.body_shape, Some(BodyShape::Anthropic));
+    assert_eq!(anthropic.error_type.as_deref(), Some("overloaded_error"));
+    assert_eq!(anthropic.request_id.as_deref(), Some("req_011CKx"));
+    assert_eq!(anthropic.retry_after_s, Some(12.0));
+    assert!(anthropic.key_fp.is_some(), "x-api-key header fingerprinted");
+
+    let gemini = &records[1];
+    assert_eq!(gemini.body_shape, Some(BodyShape::Google));
+    assert_eq!(gemini.error_type.as_deref(), Some("RESOURCE_EXHAUSTED"));
+    assert!(gemini.error_message.as_deref().unwrap().contains("quota"));
+
+    let bedrock = &records[2];
+    assert_eq!(bedrock.body_shape, Some(BodyShape::Bedrock));
+    assert_eq!(bedrock.error_type.as_deref(), Some("ThrottlingException"));
+    assert_eq!(bedrock.request_id.as_deref(), Some("b7d1"));
+
+    let deepseek = &records[3];
+    assert!(deepseek.empty_response);
+    assert_eq!(deepseek.http_status, Some(200));
+    assert_eq!(deepseek.prompt_tokens, Some(42));
+
+    let wrapped = &records[4];
+    assert_eq!(wrapped.http_status, Some(400));
+    assert_eq!(
+        wrapped.error_code.as_deref(),
+        Some("context_length_exceeded")
+    );
+    assert!(wrapped
+        .error_message
+        .as_deref()
+        .unwrap()
+        .starts_with("This model's maximum context"));
+
+    let timeout = &records[5];
+    assert_eq!(timeout.http_status, None);
+    assert_eq!(timeout.timeout_ms, Some(60_000));
+    assert_eq!(timeout.error_type.as_deref(), Some("ReadTimeout"));
+
+    let success = &records[6];
+    assert_eq!(success.http_status, Some(200));
+    assert!(!success.empty_response);
+    assert_eq!(success.error_message, None);
+    assert_eq!(
+        (success.prompt_tokens, success.completion_tokens),
+        (Some(12), Some(3))
+    );
+}
+
+#[test]
+fn litellm_payloads() {
+    let Run { records, bad, .. } = run_fixture("formats/litellm.jsonl");
+    assert!(bad.is_empty(), "{bad:?}");
+    assert_eq!(records.len(), 3);
+    assert!(records.iter().all(|r| r.format == Some(Format::LiteLlm)));
+
+    let ok = &records[0];
+    assert_eq!(ok.ts_ms, 1_741_082_400_250);
+    assert_eq!(ok.latency_ms, Some(1500.0));
+    assert_eq!(ok.http_status, Some(200));
+    assert_eq!(ok.provider_hint.as_deref(), Some("openai"));
+    assert_eq!(
+        ok.service.as_deref(),
+        Some("support-bot"),
+        "key alias first"
+    );
+    assert_eq!(ok.max_tokens, Some(1024));
+    assert_eq!(ok.request_id.as_deref(), Some("chatcmpl-2f1"));
+
+    let overloaded = &records[1];
+    assert_eq!(overloaded.http_status, Some(529));
+    assert_eq!(
+        overloaded.error_type.as_deref(),
+        Some("InternalServerError")
+    );
+    assert_eq!(
+        overloaded.latency_ms, None,
+        "startTime == endTime is no latency"
+    );
+    assert!(overloaded
+        .error_message
+        .as_deref()
+        .unwrap()
+        .contains("Overloaded"));
+    assert_eq!(overloaded.key_fp, ok.key_fp);
+    assert_eq!(
+        overloaded.service.as_deref(),
+        Some("support"),
+        "then the team alias"
+    );
+
+    let quota = &records[2];
+    assert_eq!(quota.http_status, Some(429));
+    assert_eq!(quota.latency_ms, Some(300.0));
+    assert!(quota
+        .error_message
+        .as_deref()
+        .unwrap()
+        .contains("exceeded your current quota"));
+}
+
+#[test]
+fn otel_spans_flattened_and_otlp() {
+    let Run { records, bad, .. } = run_fixture("formats/otel_flat.jsonl");
+    assert!(bad.is_empty(), "{bad:?}");
+    assert_eq!(records.len(), 2);
+    let limited = &records[0];
+    assert_eq!(limited.format, Some(Format::OtelGenAi));
+    assert_eq!(limited.provider_hint.as_deref(), Some("openai"));
+    assert_eq!(limited.http_status, Some(429));
+    assert_eq!(limited.error_type.as_deref(), Some("RateLimitError"));
+    assert_eq!(limited.latency_ms, Some(1250.0));
+    assert_eq!(limited.host.as_deref(), Some("api.openai.com"));
+    assert_eq!(limited.max_tokens, Some(512));
+    let ok = &records[1];
+    assert_eq!(ok.provider_hint.as_deref(), Some("anthropic"));
+    assert_eq!(ok.http_status, Some(200));
+    assert_eq!(ok.latency_ms, Some(2000.0));
+    assert_eq!(ok.service.as_deref(), Some("ranker"));
+
+    let Run { records, bad, .. } = run_fixture("formats/otel_otlp.jsonl");
+    assert!(bad.is_empty(), "{bad:?}");
+    assert_eq!(
+        records.len(),
+        2,
+        "the HTTP child span is not a call of its own"
+    );
+    assert!(records.iter().all(|r| r.source_line == 1));
+    assert_eq!(records[0].service.as_deref(), Some("assistant"));
+    assert_eq!(
+        (records[0].prompt_tokens, records[0].completion_tokens),
+        (Some(310), Some(42))
+    );
+    assert_eq!(records[0].http_status, Some(200));
+    let timeout = &records[1];
+    assert_eq!(timeout.error_type.as_deref(), Some("APITimeoutError"));
+    assert_eq!(
+        timeout.http_status,
+        Some(504),
+        "taken from the child HTTP span"
+    );
+    assert_eq!(timeout.error_message.as_deref(), Some("Request timed out."));
+}
+
+#[test]
+fn every_bad_line_is_quarantined_with_its_line_and_reason() {
+    let Run {
+        records,
+        bad,
+        summary,
+    } = run_fixture("bad/mixed.jsonl");
+    assert_eq!(
+        reasons(&bad),
+        vec![
+            (2, Reason::InvalidJson),
+            (5, Reason::NotAnObject),
+            (6, Reason::MissingTimestamp),
+            (7, Reason::BadTimestamp),
+            (8, Reason::TimestampOutOfRange),
+            (9, Reason::NotACall),
+            (13, Reason::NotAnObject),
+        ]
+    );
+    // Line 14 nests 200 deep under a field faultline does not read: it is
+    // skipped without recursion, and the call is kept.
+    let lines: Vec<u64> = records.iter().map(|r| r.source_line).collect();
+    assert_eq!(lines, vec![1, 10, 11, 12, 14, 15]);
+    let totals = &summary.totals;
+    assert_eq!(totals.lines, 15);
+    assert_eq!(totals.blank_lines, 2);
+    assert_eq!(
+        totals.records + totals.bad_lines + totals.blank_lines,
+        totals.lines
+    );
+    assert_eq!(totals.bad_by_reason[&Reason::NotAnObject], 2);
+
+    // Offsets point at the line's first byte.
+    let text = std::fs::read(fixture("bad/mixed.jsonl")).unwrap();
+    let second = &bad[0];
+    assert!(text[second.offset as usize..].starts_with(br#"{"ts":"2025-03-04T12:00:01Z""#));
+    assert!(second.detail.as_deref().unwrap().contains("EOF"));
+    assert!(second
+        .excerpt
+        .starts_with(r#"{"ts":"2025-03-04T12:00:01Z""#));
+
+    // Numbers as strings are read; wrong types are ignored, not fatal.
+    assert_eq!(records[1].http_status, Some(503));
+    assert_eq!(records[1].latency_ms, Some(1500.5));
+    assert_eq!(records[1].prompt_tokens, Some(12));
+    assert_eq!(records[2].model.as_deref(), Some("42"));
+    assert_eq!(records[2].http_status, None);
+    assert_eq!(records[2].latency_ms, None);
+    assert_eq!(
+        records[3].model.as_deref(),
+        Some("gpt-4o"),
+        "first duplicate key wins"
+    );
+}
+
+#[test]
+fn nesting_10000_deep_never_exhausts_the_stack() {
+    let deep = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
+    let log = format!(
+        r#"{{"ts":"2025-03-04T12:00:00Z","provider":"openai","status_code":200,"extra":{deep}}}
+{{"ts":"2025-03-04T12:00:01Z","provider":"openai","status_code":500,"error":{deep}}}
+{{"ts":"2025-03-04T12:00:02Z","gen_ai.system":"openai","attributes":{deep}}}
+{{"ts":"2025-03-04T12:00:03Z","status_code":502,"error":{}"x"{}}}
+"#,
+        r#"{"error":"#.repeat(10_000),
+        "}".repeat(10_000)
+    );
+    let ingester = Ingester::new(IngestOptions::default()).unwrap();
+    let mut records = Vec::new();
+    let mut bad = Vec::new();
+    ingester.ingest_bytes("deep", log.as_bytes(), &mut |b| {
+        records.extend(b.records);
+        bad.extend(b.bad_lines);
+    });
+    let kept: Vec<_> = records
+        .iter()
+        .map(|r| (r.source_line, r.http_status))
+        .collect();
+    assert_eq!(kept, vec![(1, Some(200)), (2, Some(500)), (4, Some(502))]);
+    assert_eq!(reasons(&bad), vec![(3, Reason::TooDeep)]);
+}
+
+#[test]
+fn bom_and_crlf_are_invisible() {
+    let Run { records, bad, .. } = run_fixture("bad/bom_crlf.jsonl");
+    assert!(bad.is_empty(), "{bad:?}");
+    assert_eq!(records.len(), 2);
+    assert_eq!(records[1].model.as_deref(), Some("gpt-4o"));
+}
+
+#[test]
+fn truncated_last_line_is_named_as_such() {
+    let Run { records, bad, .. } = run_fixture("bad/truncated_last_line.jsonl");
+    assert_eq!(records.len(), 2);
+    assert_eq!(reasons(&bad), vec![(3, Reason::TruncatedLine)]);
+}
+
+#[test]
+fn invalid_utf8_and_nul_bytes() {
+    let Run { records, bad, .. } = run_fixture("bad/invalid_utf8_nul.jsonl");
+    assert_eq!(records.len(), 2);
+    assert_eq!(
+        reasons(&bad),
+        vec![(2, Reason::InvalidUtf8), (3, Reason::InvalidJson)]
+    );
+    assert!(bad[0].excerpt.contains('\u{fffd}'));
+    assert!(
+        !bad[1].excerpt.contains('\0'),
+        "control bytes are not copied out"
+    );
+}
+
+#[test]
+fn empty_and_blank_files_yield_nothing_and_no_error() {
+    let Run {
+        records,
+        bad,
+        summary,
+    } = run(&[
+        fixture("bad/empty.jsonl"),
+        fixture("bad/blank_lines_only.jsonl"),
+    ]);
+    assert!(records.is_empty() && bad.is_empty());
+    assert!(summary.files.iter().all(|f| f.error.is_none()));
+    assert_eq!(summary.totals.blank_lines, 5);
+}
+
+#[test]
+fn a_100_mb_line_is_quarantined_in_both_read_paths() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("huge.jsonl");
+    {
+        let mut file = std::fs::File::create(&path).unwrap();
+        file.write_all(
+            b"{\"ts\":\"2025-03-04T12:00:00Z\",\"provider\":\"openai\",\"status_code\":200}\n",
+        )
+        .unwrap();
+        let mut line = Vec::with_capacity(100 << 20);
+        line.extend_from_slice(b"{\"ts\":\"2025-03-04T12:00:01Z\",\"message\":\"");
+        line.resize(100 << 20, b'x');
+        line.extend_from_slice(b"\"}\n");
+        file.write_all(&line).unwrap();
+        file.write_all(
+            b"{\"ts\":\"2025-03-04T12:00:02Z\",\"provider\":\"openai\",\"status_code\":500}\n",
+        )
+        .unwrap();
+    }
+    for mmap in [true, false] {
+        let options = IngestOptions {
+            mmap,
+            chunk_bytes: 1 << 20,
+            ..IngestOptions::default()
+        };
+        let run = run_with(&[Input::File(path.clone())], options);
+        assert_eq!(run.summary.files[0].mapped, mmap);
+        assert_eq!(
+            reasons(&run.bad),
+            vec![(2, Reason::LineTooLong)],
+            "mmap={mmap}"
+        );
+        assert!(run.bad[0].excerpt.len() <= 200);
+        let statuses: Vec<_> = run
+            .records
+            .iter()
+            .map(|r| (r.source_line, r.http_status))
+            .collect();
+        assert_eq!(
+            statuses,
+            vec![(1, Some(200)), (3, Some(500))],
+            "mmap={mmap}"
+        );
+        assert_eq!(
+            run.summary.totals.bytes,
+            std::fs::metadata(&path).unwrap().len()
+        );
+    }
+}
+
+fn gzip(data: &[u8]) -> Vec<u8> {
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    enc.write_all(data).unwrap();
+    enc.finish().unwrap()
+}
+
+fn strip_file(records: &[Record]) -> Vec<Record> {
+    records
+        .iter()
+        .map(|r| Record {
+            source_file: "".into(),
+            ..r.clone()
+        })
+        .collect()
+}
+
+#[test]
+fn compression_is_detected_by_magic_bytes_not_names() {
+    let plain = std::fs::read(fixture("formats/envelope.jsonl")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let gz = dir.path().join("looks-plain.log");
+    std::fs::write(&gz, gzip(&plain)).unwrap();
+    // Two gzip members back to back, as `cat a.gz b.gz` makes.
+    let (first, second) = plain.split_at(plain.iter().position(|&b| b == b'\n').unwrap() + 1);
+    let multi = dir.path().join("multi.jsonl.gz");
+    std::fs::write(&multi, [gzip(first), gzip(second)].concat()).unwrap();
+    let zst = dir.path().join("data.jsonl");
+    std::fs::write(&zst, zstd::encode_all(&plain[..], 3).unwrap()).unwrap();
+
+    let expected = strip_file(&run_fixture("formats/envelope.jsonl").records);
+    for (path, compression) in [
+        (&gz, Compression::Gzip),
+        (&multi, Compression::Gzip),
+        (&zst, Compression::Zstd),
+    ] {
+        let run = run(std::slice::from_ref(path));
+        assert_eq!(run.summary.files[0].compression, compression);
+        assert!(run.summary.files[0].error.is_none());
+        assert_eq!(strip_file(&run.records), expected, "{}", path.display());
+    }
+}
+
+#[test]
+fn a_truncated_gzip_keeps_its_good_lines_and_the_other_files() {
+    let plain = std::fs::read(fixture("formats/flat_event.jsonl")).unwrap();
+    let mut big = Vec::new();
+    for _ in 0..200 {
+        big.extend_from_slice(&plain);
+    }
+    let packed = gzip(&big);
+    let dir = tempfile::tempdir().unwrap();
+    let cut = dir.path().join("cut.jsonl.gz");
+    std::fs::write(&cut, &packed[..packed.len() / 2]).unwrap();
+    let run = run(&[cut.clone(), fixture("formats/litellm.jsonl")]);
+
+    let broken = &run.summary.files[0];
+    match &broken.error {
+        Some(Error::Read {
+            path,
+            last_good_line,
+            ..
+        }) => {
+            assert_eq!(path, &cut);
+            assert!(*last_good_line > 0);
+            let message = broken.error.as_ref().unwrap().to_string();
+            assert!(message.contains("cut.jsonl.gz"), "{message}");
+            assert!(message.contains("read failed after line"), "{message}");
+        }
+        other => panic!("expected a read error, got {other:?}"),
+    }
+    assert!(broken.counts.records > 0, "lines before the cut are kept");
+    assert!(run.summary.files[1].error.is_none());
+    assert_eq!(run.summary.files[1].counts.records, 3);
+}
+
+#[test]
+fn discovery_walks_directories_sorted_and_expands_globs() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    std::fs::create_dir_all(root.join("b/nested")).unwrap();
+    std::fs::create_dir_all(root.join("a")).unwrap();
+    for rel in ["b/nested/z.jsonl", "b/y.jsonl", "a/x.jsonl", "a/w.log"] {
+        std::fs::write(root.join(rel), "").unwrap();
+    }
+    let (inputs, errors) = discover(&[root.to_path_buf()]);
+    assert!(errors.is_empty(), "{errors:?}");
+    let names: Vec<String> = inputs
+        .iter()
+        .map(|i| {
+            i.name()
+                .trim_start_matches(&root.display().to_string())
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(
+        names,
+        ["/a/w.log", "/a/x.jsonl", "/b/nested/z.jsonl", "/b/y.jsonl"]
+    );
+
+    let pattern = root.join("*/*.jsonl");
+    let missing = root.join("nope.jsonl");
+    let (inputs, errors) = discover(&[
+        pattern,
+        root.join("a/x.jsonl"),
+        missing.clone(),
+        PathBuf::from("-"),
+    ]);
+    assert_eq!(
+        inputs.len(),
+        3,
+        "a/x.jsonl named twice is read once, plus stdin: {inputs:?}"
+    );
+    assert_eq!(inputs.last(), Some(&Input::Stdin));
+    assert_eq!(errors.len(), 1);
+    assert_eq!(
+        errors[0].to_string(),
+        format!("{}: no such file or directory", missing.display())
+    );
+}
+
+#[cfg(unix)]
+#[test]
+fn symlink_loops_are_reported_and_the_rest_is_read() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("ok.jsonl"), "").unwrap();
+    std::os::unix::fs::symlink(dir.path(), dir.path().join("loop")).unwrap();
+    let (inputs, errors) = discover(&[dir.path()]);
+    assert_eq!(inputs.len(), 1);
+    assert_eq!(errors.len(), 1);
+    assert!(errors[0].to_string().contains("loop"), "{}", errors[0]);
+}
+
+#[test]
+fn secrets_never_survive_into_records_or_quarantine() {
+    let run = run(&[
+        fixture("formats/flat_event.jsonl"),
+        fixture("formats/envelope.jsonl"),
+    ]);
+    let dump = format!("{:?}{:?}", run.records, run.bad);
+    assert!(!dump.contains(KEY));
+    assert!(!dump.contains("sk-ant-api03-abcdefghij"));
+
+    let line = format!(
+        r#"{{"ts":"2025-03-04T12:00:00Z","provider":"openai","status_code":401,"error":"Incorrect API key provided: {KEY}"}}
+{{"ts":"2025-03-04T12:00:01Z","api_key":"{KEY}","oops"
+"#
+    );
+    let ingester = Ingester::new(IngestOptions::default()).unwrap();
+    let mut out = Vec::new();
+    ingester.ingest_bytes("inline", line.as_bytes(), &mut |b| out.push(b));
+    let dump = format!("{out:?}");
+    assert!(!dump.contains(KEY), "{dump}");
+    assert!(dump.contains("[REDACTED]"));
+}
+
+#[test]
+fn ground_truth_bodies_all_normalize() {
+    // Every real provider body, wrapped as it would be logged: in an envelope
+    // whose URL names the provider's host (or, with no response, as the
+    // client's error). Classification is tested in faultline-classify; here
+    // the point is that none is lost and the evidence it needs survives.
+    let hosts = [
+        ("openai", "api.openai.com"),
+        ("azure_openai", "myres.openai.azure.com"),
+        ("anthropic", "api.anthropic.com"),
+        ("google_gemini", "generativelanguage.googleapis.com"),
+        ("google_code_assist", "cloudcode-pa.googleapis.com"),
+        ("aws_bedrock", "bedrock-runtime.us-east-1.amazonaws.com"),
+        ("deepseek", "api.deepseek.com"),
+        ("deepseek_web_adapter", "localhost"),
+        ("groq", "api.groq.com"),
+        ("mistral", "api.mistral.ai"),
+        ("openrouter", "openrouter.ai"),
+        ("openai_compatible_vllm", "vllm.internal"),
+    ];
+    let text = std::fs::read_to_string(fixture("ground-truth/provider-errors.jsonl")).unwrap();
+    let mut log = String::new();
+    let mut expected = Vec::new();
+    for line in text.lines() {
+        let case: serde_json::Value = serde_json::from_str(line).unwrap();
+        let provider = case["provider"].as_str().unwrap();
+        let host = hosts
+            .iter()
+            .find(|(p, _)| *p == provider)
+            .map_or_else(|| panic!("no host for {provider}"), |(_, h)| *h);
+        let status = case["http_status"].as_u64().unwrap();
+        let envelope = if status == 0 {
+            serde_json::json!({"ts": "2025-03-04T12:00:00Z", "request": {"url": format!("https://{host}/v1/x")}, "error": case["body"]})
+        } else {
+            serde_json::json!({"ts": "2025-03-04T12:00:00Z", "request": {"url": format!("https://{host}/v1/x")},
+                "response": {"status": status, "headers": case["headers"], "body": case["body"]}})
+        };
+        log.push_str(&envelope.to_string());
+        log.push('\n');
+        expected.push((status, case["expected_class"].as_str().unwrap().to_owned()));
+    }
+    let ingester = Ingester::new(IngestOptions::default()).unwrap();
+    let mut records = Vec::new();
+    let summary = ingester.ingest_bytes("ground-truth", log.as_bytes(), &mut |b| {
+        assert!(b.bad_lines.is_empty(), "{:?}", b.bad_lines);
+        records.extend(b.records);
+    });
+    assert_eq!(summary.counts.records as usize, expected.len());
+    for (rec, (status, class)) in records.iter().zip(&expected) {
+        let at = rec.source_line;
+        assert_eq!(
+            rec.host.as_deref().map(str::is_empty),
+            Some(false),
+            "line {at}"
+        );
+        if *status == 0 {
+            assert_eq!(rec.http_status, None, "line {at}");
+        } else {
+            assert_eq!(rec.http_status, Some(*status as u16), "line {at}");
+        }
+        if class == "empty_response" {
+            assert!(rec.empty_response, "line {at}: {rec:?}");
+        } else if class != "rate_limit" || rec.error_message.is_some() {
+            // One Anthropic 429 has a null body: its headers are all there is.
+            assert!(
+                rec.error_message.is_some() || rec.error_type.is_some(),
+                "line {at} ({class}) lost its error: {rec:?}"
+            );
+        }
+    }
+}
+
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Every fixture, good and bad, in one buffer.
+    fn corpus() -> Vec<u8> {
+        let mut all = Vec::new();
+        for rel in [
+            "formats/flat_event.jsonl",
+            "formats/envelope.jsonl",
+            "formats/litellm.jsonl",
+            "formats/otel_flat.jsonl",
+            "formats/otel_otlp.jsonl",
+            "bad/mixed.jsonl",
+            "bad/invalid_utf8_nul.jsonl",
+            "bad/truncated_last_line.jsonl",
+        ] {
+            all.extend(std::fs::read(fixture(rel)).unwrap());
+        }
+        all
+    }
+
+    fn collect(
+        f: impl FnOnce(&mut dyn FnMut(faultline_ingest::Batch)),
+    ) -> (Vec<Record>, Vec<BadLine>) {
+        let mut records = Vec::new();
+        let mut bad = Vec::new();
+        f(&mut |b| {
+            records.extend(b.records);
+            bad.extend(b.bad_lines);
+        });
+        (records, bad)
+    }
+
+    /// A reader that hands out the data in pieces of the given sizes.
+    struct Trickle<'a> {
+        data: &'a [u8],
+        sizes: Vec<usize>,
+        at: usize,
+    }
+
+    impl std::io::Read for Trickle<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            let size = self.sizes[self.at % self.sizes.len()];
+            self.at += 1;
+            let n = size.min(buf.len()).min(self.data.len());
+            buf[..n].copy_from_slice(&self.data[..n]);
+            self.data = &self.data[n..];
+            Ok(n)
+        }
+    }
+
+    fn options(chunk_bytes: usize, threads: usize) -> IngestOptions {
+        IngestOptions {
+            chunk_bytes,
+            threads,
+            ..IngestOptions::default()
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(48))]
+
+        #[test]
+        fn chunking_and_threads_never_change_the_output(
+            chunk_bytes in 1usize..3000,
+            threads in 1usize..4,
+            reads in proptest::collection::vec(1usize..700, 1..8),
+        ) {
+            let data = corpus();
+            let baseline = collect(|emit| {
+                Ingester::new(options(1 << 20, 1)).unwrap().ingest_bytes("c", &data, emit);
+            });
+            let ingester = Ingester::new(options(chunk_bytes, threads)).unwrap();
+            let mapped = collect(|emit| {
+                ingester.ingest_bytes("c", &data, emit);
+            });
+            prop_assert_eq!(&mapped, &baseline);
+            let streamed = collect(|emit| {
+                let reader = Trickle { data: &data, sizes: reads, at: 0 };
+                ingester.ingest_stream("c", reader, Compression::None, emit);
+            });
+            prop_assert_eq!(&streamed, &baseline);
+        }
+
+        #[test]
+        fn any_bytes_are_counted_never_panic(data in proptest::collection::vec(any::<u8>(), 0..600)) {
+            let ingester = Ingester::new(options(64, 2)).unwrap();
+            let mut bad = 0u64;
+            let summary = ingester.ingest_bytes("fuzz", &data, &mut |b| bad += b.bad_lines.len() as u64);
+            let counts = &summary.counts;
+            prop_assert_eq!(counts.bad_lines, bad);
+            prop_assert_eq!(counts.bytes, data.len() as u64);
+            prop_assert!(counts.bad_lines + counts.blank_lines <= counts.lines);
+        }
+
+        #[test]
+        fn json_shaped_lines_never_panic(
+            fields in proptest::collection::vec(
+                (prop_oneof![Just("ts"), Just("status_code"), Just("error"), Just("response"),
+                             Just("request"), Just("body"), Just("choices"), Just("startTime"),
+                             Just("gen_ai.system"), Just("error_str"), Just("resourceSpans")],
+                 prop_oneof![Just("null".to_owned()), Just("\"\"".to_owned()), Just("[]".to_owned()),
+                             Just("{}".to_owned()), Just("429".to_owned()), Just("-1e999".to_owned()),
+                             Just("\"2025-03-04T12:00:00Z\"".to_owned()),
+                             Just("{\"error\":{\"code\":\"x\",\"message\":{}}}".to_owned()),
+                             Just("\"Error code: 500 - {'type': 'x'}\"".to_owned()),
+                             "\"[a-zA-Z0-9 :._{}-]{0,20}\""]),
+                0..8),
+        ) {
+            let line: Vec<String> = fields.iter().map(|(k, v)| format!("\"{k}\":{v}")).collect();
+            let line = format!("{{{}}}\n", line.join(","));
+            let ingester = Ingester::new(options(1 << 20, 1)).unwrap();
+            let summary = ingester.ingest_bytes("shaped", line.as_bytes(), &mut |_| {});
+            prop_assert_eq!(summary.counts.lines, 1);
+        }
+    }
+}
