@@ -102,7 +102,8 @@ pub struct Counts {
 }
 
 impl Counts {
-    fn add(&mut self, other: &Counts) {
+    /// Adds `other` into `self` (to total several inputs).
+    pub fn add(&mut self, other: &Counts) {
         self.bytes += other.bytes;
         self.lines += other.lines;
         self.blank_lines += other.blank_lines;

@@ -1,0 +1,259 @@
+//! `faultline analyze`: ingest everything, then write the summary and the quarantine.
+
+use std::collections::BTreeMap;
+use std::io::{self, Write};
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use faultline_ingest::{
+    discover, BadLine, Batch, FileSummary, IngestOptions, Ingester, Record, Summary,
+};
+use serde_json::{json, Value};
+
+use crate::output::Atomic;
+use crate::AnalyzeArgs;
+
+/// The embedded sample: one log per supported format and a file of bad lines.
+const SAMPLE: &[(&str, &[u8])] = &[
+    ("sample/flat_event.jsonl", include_bytes!("../../../fixtures/formats/flat_event.jsonl")),
+    ("sample/envelope.jsonl", include_bytes!("../../../fixtures/formats/envelope.jsonl")),
+    ("sample/litellm.jsonl", include_bytes!("../../../fixtures/formats/litellm.jsonl")),
+    ("sample/otel_flat.jsonl", include_bytes!("../../../fixtures/formats/otel_flat.jsonl")),
+    ("sample/otel_otlp.jsonl", include_bytes!("../../../fixtures/formats/otel_otlp.jsonl")),
+    ("sample/bad_lines.jsonl", include_bytes!("../../../fixtures/bad/mixed.jsonl")),
+];
+
+/// What analyze keeps of the records while they stream past.
+#[derive(Default)]
+struct Tally {
+    by_status: BTreeMap<&'static str, u64>,
+    by_provider_hint: BTreeMap<String, u64>,
+    empty_responses: u64,
+    with_error: u64,
+}
+
+impl Tally {
+    fn add(&mut self, rec: &Record) {
+        let family = match rec.http_status {
+            Some(200..=299) => "2xx",
+            Some(400..=499) => "4xx",
+            Some(500..=599) => "5xx",
+            Some(_) => "other",
+            None => "no_response",
+        };
+        *self.by_status.entry(family).or_default() += 1;
+        let provider = rec.provider_hint.as_deref().unwrap_or("unknown");
+        *self.by_provider_hint.entry(provider.to_ascii_lowercase()).or_default() += 1;
+        self.empty_responses += u64::from(rec.empty_response);
+        self.with_error += u64::from(rec.error_message.is_some() || rec.error_type.is_some());
+    }
+}
+
+pub(crate) fn run(args: &AnalyzeArgs) -> Result<ExitCode> {
+    let started = Instant::now();
+    let mut options = IngestOptions {
+        threads: args.threads,
+        chunk_bytes: args.chunk_bytes.max(1),
+        max_line_bytes: args.max_line_bytes.max(1),
+        mmap: !args.no_mmap,
+        ..IngestOptions::default()
+    };
+    if let Some(key) = &args.fingerprint_key {
+        options.fingerprint_key.clone_from(key);
+    }
+    let ingester = Ingester::new(options)?;
+
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("cannot create output directory {}", args.out.display()))?;
+    let mut quarantine = Atomic::create(&args.out, "quarantine.jsonl")?;
+    let mut tally = Tally::default();
+    let mut write_error = None;
+    let mut on_batch = |batch: Batch| {
+        for rec in &batch.records {
+            tally.add(rec);
+        }
+        for bad in &batch.bad_lines {
+            if write_error.is_none() {
+                if let Err(e) = writeln!(quarantine, "{}", quarantine_line(bad)) {
+                    write_error = Some(e);
+                }
+            }
+        }
+    };
+
+    let sample = args.inputs.is_empty();
+    let (summary, input_errors) = if sample {
+        let mut summary = Summary::default();
+        for (name, bytes) in SAMPLE {
+            let file = ingester.ingest_bytes(name, bytes, &mut on_batch);
+            summary.totals.add(&file.counts);
+            summary.files.push(file);
+        }
+        (summary, Vec::new())
+    } else {
+        let (inputs, errors) = discover(&args.inputs);
+        (ingester.ingest(&inputs, &mut on_batch), errors)
+    };
+    if let Some(e) = write_error {
+        return Err(e).context(format!("cannot write quarantine.jsonl in {}", args.out.display()));
+    }
+    quarantine.commit()?;
+
+    let mut problems: Vec<String> = input_errors.iter().map(ToString::to_string).collect();
+    problems.extend(summary.files.iter().filter_map(|f| f.error.as_ref()).map(ToString::to_string));
+    let report = summary_json(&summary, &tally, &problems, sample, ingester.threads(), started);
+    let mut file = Atomic::create(&args.out, "summary.json")?;
+    serde_json::to_writer_pretty(&mut file, &report)?;
+    writeln!(file)?;
+    file.commit()?;
+
+    let mut stderr = io::stderr().lock();
+    for problem in &problems {
+        writeln!(stderr, "faultline: {problem}")?;
+    }
+    if !args.quiet {
+        let mut stdout = io::stdout().lock();
+        if args.json {
+            serde_json::to_writer_pretty(&mut stdout, &report)?;
+            writeln!(stdout)?;
+        } else {
+            print_summary(&mut stdout, &summary, &tally, sample, args)?;
+        }
+        stdout.flush()?;
+    }
+    Ok(if problems.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(2)
+    })
+}
+
+fn quarantine_line(bad: &BadLine) -> Value {
+    json!({
+        "file": &*bad.file,
+        "line": bad.line,
+        "offset": bad.offset,
+        "reason": bad.reason.as_str(),
+        "detail": bad.detail,
+        "excerpt": bad.excerpt,
+    })
+}
+
+fn file_json(file: &FileSummary) -> Value {
+    json!({
+        "name": file.name,
+        "compression": file.compression.as_str(),
+        "memory_mapped": file.mapped,
+        "bytes": file.counts.bytes,
+        "lines": file.counts.lines,
+        "records": file.counts.records,
+        "bad_lines": file.counts.bad_lines,
+        "error": file.error.as_ref().map(ToString::to_string),
+    })
+}
+
+fn summary_json(
+    summary: &Summary,
+    tally: &Tally,
+    problems: &[String],
+    sample: bool,
+    threads: usize,
+    started: Instant,
+) -> Value {
+    let totals = &summary.totals;
+    let by_reason: BTreeMap<&str, u64> = totals
+        .bad_by_reason
+        .iter()
+        .map(|(reason, n)| (reason.as_str(), *n))
+        .collect();
+    let by_format: BTreeMap<&str, u64> = totals
+        .records_by_format
+        .iter()
+        .map(|(format, n)| (format.as_str(), *n))
+        .collect();
+    json!({
+        "faultline_version": env!("CARGO_PKG_VERSION"),
+        "embedded_sample": sample,
+        "threads": threads,
+        "run_seconds": started.elapsed().as_secs_f64(),
+        "inputs": summary.files.iter().map(file_json).collect::<Vec<_>>(),
+        "input_errors": problems,
+        "totals": {
+            "bytes": totals.bytes,
+            "lines": totals.lines,
+            "blank_lines": totals.blank_lines,
+            "records": totals.records,
+            "bad_lines": totals.bad_lines,
+            "lines_with_plaintext_secrets": totals.lines_with_secrets,
+            "records_with_error": tally.with_error,
+            "empty_responses": tally.empty_responses,
+        },
+        "bad_lines_by_reason": by_reason,
+        "records_by_format": by_format,
+        "records_by_http_status": tally.by_status,
+        "records_by_provider_field": tally.by_provider_hint,
+    })
+}
+
+fn print_summary(
+    out: &mut impl Write,
+    summary: &Summary,
+    tally: &Tally,
+    sample: bool,
+    args: &AnalyzeArgs,
+) -> io::Result<()> {
+    let totals = &summary.totals;
+    if sample {
+        writeln!(
+            out,
+            "No input given: analyzing the embedded sample ({} files). Pass files, directories, globs or - to analyze your own logs.",
+            summary.files.len()
+        )?;
+    }
+    writeln!(
+        out,
+        "read {} input(s), {} bytes, {} lines: {} records, {} bad lines, {} blank",
+        summary.files.len(),
+        totals.bytes,
+        totals.lines,
+        totals.records,
+        totals.bad_lines,
+        totals.blank_lines
+    )?;
+    let formats: Vec<String> = totals
+        .records_by_format
+        .iter()
+        .map(|(f, n)| format!("{f} {n}"))
+        .collect();
+    writeln!(out, "formats: {}", formats.join(", "))?;
+    let statuses: Vec<String> = tally.by_status.iter().map(|(s, n)| format!("{s} {n}")).collect();
+    writeln!(
+        out,
+        "http status: {}; records with an error: {}; empty responses: {}",
+        statuses.join(", "),
+        tally.with_error,
+        tally.empty_responses
+    )?;
+    if totals.bad_lines > 0 {
+        let reasons: Vec<String> = totals
+            .bad_by_reason
+            .iter()
+            .map(|(r, n)| format!("{r} {n}"))
+            .collect();
+        writeln!(out, "bad lines by reason: {}", reasons.join(", "))?;
+    }
+    if totals.lines_with_secrets > 0 {
+        writeln!(
+            out,
+            "warning: {} line(s) hold plaintext API keys or tokens (not copied to any output)",
+            totals.lines_with_secrets
+        )?;
+    }
+    writeln!(
+        out,
+        "wrote {} and {}",
+        args.out.join("summary.json").display(),
+        args.out.join("quarantine.jsonl").display()
+    )
+}

@@ -1,0 +1,56 @@
+//! Output files: written to a temporary name in the target directory, then
+//! renamed, so a reader never sees half a file.
+
+use std::fs;
+use std::io::{self, BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+
+/// A file being written; it appears under its final name only on [`Atomic::commit`].
+pub(crate) struct Atomic {
+    tmp: PathBuf,
+    dest: PathBuf,
+    writer: BufWriter<fs::File>,
+}
+
+impl Atomic {
+    pub(crate) fn create(dir: &Path, name: &str) -> Result<Atomic> {
+        let dest = dir.join(name);
+        let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
+        let file = fs::File::create(&tmp)
+            .with_context(|| format!("cannot write {}", tmp.display()))?;
+        Ok(Atomic {
+            tmp,
+            dest,
+            writer: BufWriter::new(file),
+        })
+    }
+
+    pub(crate) fn commit(mut self) -> Result<()> {
+        let context = || format!("cannot write {}", self.tmp.display());
+        self.writer.flush().with_context(context)?;
+        self.writer.get_ref().sync_all().with_context(context)?;
+        fs::rename(&self.tmp, &self.dest).with_context(|| {
+            format!("cannot rename {} to {}", self.tmp.display(), self.dest.display())
+        })?;
+        Ok(())
+    }
+}
+
+impl Write for Atomic {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.writer.write(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.writer.flush()
+    }
+}
+
+impl Drop for Atomic {
+    fn drop(&mut self) {
+        // Not committed (an error on the way): leave no temporary behind.
+        let _ = fs::remove_file(&self.tmp);
+    }
+}

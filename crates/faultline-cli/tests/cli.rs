@@ -1,0 +1,128 @@
+//! The real `faultline` binary, run as a user would.
+
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+use serde_json::Value;
+
+fn fixture(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures").join(rel)
+}
+
+fn faultline() -> Command {
+    let mut cmd = Command::cargo_bin("faultline").unwrap();
+    // Settings come from flags in these tests, never from the caller's environment.
+    for (key, _) in std::env::vars() {
+        if key.starts_with("FAULTLINE_") {
+            cmd.env_remove(key);
+        }
+    }
+    cmd
+}
+
+fn read_json(path: &Path) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+#[test]
+fn analyze_with_no_input_runs_the_embedded_sample() {
+    let out = tempfile::tempdir().unwrap();
+    let assert = faultline()
+        .args(["analyze", "--out"])
+        .arg(out.path())
+        .assert()
+        .success();
+    let stdout = String::from_utf8(assert.get_output().stdout.clone()).unwrap();
+    assert!(stdout.contains("embedded sample"), "{stdout}");
+    assert!(stdout.contains("25 records, 7 bad lines"), "{stdout}");
+
+    let summary = read_json(&out.path().join("summary.json"));
+    assert_eq!(summary["embedded_sample"], true);
+    assert_eq!(summary["totals"]["records"], 25);
+    assert_eq!(summary["records_by_format"]["otel_genai"], 4);
+    assert_eq!(summary["bad_lines_by_reason"]["not_an_object"], 2);
+
+    let quarantine = std::fs::read_to_string(out.path().join("quarantine.jsonl")).unwrap();
+    let lines: Vec<Value> = quarantine.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), 7);
+    assert_eq!(lines[0]["file"], "sample/bad_lines.jsonl");
+    assert_eq!(lines[0]["line"], 2);
+    assert_eq!(lines[0]["reason"], "invalid_json");
+    // No temporary file is left behind.
+    let names: Vec<String> = std::fs::read_dir(out.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names.len(), 2, "{names:?}");
+}
+
+#[test]
+fn a_missing_input_exits_2_and_the_others_are_still_read() {
+    let out = tempfile::tempdir().unwrap();
+    let assert = faultline()
+        .args(["analyze", "--quiet", "--out"])
+        .arg(out.path())
+        .arg(fixture("formats/litellm.jsonl"))
+        .arg("/no/such/file.jsonl")
+        .assert()
+        .code(2);
+    let stderr = String::from_utf8(assert.get_output().stderr.clone()).unwrap();
+    assert_eq!(stderr, "faultline: /no/such/file.jsonl: no such file or directory\n");
+    assert!(assert.get_output().stdout.is_empty(), "--quiet");
+    let summary = read_json(&out.path().join("summary.json"));
+    assert_eq!(summary["totals"]["records"], 3);
+    assert_eq!(summary["input_errors"][0], "/no/such/file.jsonl: no such file or directory");
+}
+
+#[test]
+fn stdin_and_json_output() {
+    let out = tempfile::tempdir().unwrap();
+    let log = std::fs::read(fixture("formats/envelope.jsonl")).unwrap();
+    let assert = faultline()
+        .args(["analyze", "--json", "--out"])
+        .arg(out.path())
+        .arg("-")
+        .write_stdin(log)
+        .assert()
+        .success();
+    let summary: Value = serde_json::from_slice(&assert.get_output().stdout).unwrap();
+    assert_eq!(summary["inputs"][0]["name"], "-");
+    assert_eq!(summary["totals"]["records"], 7);
+    assert_eq!(summary["records_by_http_status"]["no_response"], 1);
+    assert_eq!(summary["totals"]["empty_responses"], 1);
+}
+
+#[test]
+fn no_output_holds_a_key_from_the_input() {
+    let out = tempfile::tempdir().unwrap();
+    let assert = faultline()
+        .args(["analyze", "--json", "--out"])
+        .arg(out.path())
+        .arg(fixture("formats"))
+        .arg(fixture("bad"))
+        .assert()
+        .success();
+    let mut everything = String::from_utf8(assert.get_output().stdout.clone()).unwrap();
+    for entry in std::fs::read_dir(out.path()).unwrap() {
+        everything.push_str(&std::fs::read_to_string(entry.unwrap().path()).unwrap());
+    }
+    for secret in ["Q9x7LmN3vB5cT8rWz2Yk4Hj6", "sk-ant-api03-abcdefghij"] {
+        assert!(!everything.contains(secret), "{secret} leaked");
+    }
+    let summary: Value = serde_json::from_str(&std::fs::read_to_string(out.path().join("summary.json")).unwrap()).unwrap();
+    assert_eq!(summary["totals"]["lines_with_plaintext_secrets"], 3);
+}
+
+#[test]
+fn an_unwritable_output_directory_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let blocker = dir.path().join("file");
+    std::fs::write(&blocker, "").unwrap();
+    let assert = faultline()
+        .args(["analyze", "--out"])
+        .arg(blocker.join("out"))
+        .assert()
+        .code(2);
+    let stderr = String::from_utf8(assert.get_output().stderr.clone()).unwrap();
+    assert!(stderr.starts_with("faultline: cannot create output directory"), "{stderr}");
+}
