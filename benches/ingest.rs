@@ -13,9 +13,19 @@ const PROVIDERS: [(&str, &str, &str); 4] = [
     ("openai", "api.openai.com", "gpt-4o-mini"),
     ("anthropic", "api.anthropic.com", "claude-sonnet-4-20250514"),
     ("deepseek", "api.deepseek.com", "deepseek-chat"),
-    ("gemini", "generativelanguage.googleapis.com", "gemini-2.0-flash"),
+    (
+        "gemini",
+        "generativelanguage.googleapis.com",
+        "gemini-2.0-flash",
+    ),
 ];
-const SERVICES: [&str; 5] = ["checkout-api", "search", "support-bot", "batch-summarizer", "agent"];
+const SERVICES: [&str; 5] = [
+    "checkout-api",
+    "search",
+    "support-bot",
+    "batch-summarizer",
+    "agent",
+];
 
 /// A small deterministic generator (xorshift) so the corpus is the same on every run.
 struct Rng(u64);

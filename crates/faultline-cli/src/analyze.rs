@@ -16,12 +16,30 @@ use crate::AnalyzeArgs;
 
 /// The embedded sample: one log per supported format and a file of bad lines.
 const SAMPLE: &[(&str, &[u8])] = &[
-    ("sample/flat_event.jsonl", include_bytes!("../../../fixtures/formats/flat_event.jsonl")),
-    ("sample/envelope.jsonl", include_bytes!("../../../fixtures/formats/envelope.jsonl")),
-    ("sample/litellm.jsonl", include_bytes!("../../../fixtures/formats/litellm.jsonl")),
-    ("sample/otel_flat.jsonl", include_bytes!("../../../fixtures/formats/otel_flat.jsonl")),
-    ("sample/otel_otlp.jsonl", include_bytes!("../../../fixtures/formats/otel_otlp.jsonl")),
-    ("sample/bad_lines.jsonl", include_bytes!("../../../fixtures/bad/mixed.jsonl")),
+    (
+        "sample/flat_event.jsonl",
+        include_bytes!("../../../fixtures/formats/flat_event.jsonl"),
+    ),
+    (
+        "sample/envelope.jsonl",
+        include_bytes!("../../../fixtures/formats/envelope.jsonl"),
+    ),
+    (
+        "sample/litellm.jsonl",
+        include_bytes!("../../../fixtures/formats/litellm.jsonl"),
+    ),
+    (
+        "sample/otel_flat.jsonl",
+        include_bytes!("../../../fixtures/formats/otel_flat.jsonl"),
+    ),
+    (
+        "sample/otel_otlp.jsonl",
+        include_bytes!("../../../fixtures/formats/otel_otlp.jsonl"),
+    ),
+    (
+        "sample/bad_lines.jsonl",
+        include_bytes!("../../../fixtures/bad/mixed.jsonl"),
+    ),
 ];
 
 /// What analyze keeps of the records while they stream past.
@@ -44,7 +62,10 @@ impl Tally {
         };
         *self.by_status.entry(family).or_default() += 1;
         let provider = rec.provider_hint.as_deref().unwrap_or("unknown");
-        *self.by_provider_hint.entry(provider.to_ascii_lowercase()).or_default() += 1;
+        *self
+            .by_provider_hint
+            .entry(provider.to_ascii_lowercase())
+            .or_default() += 1;
         self.empty_responses += u64::from(rec.empty_response);
         self.with_error += u64::from(rec.error_message.is_some() || rec.error_type.is_some());
     }
@@ -96,13 +117,29 @@ pub(crate) fn run(args: &AnalyzeArgs) -> Result<ExitCode> {
         (ingester.ingest(&inputs, &mut on_batch), errors)
     };
     if let Some(e) = write_error {
-        return Err(e).context(format!("cannot write quarantine.jsonl in {}", args.out.display()));
+        return Err(e).context(format!(
+            "cannot write quarantine.jsonl in {}",
+            args.out.display()
+        ));
     }
     quarantine.commit()?;
 
     let mut problems: Vec<String> = input_errors.iter().map(ToString::to_string).collect();
-    problems.extend(summary.files.iter().filter_map(|f| f.error.as_ref()).map(ToString::to_string));
-    let report = summary_json(&summary, &tally, &problems, sample, ingester.threads(), started);
+    problems.extend(
+        summary
+            .files
+            .iter()
+            .filter_map(|f| f.error.as_ref())
+            .map(ToString::to_string),
+    );
+    let report = summary_json(
+        &summary,
+        &tally,
+        &problems,
+        sample,
+        ingester.threads(),
+        started,
+    );
     let mut file = Atomic::create(&args.out, "summary.json")?;
     serde_json::to_writer_pretty(&mut file, &report)?;
     writeln!(file)?;
@@ -227,7 +264,11 @@ fn print_summary(
         .map(|(f, n)| format!("{f} {n}"))
         .collect();
     writeln!(out, "formats: {}", formats.join(", "))?;
-    let statuses: Vec<String> = tally.by_status.iter().map(|(s, n)| format!("{s} {n}")).collect();
+    let statuses: Vec<String> = tally
+        .by_status
+        .iter()
+        .map(|(s, n)| format!("{s} {n}"))
+        .collect();
     writeln!(
         out,
         "http status: {}; records with an error: {}; empty responses: {}",

@@ -18,8 +18,8 @@ impl Atomic {
     pub(crate) fn create(dir: &Path, name: &str) -> Result<Atomic> {
         let dest = dir.join(name);
         let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
-        let file = fs::File::create(&tmp)
-            .with_context(|| format!("cannot write {}", tmp.display()))?;
+        let file =
+            fs::File::create(&tmp).with_context(|| format!("cannot write {}", tmp.display()))?;
         Ok(Atomic {
             tmp,
             dest,
@@ -32,7 +32,11 @@ impl Atomic {
         self.writer.flush().with_context(context)?;
         self.writer.get_ref().sync_all().with_context(context)?;
         fs::rename(&self.tmp, &self.dest).with_context(|| {
-            format!("cannot rename {} to {}", self.tmp.display(), self.dest.display())
+            format!(
+                "cannot rename {} to {}",
+                self.tmp.display(),
+                self.dest.display()
+            )
         })?;
         Ok(())
     }

@@ -6,7 +6,9 @@ use assert_cmd::Command;
 use serde_json::Value;
 
 fn fixture(rel: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures").join(rel)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../fixtures")
+        .join(rel)
 }
 
 fn faultline() -> Command {
@@ -43,7 +45,10 @@ fn analyze_with_no_input_runs_the_embedded_sample() {
     assert_eq!(summary["bad_lines_by_reason"]["not_an_object"], 2);
 
     let quarantine = std::fs::read_to_string(out.path().join("quarantine.jsonl")).unwrap();
-    let lines: Vec<Value> = quarantine.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let lines: Vec<Value> = quarantine
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     assert_eq!(lines.len(), 7);
     assert_eq!(lines[0]["file"], "sample/bad_lines.jsonl");
     assert_eq!(lines[0]["line"], 2);
@@ -67,11 +72,17 @@ fn a_missing_input_exits_2_and_the_others_are_still_read() {
         .assert()
         .code(2);
     let stderr = String::from_utf8(assert.get_output().stderr.clone()).unwrap();
-    assert_eq!(stderr, "faultline: /no/such/file.jsonl: no such file or directory\n");
+    assert_eq!(
+        stderr,
+        "faultline: /no/such/file.jsonl: no such file or directory\n"
+    );
     assert!(assert.get_output().stdout.is_empty(), "--quiet");
     let summary = read_json(&out.path().join("summary.json"));
     assert_eq!(summary["totals"]["records"], 3);
-    assert_eq!(summary["input_errors"][0], "/no/such/file.jsonl: no such file or directory");
+    assert_eq!(
+        summary["input_errors"][0],
+        "/no/such/file.jsonl: no such file or directory"
+    );
 }
 
 #[test]
@@ -109,7 +120,9 @@ fn no_output_holds_a_key_from_the_input() {
     for secret in ["Q9x7LmN3vB5cT8rWz2Yk4Hj6", "sk-ant-api03-abcdefghij"] {
         assert!(!everything.contains(secret), "{secret} leaked");
     }
-    let summary: Value = serde_json::from_str(&std::fs::read_to_string(out.path().join("summary.json")).unwrap()).unwrap();
+    let summary: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.path().join("summary.json")).unwrap())
+            .unwrap();
     assert_eq!(summary["totals"]["lines_with_plaintext_secrets"], 3);
 }
 
@@ -124,5 +137,8 @@ fn an_unwritable_output_directory_is_a_clear_error() {
         .assert()
         .code(2);
     let stderr = String::from_utf8(assert.get_output().stderr.clone()).unwrap();
-    assert!(stderr.starts_with("faultline: cannot create output directory"), "{stderr}");
+    assert!(
+        stderr.starts_with("faultline: cannot create output directory"),
+        "{stderr}"
+    );
 }
