@@ -42,7 +42,7 @@ impl Rng {
     }
 }
 
-pub fn corpus(target_bytes: usize) -> Vec<u8> {
+fn corpus(target_bytes: usize) -> Vec<u8> {
     use std::io::Write;
     let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
     let mut out = Vec::with_capacity(target_bytes + 4096);
