@@ -156,7 +156,7 @@ pub struct Batch {
 #[derive(Debug)]
 pub struct Ingester {
     options: IngestOptions,
-    ctx: Ctx,
+    fingerprinter: Fingerprinter,
     pool: rayon::ThreadPool,
 }
 
@@ -189,10 +189,12 @@ impl Ingester {
                 threads: options.threads,
                 reason: e.to_string(),
             })?;
-        let ctx = Ctx {
-            fingerprinter: Fingerprinter::new(&options.fingerprint_key),
-        };
-        Ok(Ingester { options, ctx, pool })
+        let fingerprinter = Fingerprinter::new(&options.fingerprint_key);
+        Ok(Ingester {
+            options,
+            fingerprinter,
+            pool,
+        })
     }
 
     /// Worker threads in use.
@@ -408,7 +410,7 @@ impl Ingester {
         let outs: Vec<ChunkOut> = self.pool.install(|| {
             group
                 .par_iter()
-                .map(|piece| parse_piece(piece, file, max_line, &self.ctx))
+                .map(|piece| parse_piece(piece, file, max_line, &self.fingerprinter))
                 .collect()
         });
         for out in outs {
@@ -474,8 +476,9 @@ fn parse_piece<D: AsRef<[u8]>>(
     piece: &Piece<D>,
     file: &Arc<str>,
     max_line: usize,
-    ctx: &Ctx,
+    fingerprinter: &Fingerprinter,
 ) -> ChunkOut {
+    let ctx = &Ctx::new(fingerprinter);
     let mut out = ChunkOut {
         batch: Batch::default(),
         counts: Counts::default(),
@@ -501,6 +504,11 @@ fn parse_piece<D: AsRef<[u8]>>(
         Piece::Lines { data, offset, last } => {
             let data = data.as_ref();
             out.counts.bytes = data.len() as u64;
+            // Counting newlines first (memchr, ~20 GB/s) sizes the record
+            // vector once instead of copying it on every doubling.
+            out.batch
+                .records
+                .reserve(memchr::memchr_iter(b'\n', data).count() + 1);
             let mut start = 0usize;
             let mut line_no = 0u64;
             while start < data.len() {
@@ -536,7 +544,7 @@ fn parse_line(
     unterminated: bool,
     origin: &Origin,
     max_line: usize,
-    ctx: &Ctx,
+    ctx: &Ctx<'_>,
     out: &mut ChunkOut,
 ) {
     if line.iter().all(u8::is_ascii_whitespace) {

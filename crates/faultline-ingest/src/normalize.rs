@@ -6,6 +6,8 @@
 //! anything else with call fields -> flat event.
 
 use std::borrow::Cow;
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::sync::{Arc, LazyLock};
 
 use regex::Regex;
@@ -23,10 +25,34 @@ const MAX_BODY_DEPTH: u8 = 4;
 /// Error messages longer than this are cut (at a character boundary).
 const MAX_MESSAGE_CHARS: usize = 2048;
 
-/// What normalization needs besides the line.
-#[derive(Debug, Clone)]
-pub(crate) struct Ctx {
-    pub(crate) fingerprinter: Fingerprinter,
+/// What normalization needs besides the line; one per chunk (not shared
+/// between threads), so its caches need no locks.
+#[derive(Debug)]
+pub(crate) struct Ctx<'f> {
+    fingerprinter: &'f Fingerprinter,
+    /// Keys repeat on almost every line: hash each once per chunk.
+    fingerprints: RefCell<HashMap<String, String>>,
+}
+
+impl<'f> Ctx<'f> {
+    pub(crate) fn new(fingerprinter: &'f Fingerprinter) -> Ctx<'f> {
+        Ctx {
+            fingerprinter,
+            fingerprints: RefCell::new(HashMap::new()),
+        }
+    }
+
+    fn fingerprint(&self, key: &str) -> String {
+        let mut cache = self.fingerprints.borrow_mut();
+        if let Some(fp) = cache.get(key) {
+            return fp.clone();
+        }
+        let fp = self.fingerprinter.fingerprint(key);
+        if cache.len() < 4096 {
+            cache.insert(key.to_owned(), fp.clone());
+        }
+        fp
+    }
 }
 
 /// Where the line sits, copied into its records.
@@ -78,7 +104,7 @@ pub(crate) fn normalize_line(
     line: &[u8],
     last_unterminated: bool,
     origin: &Origin,
-    ctx: &Ctx,
+    ctx: &Ctx<'_>,
     out: &mut Vec<Record>,
 ) -> Result<(), Rejection> {
     let text = std::str::from_utf8(line).map_err(|e| Rejection {
@@ -207,14 +233,14 @@ pub(crate) fn timestamp(obj: &Obj<'_>, fields: &[F]) -> Result<i64, Reason> {
     Err(Reason::MissingTimestamp)
 }
 
-fn fingerprint(obj: &Obj<'_>, ctx: &Ctx) -> Option<String> {
+fn fingerprint(obj: &Obj<'_>, ctx: &Ctx<'_>) -> Option<String> {
     let key = obj.str(F::Key)?;
     let key = key.trim();
-    (!key.is_empty()).then(|| ctx.fingerprinter.fingerprint(key))
+    (!key.is_empty()).then(|| ctx.fingerprint(key))
 }
 
 /// Fields every format may carry at its top level.
-pub(crate) fn common(obj: &Obj<'_>, ctx: &Ctx, rec: &mut Record) {
+pub(crate) fn common(obj: &Obj<'_>, ctx: &Ctx<'_>, rec: &mut Record) {
     set_if_none(&mut rec.request_id, owned(obj.str(F::RequestId)));
     set_if_none(&mut rec.service, owned(obj.str(F::Service)));
     set_if_none(&mut rec.provider_hint, owned(obj.str(F::Provider)));
@@ -287,7 +313,7 @@ fn mark_empty_if_2xx(rec: &mut Record, empty: bool) {
 // ---------------------------------------------------------------------------
 // Flat event
 
-fn flat(obj: &Obj<'_>, ctx: &Ctx, rec: &mut Record) -> Result<(), Reason> {
+fn flat(obj: &Obj<'_>, ctx: &Ctx<'_>, rec: &mut Record) -> Result<(), Reason> {
     rec.ts_ms = timestamp(obj, &[F::Ts, F::StartTime])?;
     common(obj, ctx, rec);
     if rec.http_status.is_none() {
@@ -323,7 +349,7 @@ pub(crate) fn error_value(raw: &RawValue, rec: &mut Record) {
 // ---------------------------------------------------------------------------
 // Request/response envelope
 
-fn envelope(obj: &Obj<'_>, ctx: &Ctx, rec: &mut Record) -> Result<(), Reason> {
+fn envelope(obj: &Obj<'_>, ctx: &Ctx<'_>, rec: &mut Record) -> Result<(), Reason> {
     rec.ts_ms = timestamp(obj, &[F::Ts, F::StartTime])?;
     common(obj, ctx, rec);
     if let Some(request) = obj.obj(F::Request) {
@@ -696,7 +722,7 @@ pub(crate) fn error_text(text: &str, rec: &mut Record) {
 // ---------------------------------------------------------------------------
 // LiteLLM standard logging payload
 
-fn litellm(obj: &Obj<'_>, ctx: &Ctx, rec: &mut Record) -> Result<(), Reason> {
+fn litellm(obj: &Obj<'_>, ctx: &Ctx<'_>, rec: &mut Record) -> Result<(), Reason> {
     rec.ts_ms = timestamp(obj, &[F::StartTime, F::Ts])?;
     common(obj, ctx, rec);
     set_if_none(&mut rec.provider_hint, owned(obj.str(F::CustomLlmProvider)));

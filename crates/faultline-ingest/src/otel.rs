@@ -17,7 +17,7 @@ use crate::view::{Obj, F};
 pub(crate) fn normalize(
     text: &str,
     origin: &Origin,
-    ctx: &Ctx,
+    ctx: &Ctx<'_>,
     out: &mut Vec<Record>,
 ) -> Result<(), Rejection> {
     let value: Value =
@@ -222,7 +222,7 @@ fn flatten(item: &Value, service: Option<&Value>) -> Map<String, Value> {
     flat
 }
 
-fn record(item: &Map<String, Value>, origin: &Origin, ctx: &Ctx) -> Result<Record, Reason> {
+fn record(item: &Map<String, Value>, origin: &Origin, ctx: &Ctx<'_>) -> Result<Record, Reason> {
     let text = serde_json::to_string(item).map_err(|_| Reason::InvalidJson)?;
     let obj = Obj::parse(&text).map_err(|_| Reason::InvalidJson)?;
     let mut rec = base_record(origin);

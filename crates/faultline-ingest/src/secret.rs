@@ -7,6 +7,7 @@
 use std::borrow::Cow;
 use std::sync::LazyLock;
 
+use aho_corasick::AhoCorasick;
 use regex::bytes::Regex as BytesRegex;
 use regex::Regex;
 
@@ -33,15 +34,30 @@ static SECRET_RE: LazyLock<Regex> =
 static SECRET_BYTES_RE: LazyLock<BytesRegex> =
     LazyLock::new(|| BytesRegex::new(SECRET_PATTERN).expect("secret pattern compiles"));
 
-/// Cheap prefilter: every secret pattern contains one of these.
+/// Every secret pattern contains one of these literals.
+const PREFILTER_LITERALS: [&str; 7] = ["sk-", "AIza", "earer", "AKIA", "ASIA", "key=", "token="];
+
+/// The SIMD (Teddy) literal searcher where the CPU has one, else an automaton.
+enum Prefilter {
+    Packed(aho_corasick::packed::Searcher),
+    Automaton(AhoCorasick),
+}
+
+static PREFILTER: LazyLock<Prefilter> = LazyLock::new(
+    || match aho_corasick::packed::Searcher::new(PREFILTER_LITERALS) {
+        Some(searcher) => Prefilter::Packed(searcher),
+        None => Prefilter::Automaton(
+            AhoCorasick::new(PREFILTER_LITERALS).expect("prefilter literals compile"),
+        ),
+    },
+);
+
+/// Cheap prefilter, one pass over the bytes: false means no secret can be there.
 fn may_hold_secret(haystack: &[u8]) -> bool {
-    memchr::memmem::find(haystack, b"sk-").is_some()
-        || memchr::memmem::find(haystack, b"AIza").is_some()
-        || memchr::memmem::find(haystack, b"earer").is_some()
-        || memchr::memmem::find(haystack, b"KIA").is_some()
-        || memchr::memmem::find(haystack, b"SIA").is_some()
-        || memchr::memmem::find(haystack, b"key=").is_some()
-        || memchr::memmem::find(haystack, b"token=").is_some()
+    match &*PREFILTER {
+        Prefilter::Packed(searcher) => searcher.find(haystack).is_some(),
+        Prefilter::Automaton(automaton) => automaton.is_match(haystack),
+    }
 }
 
 /// Counts key-shaped strings in raw bytes (a whole log line).
@@ -100,11 +116,12 @@ impl Fingerprinter {
             .unwrap_or(key)
             .trim();
         let hash = blake3::keyed_hash(&self.key, key.as_bytes());
+        const HEX: &[u8; 16] = b"0123456789abcdef";
         let mut out = String::with_capacity(19);
         out.push_str("kf_");
-        for byte in &hash.as_bytes()[..8] {
-            use std::fmt::Write;
-            let _ = write!(out, "{byte:02x}");
+        for &byte in &hash.as_bytes()[..8] {
+            out.push(char::from(HEX[usize::from(byte >> 4)]));
+            out.push(char::from(HEX[usize::from(byte & 0xf)]));
         }
         out
     }

@@ -7,7 +7,7 @@
 use std::borrow::Cow;
 use std::fmt;
 
-use serde::de::{self, Deserializer, IgnoredAny, MapAccess, Visitor};
+use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
@@ -139,7 +139,14 @@ impl fmt::Debug for Obj<'_> {
 impl<'a> Obj<'a> {
     /// Parses `text` as one JSON object.
     pub(crate) fn parse(text: &'a str) -> serde_json::Result<Obj<'a>> {
-        serde_json::from_str(text)
+        let mut obj = Obj {
+            slots: [None; FIELD_COUNT],
+            marks: Marks::default(),
+        };
+        let mut de = serde_json::Deserializer::from_str(text);
+        Fill(&mut obj).deserialize(&mut de)?;
+        de.end()?;
+        Ok(obj)
     }
 
     /// Parses a raw value when it is an object.
@@ -172,42 +179,42 @@ impl<'a> Obj<'a> {
     }
 }
 
-impl<'de> Deserialize<'de> for Obj<'de> {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct ObjVisitor;
+/// Fills an [`Obj`] in place, so the slot array is never moved while parsing.
+struct Fill<'o, 'de>(&'o mut Obj<'de>);
 
-        impl<'de> Visitor<'de> for ObjVisitor {
-            type Value = Obj<'de>;
+impl<'de> DeserializeSeed<'de> for Fill<'_, 'de> {
+    type Value = ();
 
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a JSON object")
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Fill<'_, 'de> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<M: MapAccess<'de>>(self, mut map: M) -> Result<(), M::Error> {
+        let obj = self.0;
+        while let Some(Key(key)) = map.next_key::<Key<'de>>()? {
+            if key.starts_with("gen_ai.") || key.starts_with("llm.") {
+                obj.marks.gen_ai = true;
             }
-
-            fn visit_map<M: MapAccess<'de>>(self, mut map: M) -> Result<Obj<'de>, M::Error> {
-                let mut obj = Obj {
-                    slots: [None; FIELD_COUNT],
-                    marks: Marks::default(),
-                };
-                while let Some(Key(key)) = map.next_key::<Key<'de>>()? {
-                    if key.starts_with("gen_ai.") || key.starts_with("llm.") {
-                        obj.marks.gen_ai = true;
-                    }
-                    if let Some(field) = field_of(&key) {
-                        let value: &'de RawValue = map.next_value()?;
-                        let slot = &mut obj.slots[field as usize];
-                        // The first non-null value wins; duplicates keep the first.
-                        if slot.is_none_or(|old| old.get() == "null") {
-                            *slot = Some(value);
-                        }
-                    } else {
-                        map.next_value::<IgnoredAny>()?;
-                    }
+            if let Some(field) = field_of(&key) {
+                let value: &'de RawValue = map.next_value()?;
+                let slot = &mut obj.slots[field as usize];
+                // The first non-null value wins; duplicates keep the first.
+                if slot.is_none_or(|old| old.get() == "null") {
+                    *slot = Some(value);
                 }
-                Ok(obj)
+            } else {
+                map.next_value::<IgnoredAny>()?;
             }
         }
-
-        deserializer.deserialize_map(ObjVisitor)
+        Ok(())
     }
 }
 
@@ -241,7 +248,15 @@ struct Text<'a>(#[serde(borrow)] Cow<'a, str>);
 pub(crate) fn as_str(raw: &RawValue) -> Option<Cow<'_, str>> {
     let text = raw.get();
     match text.as_bytes().first()? {
-        b'"' => serde_json::from_str::<Text<'_>>(text).ok().map(|t| t.0),
+        b'"' => {
+            let inner = &text[1..text.len() - 1];
+            if memchr::memchr(b'\\', inner.as_bytes()).is_some() {
+                serde_json::from_str::<Text<'_>>(text).ok().map(|t| t.0)
+            } else {
+                // A raw value is valid JSON: a string without escapes is its own text.
+                Some(Cow::Borrowed(inner))
+            }
+        }
         b'n' | b'{' | b'[' => None,
         _ => Some(Cow::Borrowed(text)),
     }
