@@ -115,8 +115,8 @@ impl Fingerprinter {
             .or_else(|| key.strip_prefix("bearer "))
             .unwrap_or(key)
             .trim();
-        let hash = blake3::keyed_hash(&self.key, key.as_bytes());
         const HEX: &[u8; 16] = b"0123456789abcdef";
+        let hash = blake3::keyed_hash(&self.key, key.as_bytes());
         let mut out = String::with_capacity(19);
         out.push_str("kf_");
         for &byte in &hash.as_bytes()[..8] {
