@@ -78,6 +78,8 @@ pub fn redact(text: &str) -> Cow<'_, str> {
     SECRET_RE.replace_all(text, REDACTED)
 }
 
+const HEX_DIGITS: &[u8; 16] = b"0123456789abcdef";
+
 /// Keyed fingerprints of API keys and key ids.
 #[derive(Clone)]
 pub struct Fingerprinter {
@@ -115,13 +117,12 @@ impl Fingerprinter {
             .or_else(|| key.strip_prefix("bearer "))
             .unwrap_or(key)
             .trim();
-        const HEX: &[u8; 16] = b"0123456789abcdef";
         let hash = blake3::keyed_hash(&self.key, key.as_bytes());
         let mut out = String::with_capacity(19);
         out.push_str("kf_");
         for &byte in &hash.as_bytes()[..8] {
-            out.push(char::from(HEX[usize::from(byte >> 4)]));
-            out.push(char::from(HEX[usize::from(byte & 0xf)]));
+            out.push(char::from(HEX_DIGITS[usize::from(byte >> 4)]));
+            out.push(char::from(HEX_DIGITS[usize::from(byte & 0xf)]));
         }
         out
     }
