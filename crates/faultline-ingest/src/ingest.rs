@@ -479,6 +479,9 @@ fn parse_piece<D: AsRef<[u8]>>(
     fingerprinter: &Fingerprinter,
 ) -> ChunkOut {
     let ctx = &Ctx::new(fingerprinter);
+    // A chunk-local copy of the name: every record holds a reference, and
+    // one shared count touched by all workers would bounce between cores.
+    let file: &Arc<str> = &Arc::from(&**file);
     let mut out = ChunkOut {
         batch: Batch::default(),
         counts: Counts::default(),
