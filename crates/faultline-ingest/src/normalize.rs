@@ -506,10 +506,22 @@ fn body_object(obj: &Obj<'_>, depth: u8, rec: &mut Record) {
     let success_shape = obj.has(F::Choices) || obj.has(F::Content);
     if !success_shape {
         if let Some(msg) = obj.str(F::Message) {
+            if obj.has(F::Metadata) {
+                // OpenRouter's error object delivered inside an HTTP 200.
+                rec.body_shape = Some(BodyShape::OpenRouter);
+                error_object(obj, BodyShape::OpenRouter, depth, rec);
+                return;
+            }
             // Bedrock's `{"message": "..."}`; the exception name comes from a header.
             rec.body_shape = Some(BodyShape::Bedrock);
             rec.error_message = message(&msg);
             set_if_none(&mut rec.error_type, owned(obj.str(F::ErrorType)));
+            return;
+        }
+        if let Some(name) = obj.str(F::Event).filter(|n| n.ends_with("Exception")) {
+            // An AWS SDK's serialized exception: `{"name": "ThrottlingException", "$metadata": ...}`.
+            rec.body_shape = Some(BodyShape::Bedrock);
+            rec.error_type = Some(name.into_owned());
             return;
         }
     }
@@ -584,6 +596,12 @@ fn error_object(err: &Obj<'_>, shape: BodyShape, depth: u8, rec: &mut Record) {
     if let Some(nested) = err.obj(F::Error) {
         // OpenRouter at times nests the error object in another.
         error_object(&nested, shape, depth + 1, rec);
+    }
+    if let Some(raw) = err.obj(F::Metadata).and_then(|m| m.str(F::Raw)) {
+        // OpenRouter: the upstream provider's own words are in `metadata.raw`.
+        let outer = err.str(F::Message).unwrap_or_default();
+        rec.error_message = message(&format!("{outer}: {raw}"));
+        return;
     }
     if let Some(msg) = err.get(F::Message) {
         match msg.get().as_bytes().first() {

@@ -97,6 +97,7 @@ fields! {
     Detail => ["detail"],
     InnerError => ["innererror", "inner_error"],
     Otlp => ["resourceSpans", "resourceLogs"],
+    Raw => ["raw"],
     LiteLlmMarker => ["model_map_information", "hidden_params", "response_cost",
                       "status_fields", "litellm_call_id"],
 }

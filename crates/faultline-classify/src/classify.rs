@@ -1,0 +1,278 @@
+//! Record -> classification: a pure function of one record and the rules.
+
+use std::sync::Arc;
+
+use faultline_ingest::{BodyShape, Record};
+
+use crate::rules::RuleSet;
+use crate::taxonomy::{cause_from_status, Provider, ProviderSource, StatusClass};
+
+/// What faultline concludes about one call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Classification {
+    /// The provider.
+    pub provider: Provider,
+    /// Which evidence decided the provider.
+    pub provider_source: ProviderSource,
+    /// The coarse outcome.
+    pub status_class: StatusClass,
+    /// The finer reason (`none` for successes, `unknown` when no rule knew).
+    pub cause: Arc<str>,
+    /// Whether retrying the same request can succeed.
+    pub retryable: bool,
+    /// What to do.
+    pub action: &'static str,
+    /// Who to escalate to.
+    pub escalation: &'static str,
+    /// The rule that decided, if one did.
+    pub rule: Option<Arc<str>>,
+}
+
+/// Classifies records with a compiled rule set.
+#[derive(Debug, Clone)]
+pub struct Classifier {
+    rules: RuleSet,
+    none: Arc<str>,
+    empty: Arc<str>,
+}
+
+impl Default for Classifier {
+    fn default() -> Self {
+        Classifier::new(RuleSet::defaults())
+    }
+}
+
+impl Classifier {
+    /// A classifier over `rules`.
+    #[must_use]
+    pub fn new(rules: RuleSet) -> Classifier {
+        Classifier {
+            rules,
+            none: Arc::from("none"),
+            empty: Arc::from("empty_choices"),
+        }
+    }
+
+    /// The rules in use.
+    #[must_use]
+    pub fn rules(&self) -> &RuleSet {
+        &self.rules
+    }
+
+    /// Classifies one record.
+    #[must_use]
+    pub fn classify(&self, rec: &Record) -> Classification {
+        let (provider, provider_source) = provider_of(rec);
+        let has_error =
+            rec.error_type.is_some() || rec.error_code.is_some() || rec.error_message.is_some();
+        let (status_class, cause, rule) = if has_error {
+            self.classify_error(rec, provider)
+        } else if rec.empty_response {
+            (StatusClass::EmptyResponse, Arc::clone(&self.empty), None)
+        } else {
+            // The fast path: most records are successes and touch no rule.
+            match rec.http_status {
+                None | Some(200..=299) => (StatusClass::Ok, Arc::clone(&self.none), None),
+                Some(status) => (
+                    StatusClass::from_status(status),
+                    Arc::from(cause_from_status(status)),
+                    None,
+                ),
+            }
+        };
+        let strategy = status_class.strategy();
+        Classification {
+            provider,
+            provider_source,
+            status_class,
+            cause,
+            retryable: strategy.retryable,
+            action: strategy.action,
+            escalation: strategy.escalation,
+            rule,
+        }
+    }
+
+    fn classify_error(
+        &self,
+        rec: &Record,
+        provider: Provider,
+    ) -> (StatusClass, Arc<str>, Option<Arc<str>>) {
+        let text = format!(
+            "{} {} {}",
+            rec.error_type.as_deref().unwrap_or(""),
+            rec.error_code.as_deref().unwrap_or(""),
+            rec.error_message.as_deref().unwrap_or("")
+        );
+        if request_exceeds_limit(&text) {
+            return (
+                StatusClass::PayloadTooLarge,
+                Arc::from("request_too_large"),
+                Some(Arc::from("request-over-limit")),
+            );
+        }
+        // Errors delivered inside a 200 (OpenRouter, streams) carry their real
+        // status as the error code.
+        let status = match (rec.http_status, rec.error_code.as_deref()) {
+            (Some(200..=299), Some(code)) => code
+                .parse::<u16>()
+                .ok()
+                .filter(|c| (400..=599).contains(c))
+                .or(rec.http_status),
+            (status, _) => status,
+        };
+        for rule in self.rules.rules() {
+            if rule.applies(status, provider, &text) {
+                return (
+                    rule.class,
+                    Arc::clone(&rule.cause),
+                    Some(Arc::clone(&rule.id)),
+                );
+            }
+        }
+        match status {
+            // A 2xx with an error but no status of its own: the call failed on the provider's side.
+            Some(200..=299) => (StatusClass::ServerError, Arc::from("unknown"), None),
+            Some(status) => (
+                StatusClass::from_status(status),
+                Arc::from(cause_from_status(status)),
+                None,
+            ),
+            // No answer and no rule: the connection failed somehow.
+            None => (StatusClass::Connection, Arc::from("unknown"), None),
+        }
+    }
+}
+
+/// `Limit N, ... Requested M` with M > N: one request larger than the whole
+/// per-minute window, which no retry can fix (OpenAI and Groq send it as 429).
+fn request_exceeds_limit(text: &str) -> bool {
+    let number_after = |label: &str| -> Option<u64> {
+        let at = text.find(label)? + label.len();
+        let digits: String = text[at..]
+            .trim_start_matches([' ', ':', '~'])
+            .chars()
+            .take_while(char::is_ascii_digit)
+            .collect();
+        digits.parse().ok()
+    };
+    match (number_after("Limit"), number_after("Requested")) {
+        (Some(limit), Some(requested)) => requested > limit && !text.contains("per day"),
+        _ => false,
+    }
+}
+
+/// Provider: explicit field > API host > error body shape > model name.
+fn provider_of(rec: &Record) -> (Provider, ProviderSource) {
+    if let Some(provider) = rec.provider_hint.as_deref().and_then(provider_from_name) {
+        return (provider, ProviderSource::Field);
+    }
+    if let Some(provider) = rec.host.as_deref().and_then(provider_from_host) {
+        return (provider, ProviderSource::Host);
+    }
+    let by_shape = match rec.body_shape {
+        Some(BodyShape::Anthropic) => Some(Provider::Anthropic),
+        Some(BodyShape::Google) => Some(Provider::Gemini),
+        Some(BodyShape::Bedrock) => Some(Provider::Bedrock),
+        Some(BodyShape::Mistral) => Some(Provider::Mistral),
+        Some(BodyShape::OpenRouter) => Some(Provider::OpenRouter),
+        _ => None,
+    };
+    if let Some(provider) = by_shape {
+        return (provider, ProviderSource::BodyShape);
+    }
+    if let Some(provider) = rec.model.as_deref().and_then(provider_from_model) {
+        return (provider, ProviderSource::Model);
+    }
+    (Provider::Other, ProviderSource::Unknown)
+}
+
+/// A provider as logs name it (`openai`, `azure`, `vertex_ai`, `google_gemini`, ...).
+#[must_use]
+pub fn provider_from_name(name: &str) -> Option<Provider> {
+    let name = name.trim().to_ascii_lowercase();
+    let name = name.as_str();
+    Some(match name {
+        "openai" | "openai_chat" | "text-completion-openai" => Provider::OpenAi,
+        "anthropic" | "claude" => Provider::Anthropic,
+        "gemini" | "google" | "google_gemini" | "gcp.gemini" | "google_ai_studio" => {
+            Provider::Gemini
+        }
+        "vertex" | "vertex_ai" | "vertex_ai_beta" | "gcp.vertex_ai" | "google_vertex" => {
+            Provider::Vertex
+        }
+        "deepseek" => Provider::DeepSeek,
+        "azure" | "azure_openai" | "az.ai.openai" | "azure.ai.openai" | "azure_ai" => {
+            Provider::AzureOpenAi
+        }
+        "bedrock" | "aws_bedrock" | "aws.bedrock" | "amazon_bedrock" => Provider::Bedrock,
+        "mistral" | "mistral_ai" | "mistralai" => Provider::Mistral,
+        "groq" => Provider::Groq,
+        "openrouter" => Provider::OpenRouter,
+        "together" | "together_ai" | "togetherai" => Provider::Together,
+        "fireworks" | "fireworks_ai" => Provider::Fireworks,
+        "xai" | "x_ai" | "grok" => Provider::XAi,
+        "cohere" | "cohere_chat" => Provider::Cohere,
+        _ => return None,
+    })
+}
+
+/// A provider from its API host.
+#[must_use]
+pub fn provider_from_host(host: &str) -> Option<Provider> {
+    let host = host.split(':').next().unwrap_or(host);
+    Some(match host {
+        "api.openai.com" => Provider::OpenAi,
+        "api.anthropic.com" => Provider::Anthropic,
+        "generativelanguage.googleapis.com" | "cloudcode-pa.googleapis.com" => Provider::Gemini,
+        "api.deepseek.com" => Provider::DeepSeek,
+        "api.mistral.ai" => Provider::Mistral,
+        "api.groq.com" => Provider::Groq,
+        "openrouter.ai" => Provider::OpenRouter,
+        "api.together.xyz" | "api.together.ai" => Provider::Together,
+        "api.fireworks.ai" => Provider::Fireworks,
+        "api.x.ai" => Provider::XAi,
+        "api.cohere.com" | "api.cohere.ai" => Provider::Cohere,
+        _ if host.ends_with(".openai.azure.com") => Provider::AzureOpenAi,
+        _ if host.ends_with("-aiplatform.googleapis.com")
+            || host == "aiplatform.googleapis.com" =>
+        {
+            Provider::Vertex
+        }
+        _ if host.starts_with("bedrock-runtime.") && host.ends_with(".amazonaws.com") => {
+            Provider::Bedrock
+        }
+        _ => return None,
+    })
+}
+
+/// A provider from a model name's family.
+#[must_use]
+pub fn provider_from_model(model: &str) -> Option<Provider> {
+    let model = model.to_ascii_lowercase();
+    let model = model.rsplit('/').next().unwrap_or(&model);
+    if model.starts_with("anthropic.")
+        || model.starts_with("amazon.")
+        || model.contains(".anthropic.")
+    {
+        return Some(Provider::Bedrock);
+    }
+    let families: [(&str, Provider); 12] = [
+        ("gpt-", Provider::OpenAi),
+        ("o1", Provider::OpenAi),
+        ("o3", Provider::OpenAi),
+        ("o4", Provider::OpenAi),
+        ("chatgpt", Provider::OpenAi),
+        ("claude", Provider::Anthropic),
+        ("gemini", Provider::Gemini),
+        ("deepseek", Provider::DeepSeek),
+        ("mistral", Provider::Mistral),
+        ("codestral", Provider::Mistral),
+        ("grok", Provider::XAi),
+        ("command", Provider::Cohere),
+    ];
+    families
+        .iter()
+        .find(|(prefix, _)| model.starts_with(prefix))
+        .map(|(_, provider)| *provider)
+}

@@ -1,0 +1,268 @@
+//! Rules as data: the embedded default set, user files that add or override
+//! rules, and their compiled form.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use regex::Regex;
+use serde::Deserialize;
+
+use crate::taxonomy::{Provider, StatusClass};
+
+/// The default rule set, embedded in the binary.
+pub const DEFAULT_RULES: &str = include_str!("../rules/default.toml");
+
+/// A rule file that cannot be used.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The file could not be read.
+    #[error("{}: {source}", path.display())]
+    Read {
+        /// The rule file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML or a rule is malformed.
+    #[error("{}:{line}: {reason}", path.display())]
+    Invalid {
+        /// The rule file.
+        path: PathBuf,
+        /// 1-based line of the problem (1 when unknown).
+        line: usize,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RuleFile {
+    #[serde(default)]
+    rule: Vec<RawRule>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRule {
+    id: String,
+    class: String,
+    cause: String,
+    pattern: String,
+    #[serde(default)]
+    status: Option<Vec<u16>>,
+    #[serde(default)]
+    providers: Option<Vec<String>>,
+    #[serde(default)]
+    why: String,
+    #[serde(default)]
+    example: String,
+    #[serde(default)]
+    false_positives: String,
+}
+
+/// One compiled rule.
+#[derive(Debug, Clone)]
+pub struct Rule {
+    /// Unique id; a user rule with the same id replaces the default one.
+    pub id: Arc<str>,
+    /// The status class it assigns.
+    pub class: StatusClass,
+    /// The cause it assigns.
+    pub cause: Arc<str>,
+    /// The pattern as written.
+    pub pattern: String,
+    pub(crate) regex: Regex,
+    /// HTTP statuses it is limited to (`None`: any).
+    pub status: Option<Vec<u16>>,
+    /// Providers it is limited to (`None`: any).
+    pub providers: Option<Vec<Provider>>,
+    /// Why the rule matters.
+    pub why: String,
+    /// An example record it matches.
+    pub example: String,
+    /// Known false positives.
+    pub false_positives: String,
+    /// Where the rule came from (`default` or a file path).
+    pub origin: Arc<str>,
+}
+
+impl Rule {
+    pub(crate) fn applies(&self, status: Option<u16>, provider: Provider, text: &str) -> bool {
+        if let Some(statuses) = &self.status {
+            // Status 0 in a rule stands for "no HTTP status".
+            if !statuses.contains(&status.unwrap_or(0)) {
+                return false;
+            }
+        }
+        if let Some(providers) = &self.providers {
+            if !providers.contains(&provider) {
+                return false;
+            }
+        }
+        self.regex.is_match(text)
+    }
+}
+
+/// An ordered, compiled set of rules.
+#[derive(Debug, Clone)]
+pub struct RuleSet {
+    rules: Vec<Rule>,
+}
+
+impl RuleSet {
+    /// The embedded default rules.
+    ///
+    /// # Panics
+    ///
+    /// Never in a released build: the embedded file is checked by the tests.
+    #[must_use]
+    pub fn defaults() -> RuleSet {
+        RuleSet::parse(DEFAULT_RULES, Path::new("default"))
+            .expect("the embedded default rules are valid")
+    }
+
+    /// Parses a rule file's text; `path` names it in errors.
+    pub fn parse(text: &str, path: &Path) -> Result<RuleSet, Error> {
+        let invalid = |line: usize, reason: String| Error::Invalid {
+            path: path.to_path_buf(),
+            line,
+            reason,
+        };
+        let line_of = |offset: usize| text[..offset.min(text.len())].matches('\n').count() + 1;
+        let file: RuleFile = toml::from_str(text).map_err(|e| {
+            let line = e.span().map_or(1, |span| line_of(span.start));
+            invalid(line, e.message().to_owned())
+        })?;
+        let origin: Arc<str> = Arc::from(path.display().to_string());
+        let mut rules = Vec::with_capacity(file.rule.len());
+        for raw in file.rule {
+            // TOML spans are not kept per table; find the rule by its id.
+            let line = text.find(&format!("\"{}\"", raw.id)).map_or(1, line_of);
+            let class = StatusClass::parse(&raw.class).ok_or_else(|| {
+                invalid(
+                    line,
+                    format!("rule {}: unknown class {:?}", raw.id, raw.class),
+                )
+            })?;
+            let regex = Regex::new(&format!("(?i){}", raw.pattern))
+                .map_err(|e| invalid(line, format!("rule {}: invalid pattern: {e}", raw.id)))?;
+            let providers = match raw.providers {
+                None => None,
+                Some(names) => Some(
+                    names
+                        .iter()
+                        .map(|name| {
+                            Provider::parse(name).ok_or_else(|| {
+                                invalid(line, format!("rule {}: unknown provider {name:?}", raw.id))
+                            })
+                        })
+                        .collect::<Result<Vec<_>, _>>()?,
+                ),
+            };
+            if rules.iter().any(|r: &Rule| *r.id == *raw.id) {
+                return Err(invalid(line, format!("rule {}: duplicate id", raw.id)));
+            }
+            rules.push(Rule {
+                id: Arc::from(raw.id),
+                class,
+                cause: Arc::from(raw.cause),
+                pattern: raw.pattern,
+                regex,
+                status: raw.status,
+                providers,
+                why: raw.why,
+                example: raw.example,
+                false_positives: raw.false_positives,
+                origin: Arc::clone(&origin),
+            });
+        }
+        Ok(RuleSet { rules })
+    }
+
+    /// Reads a user rule file.
+    pub fn load(path: &Path) -> Result<RuleSet, Error> {
+        let text = std::fs::read_to_string(path).map_err(|source| Error::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        RuleSet::parse(&text, path)
+    }
+
+    /// `user` rules first (they win), then the rules of `self` whose id the
+    /// user did not override.
+    #[must_use]
+    pub fn with_overrides(self, user: RuleSet) -> RuleSet {
+        let mut rules = user.rules;
+        for rule in self.rules {
+            if !rules.iter().any(|r| r.id == rule.id) {
+                rules.push(rule);
+            }
+        }
+        RuleSet { rules }
+    }
+
+    /// The rules in the order they are tried.
+    #[must_use]
+    pub fn rules(&self) -> &[Rule] {
+        &self.rules
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_compile_with_unique_ids() {
+        let set = RuleSet::defaults();
+        assert!(set.rules().len() > 15);
+        assert!(set
+            .rules()
+            .iter()
+            .all(|r| !r.why.is_empty() && !r.example.is_empty()));
+    }
+
+    #[test]
+    fn invalid_files_name_the_line_and_reason() {
+        let text = "[[rule]]\nid = \"x\"\nclass = \"rate_limit\"\ncause = \"c\"\npattern = \"(\"\n";
+        let err = RuleSet::parse(text, Path::new("mine.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("mine.toml:2: rule x: invalid pattern"),
+            "{err}"
+        );
+
+        let text = "[[rule]]\nid = \"y\"\nclass = \"nope\"\ncause = \"c\"\npattern = \"a\"\n";
+        let err = RuleSet::parse(text, Path::new("mine.toml"))
+            .unwrap_err()
+            .to_string();
+        assert_eq!(err, "mine.toml:2: rule y: unknown class \"nope\"");
+
+        let err = RuleSet::parse("[[rule]]\nid = 3\n", Path::new("m.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("m.toml:2: "), "{err}");
+    }
+
+    #[test]
+    fn user_rules_come_first_and_replace_same_ids() {
+        let user = RuleSet::parse(
+            "[[rule]]\nid = \"timeout\"\nclass = \"timeout\"\ncause = \"mine\"\npattern = \"slow\"\n",
+            Path::new("u.toml"),
+        )
+        .unwrap();
+        let merged = RuleSet::defaults().with_overrides(user);
+        assert_eq!(&*merged.rules()[0].cause, "mine");
+        assert_eq!(
+            merged
+                .rules()
+                .iter()
+                .filter(|r| &*r.id == "timeout")
+                .count(),
+            1
+        );
+    }
+}
