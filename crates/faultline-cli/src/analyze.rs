@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
+use faultline_classify::{Classification, Classifier, StatusClass};
 use faultline_ingest::{
     discover, BadLine, Batch, FileSummary, IngestOptions, Ingester, Record, Summary,
 };
@@ -42,17 +43,42 @@ const SAMPLE: &[(&str, &[u8])] = &[
     ),
 ];
 
+/// How many of the most frequent unclassified messages the summary lists.
+const TOP_UNKNOWN: usize = 10;
+
 /// What analyze keeps of the records while they stream past.
 #[derive(Default)]
 struct Tally {
     by_status: BTreeMap<&'static str, u64>,
-    by_provider_hint: BTreeMap<String, u64>,
+    by_provider: BTreeMap<&'static str, u64>,
+    by_class: BTreeMap<&'static str, u64>,
+    by_cause: BTreeMap<String, u64>,
+    /// Failed calls no rule explained, by message: what users write rules for.
+    unknown_messages: BTreeMap<String, u64>,
     empty_responses: u64,
     with_error: u64,
 }
 
 impl Tally {
-    fn add(&mut self, rec: &Record) {
+    fn add(&mut self, rec: &Record, class: &Classification) {
+        *self.by_provider.entry(class.provider.as_str()).or_default() += 1;
+        *self
+            .by_class
+            .entry(class.status_class.as_str())
+            .or_default() += 1;
+        if class.status_class != StatusClass::Ok {
+            *self.by_cause.entry(class.cause.to_string()).or_default() += 1;
+        }
+        if &*class.cause == "unknown" {
+            let message = match rec.error_message.as_deref().or(rec.error_type.as_deref()) {
+                Some(text) => text.chars().take(200).collect(),
+                None => match rec.http_status {
+                    Some(status) => format!("(HTTP {status}, no message)"),
+                    None => "(no status, no message)".to_owned(),
+                },
+            };
+            *self.unknown_messages.entry(message).or_default() += 1;
+        }
         let family = match rec.http_status {
             Some(200..=299) => "2xx",
             Some(400..=499) => "4xx",
@@ -61,11 +87,6 @@ impl Tally {
             None => "no_response",
         };
         *self.by_status.entry(family).or_default() += 1;
-        let provider = rec.provider_hint.as_deref().unwrap_or("unknown");
-        *self
-            .by_provider_hint
-            .entry(provider.to_ascii_lowercase())
-            .or_default() += 1;
         self.empty_responses += u64::from(rec.empty_response);
         self.with_error += u64::from(rec.error_message.is_some() || rec.error_type.is_some());
     }
@@ -84,6 +105,7 @@ pub(crate) fn run(args: &AnalyzeArgs) -> Result<ExitCode> {
         options.fingerprint_key.clone_from(key);
     }
     let ingester = Ingester::new(options)?;
+    let classifier = Classifier::new(crate::rules::effective(args.rules.as_deref())?);
 
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("cannot create output directory {}", args.out.display()))?;
@@ -92,7 +114,7 @@ pub(crate) fn run(args: &AnalyzeArgs) -> Result<ExitCode> {
     let mut write_error = None;
     let mut on_batch = |batch: Batch| {
         for rec in &batch.records {
-            tally.add(rec);
+            tally.add(rec, &classifier.classify(rec));
         }
         for bad in &batch.bad_lines {
             if write_error.is_none() {
@@ -229,8 +251,22 @@ fn summary_json(
         "bad_lines_by_reason": by_reason,
         "records_by_format": by_format,
         "records_by_http_status": tally.by_status,
-        "records_by_provider_field": tally.by_provider_hint,
+        "records_by_provider": tally.by_provider,
+        "records_by_status_class": tally.by_class,
+        "failures_by_cause": tally.by_cause,
+        "top_unknown_errors": top_unknown(tally),
     })
+}
+
+/// The most frequent messages of failures no rule explained, most frequent first.
+fn top_unknown(tally: &Tally) -> Vec<Value> {
+    let mut messages: Vec<(&String, &u64)> = tally.unknown_messages.iter().collect();
+    messages.sort_by(|a, b| b.1.cmp(a.1).then_with(|| a.0.cmp(b.0)));
+    messages
+        .into_iter()
+        .take(TOP_UNKNOWN)
+        .map(|(message, count)| json!({"count": count, "message": message}))
+        .collect()
 }
 
 fn print_summary(
@@ -276,6 +312,29 @@ fn print_summary(
         tally.with_error,
         tally.empty_responses
     )?;
+    let join = |map: &BTreeMap<&str, u64>| {
+        map.iter()
+            .map(|(k, n)| format!("{k} {n}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    writeln!(out, "providers: {}", join(&tally.by_provider))?;
+    writeln!(out, "status classes: {}", join(&tally.by_class))?;
+    let unknown = top_unknown(tally);
+    if !unknown.is_empty() {
+        writeln!(
+            out,
+            "failures no rule explains (write a rule with --rules):"
+        )?;
+        for item in &unknown {
+            writeln!(
+                out,
+                "  {:>6}  {}",
+                item["count"],
+                item["message"].as_str().unwrap_or("")
+            )?;
+        }
+    }
     if totals.bad_lines > 0 {
         let reasons: Vec<String> = totals
             .bad_by_reason

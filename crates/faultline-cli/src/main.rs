@@ -6,6 +6,7 @@
 
 mod analyze;
 mod output;
+mod rules;
 
 use std::io::{self, Write};
 use std::path::PathBuf;
@@ -34,6 +35,15 @@ enum Command {
     ///   zcat calls.gz | faultline analyze -           # standard input
     #[command(verbatim_doc_comment)]
     Analyze(AnalyzeArgs),
+    /// Print the effective classification rules, in the order they are tried.
+    Rules(RulesArgs),
+}
+
+#[derive(Debug, Args)]
+struct RulesArgs {
+    /// A rule file that adds rules or overrides default ones by id.
+    #[arg(long, env = "FAULTLINE_RULES")]
+    rules: Option<PathBuf>,
 }
 
 /// Settings of `analyze`. Each flag can also come from a `FAULTLINE_*`
@@ -71,6 +81,10 @@ struct AnalyzeArgs {
     #[arg(long, env = "FAULTLINE_FINGERPRINT_KEY", hide_env_values = true)]
     fingerprint_key: Option<String>,
 
+    /// A rule file that adds classification rules or overrides default ones by id.
+    #[arg(long, env = "FAULTLINE_RULES")]
+    rules: Option<PathBuf>,
+
     /// Print the summary as JSON on stdout.
     #[arg(long)]
     json: bool,
@@ -84,6 +98,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Analyze(args) => analyze::run(&args),
+        Command::Rules(args) => rules::run(&args),
     };
     match result {
         Ok(code) => code,

@@ -142,3 +142,74 @@ fn an_unwritable_output_directory_is_a_clear_error() {
         "{stderr}"
     );
 }
+
+#[test]
+fn classification_reaches_the_summary_and_user_rules_win() {
+    let out = tempfile::tempdir().unwrap();
+    faultline()
+        .args(["analyze", "--quiet", "--out"])
+        .arg(out.path())
+        .arg(fixture("formats/envelope.jsonl"))
+        .assert()
+        .success();
+    let summary = read_json(&out.path().join("summary.json"));
+    assert_eq!(summary["records_by_provider"]["anthropic"], 1);
+    assert_eq!(summary["records_by_status_class"]["overloaded"], 1);
+    assert_eq!(summary["failures_by_cause"]["context_length_exceeded"], 1);
+
+    let rules = out.path().join("mine.toml");
+    std::fs::write(
+        &rules,
+        "[[rule]]\nid = \"overloaded\"\nclass = \"server_error\"\ncause = \"our_overload\"\npattern = \"overloaded\"\n",
+    )
+    .unwrap();
+    faultline()
+        .args(["analyze", "--quiet", "--out"])
+        .arg(out.path())
+        .arg("--rules")
+        .arg(&rules)
+        .arg(fixture("formats/envelope.jsonl"))
+        .assert()
+        .success();
+    let summary = read_json(&out.path().join("summary.json"));
+    assert_eq!(summary["failures_by_cause"]["our_overload"], 1);
+    assert!(summary["records_by_status_class"]
+        .get("overloaded")
+        .is_none());
+}
+
+#[test]
+fn an_invalid_rule_file_is_rejected_with_file_line_and_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = dir.path().join("bad.toml");
+    std::fs::write(
+        &rules,
+        "[[rule]]\nid = \"x\"\nclass = \"slow\"\ncause = \"c\"\npattern = \"a\"\n",
+    )
+    .unwrap();
+    let assert = faultline()
+        .arg("rules")
+        .arg("--rules")
+        .arg(&rules)
+        .assert()
+        .code(2);
+    let stderr = String::from_utf8(assert.get_output().stderr.clone()).unwrap();
+    assert_eq!(
+        stderr,
+        format!(
+            "faultline: {}:2: rule x: unknown class \"slow\"\n",
+            rules.display()
+        )
+    );
+}
+
+#[test]
+fn rules_lists_the_defaults_in_order() {
+    let assert = faultline().arg("rules").assert().success();
+    let stdout = String::from_utf8(assert.get_output().stdout.clone()).unwrap();
+    let first = stdout.lines().next().unwrap();
+    assert_eq!(first, " 1. missing-api-key  ->  auth / missing_api_key");
+    let quota = stdout.find("quota-exhausted").unwrap();
+    let rate = stdout.find("rate-limit-requests").unwrap();
+    assert!(quota < rate, "quota is tried before rate limits");
+}
