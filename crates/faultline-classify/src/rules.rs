@@ -208,6 +208,66 @@ impl RuleSet {
     pub fn rules(&self) -> &[Rule] {
         &self.rules
     }
+
+    /// The rule reference (docs/rules.md): each rule with what it matches,
+    /// why it matters, an example record and known false positives.
+    #[must_use]
+    pub fn to_markdown(&self) -> String {
+        use std::fmt::Write;
+        let mut out = String::from(
+            "# Classification rules\n\n\
+             Generated from `crates/faultline-classify/rules/default.toml` by\n\
+             `UPDATE_DOCS=1 cargo test -p faultline-classify --test docs`; CI fails when it is stale.\n\n\
+             Rules are tried in this order on every failed call; the first that matches decides the\n\
+             status class and cause. A failure no rule matches keeps the class its HTTP status implies,\n\
+             with cause `unknown`, and is listed in the summary's `top_unknown_errors`. Add or override\n\
+             rules with `--rules FILE` (same format; a rule with an existing id replaces it).\n",
+        );
+        for (n, rule) in self.rules.iter().enumerate() {
+            let _ = write!(
+                out,
+                "\n## {}. `{}` -> {} / `{}`\n\n",
+                n + 1,
+                rule.id,
+                rule.class,
+                rule.cause
+            );
+            let _ = writeln!(
+                out,
+                "**Matches:** `{}` (case-insensitive, in type, code and message)",
+                rule.pattern.replace('|', "\\|")
+            );
+            if let Some(status) = &rule.status {
+                let list: Vec<String> = status
+                    .iter()
+                    .map(|s| {
+                        if *s == 0 {
+                            "none".into()
+                        } else {
+                            s.to_string()
+                        }
+                    })
+                    .collect();
+                let _ = writeln!(out, "only with HTTP status {}", list.join(", "));
+            }
+            if let Some(providers) = &rule.providers {
+                let list: Vec<&str> = providers.iter().map(|p| p.as_str()).collect();
+                let _ = writeln!(out, "only for {}", list.join(", "));
+            }
+            let strategy = rule.class.strategy();
+            let _ = write!(
+                out,
+                "\n**Why it matters:** {}\n\n**Do:** {} (retryable: {}); escalate to {}.\n\n**Example:**\n\n```json\n{}\n```\n\n**Known false positives:** {}\n",
+                rule.why,
+                strategy.action,
+                if strategy.retryable { "yes" } else { "no" },
+                strategy.escalation,
+                rule.example,
+                rule.false_positives
+            );
+        }
+        out
+    }
 }
 
 #[cfg(test)]
