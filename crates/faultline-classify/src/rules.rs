@@ -89,6 +89,12 @@ pub struct Rule {
 }
 
 impl Rule {
+    /// Whether the rule's pattern matches `text` (ignoring its status and provider limits).
+    #[must_use]
+    pub fn matches_text(&self, text: &str) -> bool {
+        self.regex.is_match(text)
+    }
+
     pub(crate) fn applies(&self, status: Option<u16>, provider: Provider, text: &str) -> bool {
         if let Some(statuses) = &self.status {
             // Status 0 in a rule stands for "no HTTP status".

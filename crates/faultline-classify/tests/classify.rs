@@ -235,3 +235,317 @@ fn provider_precedence_field_host_shape_model() {
         (Provider::Anthropic, ProviderSource::Model)
     );
 }
+
+/// Real-shaped failures per provider, one per class and the causes that
+/// matter, as each provider actually answers them.
+#[test]
+fn every_class_and_cause_per_provider() {
+    let cases: &[(&str, u16, &str, &str, &str)] = &[
+        // (host, status, body or client error, class, cause)
+        (
+            "api.openai.com",
+            429,
+            r#"{"error":{"message":"You exceeded your current quota, please check your plan and billing details.","type":"insufficient_quota","param":null,"code":"insufficient_quota"}}"#,
+            "quota",
+            "quota_exhausted",
+        ),
+        (
+            "api.openai.com",
+            429,
+            r#"{"error":{"message":"Rate limit reached for gpt-4o in organization org-x on requests per min (RPM): Limit 500, Used 500, Requested 1.","type":"requests","param":null,"code":"rate_limit_exceeded"}}"#,
+            "rate_limit",
+            "rate_limit_requests",
+        ),
+        (
+            "api.openai.com",
+            429,
+            r#"{"error":{"message":"Rate limit reached for gpt-4o in organization org-x on tokens per min (TPM): Limit 30000, Used 29000, Requested 1500.","type":"tokens","param":null,"code":"rate_limit_exceeded"}}"#,
+            "rate_limit",
+            "rate_limit_tokens",
+        ),
+        (
+            "api.openai.com",
+            401,
+            r#"{"error":{"message":"Incorrect API key provided: sk-abc***xyz.","type":"invalid_request_error","param":null,"code":"invalid_api_key"}}"#,
+            "auth",
+            "invalid_api_key",
+        ),
+        (
+            "api.openai.com",
+            403,
+            r#"{"error":{"code":"unsupported_country_region_territory","message":"Country, region, or territory not supported","param":null,"type":"request_forbidden"}}"#,
+            "permission",
+            "region_blocked",
+        ),
+        (
+            "api.openai.com",
+            404,
+            r#"{"error":{"message":"The model `gpt-5-turbo` does not exist or you do not have access to it.","type":"invalid_request_error","param":null,"code":"model_not_found"}}"#,
+            "not_found",
+            "model_not_found",
+        ),
+        (
+            "api.openai.com",
+            400,
+            r#"{"error":{"message":"This model's maximum context length is 128000 tokens. However, your messages resulted in 130000 tokens.","type":"invalid_request_error","param":"messages","code":"context_length_exceeded"}}"#,
+            "bad_request",
+            "context_length_exceeded",
+        ),
+        (
+            "api.openai.com",
+            400,
+            r#"{"error":{"message":"max_tokens is too large: 20000. This model supports at most 16384 completion tokens, whereas you provided 20000.","type":"invalid_request_error","param":"max_tokens","code":null}}"#,
+            "bad_request",
+            "max_tokens_exceeded",
+        ),
+        (
+            "api.openai.com",
+            400,
+            r#"{"error":{"message":"Invalid value for 'role': 'bot'.","type":"invalid_request_error","param":"messages[0].role","code":"invalid_value"}}"#,
+            "bad_request",
+            "invalid_request",
+        ),
+        (
+            "api.openai.com",
+            500,
+            r#"{"error":{"message":"The server had an error while processing your request. Sorry about that!","type":"server_error","param":null,"code":null}}"#,
+            "server_error",
+            "internal_error",
+        ),
+        (
+            "api.openai.com",
+            502,
+            r#"{"error":{"code":502,"message":"Bad gateway.","param":null,"type":"cf_bad_gateway"}}"#,
+            "bad_gateway",
+            "bad_gateway",
+        ),
+        (
+            "api.openai.com",
+            503,
+            r#"{"error":{"message":"The engine is currently overloaded, please try again later","type":"server_error"}}"#,
+            "overloaded",
+            "overloaded",
+        ),
+        (
+            "api.openai.com",
+            0,
+            r#""ReadTimeout: The read operation timed out""#,
+            "timeout",
+            "read_timeout",
+        ),
+        (
+            "api.openai.com",
+            0,
+            r#""APIConnectionError: Connection error.""#,
+            "connection",
+            "connection_error",
+        ),
+        (
+            "api.openai.com",
+            422,
+            r#"{"detail":[{"loc":["body","messages"],"msg":"field required","type":"value_error.missing"}]}"#,
+            "unprocessable",
+            "unknown",
+        ),
+        (
+            "myres.openai.azure.com",
+            400,
+            r#"{"error":{"message":"The response was filtered due to the prompt triggering Azure OpenAI's content management policy.","type":null,"param":"prompt","code":"content_filter","status":400,"innererror":{"code":"ResponsibleAIPolicyViolation"}}}"#,
+            "content_filter",
+            "content_filtered",
+        ),
+        (
+            "myres.openai.azure.com",
+            404,
+            r#"{"error":{"code":"DeploymentNotFound","message":"The API deployment for this resource does not exist."}}"#,
+            "not_found",
+            "model_not_found",
+        ),
+        (
+            "api.anthropic.com",
+            529,
+            r#"{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"},"request_id":"req_1"}"#,
+            "overloaded",
+            "overloaded",
+        ),
+        (
+            "api.anthropic.com",
+            400,
+            r#"{"type":"error","error":{"type":"invalid_request_error","message":"prompt is too long: 215000 tokens > 200000 maximum"}}"#,
+            "bad_request",
+            "context_length_exceeded",
+        ),
+        (
+            "api.anthropic.com",
+            400,
+            r#"{"type":"error","error":{"type":"invalid_request_error","message":"Your credit balance is too low to access the Anthropic API."}}"#,
+            "quota",
+            "insufficient_balance",
+        ),
+        (
+            "api.anthropic.com",
+            403,
+            r#"{"type":"error","error":{"type":"permission_error","message":"Your API key does not have permission to use the specified resource."}}"#,
+            "permission",
+            "model_access_denied",
+        ),
+        (
+            "api.anthropic.com",
+            413,
+            r#"{"error":{"type":"request_too_large","message":"Request exceeds the maximum size"}}"#,
+            "payload_too_large",
+            "request_too_large",
+        ),
+        (
+            "api.anthropic.com",
+            500,
+            r#"{"type":"error","error":{"type":"api_error","message":"Internal server error"}}"#,
+            "server_error",
+            "internal_error",
+        ),
+        (
+            "generativelanguage.googleapis.com",
+            400,
+            r#"{"error":{"code":400,"message":"API key not valid. Please pass a valid API key.","status":"INVALID_ARGUMENT","details":[{"@type":"type.googleapis.com/google.rpc.ErrorInfo","reason":"API_KEY_INVALID"}]}}"#,
+            "auth",
+            "invalid_api_key",
+        ),
+        (
+            "generativelanguage.googleapis.com",
+            429,
+            r#"{"error":{"code":429,"message":"Resource has been exhausted (e.g. check quota).","status":"RESOURCE_EXHAUSTED"}}"#,
+            "rate_limit",
+            "rate_limit_requests",
+        ),
+        (
+            "generativelanguage.googleapis.com",
+            503,
+            r#"{"error":{"code":503,"message":"The model is overloaded. Please try again later.","status":"UNAVAILABLE"}}"#,
+            "overloaded",
+            "overloaded",
+        ),
+        (
+            "generativelanguage.googleapis.com",
+            200,
+            r#"{"candidates":[],"usageMetadata":{"promptTokenCount":12}}"#,
+            "empty_response",
+            "empty_choices",
+        ),
+        (
+            "us-central1-aiplatform.googleapis.com",
+            429,
+            r#"{"error":{"code":429,"message":"Quota exceeded for quota metric 'Generate Content API requests per minute' and limit 'GenerateContent request limit per minute for a region' of service 'aiplatform.googleapis.com'.","status":"RESOURCE_EXHAUSTED"}}"#,
+            "rate_limit",
+            "rate_limit_requests",
+        ),
+        (
+            "us-central1-aiplatform.googleapis.com",
+            504,
+            r#"{"error":{"code":504,"message":"Deadline exceeded","status":"DEADLINE_EXCEEDED"}}"#,
+            "timeout",
+            "read_timeout",
+        ),
+        (
+            "api.deepseek.com",
+            402,
+            r#"{"error":{"message":"Insufficient Balance","type":"unknown_error","param":null,"code":"invalid_request_error"}}"#,
+            "quota",
+            "insufficient_balance",
+        ),
+        (
+            "api.deepseek.com",
+            200,
+            r#"{"id":"x","object":"chat.completion","model":"deepseek-chat","choices":[],"usage":{"prompt_tokens":10,"completion_tokens":0}}"#,
+            "empty_response",
+            "empty_choices",
+        ),
+        (
+            "api.deepseek.com",
+            503,
+            r#"{"error":{"message":"Service Unavailable","type":"service_unavailable"}}"#,
+            "unavailable",
+            "service_unavailable",
+        ),
+        (
+            "bedrock-runtime.us-east-1.amazonaws.com",
+            400,
+            r#"{"message":"Input is too long for requested model."}"#,
+            "bad_request",
+            "context_length_exceeded",
+        ),
+        (
+            "bedrock-runtime.us-east-1.amazonaws.com",
+            403,
+            r#"{"message":"You don't have access to the model with the specified model ID."}"#,
+            "permission",
+            "model_access_denied",
+        ),
+        (
+            "api.mistral.ai",
+            429,
+            r#"{"object":"error","message":"Requests rate limit exceeded","type":"rate_limited","param":null,"code":"1300"}"#,
+            "rate_limit",
+            "rate_limit_requests",
+        ),
+        (
+            "api.mistral.ai",
+            401,
+            r#"{"detail":"Unauthorized"}"#,
+            "auth",
+            "unknown",
+        ),
+        (
+            "api.groq.com",
+            413,
+            r#"{"error":{"message":"Request too large for model `llama-3.1-8b-instant` on tokens per minute (TPM): Limit 6000, Requested 12328, please reduce your message size and try again.","type":"tokens","code":"rate_limit_exceeded"}}"#,
+            "payload_too_large",
+            "request_too_large",
+        ),
+        (
+            "api.groq.com",
+            429,
+            r#"{"error":{"message":"Rate limit reached for model `llama-3.3-70b-versatile` on tokens per day (TPD): Limit 100000, Used 99000, Requested 2000.","type":"tokens","code":"rate_limit_exceeded"}}"#,
+            "quota",
+            "quota_exhausted",
+        ),
+        (
+            "openrouter.ai",
+            402,
+            r#"{"error":{"message":"Insufficient credits. Add more using https://openrouter.ai/settings/credits","code":402}}"#,
+            "quota",
+            "insufficient_balance",
+        ),
+        (
+            "openrouter.ai",
+            429,
+            r#"{"error":{"message":"Provider returned error","code":429,"metadata":{"raw":"upstream rate-limited","provider_name":"X"}}}"#,
+            "rate_limit",
+            "rate_limit_requests",
+        ),
+    ];
+    let classifier = Classifier::default();
+    let mut failures = Vec::new();
+    for (host, status, body, class, cause) in cases {
+        let envelope = if *status == 0 {
+            format!(
+                r#"{{"ts":"2025-03-04T12:00:00Z","request":{{"url":"https://{host}/v1/x"}},"error":{body}}}"#
+            )
+        } else {
+            format!(
+                r#"{{"ts":"2025-03-04T12:00:00Z","request":{{"url":"https://{host}/v1/x"}},"response":{{"status":{status},"body":{body}}}}}"#
+            )
+        };
+        let records = ingest(&format!("{envelope}\n"));
+        let c = classifier.classify(&records[0]);
+        if c.status_class.as_str() != *class || &*c.cause != *cause {
+            failures.push(format!(
+                "{host} {status}: got {} / {} (rule {:?}), want {class} / {cause}",
+                c.status_class, c.cause, c.rule
+            ));
+        }
+    }
+    let classes: std::collections::BTreeSet<&str> = cases.iter().map(|c| c.3).collect();
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    // Every class but ok is exercised here (ok is covered above).
+    assert_eq!(classes.len(), StatusClass::ALL.len() - 1, "{classes:?}");
+}

@@ -37,6 +37,24 @@ enum Command {
     Analyze(AnalyzeArgs),
     /// Print the effective classification rules, in the order they are tried.
     Rules(RulesArgs),
+    /// Explain an HTTP status, error code or cause: what it means, the likely
+    /// causes and the fix.
+    ///
+    /// Examples:
+    ///   faultline explain 529
+    ///   faultline explain insufficient_quota
+    ///   faultline explain context_length_exceeded
+    #[command(verbatim_doc_comment)]
+    Explain(ExplainArgs),
+}
+
+#[derive(Debug, Args)]
+struct ExplainArgs {
+    /// An HTTP status (429), a provider error type or code (overloaded_error), or a cause.
+    code: String,
+    /// A rule file that adds rules or overrides default ones by id.
+    #[arg(long, env = "FAULTLINE_RULES")]
+    rules: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -99,6 +117,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Analyze(args) => analyze::run(&args),
         Command::Rules(args) => rules::run(&args),
+        Command::Explain(args) => rules::explain(&args),
     };
     match result {
         Ok(code) => code,

@@ -213,3 +213,32 @@ fn rules_lists_the_defaults_in_order() {
     let rate = stdout.find("rate-limit-requests").unwrap();
     assert!(quota < rate, "quota is tried before rate limits");
 }
+
+#[test]
+fn explain_a_status_and_a_code() {
+    let assert = faultline().args(["explain", "529"]).assert().success();
+    let stdout = String::from_utf8(assert.get_output().stdout.clone()).unwrap();
+    assert!(
+        stdout.starts_with("HTTP 529: status class overloaded"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("route to a smaller model"), "{stdout}");
+
+    let assert = faultline()
+        .args(["explain", "insufficient_quota"])
+        .assert()
+        .success();
+    let stdout = String::from_utf8(assert.get_output().stdout.clone()).unwrap();
+    assert!(
+        stdout.contains("quota-exhausted -> quota / quota_exhausted"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("retryable: no"), "{stdout}");
+
+    let assert = faultline()
+        .args(["explain", "no_such_code"])
+        .assert()
+        .code(1);
+    let stdout = String::from_utf8(assert.get_output().stdout.clone()).unwrap();
+    assert!(stdout.starts_with("No rule speaks about"), "{stdout}");
+}
