@@ -89,6 +89,36 @@ pub struct Rule {
 }
 
 impl Rule {
+    /// The statuses it is limited to, as text (`none` for "no status"), or `None` when any.
+    #[must_use]
+    pub fn status_text(&self) -> Option<String> {
+        let list: Vec<String> = self
+            .status
+            .as_ref()?
+            .iter()
+            .map(|s| {
+                if *s == 0 {
+                    "none".to_owned()
+                } else {
+                    s.to_string()
+                }
+            })
+            .collect();
+        Some(list.join(", "))
+    }
+
+    /// The providers it is limited to, as text, or `None` when any.
+    #[must_use]
+    pub fn providers_text(&self) -> Option<String> {
+        let list: Vec<&str> = self
+            .providers
+            .as_ref()?
+            .iter()
+            .map(|p| p.as_str())
+            .collect();
+        Some(list.join(", "))
+    }
+
     /// Whether the rule's pattern matches `text` (ignoring its status and provider limits).
     #[must_use]
     pub fn matches_text(&self, text: &str) -> bool {
@@ -243,22 +273,11 @@ impl RuleSet {
                 "**Matches:** `{}` (case-insensitive, in type, code and message)",
                 rule.pattern.replace('|', "\\|")
             );
-            if let Some(status) = &rule.status {
-                let list: Vec<String> = status
-                    .iter()
-                    .map(|s| {
-                        if *s == 0 {
-                            "none".into()
-                        } else {
-                            s.to_string()
-                        }
-                    })
-                    .collect();
-                let _ = writeln!(out, "only with HTTP status {}", list.join(", "));
+            if let Some(status) = rule.status_text() {
+                let _ = writeln!(out, "only with HTTP status {status}");
             }
-            if let Some(providers) = &rule.providers {
-                let list: Vec<&str> = providers.iter().map(|p| p.as_str()).collect();
-                let _ = writeln!(out, "only for {}", list.join(", "));
+            if let Some(providers) = rule.providers_text() {
+                let _ = writeln!(out, "only for {providers}");
             }
             let strategy = rule.class.strategy();
             let _ = write!(

@@ -31,22 +31,11 @@ pub(crate) fn run(args: &RulesArgs) -> Result<ExitCode> {
             rule.class,
             rule.cause
         )?;
-        if let Some(status) = &rule.status {
-            let list: Vec<String> = status
-                .iter()
-                .map(|s| {
-                    if *s == 0 {
-                        "none".to_owned()
-                    } else {
-                        s.to_string()
-                    }
-                })
-                .collect();
-            writeln!(out, "    status:    {}", list.join(", "))?;
+        if let Some(status) = rule.status_text() {
+            writeln!(out, "    status:    {status}")?;
         }
-        if let Some(providers) = &rule.providers {
-            let list: Vec<&str> = providers.iter().map(|p| p.as_str()).collect();
-            writeln!(out, "    providers: {}", list.join(", "))?;
+        if let Some(providers) = rule.providers_text() {
+            writeln!(out, "    providers: {providers}")?;
         }
         writeln!(out, "    pattern:   {}", rule.pattern)?;
         writeln!(out, "    from:      {}", rule.origin)?;
@@ -113,20 +102,24 @@ pub(crate) fn explain(args: &ExplainArgs) -> Result<ExitCode> {
     }
     writeln!(out, "Rules that decide it ({}):", found.len())?;
     for rule in found {
-        let strategy = rule.class.strategy();
         writeln!(out)?;
         writeln!(out, "{} -> {} / {}", rule.id, rule.class, rule.cause)?;
         writeln!(out, "  why: {}", rule.why)?;
-        writeln!(
-            out,
-            "  do: {}; retryable: {}; escalate to: {}",
-            strategy.action,
-            if strategy.retryable { "yes" } else { "no" },
-            strategy.escalation
-        )?;
+        write_strategy(&mut out, rule.class)?;
         writeln!(out, "  example: {}", rule.example)?;
         writeln!(out, "  known false positives: {}", rule.false_positives)?;
     }
     out.flush()?;
     Ok(ExitCode::SUCCESS)
+}
+
+fn write_strategy(out: &mut impl Write, class: StatusClass) -> io::Result<()> {
+    let strategy = class.strategy();
+    writeln!(
+        out,
+        "  do: {}; retryable: {}; escalate to: {}",
+        strategy.action,
+        if strategy.retryable { "yes" } else { "no" },
+        strategy.escalation
+    )
 }
