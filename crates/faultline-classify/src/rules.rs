@@ -49,6 +49,7 @@ struct RawRule {
     id: String,
     class: String,
     cause: String,
+    #[serde(default)]
     pattern: String,
     #[serde(default)]
     status: Option<Vec<u16>>,
@@ -71,9 +72,9 @@ pub struct Rule {
     pub class: StatusClass,
     /// The cause it assigns.
     pub cause: Arc<str>,
-    /// The pattern as written.
+    /// The pattern as written (empty: the rule decides by status and provider alone).
     pub pattern: String,
-    pub(crate) regex: Regex,
+    pub(crate) regex: Option<Regex>,
     /// HTTP statuses it is limited to (`None`: any).
     pub status: Option<Vec<u16>>,
     /// Providers it is limited to (`None`: any).
@@ -122,7 +123,7 @@ impl Rule {
     /// Whether the rule's pattern matches `text` (ignoring its status and provider limits).
     #[must_use]
     pub fn matches_text(&self, text: &str) -> bool {
-        self.regex.is_match(text)
+        self.regex.as_ref().is_some_and(|r| r.is_match(text))
     }
 
     pub(crate) fn applies(&self, status: Option<u16>, provider: Provider, text: &str) -> bool {
@@ -137,7 +138,7 @@ impl Rule {
                 return false;
             }
         }
-        self.regex.is_match(text)
+        self.regex.as_ref().is_none_or(|r| r.is_match(text))
     }
 }
 
@@ -182,8 +183,19 @@ impl RuleSet {
                     format!("rule {}: unknown class {:?}", raw.id, raw.class),
                 )
             })?;
-            let regex = Regex::new(&format!("(?i){}", raw.pattern))
-                .map_err(|e| invalid(line, format!("rule {}: invalid pattern: {e}", raw.id)))?;
+            if raw.pattern.is_empty() && raw.status.is_none() && raw.providers.is_none() {
+                return Err(invalid(
+                    line,
+                    format!("rule {}: needs a pattern, a status or providers", raw.id),
+                ));
+            }
+            let regex = if raw.pattern.is_empty() {
+                None
+            } else {
+                let regex = Regex::new(&format!("(?i){}", raw.pattern))
+                    .map_err(|e| invalid(line, format!("rule {}: invalid pattern: {e}", raw.id)))?;
+                Some(regex)
+            };
             let providers = match raw.providers {
                 None => None,
                 Some(names) => Some(
@@ -268,11 +280,15 @@ impl RuleSet {
                 rule.class,
                 rule.cause
             );
-            let _ = writeln!(
-                out,
-                "**Matches:** `{}` (case-insensitive, in type, code and message)",
-                rule.pattern.replace('|', "\\|")
-            );
+            if rule.pattern.is_empty() {
+                let _ = writeln!(out, "**Matches:** any failure");
+            } else {
+                let _ = writeln!(
+                    out,
+                    "**Matches:** `{}` (case-insensitive, in type, code and message)",
+                    rule.pattern.replace('|', "\\|")
+                );
+            }
             if let Some(status) = rule.status_text() {
                 let _ = writeln!(out, "only with HTTP status {status}");
             }
