@@ -8,7 +8,7 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use faultline_classify::{Classification, Classifier, StatusClass};
 use faultline_ingest::{
-    discover, BadLine, Batch, FileSummary, IngestOptions, Ingester, Record, Summary,
+    discover, BadLine, Batch, FileSummary, IngestOptions, Ingester, Record, Stage, Summary,
 };
 use serde_json::{json, Value};
 
@@ -45,6 +45,24 @@ const SAMPLE: &[(&str, &[u8])] = &[
 
 /// How many of the most frequent unclassified messages the summary lists.
 const TOP_UNKNOWN: usize = 10;
+
+/// Classifies and tallies each batch on the worker threads; only the small
+/// tallies and the bad lines come back to the writer.
+struct ClassifyStage<'c> {
+    classifier: &'c Classifier,
+}
+
+impl Stage for ClassifyStage<'_> {
+    type Output = (Tally, Vec<BadLine>);
+
+    fn process(&self, batch: Batch) -> Self::Output {
+        let mut tally = Tally::default();
+        for rec in &batch.records {
+            tally.add(rec, &self.classifier.classify(rec));
+        }
+        (tally, batch.bad_lines)
+    }
+}
 
 /// What analyze keeps of the records while they stream past.
 #[derive(Default)]
@@ -90,6 +108,21 @@ impl Tally {
         self.empty_responses += u64::from(rec.empty_response);
         self.with_error += u64::from(rec.error_message.is_some() || rec.error_type.is_some());
     }
+
+    fn merge(&mut self, other: Tally) {
+        fn sum<K: Ord>(into: &mut BTreeMap<K, u64>, from: BTreeMap<K, u64>) {
+            for (key, n) in from {
+                *into.entry(key).or_default() += n;
+            }
+        }
+        sum(&mut self.by_status, other.by_status);
+        sum(&mut self.by_provider, other.by_provider);
+        sum(&mut self.by_class, other.by_class);
+        sum(&mut self.by_cause, other.by_cause);
+        sum(&mut self.unknown_messages, other.unknown_messages);
+        self.empty_responses += other.empty_responses;
+        self.with_error += other.with_error;
+    }
 }
 
 pub(crate) fn run(args: &AnalyzeArgs) -> Result<ExitCode> {
@@ -112,11 +145,12 @@ pub(crate) fn run(args: &AnalyzeArgs) -> Result<ExitCode> {
     let mut quarantine = Atomic::create(&args.out, "quarantine.jsonl")?;
     let mut tally = Tally::default();
     let mut write_error = None;
-    let mut on_batch = |batch: Batch| {
-        for rec in &batch.records {
-            tally.add(rec, &classifier.classify(rec));
-        }
-        for bad in &batch.bad_lines {
+    let stage = ClassifyStage {
+        classifier: &classifier,
+    };
+    let mut on_output = |(part, bad_lines): (Tally, Vec<BadLine>)| {
+        tally.merge(part);
+        for bad in &bad_lines {
             if write_error.is_none() {
                 if let Err(e) = writeln!(quarantine, "{}", quarantine_line(bad)) {
                     write_error = Some(e);
@@ -129,14 +163,17 @@ pub(crate) fn run(args: &AnalyzeArgs) -> Result<ExitCode> {
     let (summary, input_errors) = if sample {
         let mut summary = Summary::default();
         for (name, bytes) in SAMPLE {
-            let file = ingester.ingest_bytes(name, bytes, &mut on_batch);
+            let file = ingester.ingest_bytes_staged(name, bytes, &stage, &mut on_output);
             summary.totals.add(&file.counts);
             summary.files.push(file);
         }
         (summary, Vec::new())
     } else {
         let (inputs, errors) = discover(&args.inputs);
-        (ingester.ingest(&inputs, &mut on_batch), errors)
+        (
+            ingester.ingest_staged(&inputs, &stage, &mut on_output),
+            errors,
+        )
     };
     if let Some(e) = write_error {
         return Err(e).context(format!(

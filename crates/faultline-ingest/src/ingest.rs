@@ -152,6 +152,29 @@ pub struct Batch {
     pub bad_lines: Vec<BadLine>,
 }
 
+/// Work done on each batch on the worker threads, in parallel, before the
+/// results are handed back in input order: classification, per-minute
+/// counters, anything that is a pure function of one batch.
+pub trait Stage: Sync {
+    /// What the stage makes of one batch.
+    type Output: Send;
+
+    /// Processes one batch (line numbers are final).
+    fn process(&self, batch: Batch) -> Self::Output;
+}
+
+/// The stage that hands batches back as they are.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Identity;
+
+impl Stage for Identity {
+    type Output = Batch;
+
+    fn process(&self, batch: Batch) -> Batch {
+        batch
+    }
+}
+
 /// Turns inputs into ordered [`Batch`]es of records.
 #[derive(Debug)]
 pub struct Ingester {
@@ -207,16 +230,33 @@ impl Ingester {
     /// in input order. An input that fails stops alone: its error is kept in
     /// its [`FileSummary`] and the others are still read.
     pub fn ingest(&self, inputs: &[Input], on_batch: &mut dyn FnMut(Batch)) -> Summary {
+        self.ingest_staged(inputs, &Identity, on_batch)
+    }
+
+    /// Like [`Ingester::ingest`], but runs `stage` on each batch on the worker
+    /// threads (in parallel, with line numbers already final) and hands its
+    /// outputs to `on_output` in input order.
+    pub fn ingest_staged<S: Stage>(
+        &self,
+        inputs: &[Input],
+        stage: &S,
+        on_output: &mut dyn FnMut(S::Output),
+    ) -> Summary {
         let mut summary = Summary::default();
         for input in inputs {
-            let file = self.ingest_input(input, on_batch);
+            let file = self.ingest_input(input, stage, on_output);
             summary.totals.add(&file.counts);
             summary.files.push(file);
         }
         summary
     }
 
-    fn ingest_input(&self, input: &Input, on_batch: &mut dyn FnMut(Batch)) -> FileSummary {
+    fn ingest_input<S: Stage>(
+        &self,
+        input: &Input,
+        stage: &S,
+        on_batch: &mut dyn FnMut(S::Output),
+    ) -> FileSummary {
         let name = input.name();
         match input {
             Input::Stdin => {
@@ -227,25 +267,27 @@ impl Ingester {
                 match filled {
                     Ok(n) => {
                         let chained = io::Read::chain(&head[..n], lock);
-                        self.ingest_stream(
+                        self.stream_staged(
                             &name,
                             chained,
                             Compression::detect(&head[..n]),
+                            stage,
                             on_batch,
                         )
                     }
                     Err(source) => failed(&name, PathBuf::from("-"), source),
                 }
             }
-            Input::File(path) => self.ingest_file(&name, path, on_batch),
+            Input::File(path) => self.ingest_file(&name, path, stage, on_batch),
         }
     }
 
-    fn ingest_file(
+    fn ingest_file<S: Stage>(
         &self,
         name: &str,
         path: &PathBuf,
-        on_batch: &mut dyn FnMut(Batch),
+        stage: &S,
+        on_batch: &mut dyn FnMut(S::Output),
     ) -> FileSummary {
         let open = || -> io::Result<(File, Compression, u64)> {
             let mut file = File::open(path)?;
@@ -264,7 +306,7 @@ impl Ingester {
             // A file that cannot be mapped (special files, some network file
             // systems) is read the ordinary way below.
             if let Ok(map) = Mapped::open(&file) {
-                let mut summary = self.ingest_bytes(name, &map, on_batch);
+                let mut summary = self.ingest_bytes_staged(name, &map, stage, on_batch);
                 summary.mapped = true;
                 let after = std::fs::metadata(path).map_or(len, |m| m.len());
                 if after != len {
@@ -277,7 +319,7 @@ impl Ingester {
                 return summary;
             }
         }
-        let mut summary = self.ingest_stream(name, file, compression, on_batch);
+        let mut summary = self.stream_staged(name, file, compression, stage, on_batch);
         if let Some(Error::Read { path: p, .. }) = &mut summary.error {
             p.clone_from(path);
         }
@@ -290,6 +332,17 @@ impl Ingester {
         name: &str,
         data: &[u8],
         on_batch: &mut dyn FnMut(Batch),
+    ) -> FileSummary {
+        self.ingest_bytes_staged(name, data, &Identity, on_batch)
+    }
+
+    /// [`Ingester::ingest_bytes`] with a [`Stage`] run on the workers.
+    pub fn ingest_bytes_staged<S: Stage>(
+        &self,
+        name: &str,
+        data: &[u8],
+        stage: &S,
+        on_batch: &mut dyn FnMut(S::Output),
     ) -> FileSummary {
         let file: Arc<str> = Arc::from(name);
         let chunk = self.options.chunk_bytes.max(1);
@@ -309,18 +362,18 @@ impl Ingester {
             });
             start = end;
         }
-        let mut state = Ordered::new(file);
+        let mut ordered = Ordered::new(file);
         let window = self.window();
         let mut pieces = pieces.into_iter().peekable();
         while pieces.peek().is_some() {
             let group: Vec<Piece<&[u8]>> = pieces.by_ref().take(window).collect();
-            self.run(&group, &mut state, on_batch);
+            self.run(&group, &mut ordered, stage, on_batch);
         }
         FileSummary {
             name: name.to_owned(),
             compression: Compression::None,
             mapped: false,
-            counts: state.counts,
+            counts: ordered.counts,
             error: None,
         }
     }
@@ -333,6 +386,17 @@ impl Ingester {
         reader: R,
         compression: Compression,
         on_batch: &mut dyn FnMut(Batch),
+    ) -> FileSummary {
+        self.stream_staged(name, reader, compression, &Identity, on_batch)
+    }
+
+    fn stream_staged<R: Read, S: Stage>(
+        &self,
+        name: &str,
+        reader: R,
+        compression: Compression,
+        stage: &S,
+        on_batch: &mut dyn FnMut(S::Output),
     ) -> FileSummary {
         let reader: Box<dyn Read + '_> = match compression {
             Compression::None => Box::new(reader),
@@ -348,7 +412,7 @@ impl Ingester {
                 }
             },
         };
-        let mut state = Ordered::new(Arc::from(name));
+        let mut ordered = Ordered::new(Arc::from(name));
         let mut chunker = StreamChunker::new(
             reader,
             self.options.chunk_bytes.max(1),
@@ -375,22 +439,22 @@ impl Ingester {
                     }
                 }
             }
-            self.run(&group, &mut state, on_batch);
+            self.run(&group, &mut ordered, stage, on_batch);
             if done {
                 break;
             }
         }
         let error = error.map(|source| Error::Read {
             path: PathBuf::from(name),
-            last_good_line: state.counts.lines,
-            offset: state.counts.bytes,
+            last_good_line: ordered.counts.lines,
+            offset: ordered.counts.bytes,
             source,
         });
         FileSummary {
             name: name.to_owned(),
             compression,
             mapped: false,
-            counts: state.counts,
+            counts: ordered.counts,
             error,
         }
     }
@@ -399,13 +463,14 @@ impl Ingester {
         self.threads().max(1) * 4
     }
 
-    fn run<D: AsRef<[u8]> + Sync>(
+    fn run<D: AsRef<[u8]> + Sync, S: Stage>(
         &self,
         group: &[Piece<D>],
-        state: &mut Ordered,
-        on_batch: &mut dyn FnMut(Batch),
+        ordered: &mut Ordered,
+        stage: &S,
+        on_output: &mut dyn FnMut(S::Output),
     ) {
-        let file = &state.file;
+        let file = &ordered.file;
         let max_line = self.options.max_line_bytes;
         let outs: Vec<ChunkOut> = self.pool.install(|| {
             group
@@ -413,8 +478,16 @@ impl Ingester {
                 .map(|piece| parse_piece(piece, file, max_line, &self.fingerprinter))
                 .collect()
         });
-        for out in outs {
-            state.emit(out, on_batch);
+        // Line numbers become final in input order; then the stage runs in parallel.
+        let batches: Vec<Batch> = outs
+            .into_iter()
+            .filter_map(|out| ordered.number(out))
+            .collect();
+        let outputs: Vec<S::Output> = self
+            .pool
+            .install(|| batches.into_par_iter().map(|b| stage.process(b)).collect());
+        for output in outputs {
+            on_output(output);
         }
     }
 }
@@ -456,7 +529,8 @@ impl Ordered {
         }
     }
 
-    fn emit(&mut self, mut out: ChunkOut, on_batch: &mut dyn FnMut(Batch)) {
+    /// Makes the chunk's line numbers global and counts it; an empty batch is dropped.
+    fn number(&mut self, mut out: ChunkOut) -> Option<Batch> {
         let base = self.counts.lines;
         for rec in &mut out.batch.records {
             rec.source_line += base;
@@ -465,9 +539,7 @@ impl Ordered {
             bad.line += base;
         }
         self.counts.add(&out.counts);
-        if !out.batch.records.is_empty() || !out.batch.bad_lines.is_empty() {
-            on_batch(out.batch);
-        }
+        (!out.batch.records.is_empty() || !out.batch.bad_lines.is_empty()).then_some(out.batch)
     }
 }
 

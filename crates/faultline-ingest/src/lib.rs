@@ -52,7 +52,7 @@ mod view;
 
 pub use crate::error::Error;
 pub use crate::ingest::{
-    Batch, Compression, Counts, FileSummary, IngestOptions, Ingester, Summary,
+    Batch, Compression, Counts, FileSummary, Identity, IngestOptions, Ingester, Stage, Summary,
 };
 pub use crate::input::{discover, Input};
 pub use crate::quarantine::{BadLine, Reason, EXCERPT_BYTES};
