@@ -331,32 +331,16 @@ fn print_summary(
         totals.bad_lines,
         totals.blank_lines
     )?;
-    let formats: Vec<String> = totals
-        .records_by_format
-        .iter()
-        .map(|(f, n)| format!("{f} {n}"))
-        .collect();
-    writeln!(out, "formats: {}", formats.join(", "))?;
-    let statuses: Vec<String> = tally
-        .by_status
-        .iter()
-        .map(|(s, n)| format!("{s} {n}"))
-        .collect();
+    writeln!(out, "formats: {}", counts(&totals.records_by_format))?;
     writeln!(
         out,
         "http status: {}; records with an error: {}; empty responses: {}",
-        statuses.join(", "),
+        counts(&tally.by_status),
         tally.with_error,
         tally.empty_responses
     )?;
-    let join = |map: &BTreeMap<&str, u64>| {
-        map.iter()
-            .map(|(k, n)| format!("{k} {n}"))
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
-    writeln!(out, "providers: {}", join(&tally.by_provider))?;
-    writeln!(out, "status classes: {}", join(&tally.by_class))?;
+    writeln!(out, "providers: {}", counts(&tally.by_provider))?;
+    writeln!(out, "status classes: {}", counts(&tally.by_class))?;
     let unknown = top_unknown(tally);
     if !unknown.is_empty() {
         writeln!(
@@ -373,12 +357,11 @@ fn print_summary(
         }
     }
     if totals.bad_lines > 0 {
-        let reasons: Vec<String> = totals
-            .bad_by_reason
-            .iter()
-            .map(|(r, n)| format!("{r} {n}"))
-            .collect();
-        writeln!(out, "bad lines by reason: {}", reasons.join(", "))?;
+        writeln!(
+            out,
+            "bad lines by reason: {}",
+            counts(&totals.bad_by_reason)
+        )?;
     }
     if totals.lines_with_secrets > 0 {
         writeln!(
@@ -393,4 +376,12 @@ fn print_summary(
         args.out.join("summary.json").display(),
         args.out.join("quarantine.jsonl").display()
     )
+}
+
+/// `key n, key n, ...` in key order.
+fn counts<K: std::fmt::Display>(map: &BTreeMap<K, u64>) -> String {
+    map.iter()
+        .map(|(key, n)| format!("{key} {n}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }

@@ -73,19 +73,12 @@ pub(crate) fn explain(args: &ExplainArgs) -> Result<ExitCode> {
     let mut out = io::stdout().lock();
     if let Ok(status) = code.parse::<u16>() {
         let class = StatusClass::from_status(status);
-        let strategy = class.strategy();
         writeln!(
             out,
             "HTTP {status}: status class {class} (cause {} when nothing more is known)",
             cause_from_status(status)
         )?;
-        writeln!(
-            out,
-            "  do: {}; retryable: {}; escalate to: {}",
-            strategy.action,
-            if strategy.retryable { "yes" } else { "no" },
-            strategy.escalation
-        )?;
+        write_strategy(&mut out, class)?;
     }
     let found = rules_about(set.rules(), code);
     if found.is_empty() {
