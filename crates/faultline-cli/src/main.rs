@@ -24,7 +24,7 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Read logs, normalize every call and report what was found.
+    /// Read logs, normalize and classify every call, report what was found
     ///
     /// With no INPUT, analyzes the embedded sample (one log of each supported
     /// format plus a file of bad lines) so the first run works with no data.
@@ -37,8 +37,9 @@ enum Command {
     Analyze(AnalyzeArgs),
     /// Print the effective classification rules, in the order they are tried.
     Rules(RulesArgs),
-    /// Explain an HTTP status, error code or cause: what it means, the likely
-    /// causes and the fix.
+    /// Explain an HTTP status, error code or cause
+    ///
+    /// Prints what it means, the rules that decide it, why it matters and the fix.
     ///
     /// Examples:
     ///   faultline explain 529
