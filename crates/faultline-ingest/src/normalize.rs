@@ -31,27 +31,51 @@ const MAX_MESSAGE_CHARS: usize = 2048;
 pub(crate) struct Ctx<'f> {
     fingerprinter: &'f Fingerprinter,
     /// Keys repeat on almost every line: hash each once per chunk.
-    fingerprints: RefCell<HashMap<String, String>>,
+    fingerprints: RefCell<HashMap<Box<str>, Arc<str>>>,
+    /// Services, providers, models and hosts repeat too: one allocation each per chunk.
+    strings: RefCell<HashMap<Box<str>, Arc<str>>>,
 }
+
+/// Entries a per-chunk cache holds at most; past that, values are not cached.
+const CACHE_ENTRIES: usize = 4096;
 
 impl<'f> Ctx<'f> {
     pub(crate) fn new(fingerprinter: &'f Fingerprinter) -> Ctx<'f> {
         Ctx {
             fingerprinter,
             fingerprints: RefCell::new(HashMap::new()),
+            strings: RefCell::new(HashMap::new()),
         }
     }
 
-    fn fingerprint(&self, key: &str) -> String {
+    fn fingerprint(&self, key: &str) -> Arc<str> {
         let mut cache = self.fingerprints.borrow_mut();
         if let Some(fp) = cache.get(key) {
-            return fp.clone();
+            return Arc::clone(fp);
         }
-        let fp = self.fingerprinter.fingerprint(key);
-        if cache.len() < 4096 {
-            cache.insert(key.to_owned(), fp.clone());
+        let fp: Arc<str> = Arc::from(self.fingerprinter.fingerprint(key));
+        if cache.len() < CACHE_ENTRIES {
+            cache.insert(Box::from(key), Arc::clone(&fp));
         }
         fp
+    }
+
+    /// The text trimmed and shared; `None` when it is absent or blank.
+    pub(crate) fn intern(&self, text: Option<Cow<'_, str>>) -> Option<Arc<str>> {
+        let text = text?;
+        let text = text.trim();
+        if text.is_empty() {
+            return None;
+        }
+        let mut cache = self.strings.borrow_mut();
+        if let Some(shared) = cache.get(text) {
+            return Some(Arc::clone(shared));
+        }
+        let shared: Arc<str> = Arc::from(text);
+        if cache.len() < CACHE_ENTRIES {
+            cache.insert(Box::from(text), Arc::clone(&shared));
+        }
+        Some(shared)
     }
 }
 
@@ -233,7 +257,7 @@ pub(crate) fn timestamp(obj: &Obj<'_>, fields: &[F]) -> Result<i64, Reason> {
     Err(Reason::MissingTimestamp)
 }
 
-fn fingerprint(obj: &Obj<'_>, ctx: &Ctx<'_>) -> Option<String> {
+fn fingerprint(obj: &Obj<'_>, ctx: &Ctx<'_>) -> Option<Arc<str>> {
     let key = obj.str(F::Key)?;
     let key = key.trim();
     (!key.is_empty()).then(|| ctx.fingerprint(key))
@@ -242,11 +266,13 @@ fn fingerprint(obj: &Obj<'_>, ctx: &Ctx<'_>) -> Option<String> {
 /// Fields every format may carry at its top level.
 pub(crate) fn common(obj: &Obj<'_>, ctx: &Ctx<'_>, rec: &mut Record) {
     set_if_none(&mut rec.request_id, owned(obj.str(F::RequestId)));
-    set_if_none(&mut rec.service, owned(obj.str(F::Service)));
-    set_if_none(&mut rec.provider_hint, owned(obj.str(F::Provider)));
-    set_if_none(&mut rec.model, owned(obj.str(F::Model)));
-    if let Some(host) = obj.str(F::Host) {
-        set_if_none(&mut rec.host, host_of(&host));
+    set_if_none(&mut rec.service, ctx.intern(obj.str(F::Service)));
+    set_if_none(&mut rec.provider_hint, ctx.intern(obj.str(F::Provider)));
+    set_if_none(&mut rec.model, ctx.intern(obj.str(F::Model)));
+    if rec.host.is_none() {
+        rec.host = obj
+            .str(F::Host)
+            .and_then(|url| ctx.intern(host_of(&url).map(Cow::Owned)));
     }
     set_if_none(&mut rec.key_fp, fingerprint(obj, ctx));
     set_if_none(&mut rec.http_status, to_status(obj.f64(F::StatusCode)));
@@ -288,7 +314,9 @@ fn retry_after(obj: &Obj<'_>) -> Option<f64> {
 }
 
 pub(crate) fn finish(obj: &Obj<'_>, rec: &mut Record) -> Result<(), Reason> {
-    set_if_none(&mut rec.model, owned(obj.str(F::ModelFallback)));
+    if rec.model.is_none() {
+        rec.model = owned(obj.str(F::ModelFallback)).map(Arc::from);
+    }
     let has_call_field = rec.http_status.is_some()
         || rec.model.is_some()
         || rec.provider_hint.is_some()
@@ -354,18 +382,18 @@ fn envelope(obj: &Obj<'_>, ctx: &Ctx<'_>, rec: &mut Record) -> Result<(), Reason
     common(obj, ctx, rec);
     if let Some(request) = obj.obj(F::Request) {
         if let Some(url) = request.str(F::Host) {
-            set_if_none(&mut rec.host, host_of(&url));
+            set_if_none(&mut rec.host, ctx.intern(host_of(&url).map(Cow::Owned)));
         }
         if let Some(headers) = request.obj(F::Headers) {
             set_if_none(&mut rec.key_fp, fingerprint(&headers, ctx));
             set_if_none(&mut rec.request_id, owned(headers.str(F::RequestId)));
         }
         if let Some(req_body) = request.obj(F::Body) {
-            set_if_none(&mut rec.model, owned(req_body.str(F::Model)));
+            set_if_none(&mut rec.model, ctx.intern(req_body.str(F::Model)));
             set_if_none(&mut rec.max_tokens, to_u32(req_body.f64(F::MaxTokens)));
             set_if_none(&mut rec.stream, req_body.get(F::Stream).and_then(as_bool));
         }
-        set_if_none(&mut rec.model, owned(request.str(F::Model)));
+        set_if_none(&mut rec.model, ctx.intern(request.str(F::Model)));
         set_if_none(
             &mut rec.timeout_ms,
             to_u32(
@@ -460,7 +488,9 @@ fn body_text(text: &str, depth: u8, rec: &mut Record) {
 }
 
 fn body_object(obj: &Obj<'_>, depth: u8, rec: &mut Record) {
-    set_if_none(&mut rec.model, owned(obj.str(F::Model)));
+    if rec.model.is_none() {
+        rec.model = owned(obj.str(F::Model)).map(Arc::from);
+    }
     if let Some(usage) = obj.obj(F::Usage) {
         set_if_none(&mut rec.prompt_tokens, to_u32(usage.f64(F::PromptTokens)));
         set_if_none(
@@ -743,7 +773,10 @@ pub(crate) fn error_text(text: &str, rec: &mut Record) {
 fn litellm(obj: &Obj<'_>, ctx: &Ctx<'_>, rec: &mut Record) -> Result<(), Reason> {
     rec.ts_ms = timestamp(obj, &[F::StartTime, F::Ts])?;
     common(obj, ctx, rec);
-    set_if_none(&mut rec.provider_hint, owned(obj.str(F::CustomLlmProvider)));
+    set_if_none(
+        &mut rec.provider_hint,
+        ctx.intern(obj.str(F::CustomLlmProvider)),
+    );
     if let (Some(start), Some(end)) = (obj.get(F::StartTime), obj.get(F::EndTime)) {
         if let (Ok(start), Ok(end)) = (ts_of(start), ts_of(end)) {
             // Failed rows may carry startTime == endTime; that is no latency.
@@ -755,8 +788,8 @@ fn litellm(obj: &Obj<'_>, ctx: &Ctx<'_>, rec: &mut Record) -> Result<(), Reason>
     if let Some(meta) = obj.obj(F::Metadata) {
         set_if_none(&mut rec.key_fp, fingerprint(&meta, ctx));
         // The key alias names the caller more closely than its team does.
-        set_if_none(&mut rec.service, owned(meta.str(F::KeyAlias)));
-        set_if_none(&mut rec.service, owned(meta.str(F::TeamAlias)));
+        set_if_none(&mut rec.service, ctx.intern(meta.str(F::KeyAlias)));
+        set_if_none(&mut rec.service, ctx.intern(meta.str(F::TeamAlias)));
         set_if_none(&mut rec.request_id, owned(meta.str(F::RequestId)));
     }
     if let Some(params) = obj.obj(F::ModelParameters) {
@@ -767,7 +800,7 @@ fn litellm(obj: &Obj<'_>, ctx: &Ctx<'_>, rec: &mut Record) -> Result<(), Reason>
     if let Some(info) = obj.obj(F::ErrorInformation) {
         set_if_none(&mut rec.http_status, to_status(info.f64(F::ErrorCode)));
         set_if_none(&mut rec.error_type, owned(info.str(F::ErrorType)));
-        set_if_none(&mut rec.provider_hint, owned(info.str(F::Provider)));
+        set_if_none(&mut rec.provider_hint, ctx.intern(info.str(F::Provider)));
         if let Some(msg) = info.str(F::Message) {
             error_text(&msg, rec);
         }

@@ -86,7 +86,8 @@ impl BodyShape {
 /// One LLM API call, normalized from any supported log format.
 ///
 /// Strings are owned and already redacted: no API key or bearer token survives
-/// in any field. The key identity is kept only as [`Record::key_fp`], a keyed
+/// in any field. The low-cardinality ones (service, provider, model, host, key
+/// fingerprint) are shared `Arc<str>`s, interned per chunk. The key identity is kept only as [`Record::key_fp`], a keyed
 /// fingerprint.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Record {
@@ -103,15 +104,15 @@ pub struct Record {
     /// `x-request-id`, `request-id`, `id`, ...
     pub request_id: Option<String>,
     /// The calling service or application.
-    pub service: Option<String>,
+    pub service: Option<Arc<str>>,
     /// The provider as the log names it (`openai`, `anthropic`, `bedrock`, ...), unnormalized.
-    pub provider_hint: Option<String>,
+    pub provider_hint: Option<Arc<str>>,
     /// The requested model (the response model when no request model was logged).
-    pub model: Option<String>,
+    pub model: Option<Arc<str>>,
     /// The API host, e.g. `api.openai.com`.
-    pub host: Option<String>,
+    pub host: Option<Arc<str>>,
     /// Keyed fingerprint of the API key or key id (`kf_` + 16 hex digits).
-    pub key_fp: Option<String>,
+    pub key_fp: Option<Arc<str>>,
     /// HTTP status of the response; `None` when no response came back.
     pub http_status: Option<u16>,
     /// The provider's (or client's) error type string.
