@@ -572,13 +572,10 @@ fn choices_empty(raw: &RawValue) -> bool {
             let Some(choice) = Obj::of(item) else {
                 return false;
             };
-            // OpenAI `message`/`delta` is not a known slot; look for it by hand.
-            let message =
-                serde_json::from_str::<std::collections::HashMap<&str, &RawValue>>(item.get())
-                    .ok()
-                    .and_then(|m| m.get("message").or_else(|| m.get("delta")).copied());
+            // OpenAI `message` (or `delta` in a stream chunk) holds the content.
+            let message = choice.obj(F::Message).or_else(|| choice.obj(F::Delta));
             let content_empty = |m: &Obj<'_>| m.get(F::Content).is_none_or(is_empty);
-            match message.and_then(Obj::of) {
+            match message {
                 Some(msg) => content_empty(&msg) && !item.get().contains("\"tool_calls\":[{"),
                 // Gemini candidates carry `content.parts`.
                 None => choice.get(F::Content).is_none_or(is_empty),

@@ -98,6 +98,7 @@ fields! {
     InnerError => ["innererror", "inner_error"],
     Otlp => ["resourceSpans", "resourceLogs"],
     Raw => ["raw"],
+    Delta => ["delta"],
     LiteLlmMarker => ["model_map_information", "hidden_params", "response_cost",
                       "status_fields", "litellm_call_id"],
 }
