@@ -33,6 +33,7 @@
 //! ```
 
 mod classify;
+pub mod incidents;
 mod rules;
 mod taxonomy;
 

@@ -33,6 +33,7 @@ macro_rules! names {
         }
     };
 }
+pub(crate) use names;
 
 names! {
     /// The LLM API provider that served (or refused) a call.

@@ -1,4 +1,5 @@
-//! `faultline analyze`: ingest everything, then write the summary and the quarantine.
+//! `faultline analyze`: ingest and classify everything, detect incidents, then
+//! write the incidents, the summary and the quarantine.
 
 use std::collections::BTreeMap;
 use std::io::{self, Write};
@@ -6,6 +7,7 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
+use faultline_classify::incidents::{self, Collector, DetectConfig, Incident};
 use faultline_classify::{Classification, Classifier, StatusClass};
 use faultline_ingest::{
     discover, BadLine, Batch, FileSummary, IngestOptions, Ingester, Record, Stage, Summary,
@@ -15,33 +17,8 @@ use serde_json::{json, Value};
 use crate::output::Atomic;
 use crate::AnalyzeArgs;
 
-/// The embedded sample: one log per supported format and a file of bad lines.
-const SAMPLE: &[(&str, &[u8])] = &[
-    (
-        "sample/flat_event.jsonl",
-        include_bytes!("../../../fixtures/formats/flat_event.jsonl"),
-    ),
-    (
-        "sample/envelope.jsonl",
-        include_bytes!("../../../fixtures/formats/envelope.jsonl"),
-    ),
-    (
-        "sample/litellm.jsonl",
-        include_bytes!("../../../fixtures/formats/litellm.jsonl"),
-    ),
-    (
-        "sample/otel_flat.jsonl",
-        include_bytes!("../../../fixtures/formats/otel_flat.jsonl"),
-    ),
-    (
-        "sample/otel_otlp.jsonl",
-        include_bytes!("../../../fixtures/formats/otel_otlp.jsonl"),
-    ),
-    (
-        "sample/bad_lines.jsonl",
-        include_bytes!("../../../fixtures/bad/mixed.jsonl"),
-    ),
-];
+/// Size of the built-in sample day analyzed when no input is given.
+const SAMPLE_BYTES: u64 = 24 << 20;
 
 /// How many of the most frequent unclassified messages the summary lists.
 const TOP_UNKNOWN: usize = 10;
@@ -50,17 +27,21 @@ const TOP_UNKNOWN: usize = 10;
 /// tallies and the bad lines come back to the writer.
 struct ClassifyStage<'c> {
     classifier: &'c Classifier,
+    detect: &'c DetectConfig,
 }
 
 impl Stage for ClassifyStage<'_> {
-    type Output = (Tally, Vec<BadLine>);
+    type Output = (Tally, Collector, Vec<BadLine>);
 
     fn process(&self, batch: Batch) -> Self::Output {
         let mut tally = Tally::default();
+        let mut collector = Collector::new(self.detect);
         for rec in &batch.records {
-            tally.add(rec, &self.classifier.classify(rec));
+            let class = self.classifier.classify(rec);
+            tally.add(rec, &class);
+            collector.add(rec, &class);
         }
-        (tally, batch.bad_lines)
+        (tally, collector, batch.bad_lines)
     }
 }
 
@@ -139,17 +120,21 @@ pub(crate) fn run(args: &AnalyzeArgs) -> Result<ExitCode> {
     }
     let ingester = Ingester::new(options)?;
     let classifier = Classifier::new(crate::rules::effective(args.rules.as_deref())?);
+    let detect = detect_config(args.config.as_deref())?;
 
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("cannot create output directory {}", args.out.display()))?;
     let mut quarantine = Atomic::create(&args.out, "quarantine.jsonl")?;
     let mut tally = Tally::default();
+    let mut collector = Collector::new(&detect);
     let mut write_error = None;
     let stage = ClassifyStage {
         classifier: &classifier,
+        detect: &detect,
     };
-    let mut on_output = |(part, bad_lines): (Tally, Vec<BadLine>)| {
+    let mut on_output = |(part, events, bad_lines): (Tally, Collector, Vec<BadLine>)| {
         tally.merge(part);
+        collector.merge(events);
         for bad in &bad_lines {
             if write_error.is_none() {
                 if let Err(e) = writeln!(quarantine, "{}", quarantine_line(bad)) {
@@ -162,8 +147,13 @@ pub(crate) fn run(args: &AnalyzeArgs) -> Result<ExitCode> {
     let sample = args.inputs.is_empty();
     let (summary, input_errors) = if sample {
         let mut summary = Summary::default();
-        for (name, bytes) in SAMPLE {
-            let file = ingester.ingest_bytes_staged(name, bytes, &stage, &mut on_output);
+        let day = crate::sample::generate(crate::sample::Spec {
+            seed: 42,
+            bytes: SAMPLE_BYTES,
+        });
+        for (name, bytes) in &day.files {
+            let name = format!("sample/{name}");
+            let file = ingester.ingest_bytes_staged(&name, bytes, &stage, &mut on_output);
             summary.totals.add(&file.counts);
             summary.files.push(file);
         }
@@ -183,6 +173,15 @@ pub(crate) fn run(args: &AnalyzeArgs) -> Result<ExitCode> {
     }
     quarantine.commit()?;
 
+    let incidents = incidents::detect(&collector.finish(), &detect);
+    let mut file = Atomic::create(&args.out, "incidents.json")?;
+    serde_json::to_writer_pretty(
+        &mut file,
+        &incidents.iter().map(incident_json).collect::<Vec<_>>(),
+    )?;
+    writeln!(file)?;
+    file.commit()?;
+
     let mut problems: Vec<String> = input_errors.iter().map(ToString::to_string).collect();
     problems.extend(
         summary
@@ -194,6 +193,7 @@ pub(crate) fn run(args: &AnalyzeArgs) -> Result<ExitCode> {
     let report = summary_json(
         &summary,
         &tally,
+        &incidents,
         &problems,
         sample,
         ingester.threads(),
@@ -214,7 +214,7 @@ pub(crate) fn run(args: &AnalyzeArgs) -> Result<ExitCode> {
             serde_json::to_writer_pretty(&mut stdout, &report)?;
             writeln!(stdout)?;
         } else {
-            print_summary(&mut stdout, &summary, &tally, sample, args)?;
+            print_summary(&mut stdout, &summary, &tally, &incidents, sample, args)?;
         }
         stdout.flush()?;
     }
@@ -252,6 +252,7 @@ fn file_json(file: &FileSummary) -> Value {
 fn summary_json(
     summary: &Summary,
     tally: &Tally,
+    incidents: &[Incident],
     problems: &[String],
     sample: bool,
     threads: usize,
@@ -292,6 +293,59 @@ fn summary_json(
         "records_by_status_class": tally.by_class,
         "failures_by_cause": tally.by_cause,
         "top_unknown_errors": top_unknown(tally),
+        "incidents_by_pattern": by_pattern(incidents),
+        "incidents_by_severity": by_severity(incidents),
+    })
+}
+
+fn by_pattern(incidents: &[Incident]) -> BTreeMap<&'static str, u64> {
+    let mut out = BTreeMap::new();
+    for inc in incidents {
+        *out.entry(inc.pattern.as_str()).or_default() += 1;
+    }
+    out
+}
+
+fn by_severity(incidents: &[Incident]) -> BTreeMap<&'static str, u64> {
+    let mut out = BTreeMap::new();
+    for inc in incidents {
+        *out.entry(inc.severity.as_str()).or_default() += 1;
+    }
+    out
+}
+
+/// The detection thresholds: embedded defaults, then the user's config file.
+fn detect_config(path: Option<&std::path::Path>) -> Result<DetectConfig> {
+    let Some(path) = path else {
+        return Ok(DetectConfig::default());
+    };
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read config file {}", path.display()))?;
+    Ok(DetectConfig::parse_file(&text, path)?)
+}
+
+/// One incident as incidents.json holds it (docs/schema.md).
+pub(crate) fn incident_json(inc: &Incident) -> Value {
+    json!({
+        "id": inc.id,
+        "pattern": inc.pattern.as_str(),
+        "severity": inc.severity.as_str(),
+        "provider": inc.provider.map(faultline_classify::Provider::as_str),
+        "model": inc.model.as_deref(),
+        "service": inc.service.as_deref(),
+        "key_fp": inc.key_fp.as_deref(),
+        "cause": inc.cause.as_deref(),
+        "start": crate::sample::rfc3339(inc.start_ms),
+        "end": crate::sample::rfc3339(inc.end_ms),
+        "duration_s": inc.duration_s(),
+        "requests": inc.requests,
+        "errors": inc.errors,
+        "error_rate": (inc.error_rate() * 10_000.0).round() / 10_000.0,
+        "peak_rate": inc.peak_rate,
+        "summary": inc.summary,
+        "action": inc.action,
+        "escalation": inc.escalation,
+        "evidence": inc.evidence,
     })
 }
 
@@ -310,6 +364,7 @@ fn print_summary(
     out: &mut impl Write,
     summary: &Summary,
     tally: &Tally,
+    incidents: &[Incident],
     sample: bool,
     args: &AnalyzeArgs,
 ) -> io::Result<()> {
@@ -317,7 +372,7 @@ fn print_summary(
     if sample {
         writeln!(
             out,
-            "No input given: analyzing the embedded sample ({} files). Pass files, directories, globs or - to analyze your own logs.",
+            "No input given: analyzing the built-in sample day ({} services; `faultline sample` writes it out). Pass files, directories, globs or - to analyze your own logs.",
             summary.files.len()
         )?;
     }
@@ -341,6 +396,15 @@ fn print_summary(
     )?;
     writeln!(out, "providers: {}", counts(&tally.by_provider))?;
     writeln!(out, "status classes: {}", counts(&tally.by_class))?;
+    if incidents.is_empty() {
+        writeln!(out, "incidents: none")?;
+    } else {
+        writeln!(out, "incidents ({}), most severe first:", incidents.len())?;
+        for inc in incidents {
+            writeln!(out, "  [{}] {} {}", inc.severity, inc.pattern, inc.id)?;
+            writeln!(out, "      {}", inc.summary)?;
+        }
+    }
     let unknown = top_unknown(tally);
     if !unknown.is_empty() {
         writeln!(
@@ -372,7 +436,8 @@ fn print_summary(
     }
     writeln!(
         out,
-        "wrote {} and {}",
+        "wrote {}, {} and {}",
+        args.out.join("incidents.json").display(),
         args.out.join("summary.json").display(),
         args.out.join("quarantine.jsonl").display()
     )

@@ -7,6 +7,7 @@
 mod analyze;
 mod output;
 mod rules;
+mod sample;
 
 use std::io::{self, Write};
 use std::path::PathBuf;
@@ -26,8 +27,8 @@ struct Cli {
 enum Command {
     /// Read logs, normalize and classify every call, report what was found
     ///
-    /// With no INPUT, analyzes the embedded sample (one log of each supported
-    /// format plus a file of bad lines) so the first run works with no data.
+    /// With no INPUT, analyzes the built-in sample day (the output of
+    /// `faultline sample`) so the first run works with no data.
     ///
     /// Examples:
     ///   faultline analyze /var/log/llm/               # a directory, recursively
@@ -35,6 +36,18 @@ enum Command {
     ///   zcat calls.gz | faultline analyze -           # standard input
     #[command(verbatim_doc_comment)]
     Analyze(AnalyzeArgs),
+    /// Write a realistic day of logs with injected incidents and their ground truth
+    ///
+    /// Eleven services, four providers, three log formats, a daily load curve,
+    /// sporadic isolated errors, and one incident of every pattern. The same
+    /// seed and size always give the same bytes.
+    ///
+    /// Examples:
+    ///   faultline sample --out day/                # day/logs/*.jsonl, day/ground-truth.json
+    ///   faultline sample --out big/ --size 1GiB    # for benchmarks
+    ///   faultline analyze day/logs/
+    #[command(verbatim_doc_comment)]
+    Sample(SampleArgs),
     /// Print the effective classification rules, in the order they are tried.
     Rules(RulesArgs),
     /// Explain an HTTP status, error code or cause
@@ -47,6 +60,46 @@ enum Command {
     ///   faultline explain context_length_exceeded
     #[command(verbatim_doc_comment)]
     Explain(ExplainArgs),
+}
+
+#[derive(Debug, Args)]
+struct SampleArgs {
+    /// Directory that receives logs/ (one file per service) and ground-truth.json.
+    #[arg(long, short, default_value = "faultline-sample")]
+    out: PathBuf,
+    /// Approximate total size of the logs: 500KB, 24MiB, 1GiB, or bytes.
+    #[arg(long, default_value = "24MiB", value_parser = parse_size)]
+    size: u64,
+    /// Seed of the generator; the same seed and size give the same bytes.
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+}
+
+/// `24MiB`, `1GiB`, `500KB`, `1000000`: binary (KiB) and decimal (KB) units.
+fn parse_size(text: &str) -> Result<u64, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: f64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a size (try 24MiB or 1GiB)"))?;
+    let factor: f64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1.0,
+        "kb" | "k" => 1e3,
+        "mb" | "m" => 1e6,
+        "gb" | "g" => 1e9,
+        "kib" => 1024.0,
+        "mib" => 1024.0 * 1024.0,
+        "gib" => 1024.0 * 1024.0 * 1024.0,
+        other => {
+            return Err(format!(
+                "unknown size unit {other:?} (use KiB, MiB, GiB, KB, MB, GB)"
+            ))
+        }
+    };
+    Ok((number * factor) as u64)
 }
 
 #[derive(Debug, Args)]
@@ -74,7 +127,7 @@ struct AnalyzeArgs {
     #[arg(value_name = "INPUT")]
     inputs: Vec<PathBuf>,
 
-    /// Directory that receives summary.json and quarantine.jsonl.
+    /// Directory that receives incidents.json, summary.json and quarantine.jsonl.
     #[arg(long, short, env = "FAULTLINE_OUT", default_value = "faultline-out")]
     out: PathBuf,
 
@@ -104,6 +157,11 @@ struct AnalyzeArgs {
     #[arg(long, env = "FAULTLINE_RULES")]
     rules: Option<PathBuf>,
 
+    /// A config file whose [incidents.*] tables override detection thresholds
+    /// (docs/incidents.md lists them).
+    #[arg(long, env = "FAULTLINE_CONFIG")]
+    config: Option<PathBuf>,
+
     /// Print the summary as JSON on stdout.
     #[arg(long)]
     json: bool,
@@ -117,6 +175,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Analyze(args) => analyze::run(&args),
+        Command::Sample(args) => sample::run(&args),
         Command::Rules(args) => rules::run(&args),
         Command::Explain(args) => rules::explain(&args),
     };

@@ -27,7 +27,7 @@ fn read_json(path: &Path) -> Value {
 }
 
 #[test]
-fn analyze_with_no_input_runs_the_embedded_sample() {
+fn analyze_with_no_input_runs_the_built_in_sample_day() {
     let out = tempfile::tempdir().unwrap();
     let assert = faultline()
         .args(["analyze", "--out"])
@@ -35,30 +35,182 @@ fn analyze_with_no_input_runs_the_embedded_sample() {
         .assert()
         .success();
     let stdout = String::from_utf8(assert.get_output().stdout.clone()).unwrap();
-    assert!(stdout.contains("embedded sample"), "{stdout}");
-    assert!(stdout.contains("25 records, 7 bad lines"), "{stdout}");
+    assert!(stdout.contains("built-in sample day"), "{stdout}");
+    assert!(
+        stdout.contains("incidents (12), most severe first"),
+        "{stdout}"
+    );
 
     let summary = read_json(&out.path().join("summary.json"));
     assert_eq!(summary["embedded_sample"], true);
-    assert_eq!(summary["totals"]["records"], 25);
-    assert_eq!(summary["records_by_format"]["otel_genai"], 4);
-    assert_eq!(summary["bad_lines_by_reason"]["not_an_object"], 2);
+    assert_eq!(summary["totals"]["bad_lines"], 3);
+    let patterns = summary["incidents_by_pattern"].as_object().unwrap();
+    assert_eq!(patterns.len(), 12, "{patterns:?}");
+    assert!(patterns.values().all(|n| n == 1), "{patterns:?}");
+
+    let incidents = read_json(&out.path().join("incidents.json"));
+    let first = &incidents[0];
+    assert_eq!(first["severity"], "critical");
+    for field in [
+        "id",
+        "pattern",
+        "severity",
+        "provider",
+        "model",
+        "service",
+        "key_fp",
+        "start",
+        "end",
+        "duration_s",
+        "requests",
+        "errors",
+        "error_rate",
+        "peak_rate",
+        "summary",
+        "action",
+        "escalation",
+        "evidence",
+    ] {
+        assert!(
+            first.get(field).is_some(),
+            "incident lacks {field}: {first}"
+        );
+    }
 
     let quarantine = std::fs::read_to_string(out.path().join("quarantine.jsonl")).unwrap();
     let lines: Vec<Value> = quarantine
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    assert_eq!(lines.len(), 7);
-    assert_eq!(lines[0]["file"], "sample/bad_lines.jsonl");
-    assert_eq!(lines[0]["line"], 2);
+    assert_eq!(lines.len(), 3);
+    assert_eq!(lines[0]["file"], "sample/research-agent.jsonl");
     assert_eq!(lines[0]["reason"], "invalid_json");
     // No temporary file is left behind.
-    let names: Vec<String> = std::fs::read_dir(out.path())
+    let mut names: Vec<String> = std::fs::read_dir(out.path())
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
-    assert_eq!(names.len(), 2, "{names:?}");
+    names.sort();
+    assert_eq!(
+        names,
+        ["incidents.json", "quarantine.jsonl", "summary.json"],
+        "{names:?}"
+    );
+}
+
+/// Parses the RFC 3339 times faultline writes (`2026-03-10T12:00:02.123Z`) to ms.
+fn ms(text: &str) -> i64 {
+    let num = |range: std::ops::Range<usize>| text[range].parse::<i64>().unwrap();
+    assert_eq!(&text[..11], "2026-03-10T", "the sample day: {text}");
+    let day_start = 1_773_100_800_000;
+    day_start + ((num(11..13) * 60 + num(14..16)) * 60 + num(17..19)) * 1000 + num(20..23)
+}
+
+/// Every injected incident is found with its pattern, provider, scope and
+/// span, and nothing else is reported: the sample day's ground truth.
+fn assert_matches_ground_truth(truth: &Value, found: &Value) -> (usize, usize) {
+    let truth = truth["incidents"].as_array().unwrap();
+    let found = found.as_array().unwrap();
+    let mut used = vec![false; found.len()];
+    let mut missed = Vec::new();
+    for t in truth {
+        let (t0, t1) = (
+            t["start_ms"].as_i64().unwrap(),
+            t["end_ms"].as_i64().unwrap(),
+        );
+        let hit = found.iter().enumerate().position(|(i, f)| {
+            let (f0, f1) = (
+                ms(f["start"].as_str().unwrap()),
+                ms(f["end"].as_str().unwrap()),
+            );
+            // Within two minutes of the injected window, covering three quarters of it.
+            let covered = (f1.min(t1) - f0.max(t0)) as f64 / (t1 - t0) as f64;
+            !used[i]
+                && f["pattern"] == t["pattern"]
+                && f["provider"] == t["provider"]
+                && ["service", "model", "key_fp"]
+                    .iter()
+                    .all(|k| t[k].is_null() || f[k] == t[k])
+                && f0 >= t0 - 120_000
+                && f1 <= t1 + 120_000
+                && covered >= 0.75
+        });
+        match hit {
+            Some(i) => used[i] = true,
+            None => missed.push(t["pattern"].as_str().unwrap().to_owned()),
+        }
+    }
+    let extra: Vec<String> = found
+        .iter()
+        .zip(&used)
+        .filter(|(_, used)| !**used)
+        .map(|(f, _)| format!("{} {} {}", f["pattern"], f["start"], f["summary"]))
+        .collect();
+    assert!(
+        missed.is_empty() && extra.is_empty(),
+        "missed: {missed:?}\nnot injected: {extra:#?}"
+    );
+    (truth.len(), found.len())
+}
+
+#[test]
+fn the_sample_day_yields_exactly_its_injected_incidents() {
+    let dir = tempfile::tempdir().unwrap();
+    for (seed, size) in [("7", "4MiB"), ("42", "12MiB")] {
+        let day = dir.path().join(format!("day-{seed}"));
+        faultline()
+            .args(["sample", "--size", size, "--seed", seed, "--out"])
+            .arg(&day)
+            .assert()
+            .success();
+        let out = dir.path().join(format!("out-{seed}"));
+        faultline()
+            .args(["analyze", "-q", "--out"])
+            .arg(&out)
+            .arg(day.join("logs"))
+            .assert()
+            .success();
+        let truth = read_json(&day.join("ground-truth.json"));
+        let found = read_json(&out.join("incidents.json"));
+        let (injected, reported) = assert_matches_ground_truth(&truth, &found);
+        assert_eq!((injected, reported), (12, 12));
+        let summary = read_json(&out.join("summary.json"));
+        assert_eq!(summary["totals"]["bad_lines"], truth["bad_lines"]);
+    }
+}
+
+#[test]
+fn the_sample_is_deterministic_and_refuses_a_day_too_small() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut texts = Vec::new();
+    for name in ["a", "b"] {
+        faultline()
+            .args(["sample", "--size", "4MiB", "--out"])
+            .arg(dir.path().join(name))
+            .assert()
+            .success();
+        texts.push(std::fs::read(dir.path().join(name).join("logs/checkout-api.jsonl")).unwrap());
+    }
+    assert_eq!(texts[0], texts[1]);
+    let size = texts[0].len();
+    assert!(
+        size > 300_000,
+        "checkout-api is the busiest service: {size} bytes"
+    );
+
+    let assert = faultline()
+        .args(["sample", "--size", "1MiB", "--out"])
+        .arg(dir.path().join("c"))
+        .assert()
+        .code(2);
+    let stderr = String::from_utf8(assert.get_output().stderr.clone()).unwrap();
+    assert!(stderr.contains("too small"), "{stderr}");
+    let assert = faultline()
+        .args(["sample", "--size", "12 parsecs"])
+        .assert()
+        .code(2);
+    let stderr = String::from_utf8(assert.get_output().stderr.clone()).unwrap();
+    assert!(stderr.contains("unknown size unit"), "{stderr}");
 }
 
 #[test]

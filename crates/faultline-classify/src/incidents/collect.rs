@@ -1,0 +1,317 @@
+//! What detection keeps of the record stream: per-minute counters for every
+//! call and one small event per failure.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use faultline_ingest::Record;
+
+use crate::classify::Classification;
+use crate::incidents::config::DetectConfig;
+use crate::taxonomy::{Provider, StatusClass};
+
+/// Where a call went and who made it: the finest scope counters are kept at.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Scope {
+    /// The provider.
+    pub provider: Provider,
+    /// The model, when logged.
+    pub model: Option<Arc<str>>,
+    /// The calling service, when logged.
+    pub service: Option<Arc<str>>,
+    /// The API key fingerprint, when logged.
+    pub key_fp: Option<Arc<str>>,
+}
+
+impl Scope {
+    fn of(rec: &Record, provider: Provider) -> Scope {
+        Scope {
+            provider,
+            model: rec.model.clone(),
+            service: rec.service.clone(),
+            key_fp: rec.key_fp.clone(),
+        }
+    }
+
+    /// True when `rec` has this scope; pointer comparisons first, as the
+    /// strings are interned per chunk.
+    fn holds(&self, rec: &Record, provider: Provider) -> bool {
+        fn same(a: Option<&Arc<str>>, b: Option<&Arc<str>>) -> bool {
+            match (a, b) {
+                (None, None) => true,
+                (Some(a), Some(b)) => Arc::ptr_eq(a, b) || a == b,
+                _ => false,
+            }
+        }
+        self.provider == provider
+            && same(self.model.as_ref(), rec.model.as_ref())
+            && same(self.service.as_ref(), rec.service.as_ref())
+            && same(self.key_fp.as_ref(), rec.key_fp.as_ref())
+    }
+}
+
+/// Calls in one minute of one scope. Integer sums only, so that merging in
+/// any order gives the same totals.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counts {
+    /// Calls.
+    pub requests: u64,
+    /// Calls that succeeded.
+    pub ok: u64,
+    /// Sum of logged latencies, whole milliseconds.
+    pub latency_ms: u64,
+    /// Calls with a logged latency.
+    pub latency_n: u64,
+    /// Sum of prompt tokens.
+    pub prompt_tokens: u64,
+}
+
+impl Counts {
+    fn add(&mut self, other: &Counts) {
+        self.requests += other.requests;
+        self.ok += other.ok;
+        self.latency_ms += other.latency_ms;
+        self.latency_n += other.latency_n;
+        self.prompt_tokens += other.prompt_tokens;
+    }
+
+    /// Mean latency in seconds, when any was logged.
+    #[must_use]
+    pub fn mean_latency_s(&self) -> Option<f64> {
+        (self.latency_n > 0).then(|| self.latency_ms as f64 / self.latency_n as f64 / 1000.0)
+    }
+}
+
+/// One call detection looks at individually: a failure, a retry, or a line
+/// that held a plaintext secret.
+#[derive(Debug, Clone)]
+pub struct Event {
+    /// Start of the call, ms since the epoch.
+    pub ts_ms: i64,
+    /// Provider, model, service, key.
+    pub scope: Scope,
+    /// The outcome.
+    pub class: StatusClass,
+    /// The finer reason.
+    pub cause: Arc<str>,
+    /// HTTP status, if a response came back.
+    pub http_status: Option<u16>,
+    /// The request id, for evidence and retry counting.
+    pub request_id: Option<Box<str>>,
+    /// Evidence pointer: file and 1-based line.
+    pub file: Arc<str>,
+    /// 1-based line.
+    pub line: u64,
+    /// Prompt tokens, when logged.
+    pub prompt_tokens: Option<u32>,
+    /// Retry number, when logged.
+    pub attempt: Option<u16>,
+    /// Plaintext secrets found in the line.
+    pub secrets: u16,
+}
+
+impl Event {
+    /// Minute since the epoch.
+    #[must_use]
+    pub fn minute(&self) -> i64 {
+        self.ts_ms.div_euclid(60_000)
+    }
+
+    /// A request id, or `file:line` when the call has none.
+    #[must_use]
+    pub fn pointer(&self) -> String {
+        match &self.request_id {
+            Some(id) => format!("{id} ({}:{})", self.file, self.line),
+            None => format!("{}:{}", self.file, self.line),
+        }
+    }
+}
+
+/// Accumulates what detection needs while records stream past. One per
+/// worker; [`Collector::merge`] folds them together in any order.
+///
+/// Memory grows with the number of failures and with scopes x minutes, not
+/// with the number of calls: successes only bump counters.
+#[derive(Debug, Clone, Default)]
+pub struct Collector {
+    scopes: Vec<(Scope, BTreeMap<i64, Counts>)>,
+    index: HashMap<Scope, usize>,
+    last: Option<usize>,
+    /// Calls with a logged prompt size, per (provider, model) and prompt-size bucket.
+    buckets: BTreeMap<(Provider, Option<Arc<str>>), Vec<u64>>,
+    edges: Vec<u32>,
+    events: Vec<Event>,
+}
+
+impl Collector {
+    /// A collector bucketing prompt sizes as `config` says.
+    #[must_use]
+    pub fn new(config: &DetectConfig) -> Collector {
+        Collector {
+            edges: config.long_context_timeout.bucket_edges.clone(),
+            ..Collector::default()
+        }
+    }
+
+    /// Takes one classified call into account.
+    pub fn add(&mut self, rec: &Record, class: &Classification) {
+        let provider = class.provider;
+        let slot = match self.last {
+            Some(i) if self.scopes[i].0.holds(rec, provider) => i,
+            _ => {
+                let i = self.slot(Scope::of(rec, provider));
+                self.last = Some(i);
+                i
+            }
+        };
+        let ok = class.status_class == StatusClass::Ok;
+        let counts = self.scopes[slot]
+            .1
+            .entry(rec.ts_ms.div_euclid(60_000))
+            .or_default();
+        counts.requests += 1;
+        counts.ok += u64::from(ok);
+        if let Some(latency) = rec.latency_ms.filter(|l| l.is_finite() && *l >= 0.0) {
+            counts.latency_ms += latency.round() as u64;
+            counts.latency_n += 1;
+        }
+        if let Some(tokens) = rec.prompt_tokens {
+            counts.prompt_tokens += u64::from(tokens);
+            let bucket = self.edges.partition_point(|&edge| edge <= tokens).max(1) - 1;
+            let per = self
+                .buckets
+                .entry((provider, rec.model.clone()))
+                .or_insert_with(|| vec![0; self.edges.len()]);
+            if let Some(n) = per.get_mut(bucket) {
+                *n += 1;
+            }
+        }
+        if !ok || rec.secrets_found > 0 || rec.attempt.unwrap_or(0) > 0 {
+            self.events.push(Event {
+                ts_ms: rec.ts_ms,
+                scope: self.scopes[slot].0.clone(),
+                class: class.status_class,
+                cause: Arc::clone(&class.cause),
+                http_status: rec.http_status,
+                request_id: rec.request_id.as_deref().map(Box::from),
+                file: Arc::clone(&rec.source_file),
+                line: rec.source_line,
+                prompt_tokens: rec.prompt_tokens,
+                attempt: rec.attempt,
+                secrets: rec.secrets_found,
+            });
+        }
+    }
+
+    /// The index of `scope`'s counters, created on first sight.
+    fn slot(&mut self, scope: Scope) -> usize {
+        if let Some(&i) = self.index.get(&scope) {
+            return i;
+        }
+        self.scopes.push((scope.clone(), BTreeMap::new()));
+        self.index.insert(scope, self.scopes.len() - 1);
+        self.scopes.len() - 1
+    }
+
+    /// Folds another collector into this one.
+    pub fn merge(&mut self, other: Collector) {
+        for (scope, minutes) in other.scopes {
+            let i = self.slot(scope);
+            let into = &mut self.scopes[i].1;
+            for (minute, counts) in minutes {
+                into.entry(minute).or_default().add(&counts);
+            }
+        }
+        for (key, counts) in other.buckets {
+            let into = self
+                .buckets
+                .entry(key)
+                .or_insert_with(|| vec![0; counts.len()]);
+            for (a, b) in into.iter_mut().zip(counts) {
+                *a += b;
+            }
+        }
+        if self.edges.is_empty() {
+            self.edges = other.edges;
+        }
+        self.events.extend(other.events);
+    }
+
+    /// Calls seen.
+    #[must_use]
+    pub fn requests(&self) -> u64 {
+        self.scopes
+            .iter()
+            .flat_map(|(_, minutes)| minutes.values())
+            .map(|c| c.requests)
+            .sum()
+    }
+
+    /// The kept events, in no particular order.
+    #[must_use]
+    pub fn events(&self) -> &[Event] {
+        &self.events
+    }
+
+    /// Freezes the collector for detection: events in time order (ties by
+    /// file and line), so that results do not depend on input order.
+    #[must_use]
+    pub fn finish(mut self) -> Collected {
+        self.events.sort_by(|a, b| {
+            (a.ts_ms, &a.file, a.line, &a.scope).cmp(&(b.ts_ms, &b.file, b.line, &b.scope))
+        });
+        let mut scopes = self.scopes;
+        scopes.sort_by(|a, b| a.0.cmp(&b.0));
+        Collected {
+            scopes,
+            buckets: self.buckets,
+            edges: self.edges,
+            events: self.events,
+        }
+    }
+}
+
+/// Everything detection reads, sorted.
+#[derive(Debug, Clone)]
+pub struct Collected {
+    /// Per-minute counters per scope, scopes in order.
+    pub scopes: Vec<(Scope, BTreeMap<i64, Counts>)>,
+    /// Calls per prompt-size bucket, per (provider, model).
+    pub buckets: BTreeMap<(Provider, Option<Arc<str>>), Vec<u64>>,
+    /// Lower edges of the prompt-size buckets.
+    pub edges: Vec<u32>,
+    /// Events in time order.
+    pub events: Vec<Event>,
+}
+
+impl Collected {
+    /// Traffic of the scopes `keep` accepts, in minutes `from..=to`.
+    pub fn traffic(&self, from: i64, to: i64, keep: impl Fn(&Scope) -> bool) -> Counts {
+        let mut total = Counts::default();
+        for (scope, minutes) in &self.scopes {
+            if keep(scope) {
+                for counts in minutes.range(from..=to).map(|(_, c)| c) {
+                    total.add(counts);
+                }
+            }
+        }
+        total
+    }
+
+    /// Per-minute traffic of the scopes `keep` accepts, grouped by `project`.
+    pub fn series<K: Ord>(
+        &self,
+        project: impl Fn(&Scope) -> Option<K>,
+    ) -> BTreeMap<K, BTreeMap<i64, Counts>> {
+        let mut out: BTreeMap<K, BTreeMap<i64, Counts>> = BTreeMap::new();
+        for (scope, minutes) in &self.scopes {
+            if let Some(key) = project(scope) {
+                let into = out.entry(key).or_default();
+                for (minute, counts) in minutes {
+                    into.entry(*minute).or_default().add(counts);
+                }
+            }
+        }
+        out
+    }
+}

@@ -1,0 +1,1101 @@
+//! The detectors: one function per pattern over the collected events and counters.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
+use std::sync::Arc;
+
+use chrono::DateTime;
+
+use crate::incidents::collect::{Collected, Counts, Event, Scope};
+use crate::incidents::config::DetectConfig;
+use crate::incidents::{Incident, Pattern, Severity};
+use crate::taxonomy::{Provider, StatusClass};
+
+type Key = Option<Arc<str>>;
+
+/// Runs every enabled detector; incidents come most severe first, then by
+/// start time, and do not depend on the order records arrived in.
+#[must_use]
+pub fn detect(data: &Collected, config: &DetectConfig) -> Vec<Incident> {
+    let ctx = Ctx { data, config };
+    let mut out = Vec::new();
+    ctx.rate_limit_under_load(&mut out);
+    ctx.quota_exhausted(&mut out);
+    ctx.auth(&mut out);
+    ctx.long_context_timeout(&mut out);
+    ctx.overload_persistent(&mut out);
+    ctx.server_error_storm(&mut out);
+    ctx.outage(&mut out);
+    ctx.empty_response(&mut out);
+    ctx.access_blocked(&mut out);
+    ctx.bad_request_spike(&mut out);
+    ctx.secret_in_log(&mut out);
+    out.sort_by(|a, b| {
+        (a.severity, a.start_ms, a.pattern, &a.id).cmp(&(b.severity, b.start_ms, b.pattern, &b.id))
+    });
+    out
+}
+
+struct Ctx<'a> {
+    data: &'a Collected,
+    config: &'a DetectConfig,
+}
+
+impl Ctx<'_> {
+    fn events(&self, class: StatusClass) -> impl Iterator<Item = &Event> {
+        self.data.events.iter().filter(move |e| e.class == class)
+    }
+
+    /// Joins qualifying episodes closer than `merge_gap_s` into one incident.
+    fn merge<'e>(&self, groups: Vec<Vec<&'e Event>>) -> Vec<Vec<&'e Event>> {
+        let gap = self.config.merge_gap_s * 1000;
+        let mut out: Vec<Vec<&Event>> = Vec::new();
+        for group in groups {
+            match out.last_mut() {
+                Some(last) if group[0].ts_ms - last[last.len() - 1].ts_ms <= gap => {
+                    last.extend(group);
+                }
+                _ => out.push(group),
+            }
+        }
+        out
+    }
+
+    /// An incident over `events` (time-ordered, non-empty), with counts and
+    /// evidence filled in; `requests` are the calls in scope over its span.
+    fn incident(
+        &self,
+        pattern: Pattern,
+        severity: Severity,
+        events: &[&Event],
+        requests: u64,
+    ) -> Incident {
+        let start_ms = events[0].ts_ms;
+        let end_ms = events[events.len() - 1].ts_ms;
+        let mut per_minute: BTreeMap<i64, u64> = BTreeMap::new();
+        for e in events {
+            *per_minute.entry(e.minute()).or_default() += 1;
+        }
+        let provider = common(events, |e| Some(e.scope.provider));
+        let model = common(events, |e| e.scope.model.clone());
+        let service = common(events, |e| e.scope.service.clone());
+        let key_fp = common(events, |e| e.scope.key_fp.clone());
+        let cause = common(events, |e| Some(Arc::clone(&e.cause)));
+        let mut id_text = format!("{pattern}|{start_ms}");
+        for part in [&model, &service, &key_fp, &cause].into_iter().flatten() {
+            id_text.push('|');
+            id_text.push_str(part);
+        }
+        if let Some(p) = provider {
+            id_text.push('|');
+            id_text.push_str(p.as_str());
+        }
+        let (action, escalation) = advice(pattern);
+        Incident {
+            id: format!("inc-{:012x}", fnv1a(id_text.as_bytes()) >> 16),
+            pattern,
+            severity,
+            provider,
+            model,
+            service,
+            key_fp,
+            cause,
+            start_ms,
+            end_ms,
+            requests: requests.max(events.len() as u64),
+            errors: events.len() as u64,
+            peak_rate: per_minute.values().copied().max().unwrap_or(0),
+            summary: String::new(),
+            action: action.to_owned(),
+            escalation: escalation.to_owned(),
+            evidence: evidence(events, self.config.evidence),
+        }
+    }
+
+    /// Bursts measured against traffic: minutes where `events` number at
+    /// least `min_per_minute` and `min_rate` of the calls, in runs at most
+    /// `gap` minutes apart; runs that `keep` accepts, closer than
+    /// `merge_gap_s`, are joined. Returns the events of each.
+    fn minute_runs<'e>(
+        &self,
+        events: &[&'e Event],
+        minutes: &BTreeMap<i64, Counts>,
+        min_per_minute: u64,
+        min_rate: f64,
+        gap: i64,
+        keep: impl Fn(&[&Event]) -> bool,
+    ) -> Vec<Vec<&'e Event>> {
+        let by_minute = group(events.iter().copied(), Event::minute);
+        let bad: Vec<i64> = by_minute
+            .iter()
+            .filter(|(minute, evs)| {
+                let n = evs.len() as u64;
+                let requests = minutes.get(minute).map_or(0, |c| c.requests);
+                n >= min_per_minute && n as f64 >= min_rate * requests as f64
+            })
+            .map(|(minute, _)| *minute)
+            .collect();
+        let kept: Vec<Vec<i64>> = runs(&bad, gap)
+            .into_iter()
+            .filter(|run| keep(&in_minutes(&by_minute, run)))
+            .collect();
+        runs_merged(kept, self.config.merge_gap_s / 60)
+            .iter()
+            .map(|run| in_minutes(&by_minute, run))
+            .collect()
+    }
+
+    /// Calls of the scopes `keep` accepts over the minutes of `events`.
+    fn traffic(&self, events: &[&Event], keep: impl Fn(&Scope) -> bool) -> Counts {
+        let from = events[0].minute();
+        let to = events[events.len() - 1].minute();
+        self.data.traffic(from, to, keep)
+    }
+
+    fn rate_limit_under_load(&self, out: &mut Vec<Incident>) {
+        let c = &self.config.rate_limit_under_load;
+        if !c.enabled {
+            return;
+        }
+        // Rate limits belong to a key (or, unkeyed, to a service) and a model.
+        let project = |s: &Scope| {
+            (
+                s.provider,
+                s.model.clone(),
+                if s.key_fp.is_some() {
+                    None
+                } else {
+                    s.service.clone()
+                },
+                s.key_fp.clone(),
+            )
+        };
+        let limited = group(self.events(StatusClass::RateLimit), |e| project(&e.scope));
+        if limited.is_empty() {
+            return;
+        }
+        let series = self.data.series(|s| Some(project(s)));
+        for (key, events) in limited {
+            let Some(minutes) = series.get(&key) else {
+                continue;
+            };
+            let by_minute = group(events.iter().copied(), Event::minute);
+            let throttled: Vec<i64> = by_minute
+                .iter()
+                .filter(|(minute, evs)| {
+                    let counts = minutes.get(minute).copied().unwrap_or_default();
+                    let n = evs.len() as u64;
+                    n >= c.min_per_minute
+                        && counts.ok > 0
+                        && n as f64 >= c.min_error_rate * counts.requests as f64
+                })
+                .map(|(minute, _)| *minute)
+                .collect();
+            let mut free = Counts::default();
+            let mut free_minutes = 0u64;
+            for (minute, counts) in minutes {
+                if counts.requests > 0 && !by_minute.contains_key(minute) {
+                    free.requests += counts.requests;
+                    free.latency_ms += counts.latency_ms;
+                    free.latency_n += counts.latency_n;
+                    free_minutes += 1;
+                }
+            }
+            if free_minutes == 0 {
+                continue;
+            }
+            let baseline = free.requests as f64 / free_minutes as f64;
+            let qualifying: Vec<Vec<i64>> = runs(&throttled, c.gap_minutes)
+                .into_iter()
+                .filter(|run| {
+                    let errors: usize = run.iter().map(|m| by_minute[m].len()).sum();
+                    let load = mean_requests(minutes, run);
+                    run.len() >= c.min_minutes
+                        && errors >= c.min_errors
+                        && load >= c.load_ratio * baseline
+                })
+                .collect();
+            for run in runs_merged(qualifying, self.config.merge_gap_s / 60) {
+                let evs = in_minutes(&by_minute, &run);
+                let load = mean_requests(minutes, &run);
+                // The limit shows as what got through: the median of successes
+                // per throttled minute.
+                let mut accepted: Vec<u64> = run
+                    .iter()
+                    .map(|m| minutes.get(m).map_or(0, |c| c.ok))
+                    .collect();
+                accepted.sort_unstable();
+                let knee = accepted[accepted.len() / 2];
+                let traffic = self.traffic(&evs, |s| project(s) == key);
+                let mut inc = self.incident(
+                    Pattern::RateLimitUnderLoad,
+                    Severity::Medium,
+                    &evs,
+                    traffic.requests,
+                );
+                if inc.error_rate() >= 0.2 {
+                    inc.severity = Severity::High;
+                }
+                let cap = free
+                    .mean_latency_s()
+                    .map(|s| (s, ((knee as f64 / 60.0) * s).floor().max(1.0) as u64));
+                inc.summary = format!(
+                    "{} of {} calls to {} were rate limited (429) {}, in minutes running {load:.0} calls/min against {baseline:.0} calls/min in 429-free minutes; about {knee} calls/min got through, so 429s start near that rate{}.",
+                    inc.errors,
+                    inc.requests,
+                    label(&inc),
+                    span(inc.start_ms, inc.end_ms),
+                    match cap {
+                        Some((s, cap)) => format!(
+                            "; at {s:.1} s per call that is about {cap} concurrent calls: cap concurrency there or raise the limit"
+                        ),
+                        None => String::new(),
+                    }
+                );
+                out.push(inc);
+            }
+        }
+    }
+
+    fn quota_exhausted(&self, out: &mut Vec<Incident>) {
+        let c = &self.config.quota_exhausted;
+        if !c.enabled {
+            return;
+        }
+        let key_of = |s: &Scope| (s.provider, s.key_fp.clone().or_else(|| s.service.clone()));
+        for (key, events) in group(self.events(StatusClass::Quota), |e| key_of(&e.scope)) {
+            let episodes: Vec<_> = split(&events, c.gap_s * 1000)
+                .into_iter()
+                .filter(|ep| ep.len() >= c.min_errors)
+                .collect();
+            for ep in self.merge(episodes) {
+                let traffic = self.traffic(&ep, |s| key_of(s) == key);
+                let mut inc = self.incident(
+                    Pattern::QuotaExhausted,
+                    Severity::Critical,
+                    &ep,
+                    traffic.requests,
+                );
+                inc.summary = format!(
+                    "{} of {} calls to {} failed with {} {}: the account is out of quota or credit, and retrying does not help.",
+                    inc.errors,
+                    inc.requests,
+                    label(&inc),
+                    statuses(&ep),
+                    span(inc.start_ms, inc.end_ms),
+                );
+                out.push(inc);
+            }
+        }
+    }
+
+    /// key_rotation_401 and auth_misconfigured: both start from the 401s of a key.
+    fn auth(&self, out: &mut Vec<Incident>) {
+        let rotation = &self.config.key_rotation_401;
+        let misconfigured = &self.config.auth_misconfigured;
+        if !rotation.enabled && !misconfigured.enabled {
+            return;
+        }
+        // A key, or the service when the log names no key.
+        let key_of = |s: &Scope| -> (Provider, Key, Key) {
+            match &s.key_fp {
+                Some(k) => (s.provider, Some(Arc::clone(k)), None),
+                None => (s.provider, None, s.service.clone()),
+            }
+        };
+        let failures = group(self.events(StatusClass::Auth), |e| key_of(&e.scope));
+        if failures.is_empty() {
+            return;
+        }
+        let mut ok_minutes: BTreeMap<(Provider, Key, Key), BTreeSet<i64>> = BTreeMap::new();
+        for (scope, minutes) in &self.data.scopes {
+            let set = ok_minutes.entry(key_of(scope)).or_default();
+            set.extend(minutes.iter().filter(|(_, c)| c.ok > 0).map(|(m, _)| *m));
+        }
+        let empty = BTreeSet::new();
+        for (key, events) in failures {
+            let first = events[0].minute();
+            let oks = ok_minutes.get(&key).unwrap_or(&empty);
+            let worked_before = oks.range(..=first).next().is_some();
+            let works_after = oks.range(first + 1..).next().is_some();
+            // Another key of the same provider that works after the first 401.
+            let replacement = ok_minutes
+                .iter()
+                .filter(|((p, k, _), _)| *p == key.0 && k.is_some() && *k != key.1)
+                .filter(|(_, minutes)| minutes.range(first..).next().is_some())
+                .map(|((_, k, _), _)| k.clone())
+                .next()
+                .flatten();
+            let traffic = self.traffic(&events, |s| key_of(s) == key);
+            let who = match (&key.1, &key.2) {
+                (Some(k), _) => format!("key {k}"),
+                (None, Some(service)) => format!("service {service} (no key logged)"),
+                (None, None) => "calls with no key or service logged".to_owned(),
+            };
+            let services = distinct(&events, |e| e.scope.service.clone());
+            if worked_before && !works_after && key.1.is_some() && replacement.is_some() {
+                if !rotation.enabled || events.len() < rotation.min_errors {
+                    continue;
+                }
+                let mut inc = self.incident(
+                    Pattern::KeyRotation401,
+                    Severity::High,
+                    &events,
+                    traffic.requests,
+                );
+                let last_ok = oks.range(..=first).next_back().copied().unwrap_or(first);
+                inc.summary = format!(
+                    "{who} ({}) worked until {} then failed with 401 on {} calls {}, while {} of the same provider succeeded: services still using the old key: {}.",
+                    key.0,
+                    minute_text(last_ok),
+                    inc.errors,
+                    span(inc.start_ms, inc.end_ms),
+                    replacement.map_or_else(String::new, |k| format!("key {k}")),
+                    if services.is_empty() { "(not logged)".to_owned() } else { services.join(", ") },
+                );
+                out.push(inc);
+            } else if !works_after {
+                if !misconfigured.enabled || events.len() < misconfigured.min_errors {
+                    continue;
+                }
+                let mut inc = self.incident(
+                    Pattern::AuthMisconfigured,
+                    Severity::High,
+                    &events,
+                    traffic.requests,
+                );
+                let history = if worked_before {
+                    "worked earlier, then every call failed with 401 and no other key of the provider took over (revoked or expired?)"
+                } else {
+                    "never succeeded in the window"
+                };
+                inc.summary = format!(
+                    "{who} ({}) {history}: {} of {} calls failed {}{}.",
+                    key.0,
+                    inc.errors,
+                    inc.requests,
+                    span(inc.start_ms, inc.end_ms),
+                    if services.is_empty() {
+                        String::new()
+                    } else {
+                        format!(", from {}", services.join(", "))
+                    },
+                );
+                out.push(inc);
+            }
+        }
+    }
+
+    fn long_context_timeout(&self, out: &mut Vec<Incident>) {
+        let c = &self.config.long_context_timeout;
+        if !c.enabled || self.data.edges.is_empty() {
+            return;
+        }
+        let edges = &self.data.edges;
+        let bucket_of = |tokens: u32| edges.partition_point(|&edge| edge <= tokens).max(1) - 1;
+        let large_from = edges.partition_point(|&edge| edge < c.large_prompt_tokens);
+        let timeouts = group(
+            self.events(StatusClass::Timeout)
+                .filter(|e| e.prompt_tokens.is_some()),
+            |e| (e.scope.provider, e.scope.model.clone()),
+        );
+        for (key, events) in timeouts {
+            let Some(calls) = self.data.buckets.get(&key) else {
+                continue;
+            };
+            let mut timed_out = vec![0u64; edges.len()];
+            for e in &events {
+                timed_out[bucket_of(e.prompt_tokens.unwrap_or(0))] += 1;
+            }
+            let sum = |v: &[u64]| v.iter().sum::<u64>();
+            let (large_n, small_n) = (sum(&timed_out[large_from..]), sum(&timed_out[..large_from]));
+            let (large_calls, small_calls) = (sum(&calls[large_from..]), sum(&calls[..large_from]));
+            if large_calls == 0 || (large_n as usize) < c.min_errors {
+                continue;
+            }
+            let large_rate = large_n as f64 / large_calls as f64;
+            let small_rate = if small_calls == 0 {
+                0.0
+            } else {
+                small_n as f64 / small_calls as f64
+            };
+            if large_rate < c.min_rate || large_rate < c.min_ratio * small_rate {
+                continue;
+            }
+            let large: Vec<&Event> = events
+                .iter()
+                .copied()
+                .filter(|e| e.prompt_tokens.unwrap_or(0) >= c.large_prompt_tokens)
+                .collect();
+            if large.is_empty() {
+                continue;
+            }
+            let mut inc = self.incident(
+                Pattern::LongContextTimeout,
+                Severity::Medium,
+                &large,
+                large_calls,
+            );
+            let mut table = String::new();
+            for i in large_from..edges.len() {
+                if calls[i] > 0 {
+                    let upper = edges
+                        .get(i + 1)
+                        .map_or_else(|| "+".to_owned(), |e| format!("-{}", tokens_text(*e)));
+                    let _ = write!(
+                        table,
+                        "{}{}{upper} {}/{}",
+                        if table.is_empty() { "" } else { ", " },
+                        tokens_text(edges[i]),
+                        timed_out[i],
+                        calls[i]
+                    );
+                }
+            }
+            inc.summary = format!(
+                "{} of {} calls to {} with prompts of {} tokens or more timed out ({}), against {} of {} ({}) below; by prompt size: {table}; {}.",
+                large_n,
+                large_calls,
+                label(&inc),
+                tokens_text(c.large_prompt_tokens),
+                percent(large_rate),
+                small_n,
+                small_calls,
+                percent(small_rate),
+                span(inc.start_ms, inc.end_ms),
+            );
+            out.push(inc);
+        }
+    }
+
+    fn overload_persistent(&self, out: &mut Vec<Incident>) {
+        let c = &self.config.overload_persistent;
+        if !c.enabled {
+            return;
+        }
+        let overloaded: Vec<&Event> = self.events(StatusClass::Overloaded).collect();
+        let project = |s: &Scope| (s.provider, s.model.clone());
+        let series = self.data.series(|s| Some(project(s)));
+        for (key, events) in group(overloaded.iter().copied(), |e| project(&e.scope)) {
+            let (provider, model) = key.clone();
+            let scope = |s: &Scope| project(s) == key;
+            let Some(minutes) = series.get(&key) else {
+                continue;
+            };
+            let spans = self.minute_runs(
+                &events,
+                minutes,
+                1,
+                c.min_error_rate,
+                c.gap_minutes,
+                |evs| {
+                    evs.len() >= c.min_errors
+                        && evs[evs.len() - 1].ts_ms - evs[0].ts_ms > c.min_duration_s * 1000
+                },
+            );
+            for ep in spans {
+                let traffic = self.traffic(&ep, scope);
+                let mut inc = self.incident(
+                    Pattern::OverloadPersistent,
+                    Severity::High,
+                    &ep,
+                    traffic.requests,
+                );
+                let fallback = self.fallback(provider, model.as_ref(), &ep, &overloaded);
+                inc.summary = format!(
+                    "{} answered overloaded on {} of {} calls {} ({}); {}.",
+                    label(&inc),
+                    inc.errors,
+                    inc.requests,
+                    span(inc.start_ms, inc.end_ms),
+                    duration_text(inc.duration_s()),
+                    match fallback {
+                        Some((m, n)) => format!("{m} served {n} calls without overload meanwhile: route there while it lasts"),
+                        None => "route to a smaller model (e.g. Opus -> Sonnet) while it lasts".to_owned(),
+                    }
+                );
+                out.push(inc);
+            }
+        }
+    }
+
+    /// Another model of the provider that succeeded during the span and was never overloaded in it.
+    fn fallback(
+        &self,
+        provider: Provider,
+        model: Option<&Arc<str>>,
+        span: &[&Event],
+        overloaded: &[&Event],
+    ) -> Option<(Arc<str>, u64)> {
+        let (start, end) = (span[0].ts_ms, span[span.len() - 1].ts_ms);
+        let busy: BTreeSet<&Arc<str>> = overloaded
+            .iter()
+            .filter(|e| e.scope.provider == provider && (start..=end).contains(&e.ts_ms))
+            .filter_map(|e| e.scope.model.as_ref())
+            .collect();
+        let candidates = self.data.series(|s| {
+            (s.provider == provider && s.model.as_ref() != model)
+                .then(|| s.model.clone())
+                .flatten()
+        });
+        candidates
+            .into_iter()
+            .filter(|(m, _)| !busy.contains(m))
+            .map(|(m, minutes)| {
+                let ok: u64 = minutes
+                    .range(span[0].minute()..=span[span.len() - 1].minute())
+                    .map(|(_, c)| c.ok)
+                    .sum();
+                (m, ok)
+            })
+            .filter(|(_, ok)| *ok > 0)
+            .max_by(|a, b| a.1.cmp(&b.1).then_with(|| b.0.cmp(&a.0)))
+    }
+
+    fn server_error_storm(&self, out: &mut Vec<Incident>) {
+        let c = &self.config.server_error_storm;
+        if !c.enabled {
+            return;
+        }
+        // Requests retried more than max_retries times, by attempt counter or repeated id.
+        let mut tries: BTreeMap<&str, (u64, u16)> = BTreeMap::new();
+        for e in &self.data.events {
+            if let Some(id) = &e.request_id {
+                let entry = tries.entry(id).or_default();
+                entry.0 += 1;
+                entry.1 = entry.1.max(e.attempt.unwrap_or(0));
+            }
+        }
+        let over = |e: &Event| {
+            e.attempt.is_some_and(|a| a > c.max_retries)
+                || e.request_id
+                    .as_deref()
+                    .and_then(|id| tries.get(id))
+                    .is_some_and(|(n, a)| *n > u64::from(c.max_retries) + 1 || *a > c.max_retries)
+        };
+        let project = |s: &Scope| (s.provider, s.model.clone());
+        let errors = group(self.events(StatusClass::ServerError), |e| project(&e.scope));
+        let series = self.data.series(|s| Some(project(s)));
+        let mut covered: Vec<(Provider, i64, i64)> = Vec::new();
+        for (key, events) in errors {
+            let Some(minutes) = series.get(&key) else {
+                continue;
+            };
+            let storms = self.minute_runs(
+                &events,
+                minutes,
+                c.min_per_minute,
+                c.min_error_rate,
+                c.gap_minutes,
+                |evs| evs.len() >= c.min_errors,
+            );
+            for evs in storms {
+                let traffic = self.traffic(&evs, |s| project(s) == key);
+                let mut inc = self.incident(
+                    Pattern::ServerErrorStorm,
+                    Severity::High,
+                    &evs,
+                    traffic.requests,
+                );
+                let retried = distinct(&evs, |e| {
+                    over(e)
+                        .then(|| e.request_id.as_deref().map(Arc::<str>::from))
+                        .flatten()
+                });
+                covered.push((key.0, inc.start_ms, inc.end_ms));
+                inc.summary = format!(
+                    "{} of {} calls to {} failed with 500 {}, peaking at {}/min{}.",
+                    inc.errors,
+                    inc.requests,
+                    label(&inc),
+                    span(inc.start_ms, inc.end_ms),
+                    inc.peak_rate,
+                    if retried.is_empty() {
+                        String::new()
+                    } else {
+                        format!(
+                            "; {} requests were retried more than {} times",
+                            retried.len(),
+                            c.max_retries
+                        )
+                    },
+                );
+                out.push(inc);
+            }
+        }
+        // Retry storms outside any burst of 500s.
+        let loose: Vec<&Event> = self
+            .data
+            .events
+            .iter()
+            .filter(|e| e.class != StatusClass::Ok && over(e))
+            .filter(|e| {
+                !covered
+                    .iter()
+                    .any(|(p, s, t)| *p == e.scope.provider && (*s..=*t).contains(&e.ts_ms))
+            })
+            .collect();
+        for (key, events) in group(loose.into_iter(), |e| project(&e.scope)) {
+            for ep in split(&events, c.gap_minutes * 60_000) {
+                let retried = distinct(&ep, |e| e.request_id.as_deref().map(Arc::<str>::from));
+                if retried.len() < c.min_retried_requests {
+                    continue;
+                }
+                let traffic = self.traffic(&ep, |s| project(s) == key);
+                let mut inc = self.incident(
+                    Pattern::ServerErrorStorm,
+                    Severity::High,
+                    &ep,
+                    traffic.requests,
+                );
+                inc.summary = format!(
+                    "{} requests to {} were retried more than {} times {} ({} failed attempts): a retry storm that multiplies load.",
+                    retried.len(),
+                    label(&inc),
+                    c.max_retries,
+                    span(inc.start_ms, inc.end_ms),
+                    inc.errors,
+                );
+                out.push(inc);
+            }
+        }
+    }
+
+    fn outage(&self, out: &mut Vec<Incident>) {
+        let c = &self.config.outage;
+        if !c.enabled {
+            return;
+        }
+        let project = |s: &Scope| (s.provider, s.model.clone());
+        let failures = group(self.events(StatusClass::Unavailable), |e| project(&e.scope));
+        if failures.is_empty() {
+            return;
+        }
+        // Continuous means down minute after down minute, whatever the
+        // traffic: a minute is down when most of its calls got 503.
+        let series = self.data.series(|s| Some(project(s)));
+        for (key, events) in failures {
+            let Some(minutes) = series.get(&key) else {
+                continue;
+            };
+            let spans = self.minute_runs(
+                &events,
+                minutes,
+                1,
+                c.min_error_rate,
+                c.gap_minutes,
+                |evs| {
+                    evs.len() >= c.min_errors
+                        && evs[evs.len() - 1].ts_ms - evs[0].ts_ms >= c.min_duration_s * 1000
+                },
+            );
+            for evs in spans {
+                let traffic = self.traffic(&evs, |s| project(s) == key);
+                let long = evs[evs.len() - 1].ts_ms - evs[0].ts_ms >= c.critical_after_s * 1000;
+                let severity = if long {
+                    Severity::Critical
+                } else {
+                    Severity::High
+                };
+                let mut inc = self.incident(Pattern::Outage, severity, &evs, traffic.requests);
+                inc.summary = format!(
+                    "{} was unavailable (503) for {} {}: {} of {} calls failed.",
+                    label(&inc),
+                    duration_text(inc.duration_s()),
+                    span(inc.start_ms, inc.end_ms),
+                    inc.errors,
+                    inc.requests,
+                );
+                out.push(inc);
+            }
+        }
+    }
+
+    fn empty_response(&self, out: &mut Vec<Incident>) {
+        let c = &self.config.empty_response;
+        if !c.enabled {
+            return;
+        }
+        for ((provider, model), events) in group(self.events(StatusClass::EmptyResponse), |e| {
+            (e.scope.provider, e.scope.model.clone())
+        }) {
+            let scope = |s: &Scope| s.provider == provider && s.model == model;
+            let episodes: Vec<_> = split(&events, c.gap_s * 1000)
+                .into_iter()
+                .filter(|ep| {
+                    ep.len() >= c.min_errors
+                        && ep.len() as f64 >= c.min_rate * self.traffic(ep, scope).requests as f64
+                })
+                .collect();
+            for ep in self.merge(episodes) {
+                let traffic = self.traffic(&ep, scope);
+                let mut inc = self.incident(
+                    Pattern::EmptyResponse,
+                    Severity::Medium,
+                    &ep,
+                    traffic.requests,
+                );
+                inc.summary = format!(
+                    "{} of {} calls to {} ({}) came back 2xx with no choices or empty content {}: count them as failures and retry once.",
+                    inc.errors,
+                    inc.requests,
+                    label(&inc),
+                    percent(inc.error_rate()),
+                    span(inc.start_ms, inc.end_ms),
+                );
+                out.push(inc);
+            }
+        }
+    }
+
+    fn access_blocked(&self, out: &mut Vec<Incident>) {
+        let c = &self.config.access_blocked;
+        if !c.enabled {
+            return;
+        }
+        let key_of = |e: &Event| {
+            (
+                e.scope.provider,
+                e.scope.service.clone(),
+                Arc::clone(&e.cause),
+            )
+        };
+        for (key, events) in group(self.events(StatusClass::Permission), key_of) {
+            let episodes: Vec<_> = split(&events, c.gap_s * 1000)
+                .into_iter()
+                .filter(|ep| ep.len() >= c.min_errors)
+                .collect();
+            for ep in self.merge(episodes) {
+                let traffic = self.traffic(&ep, |s| s.provider == key.0 && s.service == key.1);
+                let mut inc = self.incident(
+                    Pattern::AccessBlocked,
+                    Severity::High,
+                    &ep,
+                    traffic.requests,
+                );
+                inc.summary = format!(
+                    "{} refused {} of {} calls with 403 ({}) {}: {}.",
+                    label(&inc),
+                    inc.errors,
+                    inc.requests,
+                    key.2,
+                    span(inc.start_ms, inc.end_ms),
+                    match &*key.2 {
+                        "region_blocked" =>
+                            "the provider does not serve the region the calls come from",
+                        "model_access_denied" => "the key or project has no access to this model",
+                        "tier_insufficient" => "the account tier does not allow this",
+                        _ => "the key is not allowed to do this",
+                    }
+                );
+                out.push(inc);
+            }
+        }
+    }
+
+    fn bad_request_spike(&self, out: &mut Vec<Incident>) {
+        let c = &self.config.bad_request_spike;
+        if !c.enabled {
+            return;
+        }
+        let client = |e: &&Event| {
+            matches!(
+                e.class,
+                StatusClass::BadRequest | StatusClass::Unprocessable | StatusClass::PayloadTooLarge
+            )
+        };
+        let groups = group(self.data.events.iter().filter(client), |e| {
+            (e.scope.service.clone(), Arc::clone(&e.cause))
+        });
+        for ((service, cause), events) in groups {
+            let in_service = |s: &Scope| s.service == service;
+            let whole = self.data.traffic(i64::MIN, i64::MAX, in_service);
+            let episodes: Vec<_> = split(&events, c.gap_s * 1000)
+                .into_iter()
+                .filter(|ep| {
+                    let inside = self.traffic(ep, in_service).requests;
+                    let rate = ep.len() as f64 / inside.max(1) as f64;
+                    let outside_n = (events.len() - ep.len()) as f64;
+                    let outside_calls = whole.requests.saturating_sub(inside) as f64;
+                    let outside_rate = if outside_calls > 0.0 {
+                        outside_n / outside_calls
+                    } else {
+                        0.0
+                    };
+                    ep.len() >= c.min_errors && rate >= c.min_rate && rate >= c.jump * outside_rate
+                })
+                .collect();
+            for ep in self.merge(episodes) {
+                let inside = self.traffic(&ep, in_service).requests;
+                let before = events.iter().take_while(|e| e.ts_ms < ep[0].ts_ms).count();
+                let mut inc =
+                    self.incident(Pattern::BadRequestSpike, Severity::Medium, &ep, inside);
+                inc.summary = format!(
+                    "{} of {} calls from {} failed with 400 {cause} {} ({}); {}: look for a deploy or config change just before.",
+                    inc.errors,
+                    inc.requests,
+                    service.as_deref().map_or_else(|| "calls with no service logged".to_owned(), |s| format!("service {s}")),
+                    span(inc.start_ms, inc.end_ms),
+                    percent(inc.error_rate()),
+                    if before == 0 { "a cause not seen before in the window".to_owned() } else { format!("{before} such failures earlier in the window") },
+                );
+                out.push(inc);
+            }
+        }
+    }
+
+    fn secret_in_log(&self, out: &mut Vec<Incident>) {
+        if !self.config.secret_in_log.enabled {
+            return;
+        }
+        let leaking = self.data.events.iter().filter(|e| e.secrets > 0);
+        for (service, events) in group(leaking, |e| e.scope.service.clone()) {
+            let mut inc = self.incident(Pattern::SecretInLog, Severity::High, &events, 0);
+            // Pointers only: a request id next to a secret is harmless, the line is what matters.
+            inc.evidence = events
+                .iter()
+                .take(self.config.evidence)
+                .map(|e| format!("{}:{}", e.file, e.line))
+                .collect();
+            let files = distinct(&events, |e| Some(Arc::clone(&e.file)));
+            let secrets: u64 = events.iter().map(|e| u64::from(e.secrets)).sum();
+            inc.summary = format!(
+                "{} log lines{} hold {} plaintext API keys or tokens {} (in {}); faultline copies none of them, but the logs leak them: rotate those keys and stop logging credentials.",
+                inc.errors,
+                service.as_deref().map_or_else(String::new, |s| format!(" of service {s}")),
+                secrets,
+                span(inc.start_ms, inc.end_ms),
+                files.join(", "),
+            );
+            out.push(inc);
+        }
+    }
+}
+
+/// What to do and who to call, per pattern.
+fn advice(pattern: Pattern) -> (&'static str, &'static str) {
+    match pattern {
+        Pattern::RateLimitUnderLoad => (
+            "cap concurrency below the knee; retry with backoff, honour Retry-After",
+            "raise the rate limit or switch provider",
+        ),
+        Pattern::QuotaExhausted => (
+            "stop: add credits or raise the quota",
+            "account owner / billing",
+        ),
+        Pattern::KeyRotation401 => (
+            "deploy the new key to the services still using the old one",
+            "developer on-call",
+        ),
+        Pattern::AuthMisconfigured => (
+            "stop and alert: fix the key configuration",
+            "developer on-call",
+        ),
+        Pattern::LongContextTimeout => ("retry with a longer read timeout", "reduce context size"),
+        Pattern::OverloadPersistent => (
+            "back off and retry",
+            "route to a smaller model (e.g. Opus -> Sonnet)",
+        ),
+        Pattern::ServerErrorStorm => ("retry at most 3 times", "switch model"),
+        Pattern::Outage => (
+            "wait and retry",
+            "check provider status; fail over to another provider",
+        ),
+        Pattern::EmptyResponse => (
+            "retry once; treat as a failed call",
+            "switch model or provider",
+        ),
+        Pattern::AccessBlocked => ("stop and alert", "developer on-call / account owner"),
+        Pattern::BadRequestSpike => ("fix the request; never retry", "owning team"),
+        Pattern::SecretInLog => (
+            "rotate the exposed keys; stop logging credentials",
+            "security on-call",
+        ),
+    }
+}
+
+/// Groups `events` by `key`, keeping their order inside each group.
+fn group<'e, K: Ord>(
+    events: impl Iterator<Item = &'e Event>,
+    key: impl Fn(&Event) -> K,
+) -> BTreeMap<K, Vec<&'e Event>> {
+    let mut out: BTreeMap<K, Vec<&Event>> = BTreeMap::new();
+    for e in events {
+        out.entry(key(e)).or_default().push(e);
+    }
+    out
+}
+
+/// Splits time-ordered events where consecutive ones are more than `gap_ms` apart.
+fn split<'e>(events: &[&'e Event], gap_ms: i64) -> Vec<Vec<&'e Event>> {
+    let mut out: Vec<Vec<&Event>> = Vec::new();
+    for e in events {
+        match out.last_mut() {
+            Some(last) if e.ts_ms - last[last.len() - 1].ts_ms <= gap_ms => last.push(e),
+            _ => out.push(vec![e]),
+        }
+    }
+    out
+}
+
+/// Splits sorted minutes into runs whose neighbours are at most `gap` apart.
+fn runs(minutes: &[i64], gap: i64) -> Vec<Vec<i64>> {
+    let mut out: Vec<Vec<i64>> = Vec::new();
+    for &m in minutes {
+        match out.last_mut() {
+            Some(run) if m - run[run.len() - 1] <= gap => run.push(m),
+            _ => out.push(vec![m]),
+        }
+    }
+    out
+}
+
+/// The events of the minutes from the first to the last of `run`.
+fn in_minutes<'e>(by_minute: &BTreeMap<i64, Vec<&'e Event>>, run: &[i64]) -> Vec<&'e Event> {
+    by_minute
+        .range(run[0]..=run[run.len() - 1])
+        .flat_map(|(_, evs)| evs.iter().copied())
+        .collect()
+}
+
+/// Joins runs at most `gap` minutes apart.
+fn runs_merged(runs: Vec<Vec<i64>>, gap: i64) -> Vec<Vec<i64>> {
+    let mut out: Vec<Vec<i64>> = Vec::new();
+    for run in runs {
+        match out.last_mut() {
+            Some(last) if run[0] - last[last.len() - 1] <= gap => last.extend(run),
+            _ => out.push(run),
+        }
+    }
+    out
+}
+
+fn mean_requests(minutes: &BTreeMap<i64, Counts>, run: &[i64]) -> f64 {
+    let total: u64 = run
+        .iter()
+        .map(|m| minutes.get(m).map_or(0, |c| c.requests))
+        .sum();
+    total as f64 / run.len().max(1) as f64
+}
+
+/// The value all events share, if they do.
+fn common<T: PartialEq>(events: &[&Event], value: impl Fn(&Event) -> Option<T>) -> Option<T> {
+    let first = value(events.first()?)?;
+    events[1..]
+        .iter()
+        .all(|e| value(e).as_ref() == Some(&first))
+        .then_some(first)
+}
+
+/// The distinct values of events, sorted.
+fn distinct(events: &[&Event], value: impl Fn(&Event) -> Option<Arc<str>>) -> Vec<String> {
+    let set: BTreeSet<Arc<str>> = events.iter().filter_map(|e| value(e)).collect();
+    set.into_iter().map(|s| s.to_string()).collect()
+}
+
+/// Distinct HTTP statuses and causes, e.g. `429 insufficient_quota`.
+fn statuses(events: &[&Event]) -> String {
+    let set: BTreeSet<String> = events
+        .iter()
+        .map(|e| match e.http_status {
+            Some(status) => format!("{status} {}", e.cause),
+            None => e.cause.to_string(),
+        })
+        .collect();
+    set.into_iter().collect::<Vec<_>>().join(" / ")
+}
+
+/// Up to `n` evidence pointers, spread over the incident: first, last, and between.
+fn evidence(events: &[&Event], n: usize) -> Vec<String> {
+    if events.len() <= n {
+        return events.iter().map(|e| e.pointer()).collect();
+    }
+    let step = (events.len() - 1) as f64 / (n - 1).max(1) as f64;
+    (0..n)
+        .map(|i| events[((i as f64 * step).round() as usize).min(events.len() - 1)].pointer())
+        .collect()
+}
+
+/// `openai gpt-4o-mini (service checkout, key kf_...)`.
+fn label(inc: &Incident) -> String {
+    let mut text = inc
+        .provider
+        .map_or("unknown provider", Provider::as_str)
+        .to_owned();
+    if let Some(model) = &inc.model {
+        text.push(' ');
+        text.push_str(model);
+    }
+    let mut scope = Vec::new();
+    if let Some(service) = &inc.service {
+        scope.push(format!("service {service}"));
+    }
+    if let Some(key) = &inc.key_fp {
+        scope.push(format!("key {key}"));
+    }
+    if !scope.is_empty() {
+        let _ = write!(text, " ({})", scope.join(", "));
+    }
+    text
+}
+
+fn clock(ms: i64) -> (String, String) {
+    match DateTime::from_timestamp_millis(ms) {
+        Some(t) => (
+            t.format("%Y-%m-%d").to_string(),
+            t.format("%H:%M:%S").to_string(),
+        ),
+        None => (String::new(), ms.to_string()),
+    }
+}
+
+/// `from 2026-03-10 12:00:05 to 12:41:10 UTC` (the date repeated only when it changes).
+fn span(start_ms: i64, end_ms: i64) -> String {
+    let (d0, t0) = clock(start_ms);
+    let (d1, t1) = clock(end_ms);
+    if d0 == d1 {
+        format!("from {d0} {t0} to {t1} UTC")
+    } else {
+        format!("from {d0} {t0} to {d1} {t1} UTC")
+    }
+}
+
+fn minute_text(minute: i64) -> String {
+    let (d, t) = clock(minute * 60_000);
+    format!("{d} {} UTC", &t[..5.min(t.len())])
+}
+
+fn duration_text(seconds: f64) -> String {
+    let s = seconds.round() as i64;
+    match s {
+        ..=119 => format!("{s} s"),
+        120..=7199 => format!("{} min {} s", s / 60, s % 60),
+        _ => format!("{} h {} min", s / 3600, (s % 3600) / 60),
+    }
+}
+
+fn percent(rate: f64) -> String {
+    let p = rate * 100.0;
+    if p >= 10.0 {
+        format!("{p:.0}%")
+    } else if p >= 1.0 {
+        format!("{p:.1}%")
+    } else {
+        format!("{p:.2}%")
+    }
+}
+
+fn tokens_text(tokens: u32) -> String {
+    if tokens >= 1000 && tokens % 1000 == 0 {
+        format!("{}K", tokens / 1000)
+    } else {
+        tokens.to_string()
+    }
+}
+
+/// FNV-1a, 64 bits: a stable id hash with no dependency and no per-run seed.
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, &b| {
+        (hash ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
