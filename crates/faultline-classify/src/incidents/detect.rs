@@ -193,12 +193,14 @@ impl Ctx<'_> {
                 .collect();
             let mut free = Counts::default();
             let mut free_minutes = 0u64;
+            let mut busiest_free = 0u64;
             for (minute, counts) in minutes {
                 if counts.requests > 0 && !by_minute.contains_key(minute) {
                     free.requests += counts.requests;
                     free.latency_ms += counts.latency_ms;
                     free.latency_n += counts.latency_n;
                     free_minutes += 1;
+                    busiest_free = busiest_free.max(counts.requests);
                 }
             }
             if free_minutes == 0 {
@@ -240,14 +242,15 @@ impl Ctx<'_> {
                     .mean_latency_s()
                     .map(|s| (s, ((knee as f64 / 60.0) * s).floor().max(1.0) as u64));
                 inc.summary = format!(
-                    "{} of {} calls to {} were rate limited (429) {}, in minutes running {load:.0} calls/min against {baseline:.0} calls/min in 429-free minutes; about {knee} calls/min got through, so 429s start near that rate{}.",
+                    "{} of {} calls to {} were rate limited (429) {}, in minutes running {load:.0} calls/min against {baseline:.0} calls/min on average (at most {busiest_free}) in 429-free minutes; about {knee} calls/min got through, so 429s start near that rate{}.",
                     inc.errors,
                     inc.requests,
                     label(&inc),
                     span(inc.start_ms, inc.end_ms),
                     match cap {
                         Some((s, cap)) => format!(
-                            "; at {s:.1} s per call that is about {cap} concurrent calls: cap concurrency there or raise the limit"
+                            "; at {s:.1} s per call that is about {cap} concurrent call{}: cap concurrency there or raise the limit",
+                            if cap == 1 { "" } else { "s" }
                         ),
                         None => String::new(),
                     }
@@ -1076,7 +1079,9 @@ fn duration_text(seconds: f64) -> String {
 
 fn percent(rate: f64) -> String {
     let p = rate * 100.0;
-    if p >= 10.0 {
+    if p == 0.0 {
+        "0%".to_owned()
+    } else if p >= 10.0 {
         format!("{p:.0}%")
     } else if p >= 1.0 {
         format!("{p:.1}%")
