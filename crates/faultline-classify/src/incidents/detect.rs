@@ -811,11 +811,18 @@ impl Ctx<'_> {
             (e.scope.service.clone(), Arc::clone(&e.cause))
         });
         for ((service, cause), events) in groups {
+            if events.len() < c.min_errors {
+                continue;
+            }
             let in_service = |s: &Scope| s.service == service;
             let whole = self.data.traffic(i64::MIN, i64::MAX, in_service);
             let episodes: Vec<_> = split(&events, c.gap_s * 1000)
                 .into_iter()
                 .filter(|ep| {
+                    // Counting first: traffic lookups cost a pass over the scopes.
+                    if ep.len() < c.min_errors {
+                        return false;
+                    }
                     let inside = self.traffic(ep, in_service).requests;
                     let rate = ep.len() as f64 / inside.max(1) as f64;
                     let outside_n = (events.len() - ep.len()) as f64;
@@ -825,7 +832,7 @@ impl Ctx<'_> {
                     } else {
                         0.0
                     };
-                    ep.len() >= c.min_errors && rate >= c.min_rate && rate >= c.jump * outside_rate
+                    rate >= c.min_rate && rate >= c.jump * outside_rate
                 })
                 .collect();
             for ep in self.merge(episodes) {
