@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::io::{self, Write};
 use std::process::ExitCode;
+use std::sync::mpsc;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
@@ -12,9 +13,10 @@ use faultline_classify::{Classification, Classifier, StatusClass};
 use faultline_ingest::{
     discover, BadLine, Batch, FileSummary, IngestOptions, Ingester, Record, Stage, Summary,
 };
+use faultline_report::{DataFrame, Error as ReportError, RecordColumns, RecordsWriter};
 use serde_json::{json, Value};
 
-use crate::output::Atomic;
+use crate::output::{Atomic, Staged};
 use crate::AnalyzeArgs;
 
 /// Size of the built-in sample day analyzed when no input is given.
@@ -30,18 +32,35 @@ struct ClassifyStage<'c> {
     detect: &'c DetectConfig,
 }
 
-impl Stage for ClassifyStage<'_> {
-    type Output = (Tally, Collector, Vec<BadLine>);
+/// What each batch hands back to the writer thread.
+struct Classified {
+    tally: Tally,
+    collector: Collector,
+    /// The batch's rows of records.parquet, built here so that the writer
+    /// thread only encodes.
+    records: Result<DataFrame, faultline_report::Error>,
+    bad_lines: Vec<BadLine>,
+}
 
-    fn process(&self, batch: Batch) -> Self::Output {
+impl Stage for ClassifyStage<'_> {
+    type Output = Classified;
+
+    fn process(&self, batch: Batch) -> Classified {
         let mut tally = Tally::default();
         let mut collector = Collector::new(self.detect);
+        let mut columns = RecordColumns::default();
         for rec in &batch.records {
             let class = self.classifier.classify(rec);
             tally.add(rec, &class);
             collector.add(rec, &class);
+            columns.push(rec, &class);
         }
-        (tally, collector, batch.bad_lines)
+        Classified {
+            tally,
+            collector,
+            records: columns.into_frame(),
+            bad_lines: batch.bad_lines,
+        }
     }
 }
 
@@ -125,6 +144,8 @@ pub(crate) fn run(args: &AnalyzeArgs) -> Result<ExitCode> {
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("cannot create output directory {}", args.out.display()))?;
     let mut quarantine = Atomic::create(&args.out, "quarantine.jsonl")?;
+    let records_file = Staged::new(&args.out, "records.parquet");
+    let records = RecordsWriter::create(records_file.path())?;
     let mut tally = Tally::default();
     let mut collector = Collector::new(&detect);
     let mut write_error = None;
@@ -132,39 +153,58 @@ pub(crate) fn run(args: &AnalyzeArgs) -> Result<ExitCode> {
         classifier: &classifier,
         detect: &detect,
     };
-    let mut on_output = |(part, events, bad_lines): (Tally, Collector, Vec<BadLine>)| {
-        tally.merge(part);
-        collector.merge(events);
-        for bad in &bad_lines {
-            if write_error.is_none() {
-                if let Err(e) = writeln!(quarantine, "{}", quarantine_line(bad)) {
-                    write_error = Some(e);
+    let sample = args.inputs.is_empty();
+
+    // records.parquet is encoded on its own thread, overlapping the parse;
+    // the bounded channel keeps at most a few batches in flight.
+    let (frames, received) = mpsc::sync_channel::<Result<DataFrame, ReportError>>(4);
+    let (summary, input_errors, written) = std::thread::scope(|scope| {
+        let writer = scope.spawn(move || {
+            let mut records = records;
+            for frame in received {
+                records.write(frame?)?;
+            }
+            records.finish()
+        });
+        let mut on_output = |out: Classified| {
+            tally.merge(out.tally);
+            collector.merge(out.collector);
+            // A failed writer has hung up; its error comes from join below.
+            let _ = frames.send(out.records);
+            for bad in &out.bad_lines {
+                if write_error.is_none() {
+                    if let Err(e) = writeln!(quarantine, "{}", quarantine_line(bad)) {
+                        write_error = Some(e);
+                    }
                 }
             }
-        }
-    };
-
-    let sample = args.inputs.is_empty();
-    let (summary, input_errors) = if sample {
-        let mut summary = Summary::default();
-        let day = crate::sample::generate(crate::sample::Spec {
-            seed: 42,
-            bytes: SAMPLE_BYTES,
-        });
-        for (name, bytes) in &day.files {
-            let name = format!("sample/{name}");
-            let file = ingester.ingest_bytes_staged(&name, bytes, &stage, &mut on_output);
-            summary.totals.add(&file.counts);
-            summary.files.push(file);
-        }
-        (summary, Vec::new())
-    } else {
-        let (inputs, errors) = discover(&args.inputs);
-        (
-            ingester.ingest_staged(&inputs, &stage, &mut on_output),
-            errors,
-        )
-    };
+        };
+        let (summary, input_errors) = if sample {
+            let mut summary = Summary::default();
+            let day = crate::sample::generate(crate::sample::Spec {
+                seed: 42,
+                bytes: SAMPLE_BYTES,
+            });
+            for (name, bytes) in &day.files {
+                let name = format!("sample/{name}");
+                let file = ingester.ingest_bytes_staged(&name, bytes, &stage, &mut on_output);
+                summary.totals.add(&file.counts);
+                summary.files.push(file);
+            }
+            (summary, Vec::new())
+        } else {
+            let (inputs, errors) = discover(&args.inputs);
+            (
+                ingester.ingest_staged(&inputs, &stage, &mut on_output),
+                errors,
+            )
+        };
+        drop(frames);
+        let written = writer
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        (summary, input_errors, written)
+    });
     if let Some(e) = write_error {
         return Err(e).context(format!(
             "cannot write quarantine.jsonl in {}",
@@ -172,6 +212,8 @@ pub(crate) fn run(args: &AnalyzeArgs) -> Result<ExitCode> {
         ));
     }
     quarantine.commit()?;
+    written.with_context(|| format!("cannot write {}", records_file.dest().display()))?;
+    records_file.commit()?;
 
     let incidents = incidents::detect(&collector.finish(), &detect);
     let mut file = Atomic::create(&args.out, "incidents.json")?;
@@ -203,6 +245,7 @@ pub(crate) fn run(args: &AnalyzeArgs) -> Result<ExitCode> {
     serde_json::to_writer_pretty(&mut file, &report)?;
     writeln!(file)?;
     file.commit()?;
+    write_reports(args, &summary, &tally, &incidents, &problems, sample)?;
 
     let mut stderr = io::stderr().lock();
     for problem in &problems {
@@ -292,7 +335,10 @@ fn summary_json(
         "records_by_provider": tally.by_provider,
         "records_by_status_class": tally.by_class,
         "failures_by_cause": tally.by_cause,
-        "top_unknown_errors": top_unknown(tally),
+        "top_unknown_errors": top_unknown(tally)
+            .into_iter()
+            .map(|(count, message)| json!({"count": count, "message": message}))
+            .collect::<Vec<_>>(),
         "incidents_by_pattern": by_pattern(incidents),
         "incidents_by_severity": by_severity(incidents),
     })
@@ -312,6 +358,68 @@ fn by_severity(incidents: &[Incident]) -> BTreeMap<&'static str, u64> {
         *out.entry(inc.severity.as_str()).or_default() += 1;
     }
     out
+}
+
+/// rollups.parquet, incidents.parquet and report.md, from records.parquet
+/// (already in place) and what the run counted.
+fn write_reports(
+    args: &AnalyzeArgs,
+    summary: &Summary,
+    tally: &Tally,
+    incidents: &[Incident],
+    problems: &[String],
+    sample: bool,
+) -> Result<()> {
+    let records = args.out.join("records.parquet");
+    let staged = Staged::new(&args.out, "rollups.parquet");
+    let mut rollups = faultline_report::rollups(&records, faultline_report::DEFAULT_WINDOW_MS)
+        .context("cannot aggregate records.parquet")?;
+    faultline_report::write_parquet(&mut rollups, staged.path())?;
+    staged.commit()?;
+
+    let staged = Staged::new(&args.out, "incidents.parquet");
+    let mut frame = faultline_report::incidents_frame(incidents)?;
+    faultline_report::write_parquet(&mut frame, staged.path())?;
+    staged.commit()?;
+
+    let providers = faultline_report::provider_table(&records)?;
+    let totals = &summary.totals;
+    let ok = tally.by_class.get("ok").copied().unwrap_or(0);
+    let most_first = |map: &BTreeMap<String, u64>| {
+        let mut items: Vec<(String, u64)> = map.iter().map(|(k, n)| (k.clone(), *n)).collect();
+        items.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        items
+    };
+    let overview = faultline_report::Overview {
+        version: env!("CARGO_PKG_VERSION").to_owned(),
+        sample,
+        inputs: summary.files.len(),
+        bytes: totals.bytes,
+        lines: totals.lines,
+        records: totals.records,
+        failed: totals.records.saturating_sub(ok),
+        bad_lines: totals.bad_lines,
+        bad_by_reason: totals
+            .bad_by_reason
+            .iter()
+            .map(|(reason, n)| (reason.as_str().to_owned(), *n))
+            .collect(),
+        input_errors: problems.to_vec(),
+        lines_with_secrets: totals.lines_with_secrets,
+        failures_by_class: most_first(
+            &tally
+                .by_class
+                .iter()
+                .filter(|(class, _)| **class != "ok")
+                .map(|(class, n)| ((*class).to_owned(), *n))
+                .collect(),
+        ),
+        failures_by_cause: most_first(&tally.by_cause),
+        top_unknown: top_unknown(tally),
+    };
+    let mut file = Atomic::create(&args.out, "report.md")?;
+    file.write_all(faultline_report::markdown(&overview, &providers, incidents).as_bytes())?;
+    file.commit()
 }
 
 /// The detection thresholds: embedded defaults, then the user's config file.
@@ -350,14 +458,15 @@ pub(crate) fn incident_json(inc: &Incident) -> Value {
 }
 
 /// The most frequent messages of failures no rule explained, most frequent first.
-fn top_unknown(tally: &Tally) -> Vec<Value> {
-    let mut messages: Vec<(&String, &u64)> = tally.unknown_messages.iter().collect();
-    messages.sort_by(|a, b| b.1.cmp(a.1).then_with(|| a.0.cmp(b.0)));
+fn top_unknown(tally: &Tally) -> Vec<(u64, String)> {
+    let mut messages: Vec<(u64, String)> = tally
+        .unknown_messages
+        .iter()
+        .map(|(message, n)| (*n, message.clone()))
+        .collect();
+    messages.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
+    messages.truncate(TOP_UNKNOWN);
     messages
-        .into_iter()
-        .take(TOP_UNKNOWN)
-        .map(|(message, count)| json!({"count": count, "message": message}))
-        .collect()
 }
 
 fn print_summary(
@@ -411,13 +520,8 @@ fn print_summary(
             out,
             "failures no rule explains (write a rule with --rules):"
         )?;
-        for item in &unknown {
-            writeln!(
-                out,
-                "  {:>6}  {}",
-                item["count"],
-                item["message"].as_str().unwrap_or("")
-            )?;
+        for (count, message) in &unknown {
+            writeln!(out, "  {count:>6}  {message}")?;
         }
     }
     if totals.bad_lines > 0 {
@@ -436,10 +540,8 @@ fn print_summary(
     }
     writeln!(
         out,
-        "wrote {}, {} and {}",
-        args.out.join("incidents.json").display(),
-        args.out.join("summary.json").display(),
-        args.out.join("quarantine.jsonl").display()
+        "wrote report.md, incidents.json, incidents.parquet, records.parquet, rollups.parquet, summary.json and quarantine.jsonl to {}",
+        args.out.display()
     )
 }
 

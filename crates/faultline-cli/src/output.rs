@@ -58,3 +58,45 @@ impl Drop for Atomic {
         let _ = fs::remove_file(&self.tmp);
     }
 }
+
+/// A file written by a library that wants a path: it is written under a
+/// temporary name in the target directory and renamed on [`Staged::commit`].
+pub(crate) struct Staged {
+    tmp: PathBuf,
+    dest: PathBuf,
+}
+
+impl Staged {
+    pub(crate) fn new(dir: &Path, name: &str) -> Staged {
+        Staged {
+            tmp: dir.join(format!(".{name}.tmp-{}", std::process::id())),
+            dest: dir.join(name),
+        }
+    }
+
+    /// Where to write.
+    pub(crate) fn path(&self) -> &Path {
+        &self.tmp
+    }
+
+    /// Where the file ends up.
+    pub(crate) fn dest(&self) -> &Path {
+        &self.dest
+    }
+
+    pub(crate) fn commit(self) -> Result<()> {
+        fs::rename(&self.tmp, &self.dest).with_context(|| {
+            format!(
+                "cannot rename {} to {}",
+                self.tmp.display(),
+                self.dest.display()
+            )
+        })
+    }
+}
+
+impl Drop for Staged {
+    fn drop(&mut self) {
+        let _ = fs::remove_file(&self.tmp);
+    }
+}

@@ -22,6 +22,27 @@ fn faultline() -> Command {
     cmd
 }
 
+/// Every value of every column of a parquet file that reads as text.
+fn parquet_text(path: &Path) -> String {
+    use polars::prelude::*;
+    let frame = ParquetReader::new(std::fs::File::open(path).unwrap())
+        .finish()
+        .unwrap();
+    let mut text = String::new();
+    for column in frame.columns() {
+        let Ok(strings) = column.cast(&DataType::String) else {
+            continue;
+        };
+        let strings = strings.str().unwrap().clone();
+        for value in strings.iter().flatten() {
+            text.push_str(value);
+            text.push('\n');
+        }
+    }
+    assert!(!text.is_empty(), "{} reads as empty", path.display());
+    text
+}
+
 fn read_json(path: &Path) -> Value {
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
@@ -93,9 +114,20 @@ fn analyze_with_no_input_runs_the_built_in_sample_day() {
     names.sort();
     assert_eq!(
         names,
-        ["incidents.json", "quarantine.jsonl", "summary.json"],
+        [
+            "incidents.json",
+            "incidents.parquet",
+            "quarantine.jsonl",
+            "records.parquet",
+            "report.md",
+            "rollups.parquet",
+            "summary.json"
+        ],
         "{names:?}"
     );
+    let report = std::fs::read_to_string(out.path().join("report.md")).unwrap();
+    assert!(report.contains("### 1. quota_exhausted"), "{report}");
+    assert!(report.contains("## Data quality"), "{report}");
 }
 
 /// Parses the RFC 3339 times faultline writes (`2026-03-10T12:00:02.123Z`) to ms.
@@ -267,7 +299,12 @@ fn no_output_holds_a_key_from_the_input() {
         .success();
     let mut everything = String::from_utf8(assert.get_output().stdout.clone()).unwrap();
     for entry in std::fs::read_dir(out.path()).unwrap() {
-        everything.push_str(&std::fs::read_to_string(entry.unwrap().path()).unwrap());
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "parquet") {
+            everything.push_str(&parquet_text(&path));
+        } else {
+            everything.push_str(&std::fs::read_to_string(path).unwrap());
+        }
     }
     for secret in ["Q9x7LmN3vB5cT8rWz2Yk4Hj6", "sk-ant-api03-abcdefghij"] {
         assert!(!everything.contains(secret), "{secret} leaked");

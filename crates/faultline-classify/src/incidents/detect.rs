@@ -1075,7 +1075,9 @@ fn minute_text(minute: i64) -> String {
     format!("{d} {} UTC", &t[..5.min(t.len())])
 }
 
-fn duration_text(seconds: f64) -> String {
+/// `42 s`, `11 min 46 s`, `3 h 5 min`.
+#[must_use]
+pub fn duration_text(seconds: f64) -> String {
     let s = seconds.round() as i64;
     match s {
         ..=119 => format!("{s} s"),

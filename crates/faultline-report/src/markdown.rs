@@ -1,0 +1,261 @@
+//! `report.md`: what a postmortem needs, in the order it is read.
+
+use std::fmt::Write as _;
+
+use faultline_classify::incidents::{duration_text, Incident, Severity};
+
+use crate::tables::ProviderRow;
+
+/// What the run read and counted, for the report's headline and data-quality
+/// sections. The caller fills it from its ingest summary and tallies.
+#[derive(Debug, Clone, Default)]
+pub struct Overview {
+    /// faultline's version.
+    pub version: String,
+    /// True when the built-in sample day was analyzed.
+    pub sample: bool,
+    /// Input files read.
+    pub inputs: usize,
+    /// Bytes read (decompressed).
+    pub bytes: u64,
+    /// Lines read.
+    pub lines: u64,
+    /// Calls normalized.
+    pub records: u64,
+    /// Calls that failed (status class other than ok).
+    pub failed: u64,
+    /// Bad lines, total and by reason.
+    pub bad_lines: u64,
+    /// Bad lines by reason.
+    pub bad_by_reason: Vec<(String, u64)>,
+    /// Inputs that could not be read, with the reason.
+    pub input_errors: Vec<String>,
+    /// Lines holding plaintext keys.
+    pub lines_with_secrets: u64,
+    /// Failures by status class, most frequent first.
+    pub failures_by_class: Vec<(String, u64)>,
+    /// Failures by cause, most frequent first.
+    pub failures_by_cause: Vec<(String, u64)>,
+    /// Failures no rule explains: count and message.
+    pub top_unknown: Vec<(u64, String)>,
+}
+
+/// The markdown report.
+#[must_use]
+pub fn markdown(overview: &Overview, providers: &[ProviderRow], incidents: &[Incident]) -> String {
+    let mut out = String::new();
+    let first = providers.iter().map(|p| p.first_ms).min();
+    let last = providers.iter().map(|p| p.last_ms).max();
+    let _ = writeln!(out, "# faultline report\n");
+    let window = match (first, last) {
+        (Some(a), Some(b)) => format!("{} to {} UTC", clock(a), clock(b)),
+        _ => "no calls".to_owned(),
+    };
+    let _ = writeln!(
+        out,
+        "{}{} input(s), {}, {window}. faultline {}.\n",
+        if overview.sample {
+            "The built-in sample day: "
+        } else {
+            ""
+        },
+        overview.inputs,
+        bytes_text(overview.bytes),
+        overview.version
+    );
+
+    let _ = writeln!(out, "## Summary\n");
+    let _ = writeln!(out, "| calls | failed | failure rate | incidents | critical | high | medium | low | bad lines |");
+    let _ = writeln!(out, "|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    let count = |s: Severity| incidents.iter().filter(|i| i.severity == s).count();
+    let _ = writeln!(
+        out,
+        "| {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
+        overview.records,
+        overview.failed,
+        percent(overview.failed, overview.records),
+        incidents.len(),
+        count(Severity::Critical),
+        count(Severity::High),
+        count(Severity::Medium),
+        count(Severity::Low),
+        overview.bad_lines
+    );
+
+    let _ = writeln!(out, "## Incidents\n");
+    if incidents.is_empty() {
+        let _ = writeln!(out, "No incident: failures were isolated.\n");
+    } else {
+        let _ = writeln!(out, "Most severe first.\n");
+    }
+    for (n, inc) in incidents.iter().enumerate() {
+        let _ = writeln!(
+            out,
+            "### {}. {} — {} ({})\n",
+            n + 1,
+            inc.pattern,
+            scope(inc),
+            inc.severity
+        );
+        let _ = writeln!(out, "{}\n", inc.summary);
+        let _ = writeln!(
+            out,
+            "- **When:** {} to {} UTC ({})",
+            clock(inc.start_ms),
+            clock(inc.end_ms),
+            duration_text(inc.duration_s())
+        );
+        let _ = writeln!(
+            out,
+            "- **How much:** {} of {} calls ({}), at most {} a minute",
+            inc.errors,
+            inc.requests,
+            percent(inc.errors, inc.requests),
+            inc.peak_rate
+        );
+        let _ = writeln!(
+            out,
+            "- **Fix:** {}; escalate to {}",
+            inc.action, inc.escalation
+        );
+        let _ = writeln!(
+            out,
+            "- **Evidence:** {}",
+            inc.evidence
+                .iter()
+                .map(|e| format!("`{e}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        let _ = writeln!(out, "- **Id:** `{}`\n", inc.id);
+    }
+
+    let _ = writeln!(out, "## Providers\n");
+    let _ = writeln!(out, "| provider | calls | failed | failure rate | p50 latency | p95 latency | most frequent failure |");
+    let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|---|");
+    for p in providers {
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {} | {} | {} |",
+            p.provider,
+            p.requests,
+            p.errors,
+            percent(p.errors, p.requests),
+            ms_text(p.p50_ms),
+            ms_text(p.p95_ms),
+            p.top_failure
+                .as_ref()
+                .map_or_else(|| "—".to_owned(), |(class, n)| format!("{class} ({n})"))
+        );
+    }
+    let _ = writeln!(out);
+
+    if !overview.failures_by_cause.is_empty() {
+        let _ = writeln!(out, "## Failures by cause\n");
+        let _ = writeln!(out, "| cause | calls |");
+        let _ = writeln!(out, "|---|---:|");
+        for (cause, n) in &overview.failures_by_cause {
+            let _ = writeln!(out, "| {cause} | {n} |");
+        }
+        let _ = writeln!(out);
+    }
+
+    if !overview.top_unknown.is_empty() {
+        let _ = writeln!(out, "## Failures no rule explains\n");
+        let _ = writeln!(
+            out,
+            "The most frequent; a rule file (`--rules`) can name them.\n"
+        );
+        let _ = writeln!(out, "| calls | message |");
+        let _ = writeln!(out, "|---:|---|");
+        for (n, message) in &overview.top_unknown {
+            let _ = writeln!(out, "| {n} | {} |", escape(message));
+        }
+        let _ = writeln!(out);
+    }
+
+    let _ = writeln!(out, "## Data quality\n");
+    let _ = writeln!(
+        out,
+        "- {} lines read, {} calls, {} bad lines (in `quarantine.jsonl` with file, line and reason)",
+        overview.lines, overview.records, overview.bad_lines
+    );
+    for (reason, n) in &overview.bad_by_reason {
+        let _ = writeln!(out, "  - {reason}: {n}");
+    }
+    for problem in &overview.input_errors {
+        let _ = writeln!(out, "- input not read: {}", escape(problem));
+    }
+    if overview.lines_with_secrets > 0 {
+        let _ = writeln!(
+            out,
+            "- {} lines hold plaintext API keys or tokens; none is copied to any output",
+            overview.lines_with_secrets
+        );
+    }
+    out
+}
+
+fn scope(inc: &Incident) -> String {
+    let mut parts = vec![inc
+        .provider
+        .map_or("unknown provider", |p| p.as_str())
+        .to_owned()];
+    parts.extend(inc.model.as_deref().map(str::to_owned));
+    if let Some(service) = &inc.service {
+        parts.push(format!("service {service}"));
+    }
+    if let Some(key) = &inc.key_fp {
+        parts.push(format!("key {key}"));
+    }
+    parts.join(", ")
+}
+
+fn escape(text: &str) -> String {
+    text.replace('|', "\\|").replace('\n', " ")
+}
+
+fn percent(part: u64, whole: u64) -> String {
+    if whole == 0 {
+        return "—".to_owned();
+    }
+    let p = part as f64 * 100.0 / whole as f64;
+    if p == 0.0 {
+        "0%".to_owned()
+    } else if p >= 10.0 {
+        format!("{p:.0}%")
+    } else if p >= 1.0 {
+        format!("{p:.1}%")
+    } else {
+        format!("{p:.2}%")
+    }
+}
+
+fn ms_text(ms: Option<f64>) -> String {
+    match ms {
+        None => "—".to_owned(),
+        Some(ms) if ms >= 1000.0 => format!("{:.1} s", ms / 1000.0),
+        Some(ms) => format!("{ms:.0} ms"),
+    }
+}
+
+fn bytes_text(bytes: u64) -> String {
+    let b = bytes as f64;
+    if b >= 1e9 {
+        format!("{:.2} GB", b / 1e9)
+    } else if b >= 1e6 {
+        format!("{:.1} MB", b / 1e6)
+    } else if b >= 1e3 {
+        format!("{:.1} KB", b / 1e3)
+    } else {
+        format!("{bytes} bytes")
+    }
+}
+
+/// `2026-03-10 12:00:02`.
+fn clock(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms).map_or_else(
+        || ms.to_string(),
+        |t| t.format("%Y-%m-%d %H:%M:%S").to_string(),
+    )
+}

@@ -1,0 +1,287 @@
+//! `records.parquet`: every classified call, streamed out in row groups.
+
+use std::fs::File;
+use std::path::Path;
+use std::sync::Arc;
+
+use faultline_classify::Classification;
+use faultline_ingest::Record;
+use polars::io::parquet::write::BatchedWriter;
+use polars::prelude::*;
+
+use crate::Error;
+
+/// Rows buffered before a row group is written.
+const ROW_GROUP_ROWS: usize = 128 * 1024;
+
+/// The columns of `records.parquet`, in order, with their types. This is the
+/// contract dashboards read (docs/schema.md documents each column). The
+/// low-cardinality strings (`cat` here) are plain strings in memory; the
+/// parquet writer stores a column dictionary-encoded whenever its values
+/// repeat, which these do. (Categoricals would cost a global hash lookup per
+/// value for the same file.)
+#[must_use]
+pub fn records_schema() -> Schema {
+    let cat = DataType::String;
+    let ts = DataType::Datetime(TimeUnit::Milliseconds, Some(TimeZone::UTC));
+    Schema::from_iter([
+        ("ts".into(), ts),
+        ("source_file".into(), cat.clone()),
+        ("source_line".into(), DataType::UInt64),
+        ("byte_offset".into(), DataType::UInt64),
+        ("format".into(), cat.clone()),
+        ("request_id".into(), DataType::String),
+        ("service".into(), cat.clone()),
+        ("provider".into(), cat.clone()),
+        ("provider_source".into(), cat.clone()),
+        ("model".into(), cat.clone()),
+        ("host".into(), cat.clone()),
+        ("key_fp".into(), cat.clone()),
+        ("http_status".into(), DataType::UInt16),
+        ("error_type".into(), cat.clone()),
+        ("error_code".into(), cat.clone()),
+        ("error_message".into(), DataType::String),
+        ("latency_ms".into(), DataType::Float64),
+        ("prompt_tokens".into(), DataType::UInt32),
+        ("completion_tokens".into(), DataType::UInt32),
+        ("max_tokens".into(), DataType::UInt32),
+        ("attempt".into(), DataType::UInt16),
+        ("stream".into(), DataType::Boolean),
+        ("timeout_ms".into(), DataType::UInt32),
+        ("empty_response".into(), DataType::Boolean),
+        ("retry_after_s".into(), DataType::Float64),
+        ("status_class".into(), cat.clone()),
+        ("cause".into(), cat.clone()),
+        ("retryable".into(), DataType::Boolean),
+        ("action".into(), cat.clone()),
+        ("escalation".into(), cat.clone()),
+        ("rule".into(), cat),
+        ("secrets_found".into(), DataType::UInt16),
+    ])
+}
+
+/// Classified records as columns: filled on the worker that parsed them,
+/// written by [`RecordsWriter`].
+#[derive(Debug, Default)]
+pub struct RecordColumns {
+    ts: Vec<i64>,
+    source_file: Vec<Arc<str>>,
+    source_line: Vec<u64>,
+    byte_offset: Vec<u64>,
+    format: Vec<Option<&'static str>>,
+    request_id: Vec<Option<String>>,
+    service: Vec<Option<Arc<str>>>,
+    provider: Vec<&'static str>,
+    provider_source: Vec<&'static str>,
+    model: Vec<Option<Arc<str>>>,
+    host: Vec<Option<Arc<str>>>,
+    key_fp: Vec<Option<Arc<str>>>,
+    http_status: Vec<Option<u16>>,
+    error_type: Vec<Option<String>>,
+    error_code: Vec<Option<String>>,
+    error_message: Vec<Option<String>>,
+    latency_ms: Vec<Option<f64>>,
+    prompt_tokens: Vec<Option<u32>>,
+    completion_tokens: Vec<Option<u32>>,
+    max_tokens: Vec<Option<u32>>,
+    attempt: Vec<Option<u16>>,
+    stream: Vec<Option<bool>>,
+    timeout_ms: Vec<Option<u32>>,
+    empty_response: Vec<bool>,
+    retry_after_s: Vec<Option<f64>>,
+    status_class: Vec<&'static str>,
+    cause: Vec<Arc<str>>,
+    retryable: Vec<bool>,
+    action: Vec<&'static str>,
+    escalation: Vec<&'static str>,
+    rule: Vec<Option<Arc<str>>>,
+    secrets_found: Vec<u16>,
+}
+
+impl RecordColumns {
+    /// Appends one classified record.
+    pub fn push(&mut self, rec: &Record, class: &Classification) {
+        self.ts.push(rec.ts_ms);
+        self.source_file.push(Arc::clone(&rec.source_file));
+        self.source_line.push(rec.source_line);
+        self.byte_offset.push(rec.byte_offset);
+        self.format
+            .push(rec.format.map(faultline_ingest::Format::as_str));
+        self.request_id.push(rec.request_id.clone());
+        self.service.push(rec.service.clone());
+        self.provider.push(class.provider.as_str());
+        self.provider_source.push(class.provider_source.as_str());
+        self.model.push(rec.model.clone());
+        self.host.push(rec.host.clone());
+        self.key_fp.push(rec.key_fp.clone());
+        self.http_status.push(rec.http_status);
+        self.error_type.push(rec.error_type.clone());
+        self.error_code.push(rec.error_code.clone());
+        self.error_message.push(rec.error_message.clone());
+        self.latency_ms.push(rec.latency_ms);
+        self.prompt_tokens.push(rec.prompt_tokens);
+        self.completion_tokens.push(rec.completion_tokens);
+        self.max_tokens.push(rec.max_tokens);
+        self.attempt.push(rec.attempt);
+        self.stream.push(rec.stream);
+        self.timeout_ms.push(rec.timeout_ms);
+        self.empty_response.push(rec.empty_response);
+        self.retry_after_s.push(rec.retry_after_s);
+        self.status_class.push(class.status_class.as_str());
+        self.cause.push(Arc::clone(&class.cause));
+        self.retryable.push(class.retryable);
+        self.action.push(class.action);
+        self.escalation.push(class.escalation);
+        self.rule.push(class.rule.clone());
+        self.secrets_found.push(rec.secrets_found);
+    }
+
+    /// Rows held.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.ts.len()
+    }
+
+    /// True when no row is held.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.ts.is_empty()
+    }
+
+    /// The rows as a frame with [`records_schema`].
+    pub fn into_frame(self) -> Result<DataFrame, Error> {
+        fn strs<S: AsRef<str>>(name: &str, values: &[Option<S>]) -> Column {
+            let values: Vec<Option<&str>> = values
+                .iter()
+                .map(|v| v.as_ref().map(AsRef::as_ref))
+                .collect();
+            Column::new(name.into(), values)
+        }
+        fn all<S: AsRef<str>>(name: &str, values: &[S]) -> Column {
+            let values: Vec<&str> = values.iter().map(AsRef::as_ref).collect();
+            Column::new(name.into(), values)
+        }
+        let height = self.len();
+        let columns = vec![
+            Column::new("ts".into(), self.ts),
+            all("source_file", &self.source_file),
+            Column::new("source_line".into(), self.source_line),
+            Column::new("byte_offset".into(), self.byte_offset),
+            strs("format", &self.format),
+            strs("request_id", &self.request_id),
+            strs("service", &self.service),
+            all("provider", &self.provider),
+            all("provider_source", &self.provider_source),
+            strs("model", &self.model),
+            strs("host", &self.host),
+            strs("key_fp", &self.key_fp),
+            Column::new("http_status".into(), self.http_status),
+            strs("error_type", &self.error_type),
+            strs("error_code", &self.error_code),
+            strs("error_message", &self.error_message),
+            Column::new("latency_ms".into(), self.latency_ms),
+            Column::new("prompt_tokens".into(), self.prompt_tokens),
+            Column::new("completion_tokens".into(), self.completion_tokens),
+            Column::new("max_tokens".into(), self.max_tokens),
+            Column::new("attempt".into(), self.attempt),
+            Column::new("stream".into(), self.stream),
+            Column::new("timeout_ms".into(), self.timeout_ms),
+            Column::new("empty_response".into(), self.empty_response),
+            Column::new("retry_after_s".into(), self.retry_after_s),
+            all("status_class", &self.status_class),
+            all("cause", &self.cause),
+            Column::new("retryable".into(), self.retryable),
+            all("action", &self.action),
+            all("escalation", &self.escalation),
+            strs("rule", &self.rule),
+            Column::new("secrets_found".into(), self.secrets_found),
+        ];
+        let frame = DataFrame::new(height, columns)?;
+        cast_to(frame, &records_schema())
+    }
+}
+
+/// Casts every column of `frame` to the type `schema` gives it.
+pub(crate) fn cast_to(frame: DataFrame, schema: &Schema) -> Result<DataFrame, Error> {
+    let height = frame.height();
+    let columns = frame
+        .into_columns()
+        .into_iter()
+        .map(|column| match schema.get(column.name()) {
+            Some(dtype) if column.dtype() != dtype => column.cast(dtype),
+            _ => Ok(column),
+        })
+        .collect::<PolarsResult<Vec<_>>>()?;
+    Ok(DataFrame::new(height, columns)?)
+}
+
+/// Streams record frames into one parquet file, a row group at a time.
+pub struct RecordsWriter {
+    writer: BatchedWriter<File>,
+    pending: Option<DataFrame>,
+    rows: u64,
+}
+
+impl std::fmt::Debug for RecordsWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RecordsWriter")
+            .field("rows", &self.rows)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RecordsWriter {
+    /// Starts `path` (the caller renames it into place when finished).
+    pub fn create(path: &Path) -> Result<RecordsWriter, Error> {
+        let file = File::create(path).map_err(|source| Error::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let writer = ParquetWriter::new(file)
+            .with_compression(ParquetCompression::Zstd(None))
+            .batched(&records_schema())?;
+        Ok(RecordsWriter {
+            writer,
+            pending: None,
+            rows: 0,
+        })
+    }
+
+    /// Appends rows (a frame from [`RecordColumns::into_frame`]); a row group
+    /// is written once enough have gathered.
+    pub fn write(&mut self, frame: DataFrame) -> Result<(), Error> {
+        if frame.height() == 0 {
+            return Ok(());
+        }
+        self.rows += frame.height() as u64;
+        match &mut self.pending {
+            Some(pending) => {
+                pending.vstack_mut_owned(frame)?;
+            }
+            None => self.pending = Some(frame),
+        }
+        if self
+            .pending
+            .as_ref()
+            .is_some_and(|p| p.height() >= ROW_GROUP_ROWS)
+        {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<(), Error> {
+        if let Some(mut frame) = self.pending.take() {
+            frame.rechunk_mut();
+            self.writer.write_batch(&frame)?;
+        }
+        Ok(())
+    }
+
+    /// Writes what is pending and the footer; returns the rows written.
+    pub fn finish(mut self) -> Result<u64, Error> {
+        self.flush()?;
+        self.writer.finish()?;
+        Ok(self.rows)
+    }
+}
