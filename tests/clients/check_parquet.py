@@ -1,0 +1,106 @@
+"""Reads faultline's parquet outputs the way dashboards do: pyarrow for the
+documented columns and types, DuckDB for the queries in docs/dashboards.md.
+
+    python3 tests/clients/check_parquet.py OUT_DIR
+
+Exits non-zero, naming the file and column, on any difference.
+"""
+
+import json
+import pathlib
+import re
+import sys
+
+import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+
+
+def is_text(t):
+    return pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_string_view(t)
+
+
+def utc_ms(t):
+    return pa.types.is_timestamp(t) and t.unit == "ms" and t.tz == "UTC"
+
+
+TEXT, U64, U32, U16, F64, BOOL, TS = (
+    is_text,
+    pa.types.is_uint64,
+    pa.types.is_uint32,
+    pa.types.is_uint16,
+    pa.types.is_float64,
+    pa.types.is_boolean,
+    utc_ms,
+)
+
+RECORDS = {
+    "ts": TS, "source_file": TEXT, "source_line": U64, "byte_offset": U64, "format": TEXT,
+    "request_id": TEXT, "service": TEXT, "provider": TEXT, "provider_source": TEXT,
+    "model": TEXT, "host": TEXT, "key_fp": TEXT, "http_status": U16, "error_type": TEXT,
+    "error_code": TEXT, "error_message": TEXT, "latency_ms": F64, "prompt_tokens": U32,
+    "completion_tokens": U32, "max_tokens": U32, "attempt": U16, "stream": BOOL,
+    "timeout_ms": U32, "empty_response": BOOL, "retry_after_s": F64, "status_class": TEXT,
+    "cause": TEXT, "retryable": BOOL, "action": TEXT, "escalation": TEXT, "rule": TEXT,
+    "secrets_found": U16,
+}
+ROLLUPS = {
+    "window_start": TS, "provider": TEXT, "model": TEXT, "service": TEXT, "status_class": TEXT,
+    "requests": U64, "errors": U64, "error_rate": F64, "latency_p50_ms": F64,
+    "latency_p95_ms": F64, "latency_p99_ms": F64, "prompt_tokens": U64,
+    "completion_tokens": U64,
+}
+INCIDENTS = {
+    "id": TEXT, "pattern": TEXT, "severity": TEXT, "provider": TEXT, "model": TEXT,
+    "service": TEXT, "key_fp": TEXT, "cause": TEXT, "start": TS, "end": TS, "duration_s": F64,
+    "requests": U64, "errors": U64, "error_rate": F64, "peak_rate": U64, "summary": TEXT,
+    "action": TEXT, "escalation": TEXT,
+    "evidence": lambda t: (pa.types.is_list(t) or pa.types.is_large_list(t)) and is_text(t.value_type),
+}
+
+
+def check_columns(path, expected):
+    schema = pq.read_schema(path)
+    if schema.names != list(expected):
+        sys.exit(f"{path}: columns {schema.names}, documented {list(expected)}")
+    for name, ok in expected.items():
+        if not ok(schema.field(name).type):
+            sys.exit(f"{path}: column {name} has type {schema.field(name).type}")
+
+
+def main():
+    out = pathlib.Path(sys.argv[1])
+    check_columns(out / "records.parquet", RECORDS)
+    check_columns(out / "rollups.parquet", ROLLUPS)
+    check_columns(out / "incidents.parquet", INCIDENTS)
+
+    summary = json.loads((out / "summary.json").read_text())
+    records = pq.read_table(out / "records.parquet")
+    if records.num_rows != summary["totals"]["records"]:
+        sys.exit(f"records.parquet has {records.num_rows} rows, summary.json says {summary['totals']['records']}")
+    incidents = json.loads((out / "incidents.json").read_text())
+    if pq.read_table(out / "incidents.parquet").num_rows != len(incidents):
+        sys.exit("incidents.parquet and incidents.json disagree")
+
+    doc = (ROOT / "docs" / "dashboards.md").read_text()
+    queries = re.findall(r"```sql\n(.*?)```", doc, re.S)
+    if len(queries) != 3:
+        sys.exit(f"docs/dashboards.md holds {len(queries)} queries, expected 3")
+    con = duckdb.connect()
+    results = [con.sql(q.replace("faultline-out/", f"{out}/")).fetchall() for q in queries]
+    hourly, open_incidents, causes = results
+    calls = sum(row[2] for row in hourly)
+    if calls != summary["totals"]["records"]:
+        sys.exit(f"rollups add up to {calls} calls, summary.json says {summary['totals']['records']}")
+    if len(open_incidents) != len(incidents) or (incidents and open_incidents[0][1] != incidents[0]["pattern"]):
+        sys.exit("the incidents query disagrees with incidents.json")
+    if not causes:
+        sys.exit("the causes query returned nothing")
+    print(f"parquet clients: pyarrow {pa.__version__}, duckdb {duckdb.__version__}: "
+          f"{records.num_rows} records, {calls} calls in rollups, {len(incidents)} incidents, 3 queries ok")
+
+
+if __name__ == "__main__":
+    main()
