@@ -342,6 +342,30 @@ fn bursts_of_500s_and_retry_storms() {
     assert_eq!(patterns(&incidents), [Pattern::ServerErrorStorm]);
     assert_eq!(incidents[0].errors, 20);
 
+    // The burst's last four failed requests are retried five times each,
+    // slowly, after it ends, amid normal traffic: those retries belong to
+    // the burst, not to a second incident.
+    records.extend(steady(24, 40, 10, gpt));
+    let burst: Vec<usize> = (0..records.len())
+        .filter(|&i| records[i].http_status == Some(500))
+        .collect();
+    for (n, &i) in burst.iter().rev().take(4).enumerate() {
+        records[i].request_id = Some(format!("tail-{n}"));
+        for attempt in 1..=5u16 {
+            let at = (27 * 60 + 120 * i64::from(attempt) + n as i64 * 30) as f64;
+            let mut rec = internal(gpt(at));
+            rec.request_id = Some(format!("tail-{n}"));
+            rec.attempt = Some(attempt);
+            records.push(rec);
+        }
+    }
+    let incidents = run(&records);
+    assert_eq!(
+        patterns(&incidents),
+        [Pattern::ServerErrorStorm],
+        "{incidents:#?}"
+    );
+
     // No burst, but the same requests retried five times each.
     let mut records = steady(0, 60, 10, gpt);
     for (n, minute) in [10.0, 11.0, 12.0].into_iter().enumerate() {

@@ -2,7 +2,7 @@
 
 use std::fmt::Write as _;
 
-use faultline_classify::incidents::{duration_text, Incident, Severity};
+use faultline_classify::incidents::{self, duration_text, Incident, Severity};
 
 use crate::tables::ProviderRow;
 
@@ -219,16 +219,7 @@ fn percent(part: u64, whole: u64) -> String {
     if whole == 0 {
         return "—".to_owned();
     }
-    let p = part as f64 * 100.0 / whole as f64;
-    if p == 0.0 {
-        "0%".to_owned()
-    } else if p >= 10.0 {
-        format!("{p:.0}%")
-    } else if p >= 1.0 {
-        format!("{p:.1}%")
-    } else {
-        format!("{p:.2}%")
-    }
+    incidents::percent(part as f64 / whole as f64)
 }
 
 fn ms_text(ms: Option<f64>) -> String {

@@ -580,6 +580,9 @@ impl Ctx<'_> {
         let errors = group(self.events(StatusClass::ServerError), |e| project(&e.scope));
         let series = self.data.series(|s| Some(project(s)));
         let mut covered: Vec<(Provider, i64, i64)> = Vec::new();
+        // Requests of a burst: their retries belong to it, even when they
+        // land after its last 500.
+        let mut in_storm: BTreeSet<&str> = BTreeSet::new();
         for (key, events) in errors {
             let Some(minutes) = series.get(&key) else {
                 continue;
@@ -606,6 +609,7 @@ impl Ctx<'_> {
                         .flatten()
                 });
                 covered.push((key.0, inc.start_ms, inc.end_ms));
+                in_storm.extend(evs.iter().filter_map(|e| e.request_id.as_deref()));
                 inc.summary = format!(
                     "{} of {} calls to {} failed with 500 {}, peaking at {}/min{}.",
                     inc.errors,
@@ -632,6 +636,11 @@ impl Ctx<'_> {
             .events
             .iter()
             .filter(|e| e.class != StatusClass::Ok && over(e))
+            .filter(|e| {
+                !e.request_id
+                    .as_deref()
+                    .is_some_and(|id| in_storm.contains(id))
+            })
             .filter(|e| {
                 !covered
                     .iter()
@@ -1086,7 +1095,9 @@ pub fn duration_text(seconds: f64) -> String {
     }
 }
 
-fn percent(rate: f64) -> String {
+/// `0%`, `0.05%`, `4.8%`, `38%`: two significant digits where they matter.
+#[must_use]
+pub fn percent(rate: f64) -> String {
     let p = rate * 100.0;
     if p == 0.0 {
         "0%".to_owned()

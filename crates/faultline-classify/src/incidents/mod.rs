@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 pub use crate::incidents::collect::{Collected, Collector, Counts, Event, Scope};
 pub use crate::incidents::config::{DetectConfig, DEFAULT_CONFIG};
-pub use crate::incidents::detect::{detect, duration_text};
+pub use crate::incidents::detect::{detect, duration_text, percent};
 use crate::taxonomy::{names, Provider};
 
 names! {
