@@ -100,3 +100,11 @@ impl Drop for Staged {
         let _ = fs::remove_file(&self.tmp);
     }
 }
+
+/// `2026-03-10T12:00:02.123Z`: how every output writes a time.
+pub(crate) fn rfc3339(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms).map_or_else(
+        || ms.to_string(),
+        |t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+    )
+}

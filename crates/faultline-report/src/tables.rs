@@ -35,7 +35,7 @@ fn ts_type() -> DataType {
 
 /// Failed calls: every class but `ok`.
 fn failed() -> Expr {
-    col("status_class").cast(DataType::String).neq(lit("ok"))
+    col("status_class").neq(lit("ok"))
 }
 
 fn latency(q: f64, name: &str) -> Expr {
@@ -85,7 +85,7 @@ pub fn rollups(records: &Path, window_ms: i64) -> Result<DataFrame, Error> {
             )
             .sort_by_exprs(
                 std::iter::once(col("window_start"))
-                    .chain(keys.iter().map(|k| col(*k).cast(DataType::String)))
+                    .chain(keys.iter().map(|k| col(*k)))
                     .collect::<Vec<_>>(),
                 SortMultipleOptions::default().with_nulls_last(true),
             )
@@ -134,7 +134,7 @@ pub struct ProviderRow {
 pub fn provider_table(records: &Path) -> Result<Vec<ProviderRow>, Error> {
     let totals = collect(
         scan(records)?
-            .group_by([col("provider").cast(DataType::String)])
+            .group_by([col("provider")])
             .agg([
                 len().cast(DataType::UInt64).alias("requests"),
                 failed().cast(DataType::UInt64).sum().alias("errors"),
@@ -151,10 +151,7 @@ pub fn provider_table(records: &Path) -> Result<Vec<ProviderRow>, Error> {
     let classes = collect(
         scan(records)?
             .filter(failed())
-            .group_by([
-                col("provider").cast(DataType::String),
-                col("status_class").cast(DataType::String),
-            ])
+            .group_by([col("provider"), col("status_class")])
             .agg([len().cast(DataType::UInt64).alias("n")]),
     )?;
     let mut top: BTreeMap<String, (String, u64)> = BTreeMap::new();
