@@ -155,7 +155,18 @@ impl Collector {
 
     /// Takes one classified call into account.
     pub fn add(&mut self, rec: &Record, class: &Classification) {
-        let provider = class.provider;
+        self.add_outcome(rec, class.provider, class.status_class, &class.cause);
+    }
+
+    /// Takes one call into account from the parts of its classification that
+    /// detection uses (for calls read back from `records.parquet`).
+    pub fn add_outcome(
+        &mut self,
+        rec: &Record,
+        provider: Provider,
+        status_class: StatusClass,
+        cause: &Arc<str>,
+    ) {
         let slot = match self.last {
             Some(i) if self.scopes[i].0.holds(rec, provider) => i,
             _ => {
@@ -164,7 +175,7 @@ impl Collector {
                 i
             }
         };
-        let ok = class.status_class == StatusClass::Ok;
+        let ok = status_class == StatusClass::Ok;
         let counts = self.scopes[slot]
             .1
             .entry(rec.ts_ms.div_euclid(60_000))
@@ -190,8 +201,8 @@ impl Collector {
             self.events.push(Event {
                 ts_ms: rec.ts_ms,
                 scope: self.scopes[slot].0.clone(),
-                class: class.status_class,
-                cause: Arc::clone(&class.cause),
+                class: status_class,
+                cause: Arc::clone(cause),
                 http_status: rec.http_status,
                 request_id: rec.request_id.as_deref().map(Box::from),
                 file: Arc::clone(&rec.source_file),
