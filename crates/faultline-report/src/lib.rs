@@ -5,25 +5,39 @@
 //! - [`RecordColumns`] gathers classified records as columns on the worker
 //!   that parsed them; [`RecordsWriter`] streams them into `records.parquet`
 //!   a row group at a time, so memory does not grow with the input.
-//! - [`rollups`] and [`provider_table`] aggregate `records.parquet` with
+//! - [`rollups`] and [`provider_table`] aggregate a [`RecordSet`] with
 //!   polars (a lazy scan: only the needed columns are read).
 //! - [`incidents_frame`] turns detected incidents into a table.
-//! - [`markdown`] writes the postmortem-ready report from an [`Overview`],
-//!   the provider table and the incidents.
+//! - [`charts`] aggregates the time series the HTML report draws.
+//! - [`markdown`] and [`html`] write the postmortem-ready report from a
+//!   [`Report`]: an [`Overview`] of the run, the provider table, the
+//!   incidents and the charts.
+//! - [`RecordSet`] names the `records.parquet` files (and row filter) the
+//!   aggregates read, and reads them back as records, so that incidents can
+//!   be detected again over several days of earlier output.
 
+mod charts;
+mod html;
 mod markdown;
+mod read;
 mod records;
+mod report;
 mod tables;
+mod text;
 
 use std::path::PathBuf;
 
-pub use crate::markdown::{markdown, Overview};
+pub use crate::charts::{bucket_width, charts, Charts, ProviderSeries, MAX_BUCKETS};
+pub use crate::html::{esc, html};
+pub use crate::markdown::markdown;
+pub use crate::read::{Outcome, RecordSet};
 pub use crate::records::{records_schema, RecordColumns, RecordsWriter};
+pub use crate::report::{Overview, Report};
 pub use crate::tables::{
     incidents_frame, provider_table, rollups, write_parquet, ProviderRow, DEFAULT_WINDOW_MS,
 };
 pub use faultline_classify::Record;
-pub use polars::prelude::DataFrame;
+pub use polars::prelude::{col, lit, DataFrame, DataType, Expr};
 
 /// A report that could not be built or written.
 #[derive(Debug, thiserror::Error)]
@@ -36,6 +50,14 @@ pub enum Error {
         path: PathBuf,
         /// The I/O error.
         source: std::io::Error,
+    },
+    /// A parquet file is not a `records.parquet` faultline wrote.
+    #[error("{}: not a faultline records file: {reason}", path.display())]
+    NotRecords {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
     },
     /// polars refused a frame or a query.
     #[error("{0}")]

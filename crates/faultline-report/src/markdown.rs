@@ -2,47 +2,21 @@
 
 use std::fmt::Write as _;
 
-use faultline_classify::incidents::{self, duration_text, Incident, Severity};
+use faultline_classify::incidents::{duration_text, Severity};
 
-use crate::tables::ProviderRow;
+use crate::text::{bytes_text, clock, ms_text, percent, scope};
 
-/// What the run read and counted, for the report's headline and data-quality
-/// sections. The caller fills it from its ingest summary and tallies.
-#[derive(Debug, Clone, Default)]
-pub struct Overview {
-    /// faultline's version.
-    pub version: String,
-    /// True when the built-in sample day was analyzed.
-    pub sample: bool,
-    /// Input files read.
-    pub inputs: usize,
-    /// Bytes read (decompressed).
-    pub bytes: u64,
-    /// Lines read.
-    pub lines: u64,
-    /// Calls normalized.
-    pub records: u64,
-    /// Calls that failed (status class other than ok).
-    pub failed: u64,
-    /// Bad lines, total and by reason.
-    pub bad_lines: u64,
-    /// Bad lines by reason.
-    pub bad_by_reason: Vec<(String, u64)>,
-    /// Inputs that could not be read, with the reason.
-    pub input_errors: Vec<String>,
-    /// Lines holding plaintext keys.
-    pub lines_with_secrets: u64,
-    /// Failures by status class, most frequent first.
-    pub failures_by_class: Vec<(String, u64)>,
-    /// Failures by cause, most frequent first.
-    pub failures_by_cause: Vec<(String, u64)>,
-    /// Failures no rule explains: count and message.
-    pub top_unknown: Vec<(u64, String)>,
-}
+use crate::Report;
 
 /// The markdown report.
 #[must_use]
-pub fn markdown(overview: &Overview, providers: &[ProviderRow], incidents: &[Incident]) -> String {
+pub fn markdown(report: &Report<'_>) -> String {
+    let Report {
+        overview,
+        providers,
+        incidents,
+        ..
+    } = report;
     let mut out = String::new();
     let first = providers.iter().map(|p| p.first_ms).min();
     let last = providers.iter().map(|p| p.last_ms).max();
@@ -196,57 +170,6 @@ pub fn markdown(overview: &Overview, providers: &[ProviderRow], incidents: &[Inc
     out
 }
 
-fn scope(inc: &Incident) -> String {
-    let mut parts = vec![inc
-        .provider
-        .map_or("unknown provider", |p| p.as_str())
-        .to_owned()];
-    parts.extend(inc.model.as_deref().map(str::to_owned));
-    if let Some(service) = &inc.service {
-        parts.push(format!("service {service}"));
-    }
-    if let Some(key) = &inc.key_fp {
-        parts.push(format!("key {key}"));
-    }
-    parts.join(", ")
-}
-
 fn escape(text: &str) -> String {
     text.replace('|', "\\|").replace('\n', " ")
-}
-
-fn percent(part: u64, whole: u64) -> String {
-    if whole == 0 {
-        return "—".to_owned();
-    }
-    incidents::percent(part as f64 / whole as f64)
-}
-
-fn ms_text(ms: Option<f64>) -> String {
-    match ms {
-        None => "—".to_owned(),
-        Some(ms) if ms >= 1000.0 => format!("{:.1} s", ms / 1000.0),
-        Some(ms) => format!("{ms:.0} ms"),
-    }
-}
-
-fn bytes_text(bytes: u64) -> String {
-    let b = bytes as f64;
-    if b >= 1e9 {
-        format!("{:.2} GB", b / 1e9)
-    } else if b >= 1e6 {
-        format!("{:.1} MB", b / 1e6)
-    } else if b >= 1e3 {
-        format!("{:.1} KB", b / 1e3)
-    } else {
-        format!("{bytes} bytes")
-    }
-}
-
-/// `2026-03-10 12:00:02`.
-fn clock(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms).map_or_else(
-        || ms.to_string(),
-        |t| t.format("%Y-%m-%d %H:%M:%S").to_string(),
-    )
 }

@@ -7,38 +7,31 @@ use std::path::Path;
 use faultline_classify::incidents::Incident;
 use polars::prelude::*;
 
+use crate::read::RecordSet;
 use crate::records::cast_to;
 use crate::Error;
 
 /// Default rollup window: one minute.
 pub const DEFAULT_WINDOW_MS: i64 = 60_000;
 
-fn scan(records: &Path) -> Result<LazyFrame, Error> {
-    let path = records.to_string_lossy();
-    Ok(LazyFrame::scan_parquet(
-        PlRefPath::from(path.as_ref()),
-        ScanArgsParquet::default(),
-    )?)
-}
-
 /// Runs a query. The in-memory engine holds the scanned columns (about 0.6 GB
 /// per GiB of logs for the rollups); polars' streaming engine did not lower
 /// that for these quantile aggregations (measured), so per-window latency
 /// sketches built during the stream are the way to bound it.
-fn collect(frame: LazyFrame) -> Result<DataFrame, Error> {
+pub(crate) fn collect(frame: LazyFrame) -> Result<DataFrame, Error> {
     Ok(frame.collect()?)
 }
 
-fn ts_type() -> DataType {
+pub(crate) fn ts_type() -> DataType {
     DataType::Datetime(TimeUnit::Milliseconds, Some(TimeZone::UTC))
 }
 
 /// Failed calls: every class but `ok`.
-fn failed() -> Expr {
+pub(crate) fn failed() -> Expr {
     col("status_class").neq(lit("ok"))
 }
 
-fn latency(q: f64, name: &str) -> Expr {
+pub(crate) fn latency(q: f64, name: &str) -> Expr {
     col("latency_ms")
         .quantile(lit(q), QuantileMethod::Linear)
         .alias(name)
@@ -47,11 +40,12 @@ fn latency(q: f64, name: &str) -> Expr {
 /// `rollups.parquet`: per window x provider x model x service x
 /// status_class: requests, errors, error rate, latency p50/p95/p99 and token
 /// sums, sorted by window then keys.
-pub fn rollups(records: &Path, window_ms: i64) -> Result<DataFrame, Error> {
+pub fn rollups(records: &RecordSet, window_ms: i64) -> Result<DataFrame, Error> {
     let window_ms = window_ms.max(1);
     let keys = ["provider", "model", "service", "status_class"];
     let frame = collect(
-        scan(records)?
+        records
+            .scan()?
             .with_column(
                 (col("ts").cast(DataType::Int64).floor_div(lit(window_ms)) * lit(window_ms))
                     .cast(ts_type())
@@ -131,9 +125,10 @@ pub struct ProviderRow {
 
 /// Per provider: calls, failures, latency percentiles and the most frequent
 /// failure class, busiest provider first.
-pub fn provider_table(records: &Path) -> Result<Vec<ProviderRow>, Error> {
+pub fn provider_table(records: &RecordSet) -> Result<Vec<ProviderRow>, Error> {
     let totals = collect(
-        scan(records)?
+        records
+            .scan()?
             .group_by([col("provider")])
             .agg([
                 len().cast(DataType::UInt64).alias("requests"),
@@ -149,7 +144,8 @@ pub fn provider_table(records: &Path) -> Result<Vec<ProviderRow>, Error> {
             ),
     )?;
     let classes = collect(
-        scan(records)?
+        records
+            .scan()?
             .filter(failed())
             .group_by([col("provider"), col("status_class")])
             .agg([len().cast(DataType::UInt64).alias("n")]),

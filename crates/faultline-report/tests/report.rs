@@ -6,8 +6,8 @@ use faultline_classify::incidents::{detect, Collector, DetectConfig};
 use faultline_classify::Classifier;
 use faultline_ingest::Record;
 use faultline_report::{
-    incidents_frame, markdown, provider_table, records_schema, rollups, write_parquet, Overview,
-    RecordColumns, RecordsWriter,
+    charts, html, incidents_frame, markdown, provider_table, records_schema, rollups,
+    write_parquet, Overview, RecordColumns, RecordSet, RecordsWriter, Report,
 };
 use polars::prelude::*;
 
@@ -60,7 +60,8 @@ fn calls() -> Vec<Record> {
 
 struct Written {
     _dir: tempfile::TempDir,
-    records: std::path::PathBuf,
+    path: std::path::PathBuf,
+    records: RecordSet,
     rows: u64,
 }
 
@@ -80,7 +81,8 @@ fn write_records(records: &[Record]) -> Written {
     let rows = writer.finish().unwrap();
     Written {
         _dir: dir,
-        records: path,
+        records: RecordSet::new(std::slice::from_ref(&path)),
+        path,
         rows,
     }
 }
@@ -95,7 +97,7 @@ fn read(path: &std::path::Path) -> DataFrame {
 fn records_parquet_holds_every_call_with_the_documented_columns() {
     let written = write_records(&calls());
     assert_eq!(written.rows, 600);
-    let frame = read(&written.records);
+    let frame = read(&written.path);
     assert_eq!(frame.height(), 600);
     let names: Vec<&str> = frame
         .get_column_names()
@@ -209,7 +211,13 @@ fn the_markdown_report_leads_with_incidents_and_names_the_providers() {
         bad_by_reason: vec![("invalid_json".into(), 1)],
         ..Overview::default()
     };
-    let text = markdown(&overview, &providers, &incidents);
+    let report = Report {
+        overview,
+        providers: providers.clone(),
+        incidents: &incidents,
+        charts: Some(charts(&written.records, DAY, DAY + 599_000).unwrap()),
+    };
+    let text = markdown(&report);
     let incidents_at = text.find("## Incidents").unwrap();
     let providers_at = text.find("## Providers").unwrap();
     assert!(incidents_at < providers_at);
@@ -250,9 +258,123 @@ fn the_markdown_report_leads_with_incidents_and_names_the_providers() {
 fn an_empty_run_still_writes_valid_tables() {
     let written = write_records(&[]);
     assert_eq!(written.rows, 0);
-    assert_eq!(read(&written.records).height(), 0);
+    assert_eq!(read(&written.path).height(), 0);
     assert_eq!(rollups(&written.records, 60_000).unwrap().height(), 0);
     assert!(provider_table(&written.records).unwrap().is_empty());
-    let text = markdown(&Overview::default(), &[], &[]);
-    assert!(text.contains("No incident"), "{text}");
+    let report = Report {
+        overview: Overview::default(),
+        providers: Vec::new(),
+        incidents: &[],
+        charts: None,
+    };
+    assert!(markdown(&report).contains("No incident"));
+    let page = html(&report);
+    assert!(page.contains("No incident"));
+    assert!(!page.contains("<svg"), "charts drawn without calls");
+    let mut seen = 0;
+    written.records.for_each(|_, _| seen += 1).unwrap();
+    assert_eq!(seen, 0);
+}
+
+#[test]
+fn chart_series_add_up_to_the_records_in_named_buckets() {
+    let written = write_records(&calls());
+    let charts = charts(&written.records, DAY, DAY + 599_000).unwrap();
+    // Ten minutes fit in 300 one-minute buckets.
+    assert_eq!(
+        (charts.bucket_ms, charts.start_ms, charts.buckets),
+        (60_000, DAY, 10)
+    );
+    let names: Vec<&str> = charts
+        .providers
+        .iter()
+        .map(|p| p.provider.as_str())
+        .collect();
+    assert_eq!(names, ["openai", "anthropic"]);
+    let anthropic = &charts.providers[1];
+    assert_eq!(anthropic.requests, vec![20; 10]);
+    assert_eq!(anthropic.errors, [0, 0, 0, 0, 0, 20, 20, 20, 0, 0]);
+    assert_eq!(charts.failures_by_class.len(), 1);
+    assert_eq!(charts.failures_by_class[0].0, "overloaded");
+    assert!(charts.latency[1]
+        .iter()
+        .all(|p95| p95.is_some_and(|ms| (100.0..200.0).contains(&ms))));
+    // A week needs wider buckets, of a width a reader can name.
+    assert_eq!(
+        faultline_report::bucket_width(DAY, DAY + 86_400_000),
+        5 * 60_000
+    );
+    assert_eq!(
+        faultline_report::bucket_width(DAY, DAY + 7 * 86_400_000),
+        3_600_000
+    );
+}
+
+#[test]
+fn records_read_back_as_they_were_classified() {
+    let records = calls();
+    let written = write_records(&records);
+    let classifier = Classifier::default();
+    let mut back = Vec::new();
+    let rows = written
+        .records
+        .for_each(|rec, outcome| back.push((rec.clone(), outcome.clone())))
+        .unwrap();
+    assert_eq!(rows, 600);
+    for (original, (rec, outcome)) in records.iter().zip(&back) {
+        let class = classifier.classify(original);
+        assert_eq!(
+            (outcome.provider, outcome.status_class, &*outcome.cause),
+            (class.provider, class.status_class, &*class.cause)
+        );
+        assert_eq!(rec.ts_ms, original.ts_ms);
+        assert_eq!(rec.source_line, original.source_line);
+        assert_eq!(rec.request_id, original.request_id);
+        assert_eq!(rec.model, original.model);
+        assert_eq!(rec.key_fp, original.key_fp);
+        assert_eq!(rec.http_status, original.http_status);
+        assert_eq!(rec.latency_ms, original.latency_ms);
+        assert_eq!(rec.error_message, original.error_message);
+    }
+    // Detection over the rows read back finds what it finds over the originals.
+    let config = DetectConfig::default();
+    let (mut direct, mut again) = (Collector::new(&config), Collector::new(&config));
+    for rec in &records {
+        direct.add(rec, &classifier.classify(rec));
+    }
+    for (rec, o) in &back {
+        again.add_outcome(rec, o.provider, o.status_class, &o.cause);
+    }
+    assert_eq!(
+        detect(&direct.finish(), &config),
+        detect(&again.finish(), &config)
+    );
+
+    // A filter reads only the matching rows.
+    let anthropic = RecordSet::new(std::slice::from_ref(&written.path)).with_filter(Some(
+        faultline_report::col("provider").eq(faultline_report::lit("anthropic")),
+    ));
+    let mut n = 0;
+    anthropic
+        .for_each(|_, o| {
+            assert_eq!(o.provider.as_str(), "anthropic");
+            n += 1;
+        })
+        .unwrap();
+    assert_eq!(n, 200);
+    assert_eq!(provider_table(&anthropic).unwrap().len(), 1);
+}
+
+#[test]
+fn a_parquet_file_without_the_record_columns_is_refused_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("other.parquet");
+    let mut frame = df!("ts" => [1i64, 2], "x" => ["a", "b"]).unwrap();
+    write_parquet(&mut frame, &path).unwrap();
+    let err = RecordSet::new(&[path]).check().unwrap_err().to_string();
+    assert!(
+        err.contains("other.parquet: not a faultline records file"),
+        "{err}"
+    );
+    assert!(err.contains("column \"ts\" is i64"), "{err}");
 }

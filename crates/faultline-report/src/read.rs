@@ -1,0 +1,277 @@
+//! `records.parquet` files as a source: lazily scanned for the aggregates,
+//! or read back row by row as records and outcomes, so that `faultline
+//! report` can detect incidents again over earlier output.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use faultline_classify::{Provider, StatusClass};
+use faultline_ingest::Record;
+use polars::prelude::*;
+
+use crate::records::records_schema;
+use crate::Error;
+
+/// Rows decoded at a time: one row group of what [`crate::RecordsWriter`] writes.
+const BATCH_ROWS: usize = 128 * 1024;
+
+/// The columns read back, all of them part of the documented schema.
+const COLUMNS: [&str; 20] = [
+    "ts",
+    "source_file",
+    "source_line",
+    "format",
+    "request_id",
+    "service",
+    "provider",
+    "model",
+    "key_fp",
+    "http_status",
+    "error_type",
+    "error_message",
+    "latency_ms",
+    "prompt_tokens",
+    "attempt",
+    "empty_response",
+    "status_class",
+    "cause",
+    "secrets_found",
+    "byte_offset",
+];
+
+/// How a call ended, as `records.parquet` stored it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outcome {
+    /// The provider.
+    pub provider: Provider,
+    /// The status class.
+    pub status_class: StatusClass,
+    /// The cause.
+    pub cause: Arc<str>,
+    /// The record's `format` column (`flat`, `envelope`, ...), if any.
+    pub format: Option<Arc<str>>,
+}
+
+/// One or more `records.parquet` files read as one table, optionally
+/// filtered: what every aggregate and [`RecordSet::for_each`] read. Rows are
+/// read a row group at a time, so memory stays bounded whatever the size.
+#[derive(Debug, Clone)]
+pub struct RecordSet {
+    paths: Vec<PathBuf>,
+    filter: Option<Expr>,
+}
+
+impl RecordSet {
+    /// A reader over `paths`, every row.
+    #[must_use]
+    pub fn new(paths: &[PathBuf]) -> RecordSet {
+        RecordSet {
+            paths: paths.to_vec(),
+            filter: None,
+        }
+    }
+
+    /// Only the rows for which `filter` (a polars expression over the
+    /// documented columns) is true.
+    #[must_use]
+    pub fn with_filter(mut self, filter: Option<Expr>) -> RecordSet {
+        self.filter = filter;
+        self
+    }
+
+    /// Checks that every file is a records file faultline can read: each
+    /// column it needs is there with its documented type.
+    pub fn check(&self) -> Result<(), Error> {
+        let expected = records_schema();
+        for path in &self.paths {
+            let not_records = |reason: String| Error::NotRecords {
+                path: path.clone(),
+                reason,
+            };
+            let schema = scan_one(path)?
+                .collect_schema()
+                .map_err(|e| not_records(e.to_string()))?;
+            for name in COLUMNS {
+                let want = expected.get(name).cloned().unwrap_or(DataType::Null);
+                match schema.get(name) {
+                    None => return Err(not_records(format!("no column {name:?}"))),
+                    Some(got) if !same_type(got, &want) => {
+                        return Err(not_records(format!(
+                            "column {name:?} is {got}, expected {want}"
+                        )))
+                    }
+                    Some(_) => {}
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// A lazy scan of every file, filtered.
+    pub(crate) fn scan(&self) -> Result<LazyFrame, Error> {
+        let mut frames = self
+            .paths
+            .iter()
+            .map(|path| scan_one(path))
+            .collect::<Result<Vec<_>, _>>()?;
+        let frame = if frames.len() == 1 {
+            frames
+                .pop()
+                .ok_or_else(|| Error::Polars(PolarsError::NoData("no records file".into())))?
+        } else {
+            concat(frames, UnionArgs::default())?
+        };
+        Ok(match &self.filter {
+            Some(filter) => frame.filter(filter.clone()),
+            None => frame,
+        })
+    }
+
+    /// The files.
+    #[must_use]
+    pub fn paths(&self) -> &[PathBuf] {
+        &self.paths
+    }
+
+    /// Calls `f` with every row, file by file in order; returns the rows read.
+    pub fn for_each(&self, mut f: impl FnMut(&Record, &Outcome)) -> Result<u64, Error> {
+        self.check()?;
+        let mut strings = Interner::default();
+        let mut rows = 0u64;
+        for path in &self.paths {
+            let total = scan_one(path)?
+                .select([len().cast(DataType::UInt64).alias("n")])
+                .collect()?
+                .column("n")?
+                .u64()?
+                .get(0)
+                .unwrap_or(0);
+            let mut offset = 0u64;
+            while offset < total {
+                let mut batch = scan_one(path)?.slice(offset as i64, BATCH_ROWS as IdxSize);
+                if let Some(filter) = &self.filter {
+                    batch = batch.filter(filter.clone());
+                }
+                let frame = batch.select(COLUMNS.map(col)).collect()?;
+                rows += read_batch(path, &frame, &mut strings, &mut f)?;
+                offset += BATCH_ROWS as u64;
+            }
+        }
+        Ok(rows)
+    }
+}
+
+fn scan_one(path: &Path) -> Result<LazyFrame, Error> {
+    let name = path.to_string_lossy();
+    Ok(LazyFrame::scan_parquet(
+        PlRefPath::from(name.as_ref()),
+        ScanArgsParquet::default(),
+    )?)
+}
+
+/// Datetimes match whatever their zone (a file written without one still
+/// holds UTC milliseconds); other types must be equal.
+fn same_type(got: &DataType, want: &DataType) -> bool {
+    match (got, want) {
+        (DataType::Datetime(a, _), DataType::Datetime(b, _)) => a == b,
+        _ => got == want,
+    }
+}
+
+/// Shares one `Arc<str>` per distinct value, as ingest does, so that
+/// scopes compare and clone cheaply.
+#[derive(Default)]
+struct Interner(HashMap<String, Arc<str>>);
+
+impl Interner {
+    fn get(&mut self, text: Option<&str>) -> Option<Arc<str>> {
+        let text = text?;
+        if let Some(shared) = self.0.get(text) {
+            return Some(Arc::clone(shared));
+        }
+        let shared: Arc<str> = Arc::from(text);
+        self.0.insert(text.to_owned(), Arc::clone(&shared));
+        Some(shared)
+    }
+}
+
+fn read_batch(
+    path: &Path,
+    frame: &DataFrame,
+    strings: &mut Interner,
+    f: &mut impl FnMut(&Record, &Outcome),
+) -> Result<u64, Error> {
+    let text =
+        |name: &str| -> Result<StringChunked, Error> { Ok(frame.column(name)?.str()?.clone()) };
+    let ts = frame.column("ts")?.cast(&DataType::Int64)?.i64()?.clone();
+    let (file, format, request_id, service, provider, model, key_fp) = (
+        text("source_file")?,
+        text("format")?,
+        text("request_id")?,
+        text("service")?,
+        text("provider")?,
+        text("model")?,
+        text("key_fp")?,
+    );
+    let (error_type, error_message, class, cause) = (
+        text("error_type")?,
+        text("error_message")?,
+        text("status_class")?,
+        text("cause")?,
+    );
+    let line = frame.column("source_line")?.u64()?.clone();
+    let offset = frame.column("byte_offset")?.u64()?.clone();
+    let status = frame.column("http_status")?.u16()?.clone();
+    let latency = frame.column("latency_ms")?.f64()?.clone();
+    let prompt = frame.column("prompt_tokens")?.u32()?.clone();
+    let attempt = frame.column("attempt")?.u16()?.clone();
+    let empty = frame.column("empty_response")?.bool()?.clone();
+    let secrets = frame.column("secrets_found")?.u16()?.clone();
+    let empty_cause: Arc<str> = Arc::from("unknown");
+    for i in 0..frame.height() {
+        let record = Record {
+            ts_ms: ts.get(i).unwrap_or(0),
+            source_file: strings.get(file.get(i)).unwrap_or_else(|| Arc::from("")),
+            source_line: line.get(i).unwrap_or(0),
+            byte_offset: offset.get(i).unwrap_or(0),
+            request_id: request_id.get(i).map(str::to_owned),
+            service: strings.get(service.get(i)),
+            model: strings.get(model.get(i)),
+            key_fp: strings.get(key_fp.get(i)),
+            http_status: status.get(i),
+            error_type: error_type.get(i).map(str::to_owned),
+            error_message: error_message.get(i).map(str::to_owned),
+            latency_ms: latency.get(i),
+            prompt_tokens: prompt.get(i),
+            attempt: attempt.get(i),
+            empty_response: empty.get(i).unwrap_or(false),
+            secrets_found: secrets.get(i).unwrap_or(0),
+            ..Record::default()
+        };
+        let outcome = Outcome {
+            provider: provider
+                .get(i)
+                .and_then(Provider::parse)
+                .unwrap_or(Provider::Other),
+            status_class: match class.get(i).map(|c| (c, StatusClass::parse(c))) {
+                Some((_, Some(class))) => class,
+                other => {
+                    return Err(Error::NotRecords {
+                        path: path.to_path_buf(),
+                        reason: format!(
+                            "status_class {:?} is not one faultline writes",
+                            other.map_or("null", |(c, _)| c)
+                        ),
+                    })
+                }
+            },
+            cause: strings
+                .get(cause.get(i))
+                .unwrap_or_else(|| Arc::clone(&empty_cause)),
+            format: strings.get(format.get(i)),
+        };
+        f(&record, &outcome);
+    }
+    Ok(frame.height() as u64)
+}

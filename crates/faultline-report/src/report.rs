@@ -1,0 +1,53 @@
+//! What a report says, gathered once and written as markdown and HTML.
+
+use faultline_classify::incidents::Incident;
+
+use crate::charts::Charts;
+use crate::tables::ProviderRow;
+
+/// What the run read and counted, for the report's headline and data-quality
+/// sections. The caller fills it from its ingest summary and tallies.
+#[derive(Debug, Clone, Default)]
+pub struct Overview {
+    /// faultline's version.
+    pub version: String,
+    /// True when the built-in sample day was analyzed.
+    pub sample: bool,
+    /// Input files read.
+    pub inputs: usize,
+    /// Bytes read (decompressed).
+    pub bytes: u64,
+    /// Lines read.
+    pub lines: u64,
+    /// Calls normalized.
+    pub records: u64,
+    /// Calls that failed (status class other than ok).
+    pub failed: u64,
+    /// Bad lines, total and by reason.
+    pub bad_lines: u64,
+    /// Bad lines by reason.
+    pub bad_by_reason: Vec<(String, u64)>,
+    /// Inputs that could not be read, with the reason.
+    pub input_errors: Vec<String>,
+    /// Lines holding plaintext keys.
+    pub lines_with_secrets: u64,
+    /// Failures by status class, most frequent first.
+    pub failures_by_class: Vec<(String, u64)>,
+    /// Failures by cause, most frequent first.
+    pub failures_by_cause: Vec<(String, u64)>,
+    /// Failures no rule explains: count and message.
+    pub top_unknown: Vec<(u64, String)>,
+}
+
+/// Everything the markdown and HTML reports show.
+#[derive(Debug, Clone)]
+pub struct Report<'a> {
+    /// What was read and counted.
+    pub overview: Overview,
+    /// Per provider, busiest first.
+    pub providers: Vec<ProviderRow>,
+    /// The incidents, most severe first.
+    pub incidents: &'a [Incident],
+    /// The time series the HTML report draws (None when there were no calls).
+    pub charts: Option<Charts>,
+}

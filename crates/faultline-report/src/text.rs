@@ -1,0 +1,55 @@
+//! How reports write numbers, times and scopes, shared by markdown and HTML.
+
+use faultline_classify::incidents::{self, Incident};
+
+/// `openai, gpt-4o, service checkout, key fp_ab12`: what an incident covers.
+pub(crate) fn scope(inc: &Incident) -> String {
+    let mut parts = vec![inc
+        .provider
+        .map_or("unknown provider", |p| p.as_str())
+        .to_owned()];
+    parts.extend(inc.model.as_deref().map(str::to_owned));
+    if let Some(service) = &inc.service {
+        parts.push(format!("service {service}"));
+    }
+    if let Some(key) = &inc.key_fp {
+        parts.push(format!("key {key}"));
+    }
+    parts.join(", ")
+}
+
+pub(crate) fn percent(part: u64, whole: u64) -> String {
+    if whole == 0 {
+        return "—".to_owned();
+    }
+    incidents::percent(part as f64 / whole as f64)
+}
+
+pub(crate) fn ms_text(ms: Option<f64>) -> String {
+    match ms {
+        None => "—".to_owned(),
+        Some(ms) if ms >= 1000.0 => format!("{:.1} s", ms / 1000.0),
+        Some(ms) => format!("{ms:.0} ms"),
+    }
+}
+
+pub(crate) fn bytes_text(bytes: u64) -> String {
+    let b = bytes as f64;
+    if b >= 1e9 {
+        format!("{:.2} GB", b / 1e9)
+    } else if b >= 1e6 {
+        format!("{:.1} MB", b / 1e6)
+    } else if b >= 1e3 {
+        format!("{:.1} KB", b / 1e3)
+    } else {
+        format!("{bytes} bytes")
+    }
+}
+
+/// `2026-03-10 12:00:02`.
+pub(crate) fn clock(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms).map_or_else(
+        || ms.to_string(),
+        |t| t.format("%Y-%m-%d %H:%M:%S").to_string(),
+    )
+}
