@@ -5,7 +5,11 @@
 //! stdout (`faultline analyze | head`) exits quietly with 0.
 
 mod analyze;
+mod filter;
 mod output;
+mod pipeline;
+mod progress;
+mod report;
 mod rules;
 mod sample;
 
@@ -18,9 +22,20 @@ use clap::{Args, Parser, Subcommand};
 /// LLM API call logs in, incident reports out.
 #[derive(Debug, Parser)]
 #[command(name = "faultline", version, about, long_about = None)]
+#[command(
+    after_help = "Exit codes: 0 done; 1 done, and --fail-on found an incident that severe; 2 usage error or an input that could not be read."
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
+
+    /// No progress line and no summary on stdout; errors still go to stderr.
+    #[arg(long, short, global = true)]
+    quiet: bool,
+
+    /// Log what each step does to stderr (-vv for more).
+    #[arg(long, short, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
 }
 
 #[derive(Debug, Subcommand)]
@@ -36,6 +51,28 @@ enum Command {
     ///   zcat calls.gz | faultline analyze -           # standard input
     #[command(verbatim_doc_comment)]
     Analyze(AnalyzeArgs),
+    /// Read logs and write every classified call to one parquet file
+    ///
+    /// The first half of analyze: no incidents, no reports. Run report on the
+    /// files later, for one day or for many together.
+    ///
+    /// Examples:
+    ///   faultline classify /var/log/llm/2025-03-10/ -o 2025-03-10.parquet
+    ///   faultline report 2025-03-*.parquet --out week/
+    #[command(verbatim_doc_comment)]
+    Classify(ClassifyArgs),
+    /// Detect incidents and write the reports again from records.parquet files
+    ///
+    /// Reads the records that analyze or classify wrote, as one table, so
+    /// that several days can be reported together, or one day again with
+    /// other thresholds, filters or windows.
+    ///
+    /// Examples:
+    ///   faultline report faultline-out/records.parquet --out again/ --window 5m
+    ///   faultline report mon/records.parquet tue/records.parquet --out week/
+    ///   faultline report day.parquet --provider anthropic --since "2025-03-10 14:00"
+    #[command(verbatim_doc_comment)]
+    Report(ReportArgs),
     /// Write a realistic day of logs with injected incidents and their ground truth
     ///
     /// Eleven services, four providers, three log formats, a daily load curve,
@@ -60,6 +97,13 @@ enum Command {
     ///   faultline explain context_length_exceeded
     #[command(verbatim_doc_comment)]
     Explain(ExplainArgs),
+    /// Print a shell completion script (bash, zsh, fish, powershell, elvish)
+    ///
+    /// Examples:
+    ///   faultline completions bash > ~/.local/share/bash-completion/completions/faultline
+    ///   faultline completions zsh > ~/.zfunc/_faultline
+    #[command(verbatim_doc_comment)]
+    Completions(CompletionsArgs),
 }
 
 #[derive(Debug, Args)]
@@ -118,19 +162,11 @@ struct RulesArgs {
     rules: Option<PathBuf>,
 }
 
-/// Settings of `analyze`. Each flag can also come from a `FAULTLINE_*`
-/// environment variable; a flag on the command line wins.
+/// How calls are read and classified (analyze and classify). Each flag can
+/// also come from a `FAULTLINE_*` environment variable; a flag on the command
+/// line wins.
 #[derive(Debug, Args)]
-struct AnalyzeArgs {
-    /// Log files, directories (read recursively), globs, or `-` for stdin.
-    /// gzip and zstd are detected from the bytes, whatever the file name.
-    #[arg(value_name = "INPUT")]
-    inputs: Vec<PathBuf>,
-
-    /// Directory that receives incidents.json, summary.json and quarantine.jsonl.
-    #[arg(long, short, env = "FAULTLINE_OUT", default_value = "faultline-out")]
-    out: PathBuf,
-
+struct IngestArgs {
     /// Parser threads (0 = one per core).
     #[arg(long, short = 'j', env = "FAULTLINE_THREADS", default_value_t = 0)]
     threads: usize,
@@ -156,25 +192,171 @@ struct AnalyzeArgs {
     /// A rule file that adds classification rules or overrides default ones by id.
     #[arg(long, env = "FAULTLINE_RULES")]
     rules: Option<PathBuf>,
+}
+
+/// Which calls a run looks at.
+#[derive(Debug, Args)]
+struct FilterArgs {
+    /// Only calls at or after this time: 2026-03-10, "2026-03-10 14:00"
+    /// (UTC), or RFC 3339 with an offset.
+    #[arg(long, env = "FAULTLINE_SINCE", value_parser = filter::parse_time, value_name = "TIME")]
+    since: Option<i64>,
+
+    /// Only calls before this time (same forms as --since).
+    #[arg(long, env = "FAULTLINE_UNTIL", value_parser = filter::parse_time, value_name = "TIME")]
+    until: Option<i64>,
+
+    /// Only calls to these providers (repeat, or separate with commas).
+    #[arg(long, env = "FAULTLINE_PROVIDER", value_delimiter = ',', value_parser = parse_provider)]
+    provider: Vec<String>,
+
+    /// Only calls from these services (repeat, or separate with commas).
+    #[arg(long, env = "FAULTLINE_SERVICE", value_delimiter = ',')]
+    service: Vec<String>,
+}
+
+impl FilterArgs {
+    fn filter(&self) -> filter::Filter {
+        filter::Filter {
+            since_ms: self.since,
+            until_ms: self.until,
+            providers: self.provider.clone(),
+            services: self.service.clone(),
+        }
+    }
+}
+
+fn parse_provider(text: &str) -> Result<String, String> {
+    match faultline_classify::Provider::parse(text.trim()) {
+        Some(p) => Ok(p.as_str().to_owned()),
+        None => Err(format!(
+            "unknown provider {text:?} (known: {})",
+            faultline_classify::Provider::ALL
+                .iter()
+                .map(|p| p.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )),
+    }
+}
+
+/// The human-readable reports a run writes (the parquet tables are always written).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum ReportFormat {
+    /// report.md
+    Md,
+    /// report.html
+    Html,
+    /// incidents.json and summary.json
+    Json,
+}
+
+/// Incident severities, for --fail-on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum FailOn {
+    Low,
+    Medium,
+    High,
+    Critical,
+}
+
+/// What a report run writes and how it ends (analyze and report).
+#[derive(Debug, Args)]
+struct OutputArgs {
+    /// Directory that receives the outputs (created if missing). Outputs of
+    /// an earlier run that this one does not write are removed.
+    #[arg(long, short, env = "FAULTLINE_OUT", default_value = "faultline-out")]
+    out: PathBuf,
+
+    /// Width of a rollup window: 30s, 1m, 5m, 1h.
+    #[arg(long, env = "FAULTLINE_WINDOW", default_value = "1m", value_parser = filter::parse_window)]
+    window: i64,
+
+    /// Reports to write, comma-separated.
+    #[arg(
+        long,
+        env = "FAULTLINE_FORMAT",
+        value_delimiter = ',',
+        default_value = "md,html,json"
+    )]
+    format: Vec<ReportFormat>,
 
     /// A config file whose [incidents.*] tables override detection thresholds
     /// (docs/incidents.md lists them).
     #[arg(long, env = "FAULTLINE_CONFIG")]
     config: Option<PathBuf>,
 
+    /// Exit with 1 when an incident of this severity or worse is found (for CI).
+    #[arg(long, env = "FAULTLINE_FAIL_ON", value_name = "SEVERITY")]
+    fail_on: Option<FailOn>,
+
     /// Print the summary as JSON on stdout.
     #[arg(long)]
     json: bool,
+}
 
-    /// Print nothing on stdout.
-    #[arg(long, short)]
-    quiet: bool,
+#[derive(Debug, Args)]
+struct AnalyzeArgs {
+    /// Log files, directories (read recursively), globs, or `-` for stdin.
+    /// gzip and zstd are detected from the bytes, whatever the file name.
+    #[arg(value_name = "INPUT")]
+    inputs: Vec<PathBuf>,
+    #[command(flatten)]
+    ingest: IngestArgs,
+    #[command(flatten)]
+    filter: FilterArgs,
+    #[command(flatten)]
+    output: OutputArgs,
+}
+
+#[derive(Debug, Args)]
+struct ClassifyArgs {
+    /// Log files, directories (read recursively), globs, or `-` for stdin.
+    #[arg(value_name = "INPUT", required = true)]
+    inputs: Vec<PathBuf>,
+    /// The records file to write. The bad lines go beside it, in
+    /// <name>.quarantine.jsonl.
+    #[arg(long, short, value_name = "FILE", default_value = "records.parquet")]
+    output: PathBuf,
+    #[command(flatten)]
+    ingest: IngestArgs,
+    #[command(flatten)]
+    filter: FilterArgs,
+    /// Print the summary as JSON on stdout.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Args)]
+struct ReportArgs {
+    /// records.parquet files written by analyze or classify, read as one.
+    #[arg(value_name = "RECORDS", required = true)]
+    records: Vec<PathBuf>,
+    #[command(flatten)]
+    filter: FilterArgs,
+    #[command(flatten)]
+    output: OutputArgs,
+}
+
+#[derive(Debug, Args)]
+struct CompletionsArgs {
+    /// The shell.
+    shell: clap_complete::Shell,
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    init_logging(cli.verbose);
+    let quiet = cli.quiet;
     let result = match cli.command {
-        Command::Analyze(args) => analyze::run(&args),
+        Command::Analyze(args) => analyze::run(&args, quiet),
+        Command::Classify(args) => analyze::classify(&args, quiet),
+        Command::Report(args) => report::run(&args, quiet),
+        Command::Completions(args) => {
+            let mut command = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(args.shell, &mut command, "faultline", &mut io::stdout());
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Sample(args) => sample::run(&args),
         Command::Rules(args) => rules::run(&args),
         Command::Explain(args) => rules::explain(&args),
@@ -189,6 +371,25 @@ fn main() -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+/// `-v` logs steps to stderr; colors only on a terminal and without NO_COLOR.
+fn init_logging(verbose: u8) {
+    use std::io::IsTerminal;
+    let level = match verbose {
+        0 => return,
+        1 => tracing::Level::INFO,
+        2 => tracing::Level::DEBUG,
+        _ => tracing::Level::TRACE,
+    };
+    let color =
+        io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+    tracing_subscriber::fmt()
+        .with_max_level(level)
+        .with_writer(io::stderr)
+        .with_ansi(color)
+        .with_target(false)
+        .init();
 }
 
 fn is_broken_pipe(err: &anyhow::Error) -> bool {

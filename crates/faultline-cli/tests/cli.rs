@@ -119,6 +119,7 @@ fn analyze_with_no_input_runs_the_built_in_sample_day() {
             "incidents.parquet",
             "quarantine.jsonl",
             "records.parquet",
+            "report.html",
             "report.md",
             "rollups.parquet",
             "summary.json"
@@ -128,6 +129,24 @@ fn analyze_with_no_input_runs_the_built_in_sample_day() {
     let report = std::fs::read_to_string(out.path().join("report.md")).unwrap();
     assert!(report.contains("### 1. quota_exhausted"), "{report}");
     assert!(report.contains("## Data quality"), "{report}");
+    let html = std::fs::read_to_string(out.path().join("report.html")).unwrap();
+    assert_eq!(html.matches("<article class=\"incident ").count(), 12);
+    for chart in [
+        "chart-incidents",
+        "chart-requests",
+        "chart-errors",
+        "chart-classes",
+        "chart-latency",
+    ] {
+        assert!(html.contains(&format!("id=\"{chart}\"")), "no {chart}");
+    }
+    // Self-contained: nothing to fetch, nothing to run.
+    assert!(!html.contains("<script"), "a script in the report");
+    assert!(!html.contains("src="), "a fetched resource in the report");
+    assert!(
+        html.contains("default-src 'none'"),
+        "no content security policy"
+    );
 }
 
 /// Parses the RFC 3339 times faultline writes (`2026-03-10T12:00:02.123Z`) to ms.
@@ -430,4 +449,390 @@ fn explain_a_status_and_a_code() {
         .code(1);
     let stdout = String::from_utf8(assert.get_output().stdout.clone()).unwrap();
     assert!(stdout.starts_with("No rule speaks about"), "{stdout}");
+}
+
+/// A 4 MiB sample day (seed 7) shared by the tests below: written once.
+fn sample_day() -> &'static Path {
+    static DAY: std::sync::OnceLock<tempfile::TempDir> = std::sync::OnceLock::new();
+    DAY.get_or_init(|| {
+        let dir = tempfile::tempdir().unwrap();
+        faultline()
+            .args(["sample", "--size", "4MiB", "--seed", "7", "--out"])
+            .arg(dir.path())
+            .assert()
+            .success();
+        dir
+    })
+    .path()
+}
+
+fn incident_keys(incidents: &Value) -> Vec<(String, String, String, String)> {
+    let mut keys: Vec<_> = incidents
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| {
+            (
+                i["id"].to_string(),
+                i["pattern"].to_string(),
+                i["start"].to_string(),
+                i["errors"].to_string(),
+            )
+        })
+        .collect();
+    keys.sort();
+    keys
+}
+
+fn stdout_of(assert: &assert_cmd::assert::Assert) -> String {
+    String::from_utf8(assert.get_output().stdout.clone()).unwrap()
+}
+
+fn stderr_of(assert: &assert_cmd::assert::Assert) -> String {
+    String::from_utf8(assert.get_output().stderr.clone()).unwrap()
+}
+
+#[test]
+fn classify_then_report_finds_what_analyze_finds_also_across_files() {
+    let day = sample_day();
+    let dir = tempfile::tempdir().unwrap();
+    let analyzed = dir.path().join("analyzed");
+    faultline()
+        .args(["analyze", "-q", "--out"])
+        .arg(&analyzed)
+        .arg(day.join("logs"))
+        .assert()
+        .success();
+
+    // The services split over two records files, reported together.
+    let mut logs: Vec<PathBuf> = std::fs::read_dir(day.join("logs"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    logs.sort();
+    let (first, second) = logs.split_at(logs.len() / 2);
+    for (name, files) in [("a.parquet", first), ("b.parquet", second)] {
+        let assert = faultline()
+            .arg("classify")
+            .args(files)
+            .arg("-o")
+            .arg(dir.path().join("days").join(name))
+            .assert()
+            .success();
+        assert!(
+            stdout_of(&assert).contains("wrote"),
+            "{}",
+            stdout_of(&assert)
+        );
+    }
+    // Bad lines are kept beside the records file they were read for.
+    let quarantined: usize = ["a", "b"]
+        .iter()
+        .map(|n| {
+            std::fs::read_to_string(dir.path().join(format!("days/{n}.quarantine.jsonl")))
+                .unwrap()
+                .lines()
+                .count()
+        })
+        .sum();
+    assert_eq!(quarantined, 3);
+
+    let reported = dir.path().join("reported");
+    let assert = faultline()
+        .arg("report")
+        .arg(dir.path().join("days/a.parquet"))
+        .arg(dir.path().join("days/b.parquet"))
+        .arg("--out")
+        .arg(&reported)
+        .assert()
+        .success();
+    assert!(
+        stdout_of(&assert).contains("incidents (12)"),
+        "{}",
+        stdout_of(&assert)
+    );
+    assert_eq!(
+        incident_keys(&read_json(&analyzed.join("incidents.json"))),
+        incident_keys(&read_json(&reported.join("incidents.json")))
+    );
+    let (a, r) = (
+        read_json(&analyzed.join("summary.json")),
+        read_json(&reported.join("summary.json")),
+    );
+    assert_eq!(a["totals"]["records"], r["totals"]["records"]);
+    assert_eq!(a["records_by_status_class"], r["records_by_status_class"]);
+    assert_eq!(a["failures_by_cause"], r["failures_by_cause"]);
+    for name in [
+        "rollups.parquet",
+        "incidents.parquet",
+        "report.md",
+        "report.html",
+    ] {
+        assert!(reported.join(name).is_file(), "report wrote no {name}");
+    }
+    // report reads records; it writes none.
+    assert!(!reported.join("records.parquet").exists());
+}
+
+#[test]
+fn report_refuses_a_parquet_file_that_holds_no_records() {
+    let day = sample_day();
+    let dir = tempfile::tempdir().unwrap();
+    faultline()
+        .args(["analyze", "-q", "--format", "md", "--out"])
+        .arg(dir.path())
+        .arg(day.join("logs/checkout-api.jsonl"))
+        .assert()
+        .success();
+    let assert = faultline()
+        .arg("report")
+        .arg(dir.path().join("rollups.parquet"))
+        .arg("--out")
+        .arg(dir.path().join("again"))
+        .assert()
+        .code(2);
+    let stderr = stderr_of(&assert);
+    assert!(
+        stderr.contains("rollups.parquet: not a faultline records file: no column \"ts\""),
+        "{stderr}"
+    );
+    let assert = faultline()
+        .args(["report", "/no/such/records.parquet"])
+        .assert()
+        .code(2);
+    assert!(stderr_of(&assert).contains("/no/such/records.parquet: no such file"));
+}
+
+#[test]
+fn fail_on_exits_1_only_when_an_incident_is_that_severe() {
+    let day = sample_day();
+    let dir = tempfile::tempdir().unwrap();
+    let assert = faultline()
+        .args(["analyze", "--fail-on", "critical", "--out"])
+        .arg(dir.path().join("day"))
+        .arg(day.join("logs"))
+        .assert()
+        .code(1);
+    assert!(
+        stderr_of(&assert).contains("found incidents of severity critical or worse"),
+        "{}",
+        stderr_of(&assert)
+    );
+    // The outputs are all there: --fail-on changes the exit code only.
+    assert!(dir.path().join("day/report.html").is_file());
+
+    // A quiet log has no incident: success whatever the level.
+    faultline()
+        .args(["analyze", "-q", "--fail-on", "low", "--out"])
+        .arg(dir.path().join("quiet"))
+        .arg(fixture("formats/litellm.jsonl"))
+        .assert()
+        .success();
+    let assert = faultline()
+        .args(["analyze", "--fail-on", "sometimes"])
+        .assert()
+        .code(2);
+    assert!(stderr_of(&assert).contains("invalid value 'sometimes'"));
+}
+
+#[test]
+fn filters_keep_only_the_calls_asked_for() {
+    let day = sample_day();
+    let dir = tempfile::tempdir().unwrap();
+    let all = dir.path().join("all");
+    faultline()
+        .args(["analyze", "-q", "--format", "json", "--out"])
+        .arg(&all)
+        .arg(day.join("logs"))
+        .assert()
+        .success();
+    let everything = read_json(&all.join("summary.json"));
+
+    let some = dir.path().join("some");
+    let assert = faultline()
+        .args([
+            "analyze",
+            "--provider",
+            "anthropic",
+            "--since",
+            "2026-03-10 06:00",
+        ])
+        .args(["--until", "2026-03-10T18:00:00Z", "--out"])
+        .arg(&some)
+        .arg(day.join("logs"))
+        .assert()
+        .success();
+    assert!(
+        stdout_of(&assert).contains("left out by"),
+        "{}",
+        stdout_of(&assert)
+    );
+    let summary = read_json(&some.join("summary.json"));
+    let providers = summary["records_by_provider"].as_object().unwrap();
+    assert_eq!(providers.keys().collect::<Vec<_>>(), ["anthropic"]);
+    let kept = summary["totals"]["records"].as_u64().unwrap();
+    let left_out = summary["totals"]["filtered_out"].as_u64().unwrap();
+    assert!(kept > 0 && left_out > 0);
+    assert_eq!(
+        kept + left_out,
+        everything["totals"]["records"].as_u64().unwrap()
+    );
+    let incidents = read_json(&some.join("incidents.json"));
+    for inc in incidents.as_array().unwrap() {
+        assert_eq!(inc["provider"], "anthropic", "{inc}");
+        assert!(ms(inc["start"].as_str().unwrap()) >= ms("2026-03-10T06:00:00.000Z"));
+    }
+    let text = parquet_text(&some.join("records.parquet"));
+    assert!(!text.contains("openai"), "an openai call was kept");
+
+    // The same filter on report over the unfiltered records gives the same incidents.
+    let again = dir.path().join("again");
+    faultline()
+        .args([
+            "report",
+            "-q",
+            "--provider",
+            "anthropic",
+            "--since",
+            "2026-03-10 06:00",
+        ])
+        .args(["--until", "2026-03-10T18:00:00Z", "--out"])
+        .arg(&again)
+        .arg(all.join("records.parquet"))
+        .assert()
+        .success();
+    assert_eq!(
+        incident_keys(&incidents),
+        incident_keys(&read_json(&again.join("incidents.json")))
+    );
+
+    let assert = faultline()
+        .args(["analyze", "--provider", "opnai"])
+        .assert()
+        .code(2);
+    assert!(stderr_of(&assert).contains("unknown provider \"opnai\" (known: openai"));
+    let assert = faultline()
+        .args(["analyze", "--since", "last tuesday"])
+        .assert()
+        .code(2);
+    assert!(stderr_of(&assert).contains("is not a time"));
+}
+
+#[test]
+fn a_rerun_in_the_same_directory_leaves_only_its_own_outputs() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path();
+    let input = fixture("formats/envelope.jsonl");
+    faultline()
+        .args(["analyze", "-q", "--out"])
+        .arg(out)
+        .arg(&input)
+        .assert()
+        .success();
+    assert!(out.join("report.html").is_file());
+    // What an interrupted run leaves, and a file of the user's.
+    std::fs::write(out.join(".report.md.tmp-12345"), "half").unwrap();
+    std::fs::write(out.join("notes.txt"), "mine").unwrap();
+    let assert = faultline()
+        .args(["analyze", "--format", "md", "--out"])
+        .arg(out)
+        .arg(&input)
+        .assert()
+        .success();
+    let mut names: Vec<String> = std::fs::read_dir(out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "incidents.parquet",
+            "notes.txt",
+            "quarantine.jsonl",
+            "records.parquet",
+            "report.md",
+            "rollups.parquet"
+        ]
+    );
+    assert!(
+        stdout_of(&assert).contains("wrote records.parquet, quarantine.jsonl, rollups.parquet, incidents.parquet, report.md to"),
+        "{}",
+        stdout_of(&assert)
+    );
+}
+
+#[test]
+fn the_window_sets_the_rollup_width() {
+    use polars::prelude::*;
+    let day = sample_day();
+    let out = tempfile::tempdir().unwrap();
+    faultline()
+        .args([
+            "analyze", "-q", "--window", "15m", "--format", "md", "--out",
+        ])
+        .arg(out.path())
+        .arg(day.join("logs/checkout-api.jsonl"))
+        .assert()
+        .success();
+    let frame =
+        ParquetReader::new(std::fs::File::open(out.path().join("rollups.parquet")).unwrap())
+            .finish()
+            .unwrap();
+    let starts = frame
+        .column("window_start")
+        .unwrap()
+        .cast(&DataType::Int64)
+        .unwrap();
+    let starts = starts.i64().unwrap();
+    assert!(starts.len() > 10);
+    assert!(starts.iter().flatten().all(|t| t % 900_000 == 0));
+    let minutes: std::collections::BTreeSet<i64> = starts.iter().flatten().collect();
+    assert!(minutes.len() <= 96, "{} windows in a day", minutes.len());
+
+    let assert = faultline()
+        .args(["analyze", "--window", "0s"])
+        .assert()
+        .code(2);
+    assert!(stderr_of(&assert).contains("longer than zero"));
+}
+
+#[test]
+fn completions_for_every_shell() {
+    for shell in ["bash", "zsh", "fish", "powershell", "elvish"] {
+        let assert = faultline().args(["completions", shell]).assert().success();
+        let script = stdout_of(&assert);
+        assert!(
+            script.contains("analyze") && script.contains("fail-on"),
+            "{shell}"
+        );
+    }
+}
+
+#[test]
+fn html_report_shows_log_text_as_text() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("calls.jsonl");
+    std::fs::write(
+        &log,
+        concat!(
+            r#"{"ts":"2026-03-10T12:00:00Z","service":"web","provider":"openai","model":"gpt-4o","status_code":418,"error":{"message":"<script>alert('x')</script> & <img src=x>"}}"#,
+            "\n",
+            r#"{"ts":"2026-03-10T12:00:01Z","service":"web","provider":"openai","model":"gpt-4o","status_code":200,"latency_ms":120}"#,
+            "\n"
+        ),
+    )
+    .unwrap();
+    faultline()
+        .args(["analyze", "-q", "--out"])
+        .arg(dir.path().join("out"))
+        .arg(&log)
+        .assert()
+        .success();
+    let html = std::fs::read_to_string(dir.path().join("out/report.html")).unwrap();
+    assert!(
+        html.contains("&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &amp; &lt;img src=x&gt;"),
+        "the message is not in the report as text"
+    );
+    assert!(!html.contains("<script") && !html.contains("<img"));
 }

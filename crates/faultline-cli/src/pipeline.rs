@@ -1,0 +1,323 @@
+//! Ingest and classify: inputs in, `records.parquet` and the quarantine out,
+//! with the counters and the incident collector that the reports need. Shared
+//! by `analyze` and `classify`.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::Path;
+use std::sync::{mpsc, Arc};
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use faultline_classify::incidents::{Collector, DetectConfig};
+use faultline_classify::{Classifier, Provider, StatusClass};
+use faultline_ingest::{discover, BadLine, Batch, IngestOptions, Ingester, Record, Stage, Summary};
+use faultline_report::{DataFrame, Error as ReportError, RecordColumns, RecordsWriter};
+use serde_json::{json, Value};
+
+use crate::filter::Filter;
+use crate::output::{Atomic, Staged};
+use crate::progress::Progress;
+use crate::IngestArgs;
+
+/// Size of the built-in sample day analyzed when no input is given.
+pub(crate) const SAMPLE_BYTES: u64 = 24 << 20;
+
+/// Classifies, filters and tallies each batch on the worker threads; only
+/// the small tallies, the built columns and the bad lines come back.
+struct ClassifyStage<'c> {
+    classifier: &'c Classifier,
+    detect: &'c DetectConfig,
+    filter: &'c Filter,
+}
+
+/// What each batch hands back.
+struct Classified {
+    tally: Tally,
+    collector: Collector,
+    /// The batch's rows of records.parquet, built here so that the writer
+    /// thread only encodes.
+    records: Result<DataFrame, ReportError>,
+    bad_lines: Vec<BadLine>,
+    /// Calls read (kept or not) and how far into which input the batch reached.
+    read: usize,
+    reached: Option<(Arc<str>, u64)>,
+}
+
+impl Stage for ClassifyStage<'_> {
+    type Output = Classified;
+
+    fn process(&self, batch: Batch) -> Classified {
+        let mut tally = Tally::default();
+        let mut collector = Collector::new(self.detect);
+        let mut columns = RecordColumns::default();
+        for rec in &batch.records {
+            let class = self.classifier.classify(rec);
+            if !self.filter.keeps(rec, class.provider) {
+                tally.filtered_out += 1;
+                continue;
+            }
+            tally.add(rec, class.provider, class.status_class, &class.cause);
+            collector.add(rec, &class);
+            columns.push(rec, &class);
+        }
+        let last_record = batch
+            .records
+            .last()
+            .map(|r| (Arc::clone(&r.source_file), r.byte_offset));
+        let last_bad = batch
+            .bad_lines
+            .last()
+            .map(|b| (Arc::clone(&b.file), b.offset));
+        Classified {
+            tally,
+            collector,
+            records: columns.into_frame(),
+            read: batch.records.len(),
+            reached: match (last_record, last_bad) {
+                (Some(a), Some(b)) => Some(if a.1 >= b.1 { a } else { b }),
+                (a, b) => a.or(b),
+            },
+            bad_lines: batch.bad_lines,
+        }
+    }
+}
+
+/// What a run keeps of the records while they stream past.
+#[derive(Default)]
+pub(crate) struct Tally {
+    pub by_status: BTreeMap<&'static str, u64>,
+    pub by_provider: BTreeMap<&'static str, u64>,
+    pub by_class: BTreeMap<&'static str, u64>,
+    pub by_cause: BTreeMap<String, u64>,
+    pub by_format: BTreeMap<String, u64>,
+    /// Failed calls no rule explained, by message: what users write rules for.
+    pub unknown_messages: BTreeMap<String, u64>,
+    pub empty_responses: u64,
+    pub with_error: u64,
+    /// Calls left out by --since, --until, --provider or --service.
+    pub filtered_out: u64,
+}
+
+impl Tally {
+    pub(crate) fn add(
+        &mut self,
+        rec: &Record,
+        provider: Provider,
+        class: StatusClass,
+        cause: &str,
+    ) {
+        *self.by_provider.entry(provider.as_str()).or_default() += 1;
+        *self.by_class.entry(class.as_str()).or_default() += 1;
+        if class != StatusClass::Ok {
+            *self.by_cause.entry(cause.to_owned()).or_default() += 1;
+        }
+        if cause == "unknown" {
+            let message = match rec.error_message.as_deref().or(rec.error_type.as_deref()) {
+                Some(text) => text.chars().take(200).collect(),
+                None => match rec.http_status {
+                    Some(status) => format!("(HTTP {status}, no message)"),
+                    None => "(no status, no message)".to_owned(),
+                },
+            };
+            *self.unknown_messages.entry(message).or_default() += 1;
+        }
+        let family = match rec.http_status {
+            Some(200..=299) => "2xx",
+            Some(400..=499) => "4xx",
+            Some(500..=599) => "5xx",
+            Some(_) => "other",
+            None => "no_response",
+        };
+        *self.by_status.entry(family).or_default() += 1;
+        self.empty_responses += u64::from(rec.empty_response);
+        self.with_error += u64::from(rec.error_message.is_some() || rec.error_type.is_some());
+    }
+
+    pub(crate) fn merge(&mut self, other: Tally) {
+        fn sum<K: Ord>(into: &mut BTreeMap<K, u64>, from: BTreeMap<K, u64>) {
+            for (key, n) in from {
+                *into.entry(key).or_default() += n;
+            }
+        }
+        sum(&mut self.by_status, other.by_status);
+        sum(&mut self.by_provider, other.by_provider);
+        sum(&mut self.by_class, other.by_class);
+        sum(&mut self.by_cause, other.by_cause);
+        sum(&mut self.by_format, other.by_format);
+        sum(&mut self.unknown_messages, other.unknown_messages);
+        self.empty_responses += other.empty_responses;
+        self.with_error += other.with_error;
+        self.filtered_out += other.filtered_out;
+    }
+
+    /// Calls kept.
+    pub(crate) fn records(&self) -> u64 {
+        self.by_class.values().sum()
+    }
+}
+
+/// What ingest leaves for the reports.
+pub(crate) struct Ingested {
+    pub summary: Summary,
+    pub tally: Tally,
+    pub collector: Collector,
+    /// Inputs that could not be read (or only in part), with the reason.
+    pub problems: Vec<String>,
+    /// True when the built-in sample day was read.
+    pub sample: bool,
+    pub threads: usize,
+    pub started: Instant,
+}
+
+/// Reads every input (or the built-in sample day when there is none),
+/// classifies and filters each call, writes the kept ones to `records_path`
+/// and the bad lines to `quarantine_path` (both renamed into place only when
+/// complete).
+pub(crate) fn ingest(
+    args: &IngestArgs,
+    inputs: &[std::path::PathBuf],
+    filter: &Filter,
+    detect: &DetectConfig,
+    records_path: &Path,
+    quarantine_path: &Path,
+    progress: &mut Progress,
+) -> Result<Ingested> {
+    let started = Instant::now();
+    let mut options = IngestOptions {
+        threads: args.threads,
+        chunk_bytes: args.chunk_bytes.max(1),
+        max_line_bytes: args.max_line_bytes.max(1),
+        mmap: !args.no_mmap,
+        ..IngestOptions::default()
+    };
+    if let Some(key) = &args.fingerprint_key {
+        options.fingerprint_key.clone_from(key);
+    }
+    let ingester = Ingester::new(options)?;
+    let classifier = Classifier::new(crate::rules::effective(args.rules.as_deref())?);
+
+    let (dir, name) = split(quarantine_path)?;
+    let mut quarantine = Atomic::create(dir, name)?;
+    let (dir, name) = split(records_path)?;
+    let records_file = Staged::new(dir, name);
+    let records = RecordsWriter::create(records_file.path())?;
+    let mut tally = Tally::default();
+    let mut collector = Collector::new(detect);
+    let mut write_error = None;
+    let stage = ClassifyStage {
+        classifier: &classifier,
+        detect,
+        filter,
+    };
+    let sample = inputs.is_empty();
+
+    // records.parquet is encoded on its own thread, overlapping the parse;
+    // the bounded channel keeps at most a few batches in flight.
+    let (frames, received) = mpsc::sync_channel::<Result<DataFrame, ReportError>>(4);
+    let (summary, input_errors, written) = std::thread::scope(|scope| {
+        let writer = scope.spawn(move || {
+            let mut records = records;
+            for frame in received {
+                records.write(frame?)?;
+            }
+            records.finish()
+        });
+        let mut on_output = |out: Classified| {
+            progress.batch(out.read, out.reached.as_ref().map(|(f, o)| (f, *o)));
+            tally.merge(out.tally);
+            collector.merge(out.collector);
+            // A failed writer has hung up; its error comes from join below.
+            let _ = frames.send(out.records);
+            for bad in &out.bad_lines {
+                if write_error.is_none() {
+                    if let Err(e) = writeln!(quarantine, "{}", quarantine_line(bad)) {
+                        write_error = Some(e);
+                    }
+                }
+            }
+        };
+        let (summary, input_errors) = if sample {
+            let mut summary = Summary::default();
+            let day = crate::sample::generate(crate::sample::Spec {
+                seed: 42,
+                bytes: SAMPLE_BYTES,
+            });
+            for (name, bytes) in &day.files {
+                let name = format!("sample/{name}");
+                let file = ingester.ingest_bytes_staged(&name, bytes, &stage, &mut on_output);
+                summary.totals.add(&file.counts);
+                summary.files.push(file);
+            }
+            (summary, Vec::new())
+        } else {
+            let (inputs, errors) = discover(inputs);
+            (
+                ingester.ingest_staged(&inputs, &stage, &mut on_output),
+                errors,
+            )
+        };
+        drop(frames);
+        let written = writer
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        (summary, input_errors, written)
+    });
+    if let Some(e) = write_error {
+        return Err(e).context(format!("cannot write {}", quarantine_path.display()));
+    }
+    quarantine.commit()?;
+    written.with_context(|| format!("cannot write {}", records_file.dest().display()))?;
+    records_file.commit()?;
+    tracing::info!(
+        seconds = started.elapsed().as_secs_f64(),
+        records = summary.totals.records,
+        bytes = summary.totals.bytes,
+        "read and classified"
+    );
+
+    for (format, n) in &summary.totals.records_by_format {
+        tally.by_format.insert(format.as_str().to_owned(), *n);
+    }
+    let mut problems: Vec<String> = input_errors.iter().map(ToString::to_string).collect();
+    problems.extend(
+        summary
+            .files
+            .iter()
+            .filter_map(|f| f.error.as_ref())
+            .map(ToString::to_string),
+    );
+    Ok(Ingested {
+        summary,
+        tally,
+        collector,
+        problems,
+        sample,
+        threads: ingester.threads(),
+        started,
+    })
+}
+
+/// A file path as (directory, file name), for the temp-then-rename writers.
+fn split(path: &Path) -> Result<(&Path, &str)> {
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .with_context(|| format!("{} is not a file name", path.display()))?;
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    Ok((dir, name))
+}
+
+fn quarantine_line(bad: &BadLine) -> Value {
+    json!({
+        "file": &*bad.file,
+        "line": bad.line,
+        "offset": bad.offset,
+        "reason": bad.reason.as_str(),
+        "detail": bad.detail,
+        "excerpt": bad.excerpt,
+    })
+}

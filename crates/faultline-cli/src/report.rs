@@ -1,0 +1,540 @@
+//! From classified calls to incidents and reports: the second half of
+//! `analyze`, and all of `faultline report`, which reads the calls back from
+//! earlier `records.parquet` files.
+
+use std::collections::BTreeMap;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use faultline_classify::incidents::{self, Collector, DetectConfig, Incident, Severity};
+use faultline_report::{Overview, RecordSet, Report};
+use serde_json::{json, Value};
+
+use crate::output::{rfc3339, Atomic, Staged};
+use crate::pipeline::Tally;
+use crate::progress::Progress;
+use crate::{FailOn, OutputArgs, ReportArgs, ReportFormat};
+
+/// How many of the most frequent unclassified messages the summary lists.
+const TOP_UNKNOWN: usize = 10;
+
+/// Every file a run may write in `--out`. A run removes those of an earlier
+/// run that it does not write itself, so that the directory never mixes runs.
+pub(crate) const OUTPUTS: [&str; 8] = [
+    "records.parquet",
+    "quarantine.jsonl",
+    "rollups.parquet",
+    "incidents.parquet",
+    "incidents.json",
+    "summary.json",
+    "report.md",
+    "report.html",
+];
+
+/// What was read, for summary.json and the report's data-quality section.
+pub(crate) struct Read {
+    /// One JSON object per input.
+    pub inputs: Vec<Value>,
+    pub bytes: u64,
+    pub lines: u64,
+    pub blank_lines: u64,
+    pub bad_lines: u64,
+    pub bad_by_reason: BTreeMap<String, u64>,
+    pub lines_with_secrets: u64,
+    /// Inputs that could not be read (or only in part), with the reason.
+    pub problems: Vec<String>,
+    pub sample: bool,
+    pub threads: usize,
+    pub started: Instant,
+}
+
+/// The detection thresholds: embedded defaults, then the user's config file.
+pub(crate) fn detect_config(path: Option<&Path>) -> Result<DetectConfig> {
+    let Some(path) = path else {
+        return Ok(DetectConfig::default());
+    };
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read config file {}", path.display()))?;
+    Ok(DetectConfig::parse_file(&text, path)?)
+}
+
+/// Creates `--out` and removes what an earlier run left there that this run
+/// will not replace: outputs it does not write (other `--format`), and
+/// temporary files of an interrupted run. Files in `keep` (this run's
+/// inputs) are never touched.
+pub(crate) fn prepare_out(out: &Path, writes: &[&str], keep: &[PathBuf]) -> Result<()> {
+    std::fs::create_dir_all(out)
+        .with_context(|| format!("cannot create output directory {}", out.display()))?;
+    let keep: Vec<PathBuf> = keep.iter().filter_map(|p| p.canonicalize().ok()).collect();
+    let entries = std::fs::read_dir(out)
+        .with_context(|| format!("cannot read output directory {}", out.display()))?;
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        let stale_output = OUTPUTS.contains(&name) && !writes.contains(&name);
+        let stale_temp = name.starts_with('.')
+            && OUTPUTS
+                .iter()
+                .any(|o| name.starts_with(&format!(".{o}.tmp-")));
+        if !(stale_output || stale_temp) {
+            continue;
+        }
+        let path = entry.path();
+        if path.canonicalize().is_ok_and(|p| keep.contains(&p)) {
+            continue;
+        }
+        std::fs::remove_file(&path)
+            .with_context(|| format!("cannot remove stale output {}", path.display()))?;
+        tracing::info!(file = %path.display(), "removed an earlier run's output");
+    }
+    Ok(())
+}
+
+/// The files a run with these settings writes, besides records and quarantine.
+pub(crate) fn report_outputs(args: &OutputArgs) -> Vec<&'static str> {
+    let mut names = vec!["rollups.parquet", "incidents.parquet"];
+    if args.format.contains(&ReportFormat::Json) {
+        names.extend(["incidents.json", "summary.json"]);
+    }
+    if args.format.contains(&ReportFormat::Md) {
+        names.push("report.md");
+    }
+    if args.format.contains(&ReportFormat::Html) {
+        names.push("report.html");
+    }
+    names
+}
+
+/// What a run gathered before detection: the classified calls (as records
+/// files, counts and collector), what was read, and what was written so far.
+pub(crate) struct Gathered<'a> {
+    pub records: &'a RecordSet,
+    pub read: &'a Read,
+    pub tally: &'a Tally,
+    pub collector: Collector,
+    pub written: &'a [&'a str],
+}
+
+/// Detects incidents, writes every report output, prints the summary and
+/// returns the exit code.
+pub(crate) fn finish(
+    args: &OutputArgs,
+    quiet: bool,
+    detect: &DetectConfig,
+    gathered: Gathered<'_>,
+    progress: &Progress,
+) -> Result<ExitCode> {
+    let Gathered {
+        records,
+        read,
+        tally,
+        collector,
+        written,
+    } = gathered;
+    let out = &args.out;
+    progress.step("detecting incidents");
+    let step = Instant::now();
+    let incidents = incidents::detect(&collector.finish(), detect);
+    tracing::info!(
+        seconds = step.elapsed().as_secs_f64(),
+        incidents = incidents.len(),
+        "detected incidents"
+    );
+
+    progress.step("aggregating rollups");
+    let step = Instant::now();
+    let staged = Staged::new(out, "rollups.parquet");
+    let mut rollups =
+        faultline_report::rollups(records, args.window).context("cannot aggregate the records")?;
+    faultline_report::write_parquet(&mut rollups, staged.path())?;
+    staged.commit()?;
+    drop(rollups);
+    let staged = Staged::new(out, "incidents.parquet");
+    let mut frame = faultline_report::incidents_frame(&incidents)?;
+    faultline_report::write_parquet(&mut frame, staged.path())?;
+    staged.commit()?;
+    tracing::info!(
+        seconds = step.elapsed().as_secs_f64(),
+        "wrote rollups.parquet and incidents.parquet"
+    );
+
+    let formats = &args.format;
+    if formats.contains(&ReportFormat::Md) || formats.contains(&ReportFormat::Html) {
+        progress.step("writing reports");
+        let step = Instant::now();
+        let providers = faultline_report::provider_table(records)?;
+        let first = providers.iter().map(|p| p.first_ms).min();
+        let last = providers.iter().map(|p| p.last_ms).max();
+        let charts = match (first, last, formats.contains(&ReportFormat::Html)) {
+            (Some(first), Some(last), true) => {
+                Some(faultline_report::charts(records, first, last)?)
+            }
+            _ => None,
+        };
+        let report = Report {
+            overview: overview(read, tally),
+            providers,
+            incidents: &incidents,
+            charts,
+        };
+        if formats.contains(&ReportFormat::Md) {
+            let mut file = Atomic::create(out, "report.md")?;
+            file.write_all(faultline_report::markdown(&report).as_bytes())?;
+            file.commit()?;
+        }
+        if formats.contains(&ReportFormat::Html) {
+            let mut file = Atomic::create(out, "report.html")?;
+            file.write_all(faultline_report::html(&report).as_bytes())?;
+            file.commit()?;
+        }
+        tracing::info!(seconds = step.elapsed().as_secs_f64(), "wrote the reports");
+    }
+
+    let mut all_written: Vec<&str> = written.to_vec();
+    all_written.extend(report_outputs(args));
+    let summary = summary_json(read, tally, &incidents, &all_written);
+    if formats.contains(&ReportFormat::Json) {
+        let mut file = Atomic::create(out, "incidents.json")?;
+        serde_json::to_writer_pretty(
+            &mut file,
+            &incidents.iter().map(incident_json).collect::<Vec<_>>(),
+        )?;
+        writeln!(file)?;
+        file.commit()?;
+        let mut file = Atomic::create(out, "summary.json")?;
+        serde_json::to_writer_pretty(&mut file, &summary)?;
+        writeln!(file)?;
+        file.commit()?;
+    }
+    progress.finish();
+
+    let mut stderr = io::stderr().lock();
+    for problem in &read.problems {
+        writeln!(stderr, "faultline: {problem}")?;
+    }
+    if !quiet {
+        let mut stdout = io::stdout().lock();
+        if args.json {
+            serde_json::to_writer_pretty(&mut stdout, &summary)?;
+            writeln!(stdout)?;
+        } else {
+            print_summary(&mut stdout, read, tally, &incidents, out, &all_written)?;
+        }
+        stdout.flush()?;
+    }
+    let worst = incidents.iter().map(|i| i.severity).min();
+    Ok(if !read.problems.is_empty() {
+        ExitCode::from(2)
+    } else if fails(args.fail_on, worst) {
+        if !quiet {
+            writeln!(
+                stderr,
+                "faultline: found incidents of severity {} or worse (--fail-on)",
+                args.fail_on.map_or("", severity_name)
+            )?;
+        }
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn severity_name(level: FailOn) -> &'static str {
+    match level {
+        FailOn::Low => "low",
+        FailOn::Medium => "medium",
+        FailOn::High => "high",
+        FailOn::Critical => "critical",
+    }
+}
+
+/// Whether the most severe incident found reaches `--fail-on`.
+fn fails(fail_on: Option<FailOn>, worst: Option<Severity>) -> bool {
+    let (Some(level), Some(worst)) = (fail_on, worst) else {
+        return false;
+    };
+    let threshold = match level {
+        FailOn::Low => Severity::Low,
+        FailOn::Medium => Severity::Medium,
+        FailOn::High => Severity::High,
+        FailOn::Critical => Severity::Critical,
+    };
+    // Severities order from critical (least) to low (greatest).
+    worst <= threshold
+}
+
+/// `faultline report`: the records of earlier runs, read back as one table.
+pub(crate) fn run(args: &ReportArgs, quiet: bool) -> Result<ExitCode> {
+    let started = Instant::now();
+    let detect = detect_config(args.output.config.as_deref())?;
+    let filter = args.filter.filter();
+    for path in &args.records {
+        if !path.is_file() {
+            anyhow::bail!("{}: no such file", path.display());
+        }
+    }
+    let records = RecordSet::new(&args.records).with_filter(filter.expr());
+    records.check()?;
+    prepare_out(
+        &args.output.out,
+        &report_outputs(&args.output),
+        &args.records,
+    )?;
+
+    let mut progress = Progress::new(quiet);
+    let mut tally = Tally::default();
+    let mut collector = Collector::new(&detect);
+    let mut with_secrets = 0u64;
+    let rows = records.for_each(|rec, outcome| {
+        tally.add(rec, outcome.provider, outcome.status_class, &outcome.cause);
+        if let Some(format) = &outcome.format {
+            *tally.by_format.entry(format.to_string()).or_default() += 1;
+        }
+        with_secrets += u64::from(rec.secrets_found > 0);
+        collector.add_outcome(rec, outcome.provider, outcome.status_class, &outcome.cause);
+        progress.batch(1, None);
+    })?;
+    tracing::info!(
+        rows,
+        seconds = started.elapsed().as_secs_f64(),
+        "read the records back"
+    );
+    let size = |p: &PathBuf| std::fs::metadata(p).map_or(0, |m| m.len());
+    let read = Read {
+        inputs: args
+            .records
+            .iter()
+            .map(|p| json!({"name": p.display().to_string(), "bytes": size(p)}))
+            .collect(),
+        bytes: args.records.iter().map(size).sum(),
+        lines: rows,
+        blank_lines: 0,
+        bad_lines: 0,
+        bad_by_reason: BTreeMap::new(),
+        lines_with_secrets: with_secrets,
+        problems: Vec::new(),
+        sample: false,
+        threads: 0,
+        started,
+    };
+    finish(
+        &args.output,
+        quiet,
+        &detect,
+        Gathered {
+            records: &records,
+            read: &read,
+            tally: &tally,
+            collector,
+            written: &[],
+        },
+        &progress,
+    )
+}
+
+fn overview(read: &Read, tally: &Tally) -> Overview {
+    let ok = tally.by_class.get("ok").copied().unwrap_or(0);
+    let records = tally.records();
+    let most_first = |items: Vec<(String, u64)>| {
+        let mut items = items;
+        items.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        items
+    };
+    Overview {
+        version: env!("CARGO_PKG_VERSION").to_owned(),
+        sample: read.sample,
+        inputs: read.inputs.len(),
+        bytes: read.bytes,
+        lines: read.lines,
+        records,
+        failed: records.saturating_sub(ok),
+        bad_lines: read.bad_lines,
+        bad_by_reason: read
+            .bad_by_reason
+            .iter()
+            .map(|(r, n)| (r.clone(), *n))
+            .collect(),
+        input_errors: read.problems.clone(),
+        lines_with_secrets: read.lines_with_secrets,
+        failures_by_class: most_first(
+            tally
+                .by_class
+                .iter()
+                .filter(|(class, _)| **class != "ok")
+                .map(|(class, n)| ((*class).to_owned(), *n))
+                .collect(),
+        ),
+        failures_by_cause: most_first(
+            tally
+                .by_cause
+                .iter()
+                .map(|(c, n)| (c.clone(), *n))
+                .collect(),
+        ),
+        top_unknown: top_unknown(tally),
+    }
+}
+
+fn summary_json(read: &Read, tally: &Tally, incidents: &[Incident], outputs: &[&str]) -> Value {
+    let count = |key: fn(&Incident) -> &'static str| {
+        let mut out: BTreeMap<&'static str, u64> = BTreeMap::new();
+        for inc in incidents {
+            *out.entry(key(inc)).or_default() += 1;
+        }
+        out
+    };
+    json!({
+        "faultline_version": env!("CARGO_PKG_VERSION"),
+        "embedded_sample": read.sample,
+        "threads": read.threads,
+        "run_seconds": read.started.elapsed().as_secs_f64(),
+        "inputs": read.inputs,
+        "input_errors": read.problems,
+        "outputs": outputs,
+        "totals": {
+            "bytes": read.bytes,
+            "lines": read.lines,
+            "blank_lines": read.blank_lines,
+            "records": tally.records(),
+            "filtered_out": tally.filtered_out,
+            "bad_lines": read.bad_lines,
+            "lines_with_plaintext_secrets": read.lines_with_secrets,
+            "records_with_error": tally.with_error,
+            "empty_responses": tally.empty_responses,
+        },
+        "bad_lines_by_reason": read.bad_by_reason,
+        "records_by_format": tally.by_format,
+        "records_by_http_status": tally.by_status,
+        "records_by_provider": tally.by_provider,
+        "records_by_status_class": tally.by_class,
+        "failures_by_cause": tally.by_cause,
+        "top_unknown_errors": top_unknown(tally)
+            .into_iter()
+            .map(|(count, message)| json!({"count": count, "message": message}))
+            .collect::<Vec<_>>(),
+        "incidents_by_pattern": count(|i| i.pattern.as_str()),
+        "incidents_by_severity": count(|i| i.severity.as_str()),
+    })
+}
+
+/// One incident as incidents.json holds it (docs/schema.md).
+pub(crate) fn incident_json(inc: &Incident) -> Value {
+    json!({
+        "id": inc.id,
+        "pattern": inc.pattern.as_str(),
+        "severity": inc.severity.as_str(),
+        "provider": inc.provider.map(faultline_classify::Provider::as_str),
+        "model": inc.model.as_deref(),
+        "service": inc.service.as_deref(),
+        "key_fp": inc.key_fp.as_deref(),
+        "cause": inc.cause.as_deref(),
+        "start": rfc3339(inc.start_ms),
+        "end": rfc3339(inc.end_ms),
+        "duration_s": inc.duration_s(),
+        "requests": inc.requests,
+        "errors": inc.errors,
+        "error_rate": (inc.error_rate() * 10_000.0).round() / 10_000.0,
+        "peak_rate": inc.peak_rate,
+        "summary": inc.summary,
+        "action": inc.action,
+        "escalation": inc.escalation,
+        "evidence": inc.evidence,
+    })
+}
+
+/// The most frequent messages of failures no rule explained, most frequent first.
+fn top_unknown(tally: &Tally) -> Vec<(u64, String)> {
+    let mut messages: Vec<(u64, String)> = tally
+        .unknown_messages
+        .iter()
+        .map(|(message, n)| (*n, message.clone()))
+        .collect();
+    messages.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
+    messages.truncate(TOP_UNKNOWN);
+    messages
+}
+
+fn print_summary(
+    out: &mut impl Write,
+    read: &Read,
+    tally: &Tally,
+    incidents: &[Incident],
+    dir: &Path,
+    written: &[&str],
+) -> io::Result<()> {
+    if read.sample {
+        writeln!(
+            out,
+            "No input given: analyzing the built-in sample day ({} services; `faultline sample` writes it out). Pass files, directories, globs or - to analyze your own logs.",
+            read.inputs.len()
+        )?;
+    }
+    writeln!(
+        out,
+        "read {} input(s), {} bytes, {} lines: {} records, {} bad lines, {} blank",
+        read.inputs.len(),
+        read.bytes,
+        read.lines,
+        tally.records(),
+        read.bad_lines,
+        read.blank_lines
+    )?;
+    if tally.filtered_out > 0 {
+        writeln!(
+            out,
+            "left out by --since/--until/--provider/--service: {} records",
+            tally.filtered_out
+        )?;
+    }
+    writeln!(out, "formats: {}", counts(&tally.by_format))?;
+    writeln!(
+        out,
+        "http status: {}; records with an error: {}; empty responses: {}",
+        counts(&tally.by_status),
+        tally.with_error,
+        tally.empty_responses
+    )?;
+    writeln!(out, "providers: {}", counts(&tally.by_provider))?;
+    writeln!(out, "status classes: {}", counts(&tally.by_class))?;
+    if incidents.is_empty() {
+        writeln!(out, "incidents: none")?;
+    } else {
+        writeln!(out, "incidents ({}), most severe first:", incidents.len())?;
+        for inc in incidents {
+            writeln!(out, "  [{}] {} {}", inc.severity, inc.pattern, inc.id)?;
+            writeln!(out, "      {}", inc.summary)?;
+        }
+    }
+    let unknown = top_unknown(tally);
+    if !unknown.is_empty() {
+        writeln!(
+            out,
+            "failures no rule explains (write a rule with --rules):"
+        )?;
+        for (count, message) in &unknown {
+            writeln!(out, "  {count:>6}  {message}")?;
+        }
+    }
+    if read.bad_lines > 0 {
+        writeln!(out, "bad lines by reason: {}", counts(&read.bad_by_reason))?;
+    }
+    if read.lines_with_secrets > 0 {
+        writeln!(
+            out,
+            "warning: {} line(s) hold plaintext API keys or tokens (not copied to any output)",
+            read.lines_with_secrets
+        )?;
+    }
+    writeln!(out, "wrote {} to {}", written.join(", "), dir.display())
+}
+
+/// `key n, key n, ...` in key order.
+fn counts<K: std::fmt::Display>(map: &BTreeMap<K, u64>) -> String {
+    map.iter()
+        .map(|(key, n)| format!("{key} {n}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
