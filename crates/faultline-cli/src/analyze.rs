@@ -12,31 +12,37 @@ use faultline_ingest::FileSummary;
 use faultline_report::RecordSet;
 use serde_json::{json, Value};
 
-use crate::pipeline::{self, Ingested};
+use crate::pipeline::{self, Ingested, RecordsTarget};
 use crate::progress::Progress;
 use crate::report::{self, Read};
-use crate::{AnalyzeArgs, ClassifyArgs};
+use crate::{AnalyzeArgs, ClassifyArgs, PartitionBy};
 
 pub(crate) fn run(args: &AnalyzeArgs, quiet: bool) -> Result<ExitCode> {
     let detect = report::detect_config(args.output.config.as_deref())?;
     let out = &args.output.out;
-    let mut writes = vec!["records.parquet", "quarantine.jsonl"];
+    let (records_name, target) = match args.partition_by {
+        Some(PartitionBy::Date) => ("records", RecordsTarget::ByDate(out.join("records"))),
+        None => (
+            "records.parquet",
+            RecordsTarget::File(out.join("records.parquet")),
+        ),
+    };
+    let mut writes = vec![records_name, "quarantine.jsonl"];
     writes.extend(report::report_outputs(&args.output));
     report::prepare_out(out, &writes, &args.inputs)?;
 
     let mut progress = Progress::new(quiet);
-    let records_path = out.join("records.parquet");
     let ingested = pipeline::ingest(
         &args.ingest,
         &args.inputs,
         &args.filter.filter(),
         &detect,
-        &records_path,
+        &target,
         &out.join("quarantine.jsonl"),
         &mut progress,
     )?;
     let read = read_of(&ingested);
-    let records = RecordSet::new(&[records_path]);
+    let records = RecordSet::new(&ingested.record_files);
     report::finish(
         &args.output,
         quiet,
@@ -46,7 +52,7 @@ pub(crate) fn run(args: &AnalyzeArgs, quiet: bool) -> Result<ExitCode> {
             read: &read,
             tally: &ingested.tally,
             collector: ingested.collector,
-            written: &["records.parquet", "quarantine.jsonl"],
+            written: &[records_name, "quarantine.jsonl"],
         },
         &progress,
     )
@@ -66,7 +72,10 @@ pub(crate) fn classify(args: &ClassifyArgs, quiet: bool) -> Result<ExitCode> {
         &args.inputs,
         &args.filter.filter(),
         &DetectConfig::default(),
-        &args.output,
+        &match args.partition_by {
+            Some(PartitionBy::Date) => RecordsTarget::ByDate(args.output.clone()),
+            None => RecordsTarget::File(args.output.clone()),
+        },
         &quarantine,
         &mut progress,
     )?;

@@ -12,12 +12,13 @@ mod progress;
 mod report;
 mod rules;
 mod sample;
+mod settings;
 
 use std::io::{self, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, FromArgMatches, Parser, Subcommand};
 
 /// LLM API call logs in, incident reports out.
 #[derive(Debug, Parser)]
@@ -281,8 +282,10 @@ struct OutputArgs {
     )]
     format: Vec<ReportFormat>,
 
-    /// A config file whose [incidents.*] tables override detection thresholds
-    /// (docs/incidents.md lists them).
+    /// A config file: its [settings] table gives defaults for these flags
+    /// (out, window, format, fail_on, threads, rules, max_line_bytes), its
+    /// [incidents.*] tables override detection thresholds (docs/incidents.md).
+    /// Environment variables and flags win over it.
     #[arg(long, env = "FAULTLINE_CONFIG")]
     config: Option<PathBuf>,
 
@@ -295,12 +298,23 @@ struct OutputArgs {
     json: bool,
 }
 
+/// How records.parquet is laid out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum PartitionBy {
+    /// One directory per UTC day: records/date=2026-03-10/part-00000.parquet
+    Date,
+}
+
 #[derive(Debug, Args)]
 struct AnalyzeArgs {
     /// Log files, directories (read recursively), globs, or `-` for stdin.
     /// gzip and zstd are detected from the bytes, whatever the file name.
     #[arg(value_name = "INPUT")]
     inputs: Vec<PathBuf>,
+    /// Write the records as a hive-partitioned directory (records/) instead
+    /// of one records.parquet: for runs over many days.
+    #[arg(long, env = "FAULTLINE_PARTITION_BY", value_name = "KEY")]
+    partition_by: Option<PartitionBy>,
     #[command(flatten)]
     ingest: IngestArgs,
     #[command(flatten)]
@@ -314,10 +328,13 @@ struct ClassifyArgs {
     /// Log files, directories (read recursively), globs, or `-` for stdin.
     #[arg(value_name = "INPUT", required = true)]
     inputs: Vec<PathBuf>,
-    /// The records file to write. The bad lines go beside it, in
-    /// <name>.quarantine.jsonl.
+    /// The records file to write (a directory with --partition-by). The bad
+    /// lines go beside it, in <name>.quarantine.jsonl.
     #[arg(long, short, value_name = "FILE", default_value = "records.parquet")]
     output: PathBuf,
+    /// Write a hive-partitioned directory, one date=YYYY-MM-DD/ per UTC day.
+    #[arg(long, env = "FAULTLINE_PARTITION_BY", value_name = "KEY")]
+    partition_by: Option<PartitionBy>,
     #[command(flatten)]
     ingest: IngestArgs,
     #[command(flatten)]
@@ -329,7 +346,8 @@ struct ClassifyArgs {
 
 #[derive(Debug, Args)]
 struct ReportArgs {
-    /// records.parquet files written by analyze or classify, read as one.
+    /// records.parquet files written by analyze or classify, read as one, or
+    /// directories of them (a partitioned records/ directory).
     #[arg(value_name = "RECORDS", required = true)]
     records: Vec<PathBuf>,
     #[command(flatten)]
@@ -345,13 +363,22 @@ struct CompletionsArgs {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let matches = <Cli as clap::CommandFactory>::command().get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     init_logging(cli.verbose);
     let quiet = cli.quiet;
+    let sub = |name: &str| {
+        matches
+            .subcommand_matches(name)
+            .cloned()
+            .unwrap_or_default()
+    };
     let result = match cli.command {
-        Command::Analyze(args) => analyze::run(&args, quiet),
+        Command::Analyze(mut args) => settings::apply_to_analyze(&mut args, &sub("analyze"))
+            .and_then(|()| analyze::run(&args, quiet)),
         Command::Classify(args) => analyze::classify(&args, quiet),
-        Command::Report(args) => report::run(&args, quiet),
+        Command::Report(mut args) => settings::apply_to_report(&mut args, &sub("report"))
+            .and_then(|()| report::run(&args, quiet)),
         Command::Completions(args) => {
             let mut command = <Cli as clap::CommandFactory>::command();
             clap_complete::generate(args.shell, &mut command, "faultline", &mut io::stdout());

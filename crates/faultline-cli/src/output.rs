@@ -101,6 +101,62 @@ impl Drop for Staged {
     }
 }
 
+/// A directory written under a temporary name beside its destination and
+/// renamed on [`StagedDir::commit`], replacing an earlier one of that name.
+pub(crate) struct StagedDir {
+    tmp: PathBuf,
+    dest: PathBuf,
+    committed: bool,
+}
+
+impl StagedDir {
+    pub(crate) fn new(dest: &Path) -> StagedDir {
+        let name = dest
+            .file_name()
+            .map_or_else(|| "records".into(), |n| n.to_string_lossy().into_owned());
+        StagedDir {
+            tmp: dest.with_file_name(format!(".{name}.tmp-{}", std::process::id())),
+            dest: dest.to_path_buf(),
+            committed: false,
+        }
+    }
+
+    /// Where to write.
+    pub(crate) fn path(&self) -> &Path {
+        &self.tmp
+    }
+
+    /// Where the directory ends up.
+    pub(crate) fn dest(&self) -> &Path {
+        &self.dest
+    }
+
+    pub(crate) fn commit(mut self) -> Result<()> {
+        if self.dest.is_dir() {
+            fs::remove_dir_all(&self.dest).with_context(|| {
+                format!("cannot replace {} of an earlier run", self.dest.display())
+            })?;
+        }
+        fs::rename(&self.tmp, &self.dest).with_context(|| {
+            format!(
+                "cannot rename {} to {}",
+                self.tmp.display(),
+                self.dest.display()
+            )
+        })?;
+        self.committed = true;
+        Ok(())
+    }
+}
+
+impl Drop for StagedDir {
+    fn drop(&mut self) {
+        if !self.committed {
+            let _ = fs::remove_dir_all(&self.tmp);
+        }
+    }
+}
+
 /// `2026-03-10T12:00:02.123Z`: how every output writes a time.
 pub(crate) fn rfc3339(ms: i64) -> String {
     chrono::DateTime::from_timestamp_millis(ms).map_or_else(

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{mpsc, Arc};
 use std::time::Instant;
 
@@ -12,11 +12,13 @@ use anyhow::{Context, Result};
 use faultline_classify::incidents::{Collector, DetectConfig};
 use faultline_classify::{Classifier, Provider, StatusClass};
 use faultline_ingest::{discover, BadLine, Batch, IngestOptions, Ingester, Record, Stage, Summary};
-use faultline_report::{DataFrame, Error as ReportError, RecordColumns, RecordsWriter};
+use faultline_report::{
+    DataFrame, Error as ReportError, PartitionedWriter, RecordColumns, RecordsWriter,
+};
 use serde_json::{json, Value};
 
 use crate::filter::Filter;
-use crate::output::{Atomic, Staged};
+use crate::output::{Atomic, Staged, StagedDir};
 use crate::progress::Progress;
 use crate::IngestArgs;
 
@@ -157,6 +159,37 @@ impl Tally {
     }
 }
 
+/// Where the classified calls go.
+pub(crate) enum RecordsTarget {
+    /// One parquet file.
+    File(PathBuf),
+    /// A directory with one `date=YYYY-MM-DD/` partition per UTC day.
+    ByDate(PathBuf),
+}
+
+/// The records writer of either target, on the writer thread.
+enum Sink {
+    File(Box<RecordsWriter>),
+    ByDate(PartitionedWriter),
+}
+
+impl Sink {
+    fn write(&mut self, frame: DataFrame) -> Result<(), ReportError> {
+        match self {
+            Sink::File(w) => w.write(frame),
+            Sink::ByDate(w) => w.write(frame),
+        }
+    }
+
+    /// The rows written and the files, under their temporary names.
+    fn finish(self, file: &Path) -> Result<(u64, Vec<PathBuf>), ReportError> {
+        match self {
+            Sink::File(w) => Ok((w.finish()?, vec![file.to_path_buf()])),
+            Sink::ByDate(w) => w.finish(),
+        }
+    }
+}
+
 /// What ingest leaves for the reports.
 pub(crate) struct Ingested {
     pub summary: Summary,
@@ -168,6 +201,8 @@ pub(crate) struct Ingested {
     pub sample: bool,
     pub threads: usize,
     pub started: Instant,
+    /// The records files written, under their final names.
+    pub record_files: Vec<PathBuf>,
 }
 
 /// Reads every input (or the built-in sample day when there is none),
@@ -176,10 +211,10 @@ pub(crate) struct Ingested {
 /// complete).
 pub(crate) fn ingest(
     args: &IngestArgs,
-    inputs: &[std::path::PathBuf],
+    inputs: &[PathBuf],
     filter: &Filter,
     detect: &DetectConfig,
-    records_path: &Path,
+    target: &RecordsTarget,
     quarantine_path: &Path,
     progress: &mut Progress,
 ) -> Result<Ingested> {
@@ -199,9 +234,22 @@ pub(crate) fn ingest(
 
     let (dir, name) = split(quarantine_path)?;
     let mut quarantine = Atomic::create(dir, name)?;
-    let (dir, name) = split(records_path)?;
-    let records_file = Staged::new(dir, name);
-    let records = RecordsWriter::create(records_file.path())?;
+    let (staged_file, staged_dir, records) = match target {
+        RecordsTarget::File(path) => {
+            let (dir, name) = split(path)?;
+            let staged = Staged::new(dir, name);
+            let writer = RecordsWriter::create(staged.path())?;
+            (Some(staged), None, Sink::File(Box::new(writer)))
+        }
+        RecordsTarget::ByDate(dir) => {
+            let staged = StagedDir::new(dir);
+            let writer = PartitionedWriter::create(staged.path())?;
+            (None, Some(staged), Sink::ByDate(writer))
+        }
+    };
+    let staged_path = staged_file
+        .as_ref()
+        .map_or_else(PathBuf::new, |s| s.path().to_path_buf());
     let mut tally = Tally::default();
     let mut collector = Collector::new(detect);
     let mut write_error = None;
@@ -216,12 +264,13 @@ pub(crate) fn ingest(
     // the bounded channel keeps at most a few batches in flight.
     let (frames, received) = mpsc::sync_channel::<Result<DataFrame, ReportError>>(4);
     let (summary, input_errors, written) = std::thread::scope(|scope| {
+        let staged_path = &staged_path;
         let writer = scope.spawn(move || {
             let mut records = records;
             for frame in received {
                 records.write(frame?)?;
             }
-            records.finish()
+            records.finish(staged_path)
         });
         let mut on_output = |out: Classified| {
             progress.batch(out.read, out.reached.as_ref().map(|(f, o)| (f, *o)));
@@ -267,8 +316,28 @@ pub(crate) fn ingest(
         return Err(e).context(format!("cannot write {}", quarantine_path.display()));
     }
     quarantine.commit()?;
-    written.with_context(|| format!("cannot write {}", records_file.dest().display()))?;
-    records_file.commit()?;
+    let (_, files) = written.with_context(|| {
+        let dest = match target {
+            RecordsTarget::File(path) | RecordsTarget::ByDate(path) => path,
+        };
+        format!("cannot write {}", dest.display())
+    })?;
+    let record_files = match (staged_file, staged_dir) {
+        (Some(staged), _) => {
+            let dest = staged.dest().to_path_buf();
+            staged.commit()?;
+            vec![dest]
+        }
+        (None, Some(staged)) => {
+            let (tmp, dest) = (staged.path().to_path_buf(), staged.dest().to_path_buf());
+            staged.commit()?;
+            files
+                .iter()
+                .filter_map(|f| f.strip_prefix(&tmp).ok().map(|rel| dest.join(rel)))
+                .collect()
+        }
+        (None, None) => Vec::new(),
+    };
     tracing::info!(
         seconds = started.elapsed().as_secs_f64(),
         records = summary.totals.records,
@@ -295,6 +364,7 @@ pub(crate) fn ingest(
         sample,
         threads: ingester.threads(),
         started,
+        record_files,
     })
 }
 

@@ -23,8 +23,9 @@ const TOP_UNKNOWN: usize = 10;
 
 /// Every file a run may write in `--out`. A run removes those of an earlier
 /// run that it does not write itself, so that the directory never mixes runs.
-pub(crate) const OUTPUTS: [&str; 8] = [
+pub(crate) const OUTPUTS: [&str; 9] = [
     "records.parquet",
+    "records",
     "quarantine.jsonl",
     "rollups.parquet",
     "incidents.parquet",
@@ -83,14 +84,69 @@ pub(crate) fn prepare_out(out: &Path, writes: &[&str], keep: &[PathBuf]) -> Resu
             continue;
         }
         let path = entry.path();
-        if path.canonicalize().is_ok_and(|p| keep.contains(&p)) {
+        if path
+            .canonicalize()
+            .is_ok_and(|p| keep.iter().any(|k| k.starts_with(&p)))
+        {
             continue;
         }
-        std::fs::remove_file(&path)
-            .with_context(|| format!("cannot remove stale output {}", path.display()))?;
+        let removed = if path.is_dir() {
+            // Only a partitioned records/ directory of faultline's own.
+            if !(stale_temp || is_partitioned(&path)) {
+                continue;
+            }
+            std::fs::remove_dir_all(&path)
+        } else {
+            std::fs::remove_file(&path)
+        };
+        removed.with_context(|| format!("cannot remove stale output {}", path.display()))?;
         tracing::info!(file = %path.display(), "removed an earlier run's output");
     }
     Ok(())
+}
+
+/// Whether `dir` holds only `date=...` partitions, as `--partition-by date` writes.
+fn is_partitioned(dir: &Path) -> bool {
+    std::fs::read_dir(dir).is_ok_and(|entries| {
+        entries
+            .flatten()
+            .all(|e| e.file_name().to_string_lossy().starts_with("date="))
+    })
+}
+
+/// The parquet files named on the command line, a directory standing for
+/// every `.parquet` file under it (in path order).
+fn record_files(args: &[PathBuf]) -> Result<Vec<PathBuf>> {
+    fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
+        let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
+            .with_context(|| format!("cannot read directory {}", dir.display()))?
+            .map(|e| e.map(|e| e.path()))
+            .collect::<io::Result<_>>()
+            .with_context(|| format!("cannot read directory {}", dir.display()))?;
+        entries.sort();
+        for path in entries {
+            if path.is_dir() {
+                walk(&path, out)?;
+            } else if path.extension().is_some_and(|e| e == "parquet") {
+                out.push(path);
+            }
+        }
+        Ok(())
+    }
+    let mut files = Vec::new();
+    for path in args {
+        if path.is_dir() {
+            walk(path, &mut files)?;
+        } else if path.is_file() {
+            files.push(path.clone());
+        } else {
+            anyhow::bail!("{}: no such file", path.display());
+        }
+    }
+    if files.is_empty() {
+        anyhow::bail!("no .parquet file in {}", args[0].display());
+    }
+    Ok(files)
 }
 
 /// The files a run with these settings writes, besides records and quarantine.
@@ -271,18 +327,14 @@ pub(crate) fn run(args: &ReportArgs, quiet: bool) -> Result<ExitCode> {
     let started = Instant::now();
     let detect = detect_config(args.output.config.as_deref())?;
     let filter = args.filter.filter();
-    for path in &args.records {
-        if !path.is_file() {
-            anyhow::bail!("{}: no such file", path.display());
-        }
-    }
-    let records = RecordSet::new(&args.records).with_filter(filter.expr());
+    let files = record_files(&args.records)?;
+    let records = RecordSet::new(&files).with_filter(filter.expr());
     records.check()?;
-    prepare_out(
-        &args.output.out,
-        &report_outputs(&args.output),
-        &args.records,
-    )?;
+    // report writes no records and no quarantine: those of an earlier
+    // analyze in the same directory stay (they are often this run's input).
+    let mut writes = report_outputs(&args.output);
+    writes.extend(["records.parquet", "records", "quarantine.jsonl"]);
+    prepare_out(&args.output.out, &writes, &args.records)?;
 
     let mut progress = Progress::new(quiet);
     let mut tally = Tally::default();
@@ -304,12 +356,11 @@ pub(crate) fn run(args: &ReportArgs, quiet: bool) -> Result<ExitCode> {
     );
     let size = |p: &PathBuf| std::fs::metadata(p).map_or(0, |m| m.len());
     let read = Read {
-        inputs: args
-            .records
+        inputs: files
             .iter()
             .map(|p| json!({"name": p.display().to_string(), "bytes": size(p)}))
             .collect(),
-        bytes: args.records.iter().map(size).sum(),
+        bytes: files.iter().map(size).sum(),
         lines: rows,
         blank_lines: 0,
         bad_lines: 0,

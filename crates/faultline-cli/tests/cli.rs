@@ -836,3 +836,147 @@ fn html_report_shows_log_text_as_text() {
     );
     assert!(!html.contains("<script") && !html.contains("<img"));
 }
+
+#[test]
+fn settings_come_from_defaults_then_config_then_environment_then_flags() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("faultline.toml");
+    std::fs::write(
+        &config,
+        "[settings]\nout = \"from-config\"\nformat = [\"md\"]\nfail_on = \"critical\"\n\n[incidents.outage]\nmin_duration_s = 60\n",
+    )
+    .unwrap();
+    let input = fixture("formats/envelope.jsonl");
+    let names = |dir: &Path| {
+        let mut names: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    };
+    // The file's out (relative to the file) and format.
+    faultline()
+        .args(["analyze", "-q", "--config"])
+        .arg(&config)
+        .arg(&input)
+        .assert()
+        .success();
+    assert!(names(&dir.path().join("from-config")).contains(&"report.md".to_owned()));
+    assert!(!names(&dir.path().join("from-config")).contains(&"report.html".to_owned()));
+    // The environment wins over the file, a flag over the environment.
+    faultline()
+        .args(["analyze", "-q", "--config"])
+        .arg(&config)
+        .env("FAULTLINE_OUT", dir.path().join("from-env"))
+        .env("FAULTLINE_FORMAT", "html")
+        .arg(&input)
+        .assert()
+        .success();
+    assert!(names(&dir.path().join("from-env")).contains(&"report.html".to_owned()));
+    faultline()
+        .args(["analyze", "-q", "--format", "json", "--config"])
+        .arg(&config)
+        .env("FAULTLINE_FORMAT", "html")
+        .arg("--out")
+        .arg(dir.path().join("from-flag"))
+        .arg(&input)
+        .assert()
+        .success();
+    let written = names(&dir.path().join("from-flag"));
+    assert!(
+        written.contains(&"summary.json".to_owned())
+            && !written.contains(&"report.html".to_owned())
+    );
+
+    // A wrong setting names the file, the line and the reason.
+    std::fs::write(&config, "[settings]\nout = \"x\"\nwindw = \"5m\"\n").unwrap();
+    let assert = faultline()
+        .args(["analyze", "--config"])
+        .arg(&config)
+        .assert()
+        .code(2);
+    let stderr = stderr_of(&assert);
+    assert!(
+        stderr.contains("faultline.toml:3: unknown field `windw`"),
+        "{stderr}"
+    );
+    std::fs::write(&config, "[settings]\nwindow = \"5 minutes\"\n").unwrap();
+    let assert = faultline()
+        .args(["analyze", "--config"])
+        .arg(&config)
+        .assert()
+        .code(2);
+    let stderr = stderr_of(&assert);
+    assert!(
+        stderr.contains("faultline.toml: [settings] window:"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn partition_by_date_writes_one_directory_per_day_and_report_reads_it() {
+    use polars::prelude::SerReader;
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("calls.jsonl");
+    let mut text = String::new();
+    // Three days, out of order, as a merged log might be.
+    for (i, day) in ["2026-03-11", "2026-03-10", "2026-03-12", "2026-03-10"]
+        .iter()
+        .enumerate()
+    {
+        for n in 0..5 {
+            text.push_str(&format!(
+                r#"{{"ts":"{day}T12:00:{n:02}Z","service":"web","provider":"openai","model":"gpt-4o","status_code":200,"latency_ms":{}}}"#,
+                100 + i
+            ));
+            text.push('\n');
+        }
+    }
+    std::fs::write(&log, text).unwrap();
+    let out = dir.path().join("out");
+    faultline()
+        .args(["analyze", "-q", "--partition-by", "date", "--out"])
+        .arg(&out)
+        .arg(&log)
+        .assert()
+        .success();
+    let rows = |path: &Path| {
+        polars::prelude::ParquetReader::new(std::fs::File::open(path).unwrap())
+            .finish()
+            .unwrap()
+            .height()
+    };
+    let part = |day: &str| out.join(format!("records/date={day}/part-00000.parquet"));
+    assert_eq!(rows(&part("2026-03-10")), 10);
+    assert_eq!(rows(&part("2026-03-11")), 5);
+    assert_eq!(rows(&part("2026-03-12")), 5);
+    assert!(!out.join("records.parquet").exists());
+    let summary = read_json(&out.join("summary.json"));
+    assert_eq!(summary["totals"]["records"], 20);
+    assert!(summary["outputs"]
+        .as_array()
+        .unwrap()
+        .contains(&"records".into()));
+
+    // A directory of partitions is an input of report, which leaves it be.
+    let assert = faultline()
+        .args(["report", "--out"])
+        .arg(&out)
+        .arg(out.join("records"))
+        .assert()
+        .success();
+    assert!(stdout_of(&assert).contains("20 records"));
+    assert_eq!(rows(&part("2026-03-12")), 5);
+    assert!(out.join("quarantine.jsonl").exists());
+
+    // Without partitions, the next run in the same directory replaces them.
+    faultline()
+        .args(["analyze", "-q", "--out"])
+        .arg(&out)
+        .arg(&log)
+        .assert()
+        .success();
+    assert!(!out.join("records").exists());
+    assert_eq!(rows(&out.join("records.parquet")), 20);
+}

@@ -31,7 +31,7 @@ pub use crate::charts::{bucket_width, charts, Charts, ProviderSeries, MAX_BUCKET
 pub use crate::html::{esc, html};
 pub use crate::markdown::markdown;
 pub use crate::read::{Outcome, RecordSet};
-pub use crate::records::{records_schema, RecordColumns, RecordsWriter};
+pub use crate::records::{records_schema, PartitionedWriter, RecordColumns, RecordsWriter};
 pub use crate::report::{Overview, Report};
 pub use crate::tables::{
     incidents_frame, provider_table, rollups, write_parquet, ProviderRow, DEFAULT_WINDOW_MS,

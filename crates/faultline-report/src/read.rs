@@ -110,6 +110,10 @@ impl RecordSet {
 
     /// A lazy scan of every file, filtered.
     pub(crate) fn scan(&self) -> Result<LazyFrame, Error> {
+        if self.paths.is_empty() {
+            // No file (a partitioned run that kept no call): an empty table.
+            return Ok(DataFrame::empty_with_schema(&records_schema()).lazy());
+        }
         let mut frames = self
             .paths
             .iter()
@@ -164,9 +168,13 @@ impl RecordSet {
 
 fn scan_one(path: &Path) -> Result<LazyFrame, Error> {
     let name = path.to_string_lossy();
+    let mut args = ScanArgsParquet::default();
+    // A partition's `date=...` directory is not a column: ts holds the time.
+    args.hive_options.enabled = Some(false);
+    args.glob = false;
     Ok(LazyFrame::scan_parquet(
         PlRefPath::from(name.as_ref()),
-        ScanArgsParquet::default(),
+        args,
     )?)
 }
 

@@ -1,7 +1,8 @@
 //! `records.parquet`: every classified call, streamed out in row groups.
 
+use std::collections::BTreeMap;
 use std::fs::File;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use faultline_classify::Classification;
@@ -284,4 +285,125 @@ impl RecordsWriter {
         self.writer.finish()?;
         Ok(self.rows)
     }
+}
+
+/// Date partitions a [`PartitionedWriter`] keeps open at once. Logs arrive
+/// roughly in time order, so few dates are live together; a date that comes
+/// back after its writer was closed starts its next part file.
+const OPEN_PARTITIONS: usize = 8;
+
+/// Streams record frames into a hive-style layout, one directory per UTC
+/// day: `DIR/date=2026-03-10/part-00000.parquet`. Memory stays bounded: at
+/// most [`OPEN_PARTITIONS`] writers are open, each holding less than a row
+/// group.
+pub struct PartitionedWriter {
+    dir: PathBuf,
+    /// Open writers by day (days since the epoch), with their last use.
+    open: BTreeMap<i64, (RecordsWriter, u64)>,
+    /// Part files started per day.
+    parts: BTreeMap<i64, u32>,
+    files: Vec<PathBuf>,
+    rows: u64,
+    tick: u64,
+}
+
+impl std::fmt::Debug for PartitionedWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PartitionedWriter")
+            .field("dir", &self.dir)
+            .field("rows", &self.rows)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PartitionedWriter {
+    /// Writes under `dir` (created; the caller renames it into place).
+    pub fn create(dir: &Path) -> Result<PartitionedWriter, Error> {
+        std::fs::create_dir_all(dir).map_err(|source| Error::Io {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+        Ok(PartitionedWriter {
+            dir: dir.to_path_buf(),
+            open: BTreeMap::new(),
+            parts: BTreeMap::new(),
+            files: Vec::new(),
+            rows: 0,
+            tick: 0,
+        })
+    }
+
+    /// Appends rows, each to its day's partition.
+    pub fn write(&mut self, frame: DataFrame) -> Result<(), Error> {
+        if frame.height() == 0 {
+            return Ok(());
+        }
+        let days: Vec<i64> = frame
+            .column("ts")?
+            .cast(&DataType::Int64)?
+            .i64()?
+            .iter()
+            .map(|ts| ts.unwrap_or(0).div_euclid(DAY_MS))
+            .collect();
+        let first = days[0];
+        if days.iter().all(|&d| d == first) {
+            return self.write_day(first, frame);
+        }
+        let distinct: std::collections::BTreeSet<i64> = days.iter().copied().collect();
+        for day in distinct {
+            let mask: BooleanChunked = days.iter().map(|&d| d == day).collect();
+            self.write_day(day, frame.filter(&mask)?)?;
+        }
+        Ok(())
+    }
+
+    fn write_day(&mut self, day: i64, frame: DataFrame) -> Result<(), Error> {
+        self.tick += 1;
+        self.rows += frame.height() as u64;
+        if !self.open.contains_key(&day) {
+            if self.open.len() >= OPEN_PARTITIONS {
+                let oldest = self
+                    .open
+                    .iter()
+                    .min_by_key(|(_, (_, used))| *used)
+                    .map(|(day, _)| *day);
+                if let Some((writer, _)) = oldest.and_then(|d| self.open.remove(&d)) {
+                    writer.finish()?;
+                }
+            }
+            let part = self.parts.entry(day).or_insert(0);
+            let dir = self.dir.join(format!("date={}", day_text(day)));
+            std::fs::create_dir_all(&dir).map_err(|source| Error::Io {
+                path: dir.clone(),
+                source,
+            })?;
+            let path = dir.join(format!("part-{part:05}.parquet"));
+            *part += 1;
+            let writer = RecordsWriter::create(&path)?;
+            self.files.push(path);
+            self.open.insert(day, (writer, 0));
+        }
+        if let Some((writer, used)) = self.open.get_mut(&day) {
+            *used = self.tick;
+            writer.write(frame)?;
+        }
+        Ok(())
+    }
+
+    /// Finishes every open file; returns the rows written and the files, in
+    /// the order they were started.
+    pub fn finish(self) -> Result<(u64, Vec<PathBuf>), Error> {
+        for (_, (writer, _)) in self.open {
+            writer.finish()?;
+        }
+        Ok((self.rows, self.files))
+    }
+}
+
+const DAY_MS: i64 = 86_400_000;
+
+/// `2026-03-10` for a day number since the epoch.
+fn day_text(day: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(day * DAY_MS)
+        .map_or_else(|| day.to_string(), |t| t.format("%Y-%m-%d").to_string())
 }
