@@ -917,6 +917,7 @@ fn settings_come_from_defaults_then_config_then_environment_then_flags() {
 #[test]
 fn partition_by_date_writes_one_directory_per_day_and_report_reads_it() {
     use polars::prelude::SerReader;
+    use std::fmt::Write as _;
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("calls.jsonl");
     let mut text = String::new();
@@ -926,11 +927,12 @@ fn partition_by_date_writes_one_directory_per_day_and_report_reads_it() {
         .enumerate()
     {
         for n in 0..5 {
-            text.push_str(&format!(
+            writeln!(
+                text,
                 r#"{{"ts":"{day}T12:00:{n:02}Z","service":"web","provider":"openai","model":"gpt-4o","status_code":200,"latency_ms":{}}}"#,
                 100 + i
-            ));
-            text.push('\n');
+            )
+            .unwrap();
         }
     }
     std::fs::write(&log, text).unwrap();
