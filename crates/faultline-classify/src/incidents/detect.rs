@@ -879,16 +879,22 @@ impl Ctx<'_> {
             let files = distinct(&events, |e| Some(Arc::clone(&e.file)));
             let secrets: u64 = events.iter().map(|e| u64::from(e.secrets)).sum();
             inc.summary = format!(
-                "{} log lines{} hold {} plaintext API keys or tokens {} (in {}); faultline copies none of them, but the logs leak them: rotate those keys and stop logging credentials.",
-                inc.errors,
+                "{}{} {} {} {} (in {}); faultline copies none of them, but the logs leak them: rotate those keys and stop logging credentials.",
+                plural(inc.errors, "log line", "log lines"),
                 service.as_deref().map_or_else(String::new, |s| format!(" of service {s}")),
-                secrets,
+                if inc.errors == 1 { "holds" } else { "hold" },
+                plural(secrets, "plaintext API key or token", "plaintext API keys or tokens"),
                 span(inc.start_ms, inc.end_ms),
                 files.join(", "),
             );
             out.push(inc);
         }
     }
+}
+
+/// `1 log line`, `3 log lines`.
+fn plural(n: u64, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
 }
 
 /// What to do and who to call, per pattern.
@@ -1072,7 +1078,9 @@ fn clock(ms: i64) -> (String, String) {
 fn span(start_ms: i64, end_ms: i64) -> String {
     let (d0, t0) = clock(start_ms);
     let (d1, t1) = clock(end_ms);
-    if d0 == d1 {
+    if (d0.as_str(), t0.as_str()) == (d1.as_str(), t1.as_str()) {
+        format!("at {d0} {t0} UTC")
+    } else if d0 == d1 {
         format!("from {d0} {t0} to {t1} UTC")
     } else {
         format!("from {d0} {t0} to {d1} {t1} UTC")
