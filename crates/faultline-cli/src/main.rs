@@ -50,6 +50,8 @@ enum Command {
     ///   faultline analyze /var/log/llm/               # a directory, recursively
     ///   faultline analyze 'logs/2025-03-*.jsonl.gz'   # a glob (quote it)
     ///   zcat calls.gz | faultline analyze -           # standard input
+    ///   faultline analyze logs/ --provider openai --since 2025-03-10
+    ///   faultline analyze logs/ --fail-on high -q     # exit 1 on a high or critical incident
     #[command(verbatim_doc_comment)]
     Analyze(AnalyzeArgs),
     /// Read logs and write every classified call to one parquet file
@@ -167,6 +169,7 @@ struct RulesArgs {
 /// also come from a `FAULTLINE_*` environment variable; a flag on the command
 /// line wins.
 #[derive(Debug, Args)]
+#[command(next_help_heading = "Reading")]
 struct IngestArgs {
     /// Parser threads (0 = one per core).
     #[arg(long, short = 'j', env = "FAULTLINE_THREADS", default_value_t = 0)]
@@ -197,6 +200,7 @@ struct IngestArgs {
 
 /// Which calls a run looks at.
 #[derive(Debug, Args)]
+#[command(next_help_heading = "Filters")]
 struct FilterArgs {
     /// Only calls at or after this time: 2026-03-10, "2026-03-10 14:00"
     /// (UTC), or RFC 3339 with an offset.
@@ -263,6 +267,7 @@ enum FailOn {
 
 /// What a report run writes and how it ends (analyze and report).
 #[derive(Debug, Args)]
+#[command(next_help_heading = "Output")]
 struct OutputArgs {
     /// Directory that receives the outputs (created if missing). Outputs of
     /// an earlier run that this one does not write are removed.
@@ -311,16 +316,21 @@ struct AnalyzeArgs {
     /// gzip and zstd are detected from the bytes, whatever the file name.
     #[arg(value_name = "INPUT")]
     inputs: Vec<PathBuf>,
-    /// Write the records as a hive-partitioned directory (records/) instead
-    /// of one records.parquet: for runs over many days.
-    #[arg(long, env = "FAULTLINE_PARTITION_BY", value_name = "KEY")]
-    partition_by: Option<PartitionBy>,
     #[command(flatten)]
     ingest: IngestArgs,
     #[command(flatten)]
     filter: FilterArgs,
     #[command(flatten)]
     output: OutputArgs,
+    /// Write the records as a hive-partitioned directory (records/) instead
+    /// of one records.parquet: for runs over many days.
+    #[arg(
+        long,
+        env = "FAULTLINE_PARTITION_BY",
+        value_name = "KEY",
+        help_heading = "Output"
+    )]
+    partition_by: Option<PartitionBy>,
 }
 
 #[derive(Debug, Args)]
@@ -330,17 +340,28 @@ struct ClassifyArgs {
     inputs: Vec<PathBuf>,
     /// The records file to write (a directory with --partition-by). The bad
     /// lines go beside it, in <name>.quarantine.jsonl.
-    #[arg(long, short, value_name = "FILE", default_value = "records.parquet")]
+    #[arg(
+        long,
+        short,
+        value_name = "FILE",
+        default_value = "records.parquet",
+        help_heading = "Output"
+    )]
     output: PathBuf,
-    /// Write a hive-partitioned directory, one date=YYYY-MM-DD/ per UTC day.
-    #[arg(long, env = "FAULTLINE_PARTITION_BY", value_name = "KEY")]
-    partition_by: Option<PartitionBy>,
     #[command(flatten)]
     ingest: IngestArgs,
     #[command(flatten)]
     filter: FilterArgs,
+    /// Write a hive-partitioned directory, one date=YYYY-MM-DD/ per UTC day.
+    #[arg(
+        long,
+        env = "FAULTLINE_PARTITION_BY",
+        value_name = "KEY",
+        help_heading = "Output"
+    )]
+    partition_by: Option<PartitionBy>,
     /// Print the summary as JSON on stdout.
-    #[arg(long)]
+    #[arg(long, help_heading = "Output")]
     json: bool,
 }
 

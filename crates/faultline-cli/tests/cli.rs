@@ -982,3 +982,39 @@ fn partition_by_date_writes_one_directory_per_day_and_report_reads_it() {
     assert!(!out.join("records").exists());
     assert_eq!(rows(&out.join("records.parquet")), 20);
 }
+
+/// What a user reads: the help of every command, and the summary of a run
+/// over the format fixtures. A change in wording shows as a snapshot diff.
+#[test]
+fn help_and_summary_read_as_reviewed() {
+    for command in [
+        &["--help"][..],
+        &["analyze", "--help"],
+        &["classify", "--help"],
+        &["report", "--help"],
+    ] {
+        let assert = faultline()
+            .args(command)
+            .env("COLUMNS", "100")
+            .assert()
+            .success();
+        insta::assert_snapshot!(
+            format!("help_{}", command[0].trim_start_matches('-')),
+            stdout_of(&assert)
+        );
+    }
+    let out = tempfile::tempdir().unwrap();
+    let assert = faultline()
+        .args(["analyze", "--out"])
+        .arg(out.path())
+        .arg(fixture("formats"))
+        .assert()
+        .success();
+    let stdout = stdout_of(&assert)
+        .replace(&out.path().display().to_string(), "OUT")
+        .replace(
+            &fixture("formats").display().to_string(),
+            "fixtures/formats",
+        );
+    insta::assert_snapshot!("summary_formats", stdout);
+}
