@@ -1,7 +1,10 @@
 """Reads faultline's parquet outputs the way dashboards do: pyarrow for the
 documented columns and types, DuckDB for the queries in docs/dashboards.md.
 
-    python3 tests/clients/check_parquet.py OUT_DIR
+    python3 tests/clients/check_parquet.py OUT_DIR [PARTITIONED_OUT_DIR]
+
+The second directory, if given, holds the same single-day run written with
+`--partition-by date`.
 
 Exits non-zero, naming the file and column, on any difference.
 """
@@ -86,10 +89,10 @@ def main():
 
     doc = (ROOT / "docs" / "dashboards.md").read_text()
     queries = re.findall(r"```sql\n(.*?)```", doc, re.S)
-    if len(queries) != 3:
-        sys.exit(f"docs/dashboards.md holds {len(queries)} queries, expected 3")
+    if len(queries) != 4:
+        sys.exit(f"docs/dashboards.md holds {len(queries)} queries, expected 4")
     con = duckdb.connect()
-    results = [con.sql(q.replace("faultline-out/", f"{out}/")).fetchall() for q in queries]
+    results = [con.sql(q.replace("faultline-out/", f"{out}/")).fetchall() for q in queries[:3]]
     hourly, open_incidents, causes = results
     calls = sum(row[2] for row in hourly)
     if calls != summary["totals"]["records"]:
@@ -98,8 +101,20 @@ def main():
         sys.exit("the incidents query disagrees with incidents.json")
     if not causes:
         sys.exit("the causes query returned nothing")
+    checked = 3
+    if len(sys.argv) > 2:
+        # The same day written with --partition-by date: the partition query
+        # sees every call of that day.
+        part = pathlib.Path(sys.argv[2])
+        day = sorted(p.name for p in (part / "records").iterdir())[0].removeprefix("date=")
+        query = queries[3].replace("faultline-out/", f"{part}/").replace("2026-03-10", day)
+        rows = con.sql(query).fetchall()
+        in_day = sum(row[2] for row in rows)
+        if in_day != summary["totals"]["records"]:
+            sys.exit(f"the partition query counts {in_day} calls on {day}, summary.json says {summary['totals']['records']}")
+        checked += 1
     print(f"parquet clients: pyarrow {pa.__version__}, duckdb {duckdb.__version__}: "
-          f"{records.num_rows} records, {calls} calls in rollups, {len(incidents)} incidents, 3 queries ok")
+          f"{records.num_rows} records, {calls} calls in rollups, {len(incidents)} incidents, {checked} queries ok")
 
 
 if __name__ == "__main__":
