@@ -9,7 +9,6 @@ use std::process::ExitCode;
 use anyhow::Result;
 use faultline_classify::incidents::DetectConfig;
 use faultline_ingest::FileSummary;
-use faultline_report::RecordSet;
 use serde_json::{json, Value};
 
 use crate::pipeline::{self, Ingested, RecordsTarget};
@@ -37,18 +36,17 @@ pub(crate) fn run(args: &AnalyzeArgs, quiet: bool) -> Result<ExitCode> {
         &args.inputs,
         &args.filter.filter(),
         &detect,
-        &target,
-        &out.join("quarantine.jsonl"),
+        args.output.window,
+        (&target, &out.join("quarantine.jsonl")),
         &mut progress,
     )?;
     let read = read_of(&ingested);
-    let records = RecordSet::new(&ingested.record_files);
     report::finish(
         &args.output,
         quiet,
         &detect,
         report::Gathered {
-            records: &records,
+            rollups: ingested.rollups,
             read: &read,
             tally: &ingested.tally,
             collector: ingested.collector,
@@ -72,11 +70,14 @@ pub(crate) fn classify(args: &ClassifyArgs, quiet: bool) -> Result<ExitCode> {
         &args.inputs,
         &args.filter.filter(),
         &DetectConfig::default(),
-        &match args.partition_by {
-            Some(PartitionBy::Date) => RecordsTarget::ByDate(args.output.clone()),
-            None => RecordsTarget::File(args.output.clone()),
-        },
-        &quarantine,
+        faultline_report::DEFAULT_WINDOW_MS,
+        (
+            &match args.partition_by {
+                Some(PartitionBy::Date) => RecordsTarget::ByDate(args.output.clone()),
+                None => RecordsTarget::File(args.output.clone()),
+            },
+            &quarantine,
+        ),
         &mut progress,
     )?;
     progress.finish();

@@ -79,11 +79,6 @@ impl Staged {
         &self.tmp
     }
 
-    /// Where the file ends up.
-    pub(crate) fn dest(&self) -> &Path {
-        &self.dest
-    }
-
     pub(crate) fn commit(self) -> Result<()> {
         fs::rename(&self.tmp, &self.dest).with_context(|| {
             format!(
@@ -124,11 +119,6 @@ impl StagedDir {
     /// Where to write.
     pub(crate) fn path(&self) -> &Path {
         &self.tmp
-    }
-
-    /// Where the directory ends up.
-    pub(crate) fn dest(&self) -> &Path {
-        &self.dest
     }
 
     pub(crate) fn commit(mut self) -> Result<()> {

@@ -13,7 +13,7 @@ use faultline_classify::incidents::{Collector, DetectConfig};
 use faultline_classify::{Classifier, Provider, StatusClass};
 use faultline_ingest::{discover, BadLine, Batch, IngestOptions, Ingester, Record, Stage, Summary};
 use faultline_report::{
-    DataFrame, Error as ReportError, PartitionedWriter, RecordColumns, RecordsWriter,
+    DataFrame, Error as ReportError, PartitionedWriter, RecordColumns, RecordsWriter, Rollups,
 };
 use serde_json::{json, Value};
 
@@ -31,12 +31,14 @@ struct ClassifyStage<'c> {
     classifier: &'c Classifier,
     detect: &'c DetectConfig,
     filter: &'c Filter,
+    window_ms: i64,
 }
 
 /// What each batch hands back.
 struct Classified {
     tally: Tally,
     collector: Collector,
+    rollups: Rollups,
     /// The batch's rows of records.parquet, built here so that the writer
     /// thread only encodes.
     records: Result<DataFrame, ReportError>,
@@ -52,6 +54,7 @@ impl Stage for ClassifyStage<'_> {
     fn process(&self, batch: Batch) -> Classified {
         let mut tally = Tally::default();
         let mut collector = Collector::new(self.detect);
+        let mut rollups = Rollups::new(self.window_ms);
         let mut columns = RecordColumns::default();
         for rec in &batch.records {
             let class = self.classifier.classify(rec);
@@ -61,6 +64,7 @@ impl Stage for ClassifyStage<'_> {
             }
             tally.add(rec, class.provider, class.status_class, &class.cause);
             collector.add(rec, &class);
+            rollups.add(rec, class.provider, class.status_class);
             columns.push(rec, &class);
         }
         let last_record = batch
@@ -74,6 +78,7 @@ impl Stage for ClassifyStage<'_> {
         Classified {
             tally,
             collector,
+            rollups,
             records: columns.into_frame(),
             read: batch.records.len(),
             reached: match (last_record, last_bad) {
@@ -181,11 +186,11 @@ impl Sink {
         }
     }
 
-    /// The rows written and the files, under their temporary names.
-    fn finish(self, file: &Path) -> Result<(u64, Vec<PathBuf>), ReportError> {
+    /// Finishes the files; returns the rows written.
+    fn finish(self) -> Result<u64, ReportError> {
         match self {
-            Sink::File(w) => Ok((w.finish()?, vec![file.to_path_buf()])),
-            Sink::ByDate(w) => w.finish(),
+            Sink::File(w) => w.finish(),
+            Sink::ByDate(w) => Ok(w.finish()?.0),
         }
     }
 }
@@ -195,18 +200,17 @@ pub(crate) struct Ingested {
     pub summary: Summary,
     pub tally: Tally,
     pub collector: Collector,
+    pub rollups: Rollups,
     /// Inputs that could not be read (or only in part), with the reason.
     pub problems: Vec<String>,
     /// True when the built-in sample day was read.
     pub sample: bool,
     pub threads: usize,
     pub started: Instant,
-    /// The records files written, under their final names.
-    pub record_files: Vec<PathBuf>,
 }
 
 /// Reads every input (or the built-in sample day when there is none),
-/// classifies and filters each call, writes the kept ones to `records_path`
+/// classifies and filters each call, writes the kept ones to `target`
 /// and the bad lines to `quarantine_path` (both renamed into place only when
 /// complete).
 pub(crate) fn ingest(
@@ -214,8 +218,8 @@ pub(crate) fn ingest(
     inputs: &[PathBuf],
     filter: &Filter,
     detect: &DetectConfig,
-    target: &RecordsTarget,
-    quarantine_path: &Path,
+    window_ms: i64,
+    (target, quarantine_path): (&RecordsTarget, &Path),
     progress: &mut Progress,
 ) -> Result<Ingested> {
     let started = Instant::now();
@@ -247,16 +251,15 @@ pub(crate) fn ingest(
             (None, Some(staged), Sink::ByDate(writer))
         }
     };
-    let staged_path = staged_file
-        .as_ref()
-        .map_or_else(PathBuf::new, |s| s.path().to_path_buf());
     let mut tally = Tally::default();
     let mut collector = Collector::new(detect);
+    let mut rollups = Rollups::new(window_ms);
     let mut write_error = None;
     let stage = ClassifyStage {
         classifier: &classifier,
         detect,
         filter,
+        window_ms,
     };
     let sample = inputs.is_empty();
 
@@ -264,18 +267,18 @@ pub(crate) fn ingest(
     // the bounded channel keeps at most a few batches in flight.
     let (frames, received) = mpsc::sync_channel::<Result<DataFrame, ReportError>>(4);
     let (summary, input_errors, written) = std::thread::scope(|scope| {
-        let staged_path = &staged_path;
         let writer = scope.spawn(move || {
             let mut records = records;
             for frame in received {
                 records.write(frame?)?;
             }
-            records.finish(staged_path)
+            records.finish()
         });
         let mut on_output = |out: Classified| {
             progress.batch(out.read, out.reached.as_ref().map(|(f, o)| (f, *o)));
             tally.merge(out.tally);
             collector.merge(out.collector);
+            rollups.merge(out.rollups);
             // A failed writer has hung up; its error comes from join below.
             let _ = frames.send(out.records);
             for bad in &out.bad_lines {
@@ -316,28 +319,18 @@ pub(crate) fn ingest(
         return Err(e).context(format!("cannot write {}", quarantine_path.display()));
     }
     quarantine.commit()?;
-    let (_, files) = written.with_context(|| {
+    written.with_context(|| {
         let dest = match target {
             RecordsTarget::File(path) | RecordsTarget::ByDate(path) => path,
         };
         format!("cannot write {}", dest.display())
     })?;
-    let record_files = match (staged_file, staged_dir) {
-        (Some(staged), _) => {
-            let dest = staged.dest().to_path_buf();
-            staged.commit()?;
-            vec![dest]
-        }
-        (None, Some(staged)) => {
-            let (tmp, dest) = (staged.path().to_path_buf(), staged.dest().to_path_buf());
-            staged.commit()?;
-            files
-                .iter()
-                .filter_map(|f| f.strip_prefix(&tmp).ok().map(|rel| dest.join(rel)))
-                .collect()
-        }
-        (None, None) => Vec::new(),
-    };
+    if let Some(staged) = staged_file {
+        staged.commit()?;
+    }
+    if let Some(staged) = staged_dir {
+        staged.commit()?;
+    }
     tracing::info!(
         seconds = started.elapsed().as_secs_f64(),
         records = summary.totals.records,
@@ -360,11 +353,11 @@ pub(crate) fn ingest(
         summary,
         tally,
         collector,
+        rollups,
         problems,
         sample,
         threads: ingester.threads(),
         started,
-        record_files,
     })
 }
 

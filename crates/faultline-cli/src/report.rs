@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use anyhow::{Context, Result};
 use faultline_classify::incidents::{self, Collector, DetectConfig, Incident, Severity};
-use faultline_report::{Overview, RecordSet, Report};
+use faultline_report::{Overview, RecordSet, Report, Rollups};
 use serde_json::{json, Value};
 
 use crate::output::{rfc3339, Atomic, Staged};
@@ -167,7 +167,7 @@ pub(crate) fn report_outputs(args: &OutputArgs) -> Vec<&'static str> {
 /// What a run gathered before detection: the classified calls (as records
 /// files, counts and collector), what was read, and what was written so far.
 pub(crate) struct Gathered<'a> {
-    pub records: &'a RecordSet,
+    pub rollups: Rollups,
     pub read: &'a Read,
     pub tally: &'a Tally,
     pub collector: Collector,
@@ -184,7 +184,7 @@ pub(crate) fn finish(
     progress: &Progress,
 ) -> Result<ExitCode> {
     let Gathered {
-        records,
+        rollups,
         read,
         tally,
         collector,
@@ -200,14 +200,13 @@ pub(crate) fn finish(
         "detected incidents"
     );
 
-    progress.step("aggregating rollups");
+    progress.step("writing rollups");
     let step = Instant::now();
     let staged = Staged::new(out, "rollups.parquet");
-    let mut rollups =
-        faultline_report::rollups(records, args.window).context("cannot aggregate the records")?;
-    faultline_report::write_parquet(&mut rollups, staged.path())?;
+    let mut frame = rollups.frame().context("cannot build the rollups")?;
+    faultline_report::write_parquet(&mut frame, staged.path())?;
     staged.commit()?;
-    drop(rollups);
+    drop(frame);
     let staged = Staged::new(out, "incidents.parquet");
     let mut frame = faultline_report::incidents_frame(&incidents)?;
     faultline_report::write_parquet(&mut frame, staged.path())?;
@@ -221,18 +220,14 @@ pub(crate) fn finish(
     if formats.contains(&ReportFormat::Md) || formats.contains(&ReportFormat::Html) {
         progress.step("writing reports");
         let step = Instant::now();
-        let providers = faultline_report::provider_table(records)?;
-        let first = providers.iter().map(|p| p.first_ms).min();
-        let last = providers.iter().map(|p| p.last_ms).max();
-        let charts = match (first, last, formats.contains(&ReportFormat::Html)) {
-            (Some(first), Some(last), true) => {
-                Some(faultline_report::charts(records, first, last)?)
-            }
-            _ => None,
+        let charts = if formats.contains(&ReportFormat::Html) {
+            rollups.charts()
+        } else {
+            None
         };
         let report = Report {
             overview: overview(read, tally),
-            providers,
+            providers: rollups.providers(),
             incidents: &incidents,
             charts,
         };
@@ -339,6 +334,7 @@ pub(crate) fn run(args: &ReportArgs, quiet: bool) -> Result<ExitCode> {
     let mut progress = Progress::new(quiet);
     let mut tally = Tally::default();
     let mut collector = Collector::new(&detect);
+    let mut rollups = Rollups::new(args.output.window);
     let mut with_secrets = 0u64;
     let rows = records.for_each(|rec, outcome| {
         tally.add(rec, outcome.provider, outcome.status_class, &outcome.cause);
@@ -347,6 +343,7 @@ pub(crate) fn run(args: &ReportArgs, quiet: bool) -> Result<ExitCode> {
         }
         with_secrets += u64::from(rec.secrets_found > 0);
         collector.add_outcome(rec, outcome.provider, outcome.status_class, &outcome.cause);
+        rollups.add(rec, outcome.provider, outcome.status_class);
         progress.batch(1, None);
     })?;
     tracing::info!(
@@ -376,7 +373,7 @@ pub(crate) fn run(args: &ReportArgs, quiet: bool) -> Result<ExitCode> {
         quiet,
         &detect,
         Gathered {
-            records: &records,
+            rollups,
             read: &read,
             tally: &tally,
             collector,

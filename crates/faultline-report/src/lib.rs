@@ -5,16 +5,17 @@
 //! - [`RecordColumns`] gathers classified records as columns on the worker
 //!   that parsed them; [`RecordsWriter`] streams them into `records.parquet`
 //!   a row group at a time, so memory does not grow with the input.
-//! - [`rollups`] and [`provider_table`] aggregate a [`RecordSet`] with
-//!   polars (a lazy scan: only the needed columns are read).
+//! - [`Rollups`] aggregates the calls while they stream past, per batch and
+//!   merged in any order: the `rollups.parquet` frame, the provider table
+//!   and the [`Charts`], with latency percentiles from mergeable
+//!   [`Sketch`]es, so that nothing reads `records.parquet` back.
 //! - [`incidents_frame`] turns detected incidents into a table.
-//! - [`charts`] aggregates the time series the HTML report draws.
 //! - [`markdown`] and [`html`] write the postmortem-ready report from a
 //!   [`Report`]: an [`Overview`] of the run, the provider table, the
 //!   incidents and the charts.
-//! - [`RecordSet`] names the `records.parquet` files (and row filter) the
-//!   aggregates read, and reads them back as records, so that incidents can
-//!   be detected again over several days of earlier output.
+//! - [`RecordSet`] reads `records.parquet` files (and partitions) back as
+//!   records, optionally filtered, so that several days of earlier output
+//!   can be reported together.
 
 mod charts;
 mod html;
@@ -22,20 +23,22 @@ mod markdown;
 mod read;
 mod records;
 mod report;
+mod rollup;
+mod sketch;
 mod tables;
 mod text;
 
 use std::path::PathBuf;
 
-pub use crate::charts::{bucket_width, charts, Charts, ProviderSeries, MAX_BUCKETS};
+pub use crate::charts::{bucket_width, Charts, ProviderSeries, MAX_BUCKETS};
 pub use crate::html::{esc, html};
 pub use crate::markdown::markdown;
 pub use crate::read::{Outcome, RecordSet};
 pub use crate::records::{records_schema, PartitionedWriter, RecordColumns, RecordsWriter};
 pub use crate::report::{Overview, Report};
-pub use crate::tables::{
-    incidents_frame, provider_table, rollups, write_parquet, ProviderRow, DEFAULT_WINDOW_MS,
-};
+pub use crate::rollup::{Rollups, DEFAULT_WINDOW_MS};
+pub use crate::sketch::{Sketch, RELATIVE_ACCURACY};
+pub use crate::tables::{incidents_frame, write_parquet, ProviderRow};
 pub use faultline_classify::Record;
 pub use polars::prelude::{col, lit, DataFrame, DataType, Expr};
 

@@ -108,30 +108,6 @@ impl RecordSet {
         Ok(())
     }
 
-    /// A lazy scan of every file, filtered.
-    pub(crate) fn scan(&self) -> Result<LazyFrame, Error> {
-        if self.paths.is_empty() {
-            // No file (a partitioned run that kept no call): an empty table.
-            return Ok(DataFrame::empty_with_schema(&records_schema()).lazy());
-        }
-        let mut frames = self
-            .paths
-            .iter()
-            .map(|path| scan_one(path))
-            .collect::<Result<Vec<_>, _>>()?;
-        let frame = if frames.len() == 1 {
-            frames
-                .pop()
-                .ok_or_else(|| Error::Polars(PolarsError::NoData("no records file".into())))?
-        } else {
-            concat(frames, UnionArgs::default())?
-        };
-        Ok(match &self.filter {
-            Some(filter) => frame.filter(filter.clone()),
-            None => frame,
-        })
-    }
-
     /// The files.
     #[must_use]
     pub fn paths(&self) -> &[PathBuf] {

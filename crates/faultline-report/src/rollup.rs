@@ -1,0 +1,305 @@
+//! Every aggregate the reports need, built while the calls stream past: the
+//! rollup groups, the provider table and the chart series, with latency
+//! percentiles from mergeable sketches. Nothing reads `records.parquet` back,
+//! and memory grows with the number of groups (windows x scopes x classes),
+//! not with the number of calls.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use faultline_classify::{Provider, StatusClass};
+use faultline_ingest::Record;
+use polars::prelude::*;
+
+use crate::charts::{bucket_width, Charts, ProviderSeries};
+use crate::records::cast_to;
+use crate::sketch::Sketch;
+use crate::tables::{ts_type, ProviderRow};
+use crate::Error;
+
+/// Default rollup window: one minute.
+pub const DEFAULT_WINDOW_MS: i64 = 60_000;
+
+const MINUTE_MS: i64 = 60_000;
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct Key {
+    window: i64,
+    provider: Provider,
+    model: Option<Arc<str>>,
+    service: Option<Arc<str>>,
+    class: StatusClass,
+}
+
+#[derive(Debug, Clone, Default)]
+struct Group {
+    requests: u64,
+    errors: u64,
+    prompt_tokens: u64,
+    completion_tokens: u64,
+    latency: Sketch,
+}
+
+impl Group {
+    fn merge(&mut self, other: &Group) {
+        self.requests += other.requests;
+        self.errors += other.errors;
+        self.prompt_tokens += other.prompt_tokens;
+        self.completion_tokens += other.completion_tokens;
+        self.latency.merge(&other.latency);
+    }
+}
+
+/// Per minute: calls by provider and class, and the latency of all calls.
+#[derive(Debug, Clone, Default)]
+struct Minute {
+    calls: BTreeMap<(Provider, StatusClass), u64>,
+    latency: Sketch,
+}
+
+/// Aggregates of classified calls, built per batch and merged in any order
+/// (the result does not depend on the order).
+#[derive(Debug, Clone)]
+pub struct Rollups {
+    window_ms: i64,
+    groups: HashMap<Key, Group>,
+    minutes: BTreeMap<i64, Minute>,
+    /// First and last call per provider.
+    spans: BTreeMap<Provider, (i64, i64)>,
+}
+
+impl Rollups {
+    /// Empty aggregates with rollup windows of `window_ms`.
+    #[must_use]
+    pub fn new(window_ms: i64) -> Rollups {
+        Rollups {
+            window_ms: window_ms.max(1),
+            groups: HashMap::new(),
+            minutes: BTreeMap::new(),
+            spans: BTreeMap::new(),
+        }
+    }
+
+    /// Takes one classified call into account.
+    pub fn add(&mut self, rec: &Record, provider: Provider, class: StatusClass) {
+        let ts = rec.ts_ms;
+        let key = Key {
+            window: ts.div_euclid(self.window_ms) * self.window_ms,
+            provider,
+            model: rec.model.clone(),
+            service: rec.service.clone(),
+            class,
+        };
+        let failed = class != StatusClass::Ok;
+        let group = self.groups.entry(key).or_default();
+        group.requests += 1;
+        group.errors += u64::from(failed);
+        group.prompt_tokens += u64::from(rec.prompt_tokens.unwrap_or(0));
+        group.completion_tokens += u64::from(rec.completion_tokens.unwrap_or(0));
+        let minute = self
+            .minutes
+            .entry(ts.div_euclid(MINUTE_MS) * MINUTE_MS)
+            .or_default();
+        *minute.calls.entry((provider, class)).or_default() += 1;
+        if let Some(latency) = rec.latency_ms {
+            group.latency.add(latency);
+            minute.latency.add(latency);
+        }
+        let span = self.spans.entry(provider).or_insert((ts, ts));
+        span.0 = span.0.min(ts);
+        span.1 = span.1.max(ts);
+    }
+
+    /// Adds `other` (built with the same window) into `self`.
+    pub fn merge(&mut self, other: Rollups) {
+        for (key, group) in other.groups {
+            match self.groups.get_mut(&key) {
+                Some(into) => into.merge(&group),
+                None => {
+                    self.groups.insert(key, group);
+                }
+            }
+        }
+        for (at, minute) in other.minutes {
+            let into = self.minutes.entry(at).or_default();
+            for (key, n) in minute.calls {
+                *into.calls.entry(key).or_default() += n;
+            }
+            into.latency.merge(&minute.latency);
+        }
+        for (provider, (first, last)) in other.spans {
+            let span = self.spans.entry(provider).or_insert((first, last));
+            span.0 = span.0.min(first);
+            span.1 = span.1.max(last);
+        }
+    }
+
+    /// `rollups.parquet`: per window x provider x model x service x
+    /// status_class: requests, errors, error rate, latency p50/p95/p99
+    /// (within 1%, nearest rank) and token sums, sorted by window then keys
+    /// (absent model or service last).
+    pub fn frame(&self) -> Result<DataFrame, Error> {
+        let mut rows: Vec<(&Key, &Group)> = self.groups.iter().collect();
+        rows.sort_by(|(a, _), (b, _)| {
+            a.window
+                .cmp(&b.window)
+                .then_with(|| a.provider.as_str().cmp(b.provider.as_str()))
+                .then_with(|| nulls_last(a.model.as_deref(), b.model.as_deref()))
+                .then_with(|| nulls_last(a.service.as_deref(), b.service.as_deref()))
+                .then_with(|| a.class.as_str().cmp(b.class.as_str()))
+        });
+        let text = |f: &dyn Fn(&Key) -> Option<&str>| -> Vec<Option<&str>> {
+            rows.iter().map(|(k, _)| f(k)).collect()
+        };
+        let count =
+            |f: &dyn Fn(&Group) -> u64| -> Vec<u64> { rows.iter().map(|(_, g)| f(g)).collect() };
+        let quantile = |q: f64| -> Vec<Option<f64>> {
+            rows.iter().map(|(_, g)| g.latency.quantile(q)).collect()
+        };
+        let columns = vec![
+            Column::new(
+                "window_start".into(),
+                rows.iter().map(|(k, _)| k.window).collect::<Vec<_>>(),
+            ),
+            Column::new("provider".into(), text(&|k| Some(k.provider.as_str()))),
+            Column::new("model".into(), text(&|k| k.model.as_deref())),
+            Column::new("service".into(), text(&|k| k.service.as_deref())),
+            Column::new("status_class".into(), text(&|k| Some(k.class.as_str()))),
+            Column::new("requests".into(), count(&|g| g.requests)),
+            Column::new("errors".into(), count(&|g| g.errors)),
+            Column::new(
+                "error_rate".into(),
+                rows.iter()
+                    .map(|(_, g)| g.errors as f64 / g.requests.max(1) as f64)
+                    .collect::<Vec<_>>(),
+            ),
+            Column::new("latency_p50_ms".into(), quantile(0.5)),
+            Column::new("latency_p95_ms".into(), quantile(0.95)),
+            Column::new("latency_p99_ms".into(), quantile(0.99)),
+            Column::new("prompt_tokens".into(), count(&|g| g.prompt_tokens)),
+            Column::new("completion_tokens".into(), count(&|g| g.completion_tokens)),
+        ];
+        let frame = DataFrame::new(rows.len(), columns)?;
+        cast_to(
+            frame,
+            &Schema::from_iter([("window_start".into(), ts_type())]),
+        )
+    }
+
+    /// Per provider: calls, failures, latency percentiles and the most
+    /// frequent failure class, busiest provider first.
+    #[must_use]
+    pub fn providers(&self) -> Vec<ProviderRow> {
+        let mut per: BTreeMap<Provider, (u64, u64, Sketch, BTreeMap<StatusClass, u64>)> =
+            BTreeMap::new();
+        for (key, group) in &self.groups {
+            let entry = per.entry(key.provider).or_default();
+            entry.0 += group.requests;
+            entry.1 += group.errors;
+            entry.2.merge(&group.latency);
+            if key.class != StatusClass::Ok {
+                *entry.3.entry(key.class).or_default() += group.requests;
+            }
+        }
+        let mut rows: Vec<ProviderRow> = per
+            .into_iter()
+            .map(|(provider, (requests, errors, latency, failures))| {
+                let (first_ms, last_ms) = self.spans.get(&provider).copied().unwrap_or((0, 0));
+                let top_failure = failures
+                    .into_iter()
+                    .map(|(class, n)| (class.as_str().to_owned(), n))
+                    .max_by(|a, b| a.1.cmp(&b.1).then_with(|| b.0.cmp(&a.0)));
+                ProviderRow {
+                    provider: provider.as_str().to_owned(),
+                    requests,
+                    errors,
+                    p50_ms: latency.quantile(0.5),
+                    p95_ms: latency.quantile(0.95),
+                    top_failure,
+                    first_ms,
+                    last_ms,
+                }
+            })
+            .collect();
+        rows.sort_by(|a, b| {
+            b.requests
+                .cmp(&a.requests)
+                .then_with(|| a.provider.cmp(&b.provider))
+        });
+        rows
+    }
+
+    /// The chart series over the whole span, in at most
+    /// [`crate::MAX_BUCKETS`] buckets; None when there was no call.
+    #[must_use]
+    pub fn charts(&self) -> Option<Charts> {
+        let first = self.spans.values().map(|s| s.0).min()?;
+        let last = self.spans.values().map(|s| s.1).max()?;
+        let bucket_ms = bucket_width(first, last);
+        let start_ms = first.div_euclid(bucket_ms) * bucket_ms;
+        let buckets = usize::try_from((last - start_ms) / bucket_ms + 1).unwrap_or(1);
+        let mut by_provider: BTreeMap<Provider, (Vec<u64>, Vec<u64>)> = BTreeMap::new();
+        let mut by_class: BTreeMap<StatusClass, Vec<u64>> = BTreeMap::new();
+        let mut latency: Vec<Sketch> = vec![Sketch::default(); buckets];
+        for (&at, minute) in &self.minutes {
+            let Some(i) = usize::try_from((at.max(start_ms) - start_ms) / bucket_ms)
+                .ok()
+                .filter(|&i| i < buckets)
+            else {
+                continue;
+            };
+            for (&(provider, class), &n) in &minute.calls {
+                let series = by_provider
+                    .entry(provider)
+                    .or_insert_with(|| (vec![0; buckets], vec![0; buckets]));
+                series.0[i] += n;
+                if class != StatusClass::Ok {
+                    series.1[i] += n;
+                    by_class.entry(class).or_insert_with(|| vec![0; buckets])[i] += n;
+                }
+            }
+            latency[i].merge(&minute.latency);
+        }
+        let mut providers: Vec<ProviderSeries> = by_provider
+            .into_iter()
+            .map(|(provider, (requests, errors))| ProviderSeries {
+                provider: provider.as_str().to_owned(),
+                requests,
+                errors,
+            })
+            .collect();
+        providers.sort_by(|a, b| {
+            let (na, nb) = (
+                a.requests.iter().sum::<u64>(),
+                b.requests.iter().sum::<u64>(),
+            );
+            nb.cmp(&na).then_with(|| a.provider.cmp(&b.provider))
+        });
+        let mut failures_by_class: Vec<(String, Vec<u64>)> = by_class
+            .into_iter()
+            .map(|(class, n)| (class.as_str().to_owned(), n))
+            .collect();
+        failures_by_class.sort_by(|a, b| {
+            let (na, nb) = (a.1.iter().sum::<u64>(), b.1.iter().sum::<u64>());
+            nb.cmp(&na).then_with(|| a.0.cmp(&b.0))
+        });
+        let percentile = |q: f64| latency.iter().map(|s| s.quantile(q)).collect::<Vec<_>>();
+        Some(Charts {
+            bucket_ms,
+            start_ms,
+            buckets,
+            providers,
+            failures_by_class,
+            latency: [percentile(0.5), percentile(0.95), percentile(0.99)],
+        })
+    }
+}
+
+fn nulls_last(a: Option<&str>, b: Option<&str>) -> std::cmp::Ordering {
+    match (a, b) {
+        (Some(a), Some(b)) => a.cmp(b),
+        (Some(_), None) => std::cmp::Ordering::Less,
+        (None, Some(_)) => std::cmp::Ordering::Greater,
+        (None, None) => std::cmp::Ordering::Equal,
+    }
+}

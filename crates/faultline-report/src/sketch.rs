@@ -1,0 +1,163 @@
+//! A mergeable quantile sketch for latencies: a histogram over logarithmic
+//! bins, each `GAMMA` times wider than the one before, so that any quantile
+//! it reports is within [`RELATIVE_ACCURACY`] of a value that was added (the
+//! DDSketch construction). Memory is bounded by the range of the values, not
+//! their number: 1 ms to 10 minutes is about 330 bins at most, and a group of
+//! calls with similar latencies uses a handful.
+
+/// Relative accuracy of every quantile.
+pub const RELATIVE_ACCURACY: f64 = 0.01;
+
+/// Ratio of consecutive bin bounds: (1 + a) / (1 - a).
+const GAMMA: f64 = (1.0 + RELATIVE_ACCURACY) / (1.0 - RELATIVE_ACCURACY);
+
+/// Latencies below this (ms) share one bin, reported as 0.
+const MIN_MS: f64 = 0.01;
+
+/// Counts per bin, sorted by bin index.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Sketch {
+    bins: Vec<(i32, u64)>,
+    /// Values below [`MIN_MS`] (zeros).
+    zeros: u64,
+    count: u64,
+}
+
+impl Sketch {
+    /// Adds one value (negative and non-finite values are ignored).
+    pub fn add(&mut self, value: f64) {
+        if !value.is_finite() || value < 0.0 {
+            return;
+        }
+        self.count += 1;
+        if value < MIN_MS {
+            self.zeros += 1;
+            return;
+        }
+        let index = index_of(value);
+        match self.bins.binary_search_by_key(&index, |(i, _)| *i) {
+            Ok(at) => self.bins[at].1 += 1,
+            Err(at) => self.bins.insert(at, (index, 1)),
+        }
+    }
+
+    /// Adds every value of `other`.
+    pub fn merge(&mut self, other: &Sketch) {
+        self.count += other.count;
+        self.zeros += other.zeros;
+        if self.bins.is_empty() {
+            self.bins.clone_from(&other.bins);
+            return;
+        }
+        for &(index, n) in &other.bins {
+            match self.bins.binary_search_by_key(&index, |(i, _)| *i) {
+                Ok(at) => self.bins[at].1 += n,
+                Err(at) => self.bins.insert(at, (index, n)),
+            }
+        }
+    }
+
+    /// Values added.
+    #[must_use]
+    pub fn count(&self) -> u64 {
+        self.count
+    }
+
+    /// The `q` quantile (0 to 1) by the nearest-rank rule, within
+    /// [`RELATIVE_ACCURACY`]; None when empty.
+    #[must_use]
+    pub fn quantile(&self, q: f64) -> Option<f64> {
+        if self.count == 0 {
+            return None;
+        }
+        let q = q.clamp(0.0, 1.0);
+        // 0-based rank of the value sought.
+        let rank = (q * (self.count - 1) as f64).round() as u64;
+        if rank < self.zeros {
+            return Some(0.0);
+        }
+        let mut seen = self.zeros;
+        for &(index, n) in &self.bins {
+            seen += n;
+            if seen > rank {
+                return Some(value_of(index));
+            }
+        }
+        self.bins.last().map(|&(index, _)| value_of(index))
+    }
+}
+
+fn index_of(value: f64) -> i32 {
+    (value.ln() / GAMMA.ln()).ceil() as i32
+}
+
+/// The value that represents bin `index`: within the accuracy of every value
+/// in `(GAMMA^(index-1), GAMMA^index]`.
+fn value_of(index: i32) -> f64 {
+    2.0 * GAMMA.powi(index) / (GAMMA + 1.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn exact(values: &mut [f64], q: f64) -> f64 {
+        values.sort_by(f64::total_cmp);
+        values[(q * (values.len() - 1) as f64).round() as usize]
+    }
+
+    #[test]
+    fn quantiles_are_within_the_relative_accuracy() {
+        // Latency-like values: a body of fast calls and a long tail.
+        let mut values: Vec<f64> = (0..5000)
+            .map(|i| {
+                let x = f64::from(i);
+                if i % 50 == 0 {
+                    30_000.0 + x * 7.0
+                } else {
+                    80.0 + (x * 37.0) % 2400.0
+                }
+            })
+            .collect();
+        let mut sketch = Sketch::default();
+        for v in &values {
+            sketch.add(*v);
+        }
+        for q in [0.0, 0.5, 0.9, 0.95, 0.99, 1.0] {
+            let want = exact(&mut values, q);
+            let got = sketch.quantile(q).unwrap();
+            assert!(
+                (got - want).abs() <= want * RELATIVE_ACCURACY + 1e-9,
+                "q{q}: {got} vs {want}"
+            );
+        }
+    }
+
+    #[test]
+    fn merging_equals_adding_everything_to_one() {
+        let (mut a, mut b, mut all) = (Sketch::default(), Sketch::default(), Sketch::default());
+        for i in 0..1000 {
+            let v = f64::from(i % 97) * 13.5;
+            if i % 3 == 0 { &mut a } else { &mut b }.add(v);
+            all.add(v);
+        }
+        a.merge(&b);
+        assert_eq!(a, all);
+        assert_eq!(a.count(), 1000);
+    }
+
+    #[test]
+    fn empty_zero_and_invalid_values() {
+        let mut sketch = Sketch::default();
+        assert_eq!(sketch.quantile(0.5), None);
+        sketch.add(f64::NAN);
+        sketch.add(-1.0);
+        assert_eq!(sketch.count(), 0);
+        sketch.add(0.0);
+        sketch.add(0.0);
+        sketch.add(100.0);
+        assert_eq!(sketch.quantile(0.5), Some(0.0));
+        let top = sketch.quantile(1.0).unwrap();
+        assert!((top - 100.0).abs() <= 1.0, "{top}");
+    }
+}
