@@ -63,6 +63,9 @@ impl Stage for ClassifyStage<'_> {
                 continue;
             }
             tally.add(rec, class.provider, class.status_class, &class.cause);
+            if let Some(format) = rec.format {
+                tally.format(format.as_str());
+            }
             collector.add(rec, &class);
             rollups.add(rec, class.provider, class.status_class);
             columns.push(rec, &class);
@@ -139,6 +142,16 @@ impl Tally {
         *self.by_status.entry(family).or_default() += 1;
         self.empty_responses += u64::from(rec.empty_response);
         self.with_error += u64::from(rec.error_message.is_some() || rec.error_type.is_some());
+    }
+
+    /// Counts a kept call's log format.
+    pub(crate) fn format(&mut self, name: &str) {
+        match self.by_format.get_mut(name) {
+            Some(n) => *n += 1,
+            None => {
+                self.by_format.insert(name.to_owned(), 1);
+            }
+        }
     }
 
     pub(crate) fn merge(&mut self, other: Tally) {
@@ -338,9 +351,6 @@ pub(crate) fn ingest(
         "read and classified"
     );
 
-    for (format, n) in &summary.totals.records_by_format {
-        tally.by_format.insert(format.as_str().to_owned(), *n);
-    }
     let mut problems: Vec<String> = input_errors.iter().map(ToString::to_string).collect();
     problems.extend(
         summary

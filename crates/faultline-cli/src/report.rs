@@ -339,7 +339,7 @@ pub(crate) fn run(args: &ReportArgs, quiet: bool) -> Result<ExitCode> {
     let rows = records.for_each(|rec, outcome| {
         tally.add(rec, outcome.provider, outcome.status_class, &outcome.cause);
         if let Some(format) = &outcome.format {
-            *tally.by_format.entry(format.to_string()).or_default() += 1;
+            tally.format(format);
         }
         with_secrets += u64::from(rec.secrets_found > 0);
         collector.add_outcome(rec, outcome.provider, outcome.status_class, &outcome.cause);

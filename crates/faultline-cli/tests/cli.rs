@@ -673,6 +673,13 @@ fn filters_keep_only_the_calls_asked_for() {
     let kept = summary["totals"]["records"].as_u64().unwrap();
     let left_out = summary["totals"]["filtered_out"].as_u64().unwrap();
     assert!(kept > 0 && left_out > 0);
+    let formats: u64 = summary["records_by_format"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|n| n.as_u64().unwrap())
+        .sum();
+    assert_eq!(formats, kept, "formats count the kept calls");
     assert_eq!(
         kept + left_out,
         everything["totals"]["records"].as_u64().unwrap()
