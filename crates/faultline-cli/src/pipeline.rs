@@ -203,7 +203,7 @@ impl Sink {
     fn finish(self) -> Result<u64, ReportError> {
         match self {
             Sink::File(w) => w.finish(),
-            Sink::ByDate(w) => Ok(w.finish()?.0),
+            Sink::ByDate(w) => w.finish(),
         }
     }
 }

@@ -248,17 +248,16 @@ pub(crate) fn finish(
     all_written.extend(report_outputs(args));
     let summary = summary_json(read, tally, &incidents, &all_written);
     if formats.contains(&ReportFormat::Json) {
-        let mut file = Atomic::create(out, "incidents.json")?;
-        serde_json::to_writer_pretty(
-            &mut file,
-            &incidents.iter().map(incident_json).collect::<Vec<_>>(),
-        )?;
-        writeln!(file)?;
-        file.commit()?;
-        let mut file = Atomic::create(out, "summary.json")?;
-        serde_json::to_writer_pretty(&mut file, &summary)?;
-        writeln!(file)?;
-        file.commit()?;
+        let incidents: Vec<Value> = incidents.iter().map(incident_json).collect();
+        for (name, value) in [
+            ("incidents.json", &Value::from(incidents)),
+            ("summary.json", &summary),
+        ] {
+            let mut file = Atomic::create(out, name)?;
+            serde_json::to_writer_pretty(&mut file, value)?;
+            writeln!(file)?;
+            file.commit()?;
+        }
     }
     progress.finish();
 
@@ -284,7 +283,7 @@ pub(crate) fn finish(
             writeln!(
                 stderr,
                 "faultline: found incidents of severity {} or worse (--fail-on)",
-                args.fail_on.map_or("", severity_name)
+                args.fail_on.map_or("", |level| level.threshold().as_str())
             )?;
         }
         ExitCode::from(1)
@@ -293,28 +292,22 @@ pub(crate) fn finish(
     })
 }
 
-fn severity_name(level: FailOn) -> &'static str {
-    match level {
-        FailOn::Low => "low",
-        FailOn::Medium => "medium",
-        FailOn::High => "high",
-        FailOn::Critical => "critical",
+impl FailOn {
+    /// The least severe incident that fails the run.
+    fn threshold(self) -> Severity {
+        match self {
+            FailOn::Low => Severity::Low,
+            FailOn::Medium => Severity::Medium,
+            FailOn::High => Severity::High,
+            FailOn::Critical => Severity::Critical,
+        }
     }
 }
 
 /// Whether the most severe incident found reaches `--fail-on`.
 fn fails(fail_on: Option<FailOn>, worst: Option<Severity>) -> bool {
-    let (Some(level), Some(worst)) = (fail_on, worst) else {
-        return false;
-    };
-    let threshold = match level {
-        FailOn::Low => Severity::Low,
-        FailOn::Medium => Severity::Medium,
-        FailOn::High => Severity::High,
-        FailOn::Critical => Severity::Critical,
-    };
     // Severities order from critical (least) to low (greatest).
-    worst <= threshold
+    matches!((fail_on, worst), (Some(level), Some(worst)) if worst <= level.threshold())
 }
 
 /// `faultline report`: the records of earlier runs, read back as one table.

@@ -9,7 +9,7 @@ use std::fmt::Write as _;
 
 use faultline_classify::incidents::{duration_text, Incident, Severity};
 
-use crate::charts::Charts;
+use crate::charts::{Charts, ProviderSeries};
 use crate::text::{bytes_text, clock, ms_text, percent, scope};
 use crate::Report;
 
@@ -281,41 +281,35 @@ fn charts_section(out: &mut String, charts: &Charts) {
         .map(|i| PALETTE[i % PALETTE.len()])
         .collect();
 
-    let requests: Vec<Series<'_>> = charts
-        .providers
-        .iter()
-        .zip(&colors)
-        .map(|(p, color)| Series {
-            name: &p.provider,
-            color,
-            values: p.requests.iter().map(|&n| Some(n as f64)).collect(),
-        })
-        .collect();
-    figure(
-        out,
-        "chart-requests",
-        &format!("Calls per {per}, by provider"),
-        &line_chart(charts, &requests, Scale::Linear, "calls"),
-        &requests,
-    );
-
-    let errors: Vec<Series<'_>> = charts
-        .providers
-        .iter()
-        .zip(&colors)
-        .map(|(p, color)| Series {
-            name: &p.provider,
-            color,
-            values: p.errors.iter().map(|&n| Some(n as f64)).collect(),
-        })
-        .collect();
-    figure(
-        out,
-        "chart-errors",
-        &format!("Failed calls per {per}, by provider"),
-        &line_chart(charts, &errors, Scale::Linear, "failed calls"),
-        &errors,
-    );
+    let per_provider = |counts: fn(&ProviderSeries) -> &[u64]| -> Vec<Series<'_>> {
+        charts
+            .providers
+            .iter()
+            .zip(&colors)
+            .map(|(p, color)| Series {
+                name: &p.provider,
+                color,
+                values: counts(p).iter().map(|&n| Some(n as f64)).collect(),
+            })
+            .collect()
+    };
+    for (id, caption, label, series) in [
+        (
+            "chart-requests",
+            format!("Calls per {per}, by provider"),
+            "calls",
+            per_provider(|p| &p.requests),
+        ),
+        (
+            "chart-errors",
+            format!("Failed calls per {per}, by provider"),
+            "failed calls",
+            per_provider(|p| &p.errors),
+        ),
+    ] {
+        let svg = line_chart(charts, &series, Scale::Linear, label);
+        figure(out, id, &caption, &svg, &series);
+    }
 
     if !charts.failures_by_class.is_empty() {
         let classes: Vec<Series<'_>> = charts
@@ -612,7 +606,7 @@ fn stacked_bars(charts: &Charts, series: &[Series<'_>]) -> String {
         }
         let x = x_of(charts, i) - width / 2.0;
         let mut base = 0.0;
-        let time = crate::text::clock(charts.bucket_start(i));
+        let time = clock(charts.bucket_start(i));
         for s in series {
             let v = s.values.get(i).copied().flatten().unwrap_or(0.0);
             if v <= 0.0 {

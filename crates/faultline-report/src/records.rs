@@ -302,7 +302,6 @@ pub struct PartitionedWriter {
     open: BTreeMap<i64, (RecordsWriter, u64)>,
     /// Part files started per day.
     parts: BTreeMap<i64, u32>,
-    files: Vec<PathBuf>,
     rows: u64,
     tick: u64,
 }
@@ -327,7 +326,6 @@ impl PartitionedWriter {
             dir: dir.to_path_buf(),
             open: BTreeMap::new(),
             parts: BTreeMap::new(),
-            files: Vec::new(),
             rows: 0,
             tick: 0,
         })
@@ -380,7 +378,6 @@ impl PartitionedWriter {
             let path = dir.join(format!("part-{part:05}.parquet"));
             *part += 1;
             let writer = RecordsWriter::create(&path)?;
-            self.files.push(path);
             self.open.insert(day, (writer, 0));
         }
         if let Some((writer, used)) = self.open.get_mut(&day) {
@@ -390,13 +387,12 @@ impl PartitionedWriter {
         Ok(())
     }
 
-    /// Finishes every open file; returns the rows written and the files, in
-    /// the order they were started.
-    pub fn finish(self) -> Result<(u64, Vec<PathBuf>), Error> {
+    /// Finishes every open file; returns the rows written.
+    pub fn finish(self) -> Result<u64, Error> {
         for (_, (writer, _)) in self.open {
             writer.finish()?;
         }
-        Ok((self.rows, self.files))
+        Ok(self.rows)
     }
 }
 
