@@ -55,7 +55,7 @@ impl Stage for ClassifyStage<'_> {
         let mut tally = Tally::default();
         let mut collector = Collector::new(self.detect);
         let mut rollups = Rollups::new(self.window_ms);
-        let mut columns = RecordColumns::default();
+        let mut columns = RecordColumns::with_capacity(batch.records.len());
         for rec in &batch.records {
             let class = self.classifier.classify(rec);
             if !self.filter.keeps(rec, class.provider) {

@@ -3,7 +3,6 @@
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use faultline_classify::Classification;
 use faultline_ingest::Record;
@@ -62,25 +61,25 @@ pub fn records_schema() -> Schema {
 }
 
 /// Classified records as columns: filled on the worker that parsed them,
-/// written by [`RecordsWriter`].
-#[derive(Debug, Default)]
+/// written by [`RecordsWriter`]. Strings are copied once, straight into the
+/// arrow buffers the frame is made of.
 pub struct RecordColumns {
     ts: Vec<i64>,
-    source_file: Vec<Arc<str>>,
+    source_file: StringChunkedBuilder,
     source_line: Vec<u64>,
     byte_offset: Vec<u64>,
-    format: Vec<Option<&'static str>>,
-    request_id: Vec<Option<String>>,
-    service: Vec<Option<Arc<str>>>,
-    provider: Vec<&'static str>,
-    provider_source: Vec<&'static str>,
-    model: Vec<Option<Arc<str>>>,
-    host: Vec<Option<Arc<str>>>,
-    key_fp: Vec<Option<Arc<str>>>,
+    format: StringChunkedBuilder,
+    request_id: StringChunkedBuilder,
+    service: StringChunkedBuilder,
+    provider: StringChunkedBuilder,
+    provider_source: StringChunkedBuilder,
+    model: StringChunkedBuilder,
+    host: StringChunkedBuilder,
+    key_fp: StringChunkedBuilder,
     http_status: Vec<Option<u16>>,
-    error_type: Vec<Option<String>>,
-    error_code: Vec<Option<String>>,
-    error_message: Vec<Option<String>>,
+    error_type: StringChunkedBuilder,
+    error_code: StringChunkedBuilder,
+    error_message: StringChunkedBuilder,
     latency_ms: Vec<Option<f64>>,
     prompt_tokens: Vec<Option<u32>>,
     completion_tokens: Vec<Option<u32>>,
@@ -90,35 +89,91 @@ pub struct RecordColumns {
     timeout_ms: Vec<Option<u32>>,
     empty_response: Vec<bool>,
     retry_after_s: Vec<Option<f64>>,
-    status_class: Vec<&'static str>,
-    cause: Vec<Arc<str>>,
+    status_class: StringChunkedBuilder,
+    cause: StringChunkedBuilder,
     retryable: Vec<bool>,
-    action: Vec<&'static str>,
-    escalation: Vec<&'static str>,
-    rule: Vec<Option<Arc<str>>>,
+    action: StringChunkedBuilder,
+    escalation: StringChunkedBuilder,
+    rule: StringChunkedBuilder,
     secrets_found: Vec<u16>,
 }
 
+impl std::fmt::Debug for RecordColumns {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RecordColumns")
+            .field("rows", &self.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for RecordColumns {
+    fn default() -> Self {
+        RecordColumns::with_capacity(0)
+    }
+}
+
 impl RecordColumns {
+    /// Room for `rows` rows before any buffer grows.
+    #[must_use]
+    pub fn with_capacity(rows: usize) -> RecordColumns {
+        let text = |name: &str| StringChunkedBuilder::new(name.into(), rows);
+        RecordColumns {
+            ts: Vec::with_capacity(rows),
+            source_file: text("source_file"),
+            source_line: Vec::with_capacity(rows),
+            byte_offset: Vec::with_capacity(rows),
+            format: text("format"),
+            request_id: text("request_id"),
+            service: text("service"),
+            provider: text("provider"),
+            provider_source: text("provider_source"),
+            model: text("model"),
+            host: text("host"),
+            key_fp: text("key_fp"),
+            http_status: Vec::with_capacity(rows),
+            error_type: text("error_type"),
+            error_code: text("error_code"),
+            error_message: text("error_message"),
+            latency_ms: Vec::with_capacity(rows),
+            prompt_tokens: Vec::with_capacity(rows),
+            completion_tokens: Vec::with_capacity(rows),
+            max_tokens: Vec::with_capacity(rows),
+            attempt: Vec::with_capacity(rows),
+            stream: Vec::with_capacity(rows),
+            timeout_ms: Vec::with_capacity(rows),
+            empty_response: Vec::with_capacity(rows),
+            retry_after_s: Vec::with_capacity(rows),
+            status_class: text("status_class"),
+            cause: text("cause"),
+            retryable: Vec::with_capacity(rows),
+            action: text("action"),
+            escalation: text("escalation"),
+            rule: text("rule"),
+            secrets_found: Vec::with_capacity(rows),
+        }
+    }
+
     /// Appends one classified record.
     pub fn push(&mut self, rec: &Record, class: &Classification) {
         self.ts.push(rec.ts_ms);
-        self.source_file.push(Arc::clone(&rec.source_file));
+        self.source_file.append_value(&*rec.source_file);
         self.source_line.push(rec.source_line);
         self.byte_offset.push(rec.byte_offset);
         self.format
-            .push(rec.format.map(faultline_ingest::Format::as_str));
-        self.request_id.push(rec.request_id.clone());
-        self.service.push(rec.service.clone());
-        self.provider.push(class.provider.as_str());
-        self.provider_source.push(class.provider_source.as_str());
-        self.model.push(rec.model.clone());
-        self.host.push(rec.host.clone());
-        self.key_fp.push(rec.key_fp.clone());
+            .append_option(rec.format.map(faultline_ingest::Format::as_str));
+        self.request_id.append_option(rec.request_id.as_deref());
+        self.service.append_option(rec.service.as_deref());
+        self.provider.append_value(class.provider.as_str());
+        self.provider_source
+            .append_value(class.provider_source.as_str());
+        self.model.append_option(rec.model.as_deref());
+        self.host.append_option(rec.host.as_deref());
+        self.key_fp.append_option(rec.key_fp.as_deref());
         self.http_status.push(rec.http_status);
-        self.error_type.push(rec.error_type.clone());
-        self.error_code.push(rec.error_code.clone());
-        self.error_message.push(rec.error_message.clone());
+        self.error_type.append_option(rec.error_type.as_deref());
+        self.error_code.append_option(rec.error_code.as_deref());
+        self.error_message
+            .append_option(rec.error_message.as_deref());
         self.latency_ms.push(rec.latency_ms);
         self.prompt_tokens.push(rec.prompt_tokens);
         self.completion_tokens.push(rec.completion_tokens);
@@ -128,12 +183,12 @@ impl RecordColumns {
         self.timeout_ms.push(rec.timeout_ms);
         self.empty_response.push(rec.empty_response);
         self.retry_after_s.push(rec.retry_after_s);
-        self.status_class.push(class.status_class.as_str());
-        self.cause.push(Arc::clone(&class.cause));
+        self.status_class.append_value(class.status_class.as_str());
+        self.cause.append_value(&*class.cause);
         self.retryable.push(class.retryable);
-        self.action.push(class.action);
-        self.escalation.push(class.escalation);
-        self.rule.push(class.rule.clone());
+        self.action.append_value(class.action);
+        self.escalation.append_value(class.escalation);
+        self.rule.append_option(class.rule.as_deref());
         self.secrets_found.push(rec.secrets_found);
     }
 
@@ -151,35 +206,30 @@ impl RecordColumns {
 
     /// The rows as a frame with [`records_schema`].
     pub fn into_frame(self) -> Result<DataFrame, Error> {
-        fn strs<S: AsRef<str>>(name: &str, values: &[Option<S>]) -> Column {
-            let values: Vec<Option<&str>> = values
-                .iter()
-                .map(|v| v.as_ref().map(AsRef::as_ref))
-                .collect();
-            Column::new(name.into(), values)
-        }
-        fn all<S: AsRef<str>>(name: &str, values: &[S]) -> Column {
-            let values: Vec<&str> = values.iter().map(AsRef::as_ref).collect();
-            Column::new(name.into(), values)
+        fn text(builder: StringChunkedBuilder) -> Column {
+            builder.finish().into_column()
         }
         let height = self.len();
+        let ts = Int64Chunked::from_vec("ts".into(), self.ts)
+            .into_datetime(TimeUnit::Milliseconds, Some(TimeZone::UTC))
+            .into_column();
         let columns = vec![
-            Column::new("ts".into(), self.ts),
-            all("source_file", &self.source_file),
+            ts,
+            text(self.source_file),
             Column::new("source_line".into(), self.source_line),
             Column::new("byte_offset".into(), self.byte_offset),
-            strs("format", &self.format),
-            strs("request_id", &self.request_id),
-            strs("service", &self.service),
-            all("provider", &self.provider),
-            all("provider_source", &self.provider_source),
-            strs("model", &self.model),
-            strs("host", &self.host),
-            strs("key_fp", &self.key_fp),
+            text(self.format),
+            text(self.request_id),
+            text(self.service),
+            text(self.provider),
+            text(self.provider_source),
+            text(self.model),
+            text(self.host),
+            text(self.key_fp),
             Column::new("http_status".into(), self.http_status),
-            strs("error_type", &self.error_type),
-            strs("error_code", &self.error_code),
-            strs("error_message", &self.error_message),
+            text(self.error_type),
+            text(self.error_code),
+            text(self.error_message),
             Column::new("latency_ms".into(), self.latency_ms),
             Column::new("prompt_tokens".into(), self.prompt_tokens),
             Column::new("completion_tokens".into(), self.completion_tokens),
@@ -189,16 +239,15 @@ impl RecordColumns {
             Column::new("timeout_ms".into(), self.timeout_ms),
             Column::new("empty_response".into(), self.empty_response),
             Column::new("retry_after_s".into(), self.retry_after_s),
-            all("status_class", &self.status_class),
-            all("cause", &self.cause),
+            text(self.status_class),
+            text(self.cause),
             Column::new("retryable".into(), self.retryable),
-            all("action", &self.action),
-            all("escalation", &self.escalation),
-            strs("rule", &self.rule),
+            text(self.action),
+            text(self.escalation),
+            text(self.rule),
             Column::new("secrets_found".into(), self.secrets_found),
         ];
-        let frame = DataFrame::new(height, columns)?;
-        cast_to(frame, &records_schema())
+        Ok(DataFrame::new(height, columns)?)
     }
 }
 
