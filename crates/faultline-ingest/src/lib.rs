@@ -41,6 +41,7 @@
 mod error;
 mod ingest;
 mod input;
+mod json;
 mod mmap;
 mod normalize;
 mod otel;

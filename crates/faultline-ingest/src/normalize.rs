@@ -8,10 +8,15 @@
 use std::borrow::Cow;
 use std::cell::RefCell;
 use std::collections::HashMap;
+
+/// Short strings from the logs are looked up on every line; SipHash costs more
+/// than the lookup. A cache never holds attacker-chosen keys in bulk (it stops
+/// growing at [`CACHE_ENTRIES`]), so flooding it buys nothing.
+type FastHash = foldhash::fast::RandomState;
 use std::sync::{Arc, LazyLock};
 
+use crate::json::{self, ErrorKind, Raw};
 use regex::Regex;
-use serde_json::value::RawValue;
 
 use crate::quarantine::Reason;
 use crate::record::{BodyShape, Format, Record};
@@ -31,9 +36,9 @@ const MAX_MESSAGE_CHARS: usize = 2048;
 pub(crate) struct Ctx<'f> {
     fingerprinter: &'f Fingerprinter,
     /// Keys repeat on almost every line: hash each once per chunk.
-    fingerprints: RefCell<HashMap<Box<str>, Arc<str>>>,
+    fingerprints: RefCell<HashMap<Box<str>, Arc<str>, FastHash>>,
     /// Services, providers, models and hosts repeat too: one allocation each per chunk.
-    strings: RefCell<HashMap<Box<str>, Arc<str>>>,
+    strings: RefCell<HashMap<Box<str>, Arc<str>, FastHash>>,
 }
 
 /// Entries a per-chunk cache holds at most; past that, values are not cached.
@@ -43,8 +48,8 @@ impl<'f> Ctx<'f> {
     pub(crate) fn new(fingerprinter: &'f Fingerprinter) -> Ctx<'f> {
         Ctx {
             fingerprinter,
-            fingerprints: RefCell::new(HashMap::new()),
-            strings: RefCell::new(HashMap::new()),
+            fingerprints: RefCell::new(HashMap::with_hasher(FastHash::default())),
+            strings: RefCell::new(HashMap::with_hasher(FastHash::default())),
         }
     }
 
@@ -103,20 +108,15 @@ impl From<Reason> for Rejection {
     }
 }
 
-pub(crate) fn json_rejection(err: &serde_json::Error, at_eof_without_newline: bool) -> Rejection {
-    let message = err.to_string();
-    let reason = if message.starts_with("recursion limit exceeded") {
-        Reason::TooDeep
-    } else if err.is_eof() && at_eof_without_newline {
-        Reason::TruncatedLine
-    } else if err.is_data() {
-        Reason::NotAnObject
-    } else {
-        Reason::InvalidJson
+pub(crate) fn json_rejection(err: &json::Error, at_eof_without_newline: bool) -> Rejection {
+    let reason = match err.kind {
+        ErrorKind::Eof if at_eof_without_newline => Reason::TruncatedLine,
+        ErrorKind::NotObject => Reason::NotAnObject,
+        ErrorKind::Eof | ErrorKind::Syntax => Reason::InvalidJson,
     };
     Rejection {
         reason,
-        detail: Some(message),
+        detail: Some(err.to_string()),
     }
 }
 
@@ -235,7 +235,7 @@ pub(crate) fn host_of(url: &str) -> Option<String> {
     (!host.is_empty()).then_some(host)
 }
 
-pub(crate) fn ts_of(raw: &RawValue) -> Result<i64, Reason> {
+pub(crate) fn ts_of(raw: Raw<'_>) -> Result<i64, Reason> {
     let result = match raw.get().as_bytes().first() {
         Some(b'"') => as_str(raw).map_or(Err(TsError::Unparseable), |t| time::parse_ts_str(&t)),
         Some(b'0'..=b'9') => as_f64(raw).map_or(Err(TsError::Unparseable), time::epoch_to_ms),
@@ -362,7 +362,7 @@ fn flat(obj: &Obj<'_>, ctx: &Ctx<'_>, rec: &mut Record) -> Result<(), Reason> {
 }
 
 /// An `error` field: a string (possibly an SDK's rendering of a body) or an object.
-pub(crate) fn error_value(raw: &RawValue, rec: &mut Record) {
+pub(crate) fn error_value(raw: Raw<'_>, rec: &mut Record) {
     match raw.get().as_bytes().first() {
         Some(b'{' | b'[') => body(raw, 0, rec),
         Some(b'"') => {
@@ -445,7 +445,7 @@ fn envelope(obj: &Obj<'_>, ctx: &Ctx<'_>, rec: &mut Record) -> Result<(), Reason
 /// A provider response body: an error shape, a success shape, or text.
 /// `depth` counts the levels followed so far (nested arrays and errors, JSON in
 /// strings); past [`MAX_BODY_DEPTH`] the rest is left as it is.
-pub(crate) fn body(raw: &RawValue, depth: u8, rec: &mut Record) {
+pub(crate) fn body(raw: Raw<'_>, depth: u8, rec: &mut Record) {
     if depth > MAX_BODY_DEPTH {
         return;
     }
@@ -458,12 +458,10 @@ pub(crate) fn body(raw: &RawValue, depth: u8, rec: &mut Record) {
         }
         Some(b'[') => {
             // Gemini via Code Assist / Vertex streaming: `[{"error": {...}}]`.
-            if let Ok(items) = serde_json::from_str::<Vec<&RawValue>>(text) {
-                if let Some(first) = items.first() {
-                    body(first, depth + 1, rec);
-                    if rec.body_shape == Some(BodyShape::OpenAi) {
-                        rec.body_shape = Some(BodyShape::Google);
-                    }
+            if let Some(first) = raw.items().next() {
+                body(first, depth + 1, rec);
+                if rec.body_shape == Some(BodyShape::OpenAi) {
+                    rec.body_shape = Some(BodyShape::Google);
                 }
             }
         }
@@ -479,7 +477,7 @@ pub(crate) fn body(raw: &RawValue, depth: u8, rec: &mut Record) {
 fn body_text(text: &str, depth: u8, rec: &mut Record) {
     let trimmed = text.trim_start();
     if trimmed.starts_with('{') || trimmed.starts_with('[') {
-        if let Ok(inner) = serde_json::from_str::<&RawValue>(trimmed) {
+        if let Ok(inner) = Raw::parse(trimmed) {
             body(inner, depth + 1, rec);
             return;
         }
@@ -563,12 +561,9 @@ fn body_object(obj: &Obj<'_>, depth: u8, rec: &mut Record) {
 }
 
 /// Whether every choice carries no content (and no tool call).
-fn choices_empty(raw: &RawValue) -> bool {
-    let Ok(items) = serde_json::from_str::<Vec<&RawValue>>(raw.get()) else {
-        return false;
-    };
-    !items.is_empty()
-        && items.iter().all(|item| {
+fn choices_empty(raw: Raw<'_>) -> bool {
+    raw.items().next().is_some()
+        && raw.items().all(|item| {
             let Some(choice) = Obj::of(item) else {
                 return false;
             };
@@ -636,7 +631,7 @@ fn error_object(err: &Obj<'_>, shape: BodyShape, depth: u8, rec: &mut Record) {
                 let text = as_str(msg).unwrap_or_default();
                 let trimmed = text.trim_start();
                 if (trimmed.starts_with('{') || trimmed.starts_with('['))
-                    && serde_json::from_str::<&RawValue>(trimmed).is_ok()
+                    && Raw::parse(trimmed).is_ok()
                 {
                     // The google-genai JS wrapper: the raw body as a string.
                     body_text(&text, depth, rec);
@@ -656,17 +651,13 @@ fn error_object(err: &Obj<'_>, shape: BodyShape, depth: u8, rec: &mut Record) {
 fn google_reason(err: &Obj<'_>) -> Option<String> {
     for field in [F::Details, F::Errors] {
         let Some(raw) = err.get(field) else { continue };
-        let Ok(items) = serde_json::from_str::<Vec<&RawValue>>(raw.get()) else {
-            continue;
-        };
-        for item in items {
-            let Ok(map) = serde_json::from_str::<std::collections::HashMap<Cow<'_, str>, &RawValue>>(
-                item.get(),
-            ) else {
-                continue;
-            };
-            if let Some(reason) = map.get("reason").and_then(|r| owned(as_str(r))) {
-                return Some(reason);
+        for item in raw.items() {
+            let reason = item
+                .members()
+                .find(|(key, _)| key.text == "reason")
+                .and_then(|(_, value)| owned(as_str(value)));
+            if reason.is_some() {
+                return reason;
             }
         }
     }

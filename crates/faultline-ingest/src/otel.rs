@@ -20,8 +20,19 @@ pub(crate) fn normalize(
     ctx: &Ctx<'_>,
     out: &mut Vec<Record>,
 ) -> Result<(), Rejection> {
-    let value: Value =
-        serde_json::from_str(text).map_err(|e| crate::normalize::json_rejection(&e, false))?;
+    // The line already scanned as valid JSON; building it as a tree can still
+    // meet nesting past serde_json's recursion limit, or a lone surrogate escape.
+    let value: Value = serde_json::from_str(text).map_err(|e| {
+        let detail = e.to_string();
+        Rejection {
+            reason: if detail.starts_with("recursion limit exceeded") {
+                Reason::TooDeep
+            } else {
+                Reason::InvalidJson
+            },
+            detail: Some(detail),
+        }
+    })?;
     let mut items = Vec::new();
     if let Some(resources) = value.get("resourceSpans").and_then(Value::as_array) {
         for resource in resources {

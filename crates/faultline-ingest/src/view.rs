@@ -7,9 +7,9 @@
 use std::borrow::Cow;
 use std::fmt;
 
-use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde::Deserialize;
-use serde_json::value::RawValue;
+
+use crate::json::{self, Raw};
 
 macro_rules! fields {
     ($($name:ident => [$($key:literal),+ $(,)?]),+ $(,)?) => {
@@ -128,7 +128,7 @@ pub(crate) struct Marks {
 
 /// One JSON object, its known keys resolved to raw values.
 pub(crate) struct Obj<'a> {
-    slots: [Option<&'a RawValue>; FIELD_COUNT],
+    slots: [Option<Raw<'a>>; FIELD_COUNT],
     pub(crate) marks: Marks,
 }
 
@@ -140,19 +140,38 @@ impl fmt::Debug for Obj<'_> {
 
 impl<'a> Obj<'a> {
     /// Parses `text` as one JSON object.
-    pub(crate) fn parse(text: &'a str) -> serde_json::Result<Obj<'a>> {
+    pub(crate) fn parse(text: &'a str) -> Result<Obj<'a>, json::Error> {
         let mut obj = Obj {
             slots: [None; FIELD_COUNT],
             marks: Marks::default(),
         };
-        let mut de = serde_json::Deserializer::from_str(text);
-        Fill(&mut obj).deserialize(&mut de)?;
-        de.end()?;
+        json::object(text, |key, value| obj.fill(key, value))?;
         Ok(obj)
     }
 
+    fn fill(&mut self, key: json::Key<'a>, value: Raw<'a>) {
+        let key: Cow<'_, str> = if key.escaped {
+            match unescape_key(key.text) {
+                Some(key) => Cow::Owned(key),
+                None => return,
+            }
+        } else {
+            Cow::Borrowed(key.text)
+        };
+        if key.starts_with("gen_ai.") || key.starts_with("llm.") {
+            self.marks.gen_ai = true;
+        }
+        if let Some(field) = field_of(&key) {
+            let slot = &mut self.slots[field as usize];
+            // The first non-null value wins; duplicates keep the first.
+            if slot.is_none_or(|old| old.get() == "null") {
+                *slot = Some(value);
+            }
+        }
+    }
+
     /// Parses a raw value when it is an object.
-    pub(crate) fn of(raw: &'a RawValue) -> Option<Obj<'a>> {
+    pub(crate) fn of(raw: Raw<'a>) -> Option<Obj<'a>> {
         if raw.get().starts_with('{') {
             Obj::parse(raw.get()).ok()
         } else {
@@ -160,7 +179,7 @@ impl<'a> Obj<'a> {
         }
     }
 
-    pub(crate) fn get(&self, field: F) -> Option<&'a RawValue> {
+    pub(crate) fn get(&self, field: F) -> Option<Raw<'a>> {
         self.slots[field as usize]
     }
 
@@ -181,65 +200,10 @@ impl<'a> Obj<'a> {
     }
 }
 
-/// Fills an [`Obj`] in place, so the slot array is never moved while parsing.
-struct Fill<'o, 'de>(&'o mut Obj<'de>);
-
-impl<'de> DeserializeSeed<'de> for Fill<'_, 'de> {
-    type Value = ();
-
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
-        deserializer.deserialize_map(self)
-    }
-}
-
-impl<'de> Visitor<'de> for Fill<'_, 'de> {
-    type Value = ();
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a JSON object")
-    }
-
-    fn visit_map<M: MapAccess<'de>>(self, mut map: M) -> Result<(), M::Error> {
-        let obj = self.0;
-        while let Some(Key(key)) = map.next_key::<Key<'de>>()? {
-            if key.starts_with("gen_ai.") || key.starts_with("llm.") {
-                obj.marks.gen_ai = true;
-            }
-            if let Some(field) = field_of(&key) {
-                let value: &'de RawValue = map.next_value()?;
-                let slot = &mut obj.slots[field as usize];
-                // The first non-null value wins; duplicates keep the first.
-                if slot.is_none_or(|old| old.get() == "null") {
-                    *slot = Some(value);
-                }
-            } else {
-                map.next_value::<IgnoredAny>()?;
-            }
-        }
-        Ok(())
-    }
-}
-
-/// A key, borrowed from the input unless it holds escapes.
-struct Key<'a>(Cow<'a, str>);
-
-impl<'de> Deserialize<'de> for Key<'de> {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct KeyVisitor;
-        impl<'de> Visitor<'de> for KeyVisitor {
-            type Value = Key<'de>;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a string key")
-            }
-            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Key<'de>, E> {
-                Ok(Key(Cow::Borrowed(v)))
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<Key<'de>, E> {
-                Ok(Key(Cow::Owned(v.to_owned())))
-            }
-        }
-        deserializer.deserialize_str(KeyVisitor)
-    }
+/// A key with escapes, decoded (`None` when the escapes make no valid text,
+/// such as a lone surrogate).
+fn unescape_key(text: &str) -> Option<String> {
+    serde_json::from_str::<String>(&format!("\"{text}\"")).ok()
 }
 
 /// A JSON string value, borrowed unless it holds escapes.
@@ -247,7 +211,7 @@ impl<'de> Deserialize<'de> for Key<'de> {
 struct Text<'a>(#[serde(borrow)] Cow<'a, str>);
 
 /// The value as text: a JSON string unescaped, or a number or boolean as written.
-pub(crate) fn as_str(raw: &RawValue) -> Option<Cow<'_, str>> {
+pub(crate) fn as_str(raw: Raw<'_>) -> Option<Cow<'_, str>> {
     let text = raw.get();
     match text.as_bytes().first()? {
         b'"' => {
@@ -265,7 +229,7 @@ pub(crate) fn as_str(raw: &RawValue) -> Option<Cow<'_, str>> {
 }
 
 /// The value as a number: a JSON number, or a string holding one.
-pub(crate) fn as_f64(raw: &RawValue) -> Option<f64> {
+pub(crate) fn as_f64(raw: Raw<'_>) -> Option<f64> {
     let text = raw.get();
     match text.as_bytes().first()? {
         b'"' => as_str(raw)?.trim().parse().ok(),
@@ -275,7 +239,7 @@ pub(crate) fn as_f64(raw: &RawValue) -> Option<f64> {
 }
 
 /// The value as a boolean: `true`/`false`, or those words as strings.
-pub(crate) fn as_bool(raw: &RawValue) -> Option<bool> {
+pub(crate) fn as_bool(raw: Raw<'_>) -> Option<bool> {
     match raw.get() {
         "true" | "\"true\"" | "\"True\"" => Some(true),
         "false" | "\"false\"" | "\"False\"" => Some(false),
@@ -284,7 +248,7 @@ pub(crate) fn as_bool(raw: &RawValue) -> Option<bool> {
 }
 
 /// Whether the value is absent-like: `null`, `""`, `[]` or `{}`.
-pub(crate) fn is_empty(raw: &RawValue) -> bool {
+pub(crate) fn is_empty(raw: Raw<'_>) -> bool {
     let text = raw.get();
     if matches!(text, "null" | "\"\"" | "[]" | "{}") {
         return true;
@@ -328,10 +292,10 @@ mod tests {
     #[test]
     fn emptiness() {
         for empty in ["[]", "[ ]", "{}", "\"\"", "null"] {
-            let raw: &RawValue = serde_json::from_str(empty).unwrap();
+            let raw = Raw::parse(empty).unwrap();
             assert!(is_empty(raw), "{empty}");
         }
-        let raw: &RawValue = serde_json::from_str("[{}]").unwrap();
+        let raw = Raw::parse("[{}]").unwrap();
         assert!(!is_empty(raw));
     }
 }
