@@ -334,6 +334,217 @@ fn no_output_holds_a_key_from_the_input() {
     assert_eq!(summary["totals"]["lines_with_plaintext_secrets"], 3);
 }
 
+/// Every byte a run left under `dir`, parquet cells as text.
+fn everything_under(dir: &Path) -> String {
+    let mut text = String::new();
+    for entry in walkdir::WalkDir::new(dir) {
+        let path = entry.unwrap().into_path();
+        if !path.is_file() {
+            continue;
+        }
+        if path.extension().is_some_and(|e| e == "parquet") {
+            text.push_str(&parquet_text(&path));
+        } else {
+            text.push_str(&String::from_utf8_lossy(&std::fs::read(&path).unwrap()));
+        }
+    }
+    text
+}
+
+#[test]
+fn planted_keys_reach_no_output_of_any_command() {
+    // Keys of every shape (OpenAI, Anthropic, Google, AWS, bearer tokens, URL
+    // parameters) in every field of every format, and in bad lines.
+    let planted = fixture("secrets/planted.jsonl");
+    let work = tempfile::tempdir().unwrap();
+    let out = work.path().join("out");
+    let mut seen = String::new();
+    let mut run = |args: &[&str], expect: i32| {
+        let assert = faultline().args(args).arg("-vv").assert().code(expect);
+        seen.push_str(&stdout_of(&assert));
+        seen.push_str(&stderr_of(&assert));
+    };
+    let out_arg = out.to_str().unwrap();
+    let planted_arg = planted.to_str().unwrap();
+    run(
+        &[
+            "analyze",
+            "--json",
+            "--format",
+            "md,html,json",
+            "--out",
+            out_arg,
+            planted_arg,
+        ],
+        0,
+    );
+    let summary = read_json(&out.join("summary.json"));
+    assert_eq!(summary["totals"]["records"], 8, "every call is still read");
+    assert_eq!(summary["totals"]["bad_lines"], 3);
+    assert_eq!(summary["totals"]["lines_with_plaintext_secrets"], 11);
+    let classified = work.path().join("records.parquet");
+    run(
+        &["classify", planted_arg, "-o", classified.to_str().unwrap()],
+        0,
+    );
+    let reported = work.path().join("reported");
+    run(
+        &[
+            "report",
+            classified.to_str().unwrap(),
+            "--json",
+            "--out",
+            reported.to_str().unwrap(),
+        ],
+        0,
+    );
+    seen.push_str(&everything_under(work.path()));
+    assert!(seen.contains("[REDACTED]"), "redaction leaves a mark");
+    for line in seen.lines() {
+        assert!(!line.contains("PLANTED"), "a key reached an output: {line}");
+    }
+}
+
+#[test]
+fn outputs_are_byte_identical_whatever_the_threads_chunks_and_read_path() {
+    let inputs = [
+        fixture("formats"),
+        fixture("bad"),
+        sample_day().join("logs"),
+    ];
+    let run = |extra: &[&str], inputs: &[PathBuf]| -> tempfile::TempDir {
+        let out = tempfile::tempdir().unwrap();
+        faultline()
+            .args(["analyze", "-q", "--format", "md,html,json", "--out"])
+            .arg(out.path())
+            .args(extra)
+            .args(inputs)
+            .assert()
+            .success();
+        out
+    };
+    let files = |dir: &Path| -> Vec<(String, Vec<u8>)> {
+        let mut files: Vec<(String, Vec<u8>)> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| {
+                let path = e.unwrap().path();
+                let name = path.file_name().unwrap().to_string_lossy().into_owned();
+                let mut bytes = std::fs::read(&path).unwrap();
+                if name == "summary.json" {
+                    // The fields that describe the run, not the logs.
+                    let mut summary: Value = serde_json::from_slice(&bytes).unwrap();
+                    let fields = summary.as_object_mut().unwrap();
+                    assert!(fields.remove("threads").is_some());
+                    assert!(fields.remove("run_seconds").is_some());
+                    for input in fields["inputs"].as_array_mut().unwrap() {
+                        assert!(input
+                            .as_object_mut()
+                            .unwrap()
+                            .remove("memory_mapped")
+                            .is_some());
+                    }
+                    bytes = serde_json::to_vec_pretty(&summary).unwrap();
+                }
+                (name, bytes)
+            })
+            .collect();
+        files.sort();
+        files
+    };
+    let baseline = files(run(&["-j", "1"], &inputs).path());
+    assert_eq!(baseline.len(), 8, "every output compared");
+    for extra in [
+        &["-j", "2"][..],
+        &["-j", "2", "--chunk-bytes", "4096"],
+        &["-j", "3", "--chunk-bytes", "777", "--no-mmap"],
+    ] {
+        let other = files(run(extra, &inputs).path());
+        for ((name, want), (_, got)) in baseline.iter().zip(&other) {
+            assert!(want == got, "{name} differs with {extra:?}");
+        }
+    }
+    // Incidents and rollups do not depend on the order inputs are given in.
+    let reversed: Vec<PathBuf> = inputs.iter().rev().cloned().collect();
+    let other = files(run(&["-j", "2"], &reversed).path());
+    for name in ["incidents.json", "incidents.parquet", "rollups.parquet"] {
+        let find =
+            |set: &[(String, Vec<u8>)]| set.iter().find(|(n, _)| n == name).unwrap().1.clone();
+        assert!(
+            find(&baseline) == find(&other),
+            "{name} depends on input order"
+        );
+    }
+}
+
+/// Names in `dir`, sorted.
+fn names_in(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn a_full_disk_is_a_clear_error_and_leaves_no_partial_output() {
+    // Writes past 64 KiB fail as they would on a full disk (EFBIG here,
+    // ENOSPC there: the same error path).
+    let out = tempfile::tempdir().unwrap();
+    let assert = Command::new("bash")
+        .arg("-c")
+        .arg(r#"trap '' XFSZ; ulimit -f 64; exec "$0" "$@""#)
+        .arg(assert_cmd::cargo::cargo_bin("faultline"))
+        .args(["analyze", "-q", "--out"])
+        .arg(out.path())
+        .assert()
+        .code(2);
+    let stderr = stderr_of(&assert);
+    assert!(stderr.starts_with("faultline: cannot write"), "{stderr}");
+    assert!(stderr.contains("File too large"), "{stderr}");
+    for name in names_in(out.path()) {
+        assert!(!name.contains(".tmp-"), "temporary {name} left behind");
+        assert_ne!(
+            name, "records.parquet",
+            "a cut records file under its final name"
+        );
+    }
+    // With room again, the next run completes.
+    faultline()
+        .args(["analyze", "-q", "--out"])
+        .arg(out.path())
+        .assert()
+        .success();
+    assert!(names_in(out.path()).contains(&"records.parquet".to_owned()));
+}
+
+#[test]
+fn a_killed_run_leaves_no_output_under_a_final_name_and_the_next_run_works() {
+    let out = tempfile::tempdir().unwrap();
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("faultline"))
+        .args(["analyze", "-q", "--out"])
+        .arg(out.path())
+        .arg(sample_day().join("logs"))
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(150));
+    let _ = child.kill();
+    let status = child.wait().unwrap();
+    assert!(!status.success(), "the run ended before it could be killed");
+    let names = names_in(out.path());
+    let finals: Vec<&String> = names.iter().filter(|n| !n.starts_with('.')).collect();
+    assert!(finals.is_empty(), "a killed run left {finals:?}");
+    faultline()
+        .args(["analyze", "-q", "--out"])
+        .arg(out.path())
+        .arg(sample_day().join("logs"))
+        .assert()
+        .success();
+    let names = names_in(out.path());
+    assert!(names.iter().all(|n| !n.starts_with('.')), "{names:?}");
+    assert_eq!(names.len(), 8, "{names:?}");
+}
+
 #[test]
 fn an_unwritable_output_directory_is_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();

@@ -42,12 +42,13 @@ pub enum Error {
         /// The I/O or decompression error.
         source: std::io::Error,
     },
-    /// A file whose size changed while it was memory-mapped; what was mapped was read.
-    #[error("{}: file changed size while being read ({before} -> {after} bytes); re-run on a stable copy or with --no-mmap", path.display())]
+    /// A file whose size changed while it was read (still being written, or
+    /// rotated); the lines read were processed.
+    #[error("{}: file changed size while being read ({before} -> {after} bytes); its lines up to then were read; re-run on a stable copy for all of them", path.display())]
     Changed {
         /// The file.
         path: PathBuf,
-        /// Size when mapped.
+        /// Size when opened.
         before: u64,
         /// Size after reading.
         after: u64,

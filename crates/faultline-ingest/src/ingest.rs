@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{self, Read, Seek};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use rayon::prelude::*;
@@ -79,6 +79,13 @@ impl Compression {
         }
     }
 }
+
+/// Files modified less than this long ago are read with buffered I/O, never
+/// memory-mapped: they may still be written to, and a writer truncating a
+/// mapped file (log rotation with `copytruncate`) would kill the process with
+/// SIGBUS. A buffered read of a file that shrinks or grows just sees less or
+/// more, and the change is reported ([`Error::Changed`]).
+pub const LIVE_AGE: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// Line and record counts.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -301,27 +308,31 @@ impl Ingester {
             Ok(opened) => opened,
             Err(source) => return failed(name, path.clone(), source),
         };
-        let is_regular = file.metadata().is_ok_and(|m| m.is_file());
-        if compression == Compression::None && self.options.mmap && is_regular && len > 0 {
+        let meta = file.metadata().ok();
+        let is_regular = meta.as_ref().is_some_and(std::fs::Metadata::is_file);
+        // A file written to a moment ago may still be live: a writer could
+        // truncate it (log rotation with copytruncate) while it is mapped,
+        // and reading a page past the new end kills the process (SIGBUS).
+        // Such files are read with buffered I/O, which sees a short read.
+        let live = meta
+            .and_then(|m| m.modified().ok())
+            .is_none_or(|at| at.elapsed().map_or(true, |age| age < LIVE_AGE));
+        if compression == Compression::None && self.options.mmap && is_regular && len > 0 && !live {
             // A file that cannot be mapped (special files, some network file
             // systems) is read the ordinary way below.
             if let Ok(map) = Mapped::open(&file) {
-                let mut summary = self.ingest_bytes_staged(name, &map, stage, on_batch);
+                let mut summary =
+                    self.bytes_staged(name, &map, stage, on_batch, &mut |end| map.release(end));
                 summary.mapped = true;
-                let after = std::fs::metadata(path).map_or(len, |m| m.len());
-                if after != len {
-                    summary.error = Some(Error::Changed {
-                        path: path.clone(),
-                        before: len,
-                        after,
-                    });
-                }
-                return summary;
+                return changed_size(summary, path, len);
             }
         }
         let mut summary = self.stream_staged(name, file, compression, stage, on_batch);
         if let Some(Error::Read { path: p, .. }) = &mut summary.error {
             p.clone_from(path);
+        }
+        if is_regular && compression == Compression::None {
+            return changed_size(summary, path, len);
         }
         summary
     }
@@ -343,6 +354,19 @@ impl Ingester {
         data: &[u8],
         stage: &S,
         on_batch: &mut dyn FnMut(S::Output),
+    ) -> FileSummary {
+        self.bytes_staged(name, data, stage, on_batch, &mut |_| {})
+    }
+
+    /// [`Ingester::ingest_bytes_staged`], telling `consumed` after each window
+    /// of chunks how far into `data` nothing will be read again.
+    fn bytes_staged<S: Stage>(
+        &self,
+        name: &str,
+        data: &[u8],
+        stage: &S,
+        on_batch: &mut dyn FnMut(S::Output),
+        consumed: &mut dyn FnMut(usize),
     ) -> FileSummary {
         let file: Arc<str> = Arc::from(name);
         let chunk = self.options.chunk_bytes.max(1);
@@ -368,6 +392,9 @@ impl Ingester {
         while pieces.peek().is_some() {
             let group: Vec<Piece<&[u8]>> = pieces.by_ref().take(window).collect();
             self.run(&group, &mut ordered, stage, on_batch);
+            if let Some(Piece::Lines { data, offset, .. }) = group.last() {
+                consumed(*offset as usize + data.len());
+            }
         }
         FileSummary {
             name: name.to_owned(),
@@ -490,6 +517,20 @@ impl Ingester {
             on_output(output);
         }
     }
+}
+
+/// Reports a plain file whose size moved while it was read (an error of its
+/// own takes precedence).
+fn changed_size(mut summary: FileSummary, path: &Path, before: u64) -> FileSummary {
+    let after = std::fs::metadata(path).map_or(before, |m| m.len());
+    if after != before && summary.error.is_none() {
+        summary.error = Some(Error::Changed {
+            path: path.to_path_buf(),
+            before,
+            after,
+        });
+    }
+    summary
 }
 
 fn failed(name: &str, path: PathBuf, source: io::Error) -> FileSummary {

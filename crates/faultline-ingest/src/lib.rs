@@ -54,6 +54,7 @@ mod view;
 pub use crate::error::Error;
 pub use crate::ingest::{
     Batch, Compression, Counts, FileSummary, Identity, IngestOptions, Ingester, Stage, Summary,
+    LIVE_AGE,
 };
 pub use crate::input::{discover, Input};
 pub use crate::quarantine::{BadLine, Reason, EXCERPT_BYTES};

@@ -14,13 +14,23 @@ use std::ops::Deref;
 /// files that are only appended to are safe (the map keeps the size it was
 /// created with and later appends are simply not seen); a file that may be
 /// truncated or rewritten while faultline runs (log rotation with
-/// `copytruncate`) must be read with buffered I/O instead (`--no-mmap`).
+/// `copytruncate`) must be read with buffered I/O instead: the ingester maps
+/// only files unmodified for [`crate::LIVE_AGE`], and `--no-mmap` maps none.
 /// After reading, the caller compares the file's size with the size it mapped
 /// and reports a change.
+///
+/// Pages already read are handed back to the kernel as reading goes on
+/// ([`Mapped::release`]), so the process's resident memory stays near one
+/// window of chunks however large the file is.
 #[derive(Debug)]
 pub(crate) struct Mapped {
     map: memmap2::Mmap,
+    /// Bytes from the start already released.
+    released: std::cell::Cell<usize>,
 }
+
+/// Release granularity: a multiple of every page size in use.
+const RELEASE_STEP: usize = 2 << 20;
 
 impl Mapped {
     /// Maps `file`, which must be a regular, non-empty file.
@@ -36,7 +46,36 @@ impl Mapped {
             // is a hint; failing to give it changes nothing.
             let _ = map.advise(memmap2::Advice::Sequential);
         }
-        Ok(Mapped { map })
+        Ok(Mapped {
+            map,
+            released: std::cell::Cell::new(0),
+        })
+    }
+
+    /// Tells the kernel the bytes before `end` will not be read again, so it
+    /// can drop their pages from this process (they stay in the page cache).
+    pub(crate) fn release(&self, end: usize) {
+        let end = end.min(self.map.len()) / RELEASE_STEP * RELEASE_STEP;
+        let start = self.released.get();
+        if end <= start {
+            return;
+        }
+        #[cfg(unix)]
+        {
+            // SAFETY: the map is a read-only shared map of a file. Dropping
+            // its pages loses nothing: touching them again reads them back
+            // from the file, the same bytes under the contract above. No
+            // reference into the released range is used after this call
+            // (records own their text), and the range lies inside the map.
+            let _ = unsafe {
+                self.map.unchecked_advise_range(
+                    memmap2::UncheckedAdvice::DontNeed,
+                    start,
+                    end - start,
+                )
+            };
+        }
+        self.released.set(end);
     }
 }
 

@@ -158,8 +158,13 @@ pub(crate) fn normalize_line(
         }
         out.push(rec);
     }
+    // A key written with JSON escapes (`\u002d` for `-`) shows only once decoded.
+    let escaped = memchr::memmem::find(line, b"\\u").is_some();
     for rec in &mut out[start..] {
         rec.secrets_found = secrets;
+        if secrets > 0 || escaped {
+            redact_record(rec);
+        }
     }
     Ok(())
 }
@@ -193,11 +198,41 @@ pub(crate) fn message(text: &str) -> Option<String> {
     if text.is_empty() {
         return None;
     }
+    // Redact before cutting: a key cut in two would slip past the patterns.
+    let text = secret::redact(text);
     let cut = match text.char_indices().nth(MAX_MESSAGE_CHARS) {
         Some((at, _)) => &text[..at],
-        None => text,
+        None => &text,
     };
-    Some(secret::redact(cut).into_owned())
+    Some(cut.to_owned())
+}
+
+/// Replaces key-shaped text in every text field of a record. Messages are
+/// redacted as they are read; this covers the fields no one expects a key in
+/// (service, model, request id, error type...), where one still turns up.
+fn redact_record(rec: &mut Record) {
+    fn owned(slot: &mut Option<String>) {
+        if let Some(text) = slot {
+            if let Cow::Owned(clean) = secret::redact(text) {
+                *text = clean;
+            }
+        }
+    }
+    fn shared(slot: &mut Option<Arc<str>>) {
+        if let Some(text) = slot {
+            if let Cow::Owned(clean) = secret::redact(text) {
+                *text = Arc::from(clean);
+            }
+        }
+    }
+    owned(&mut rec.request_id);
+    owned(&mut rec.error_type);
+    owned(&mut rec.error_code);
+    owned(&mut rec.error_message);
+    shared(&mut rec.service);
+    shared(&mut rec.provider_hint);
+    shared(&mut rec.model);
+    shared(&mut rec.host);
 }
 
 pub(crate) fn set_if_none<T>(slot: &mut Option<T>, value: Option<T>) {

@@ -44,6 +44,13 @@ fn run_fixture(rel: &str) -> Run {
     run(&[fixture(rel)])
 }
 
+/// Dates a file back so that it counts as settled, not live, and is mapped.
+fn settle(path: &Path) {
+    let file = std::fs::File::options().write(true).open(path).unwrap();
+    let hour_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+    file.set_modified(hour_ago).unwrap();
+}
+
 fn reasons(bad: &[BadLine]) -> Vec<(u64, Reason)> {
     bad.iter().map(|b| (b.line, b.reason)).collect()
 }
@@ -419,6 +426,7 @@ fn a_100_mb_line_is_quarantined_in_both_read_paths() {
         )
         .unwrap();
     }
+    settle(&path);
     for mmap in [true, false] {
         let options = IngestOptions {
             mmap,
@@ -794,4 +802,94 @@ mod properties {
             prop_assert_eq!(summary.counts.lines, 1);
         }
     }
+}
+
+/// A log of `lines` flat events, one call per second.
+fn calls(lines: usize) -> String {
+    use std::fmt::Write as _;
+    let mut log = String::new();
+    for i in 0..lines {
+        let (m, s) = (i / 60, i % 60);
+        let _ = writeln!(
+            log,
+            r#"{{"ts":"2025-03-04T12:{m:02}:{s:02}Z","provider":"openai","status_code":200}}"#
+        );
+    }
+    log
+}
+
+#[test]
+fn a_live_file_is_read_without_a_map_and_may_shrink_while_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("live.jsonl");
+    let log = calls(2000);
+    std::fs::write(&path, &log).unwrap();
+    let ingester = Ingester::new(IngestOptions {
+        chunk_bytes: 4096,
+        threads: 1,
+        ..IngestOptions::default()
+    })
+    .unwrap();
+    let mut records = 0;
+    let mut cut = false;
+    let summary = ingester.ingest(&[Input::File(path.clone())], &mut |batch| {
+        records += batch.records.len();
+        if !cut {
+            // Rotation with copytruncate, while the file is being read.
+            std::fs::File::options()
+                .write(true)
+                .open(&path)
+                .unwrap()
+                .set_len(0)
+                .unwrap();
+            cut = true;
+        }
+    });
+    let file = &summary.files[0];
+    assert!(!file.mapped, "a file just written is never mapped");
+    assert!(records > 0 && records < 2000, "read {records} calls");
+    match &file.error {
+        Some(Error::Changed { before, after, .. }) => {
+            assert_eq!((*before, *after), (log.len() as u64, 0));
+        }
+        other => panic!("expected a size change, got {other:?}"),
+    }
+    let message = file.error.as_ref().unwrap().to_string();
+    assert!(message.contains("live.jsonl: file changed size while being read"));
+}
+
+#[test]
+fn a_settled_file_is_mapped_and_what_is_appended_meanwhile_is_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("settled.jsonl");
+    let log = calls(2000);
+    std::fs::write(&path, &log).unwrap();
+    settle(&path);
+    let ingester = Ingester::new(IngestOptions {
+        chunk_bytes: 4096,
+        threads: 1,
+        ..IngestOptions::default()
+    })
+    .unwrap();
+    let mut records = 0;
+    let mut appended = false;
+    let summary = ingester.ingest(&[Input::File(path.clone())], &mut |batch| {
+        records += batch.records.len();
+        if !appended {
+            let mut file = std::fs::File::options().append(true).open(&path).unwrap();
+            file.write_all(calls(10).as_bytes()).unwrap();
+            appended = true;
+        }
+    });
+    let file = &summary.files[0];
+    assert!(file.mapped);
+    assert_eq!(
+        records, 2000,
+        "the map holds the file as it was when opened"
+    );
+    assert!(matches!(
+        &file.error,
+        Some(Error::Changed { before, after, .. })
+            if *before == log.len() as u64 && *after > *before
+    ));
 }
