@@ -534,6 +534,120 @@ fn a_truncated_gzip_keeps_its_good_lines_and_the_other_files() {
 }
 
 #[test]
+fn corrupt_or_cut_gzip_and_zstd_keep_good_lines_and_name_the_file() {
+    // Varied lines, so that the compressed stream has many blocks to cut between.
+    let big = calls(20_000).into_bytes();
+    let zst = zstd::encode_all(&big[..], 3).unwrap();
+    let gz = gzip(&big);
+    let corrupt = |packed: &[u8]| {
+        let mut bytes = packed.to_vec();
+        let at = bytes.len() * 3 / 4;
+        for b in &mut bytes[at..at + 64] {
+            *b ^= 0x5a;
+        }
+        bytes
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let cases = [
+        ("cut.jsonl.zst", zst[..zst.len() / 2].to_vec()),
+        ("corrupt.jsonl.zst", corrupt(&zst)),
+        ("corrupt.jsonl.gz", corrupt(&gz)),
+    ];
+    for (name, bytes) in cases {
+        let path = dir.path().join(name);
+        std::fs::write(&path, bytes).unwrap();
+        let run = run(&[path.clone(), fixture("formats/litellm.jsonl")]);
+        let broken = &run.summary.files[0];
+        // A zstd frame without a checksum can decode damage into garbage
+        // without noticing; then the garbage lines are what is quarantined.
+        match &broken.error {
+            Some(error) => {
+                let message = error.to_string();
+                assert!(
+                    message.starts_with(&path.display().to_string()),
+                    "{message}"
+                );
+                assert!(message.contains("read failed after line"), "{message}");
+            }
+            None => assert!(broken.counts.bad_lines > 0, "{name}: damage went unnoticed"),
+        }
+        assert!(
+            broken.counts.records > 0,
+            "{name}: lines before the damage are kept"
+        );
+        assert!(
+            broken.counts.records < 20_000,
+            "{name}: {} records",
+            broken.counts.records
+        );
+        assert_eq!(
+            run.summary.files[1].counts.records, 3,
+            "the next file is read"
+        );
+    }
+}
+
+#[test]
+fn one_file_may_mix_every_format() {
+    let mut mixed = Vec::new();
+    let mut expected = Vec::new();
+    for name in [
+        "flat_event",
+        "envelope",
+        "litellm",
+        "otel_flat",
+        "otel_otlp",
+    ] {
+        let path = fixture(&format!("formats/{name}.jsonl"));
+        mixed.extend_from_slice(&std::fs::read(&path).unwrap());
+        expected.extend(
+            run(&[path])
+                .records
+                .into_iter()
+                .map(|r| (r.format, r.http_status, r.ts_ms)),
+        );
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("mixed.jsonl");
+    std::fs::write(&path, mixed).unwrap();
+    let got: Vec<_> = run(&[path])
+        .records
+        .into_iter()
+        .map(|r| (r.format, r.http_status, r.ts_ms))
+        .collect();
+    assert_eq!(got, expected);
+    let formats: std::collections::BTreeSet<_> = got.iter().filter_map(|r| r.0).collect();
+    assert_eq!(formats.len(), 4, "{formats:?}");
+}
+
+#[cfg(unix)]
+#[test]
+fn an_entry_that_cannot_be_opened_is_named_and_the_rest_is_read() {
+    // Runs as root ignore permission bits, so the unreadable entry is a
+    // symlink to nothing: listed by the directory, refused by open().
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(fixture("formats/litellm.jsonl"), dir.path().join("a.jsonl")).unwrap();
+    let dangling = dir.path().join("b.jsonl");
+    std::os::unix::fs::symlink(dir.path().join("gone.jsonl"), &dangling).unwrap();
+    std::fs::copy(fixture("formats/litellm.jsonl"), dir.path().join("c.jsonl")).unwrap();
+    let (inputs, errors) = discover(&[dir.path()]);
+    let mut problems: Vec<String> = errors.iter().map(ToString::to_string).collect();
+    let ingester = Ingester::new(IngestOptions::default()).unwrap();
+    let summary = ingester.ingest(&inputs, &mut |_| {});
+    problems.extend(
+        summary
+            .files
+            .iter()
+            .filter_map(|f| f.error.as_ref())
+            .map(ToString::to_string),
+    );
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert!(problems[0].contains("b.jsonl"), "{problems:?}");
+    let read: u64 = summary.files.iter().map(|f| f.counts.records).sum();
+    assert_eq!(read, 6, "both readable files are read");
+}
+
+#[test]
 fn discovery_walks_directories_sorted_and_expands_globs() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
@@ -809,10 +923,10 @@ fn calls(lines: usize) -> String {
     use std::fmt::Write as _;
     let mut log = String::new();
     for i in 0..lines {
-        let (m, s) = (i / 60, i % 60);
+        let (h, m, s) = (i / 3600 % 24, i / 60 % 60, i % 60);
         let _ = writeln!(
             log,
-            r#"{{"ts":"2025-03-04T12:{m:02}:{s:02}Z","provider":"openai","status_code":200}}"#
+            r#"{{"ts":"2025-03-04T{h:02}:{m:02}:{s:02}Z","provider":"openai","status_code":200,"request_id":"req_{i:08x}"}}"#
         );
     }
     log
