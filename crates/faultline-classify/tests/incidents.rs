@@ -594,3 +594,23 @@ fn an_invalid_config_names_the_line_and_the_reason() {
     let err = DetectConfig::parse("[incidents\n").unwrap_err().to_string();
     assert!(err.starts_with("config:1:"), "{err}");
 }
+
+#[test]
+fn an_absurd_latency_in_one_line_does_not_break_the_count() {
+    // Found by fuzzing: a latency near f64::MAX wrapped the minute's total.
+    let mut records = steady(0, 600, 60, openai);
+    for (i, rec) in records.iter_mut().enumerate().take(3) {
+        rec.latency_ms = Some(if i == 0 { 1e300 } else { f64::MAX });
+    }
+    let classifier = Classifier::default();
+    let config = DetectConfig::default();
+    let mut collector = Collector::new(&config);
+    for rec in &records {
+        collector.add(rec, &classifier.classify(rec));
+    }
+    let collected = collector.finish();
+    let counts = collected.traffic(i64::MIN, i64::MAX, |_| true);
+    assert_eq!(counts.requests, records.len() as u64);
+    assert!(counts.mean_latency_s().is_some_and(f64::is_finite));
+    assert!(detect(&collected, &config).is_empty());
+}

@@ -70,7 +70,7 @@ impl Counts {
     fn add(&mut self, other: &Counts) {
         self.requests += other.requests;
         self.ok += other.ok;
-        self.latency_ms += other.latency_ms;
+        self.latency_ms = self.latency_ms.saturating_add(other.latency_ms);
         self.latency_n += other.latency_n;
         self.prompt_tokens += other.prompt_tokens;
     }
@@ -183,7 +183,9 @@ impl Collector {
         counts.requests += 1;
         counts.ok += u64::from(ok);
         if let Some(latency) = rec.latency_ms.filter(|l| l.is_finite() && *l >= 0.0) {
-            counts.latency_ms += latency.round() as u64;
+            // Saturating: a corrupt line can claim any latency, and one absurd value
+            // must not wrap the minute's total around.
+            counts.latency_ms = counts.latency_ms.saturating_add(latency.round() as u64);
             counts.latency_n += 1;
         }
         if let Some(tokens) = rec.prompt_tokens {

@@ -197,7 +197,7 @@ impl Ctx<'_> {
             for (minute, counts) in minutes {
                 if counts.requests > 0 && !by_minute.contains_key(minute) {
                     free.requests += counts.requests;
-                    free.latency_ms += counts.latency_ms;
+                    free.latency_ms = free.latency_ms.saturating_add(counts.latency_ms);
                     free.latency_n += counts.latency_n;
                     free_minutes += 1;
                     busiest_free = busiest_free.max(counts.requests);
