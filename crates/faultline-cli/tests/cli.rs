@@ -546,6 +546,53 @@ fn a_killed_run_leaves_no_output_under_a_final_name_and_the_next_run_works() {
 }
 
 #[test]
+fn a_run_reads_its_inputs_and_writes_only_under_out() {
+    let root = tempfile::tempdir().unwrap();
+    let (input, cwd, out) = (
+        root.path().join("in"),
+        root.path().join("cwd"),
+        root.path().join("out"),
+    );
+    for dir in [&input, &cwd] {
+        std::fs::create_dir(dir).unwrap();
+    }
+    for name in ["flat_event.jsonl", "envelope.jsonl"] {
+        std::fs::copy(fixture(&format!("formats/{name}")), input.join(name)).unwrap();
+    }
+    // Everything under the root: path, size, modification time.
+    let snapshot = |dir: &Path| -> Vec<(PathBuf, u64, std::time::SystemTime)> {
+        walkdir::WalkDir::new(dir)
+            .sort_by_file_name()
+            .into_iter()
+            .map(|e| {
+                let e = e.unwrap();
+                let meta = e.metadata().unwrap();
+                (e.into_path(), meta.len(), meta.modified().unwrap())
+            })
+            .collect()
+    };
+    let before = snapshot(root.path());
+    for command in [
+        &["analyze", "-q", "--out", "../out", "../in"][..],
+        &["classify", "-q", "-o", "../out/classified.parquet", "../in"],
+    ] {
+        faultline()
+            .current_dir(&cwd)
+            .args(command)
+            .assert()
+            .success();
+    }
+    // Creating `out` touches the root itself; nothing else may change.
+    let outside = |(path, ..): &(PathBuf, u64, std::time::SystemTime)| {
+        path != root.path() && !path.starts_with(&out)
+    };
+    let after: Vec<_> = snapshot(root.path()).into_iter().filter(outside).collect();
+    let before: Vec<_> = before.into_iter().filter(outside).collect();
+    assert_eq!(after, before, "only --out changed");
+    assert!(out.join("summary.json").is_file() && out.join("classified.parquet").is_file());
+}
+
+#[test]
 fn an_unwritable_output_directory_is_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
     let blocker = dir.path().join("file");

@@ -859,6 +859,54 @@ mod properties {
         }
     }
 
+    /// Bytes that are mostly JSON-ish, so that generated inputs reach past
+    /// the first brace: fragments of real lines mixed with any byte.
+    fn log_bytes() -> impl Strategy<Value = Vec<u8>> {
+        let fragment = prop_oneof![
+            proptest::collection::vec(any::<u8>(), 1..8),
+            proptest::sample::select(vec![
+                &b"{\"ts\":\"2025-03-04T12:00:00Z\","[..],
+                b"\"status_code\":429,",
+                b"\"error\":{\"type\":\"rate_limit_error\",\"message\":\"slow down\"}",
+                b"\"request\":{\"url\":\"https://api.openai.com/v1\"},\"response\":{\"status\":500,\"body\":",
+                b"\"\\u00e9\\\"\"",
+                b"}\n",
+                b"]",
+                b"[",
+                b"\n",
+                b"\r\n",
+                b"\xEF\xBB\xBF",
+                b"\"gen_ai.system\":\"openai\",",
+                b"sk-proj-0123456789abcdefghij",
+            ])
+            .prop_map(<[u8]>::to_vec),
+        ];
+        proptest::collection::vec(fragment, 0..60).prop_map(|parts| parts.concat())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        /// Any bytes: no panic, every line accounted for, and the same
+        /// records and bad lines however the input is cut.
+        #[test]
+        fn any_bytes_never_panic_and_chunks_change_nothing(
+            data in log_bytes(),
+            chunk_bytes in 1usize..200,
+        ) {
+            let whole = Ingester::new(options(1 << 20, 1)).unwrap();
+            let cut = Ingester::new(options(chunk_bytes, 2)).unwrap();
+            let mut counts = None;
+            let baseline = collect(|emit| counts = Some(whole.ingest_bytes("b", &data, emit).counts));
+            let counts = counts.unwrap();
+            prop_assert!(counts.records + counts.bad_lines + counts.blank_lines >= counts.lines);
+            let chunked = collect(|emit| {
+                cut.ingest_bytes("b", &data, emit);
+            });
+            prop_assert_eq!(chunked, baseline);
+        }
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(48))]
 
