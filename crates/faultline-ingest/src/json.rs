@@ -65,30 +65,12 @@ impl<'a> Raw<'a> {
 
     /// The elements of an array (nothing for any other value).
     pub(crate) fn items(self) -> Items<'a> {
-        let mut s = Scanner::new(self.0);
-        let open = s.peek() == Some(b'[');
-        if open {
-            s.pos += 1;
-        }
-        Items {
-            s,
-            open,
-            first: true,
-        }
+        Entries::of(self.0, b'[', Scanner::item)
     }
 
     /// The members of an object (nothing for any other value).
     pub(crate) fn members(self) -> Members<'a> {
-        let mut s = Scanner::new(self.0);
-        let open = s.peek() == Some(b'{');
-        if open {
-            s.pos += 1;
-        }
-        Members {
-            s,
-            open,
-            first: true,
-        }
+        Entries::of(self.0, b'{', Scanner::member)
     }
 }
 
@@ -148,42 +130,51 @@ fn scan_object<'a>(
 }
 
 /// Iterator over an array's elements; see [`Raw::items`].
-pub(crate) struct Items<'a> {
+pub(crate) type Items<'a> = Entries<'a, Raw<'a>>;
+
+/// Iterator over an object's members; see [`Raw::members`].
+pub(crate) type Members<'a> = Entries<'a, (Key<'a>, Raw<'a>)>;
+
+/// The entries of one array or object, read one at a time by `next_entry`
+/// ([`Scanner::item`] or [`Scanner::member`]); the text is already valid.
+pub(crate) struct Entries<'a, T> {
     s: Scanner<'a, 'static>,
     open: bool,
     first: bool,
+    next_entry: NextEntry<'a, T>,
 }
 
-impl<'a> Iterator for Items<'a> {
-    type Item = Raw<'a>;
+type NextEntry<'a, T> = fn(&mut Scanner<'a, 'static>, &mut bool) -> Result<Option<T>, Error>;
 
-    fn next(&mut self) -> Option<Raw<'a>> {
-        if !self.open {
-            return None;
+impl<'a, T> Entries<'a, T> {
+    /// Entries of `text` when it opens with `open`; none otherwise.
+    fn of(text: &'a str, open: u8, next_entry: NextEntry<'a, T>) -> Entries<'a, T> {
+        let mut s = Scanner::new(text);
+        let opened = s.peek() == Some(open);
+        if opened {
+            s.pos += 1;
         }
-        let item = self.s.item(&mut self.first).ok().flatten();
-        self.open = item.is_some();
-        item
+        Entries {
+            s,
+            open: opened,
+            first: true,
+            next_entry,
+        }
     }
 }
 
-/// Iterator over an object's members; see [`Raw::members`].
-pub(crate) struct Members<'a> {
-    s: Scanner<'a, 'static>,
-    open: bool,
-    first: bool,
-}
+impl<T> Iterator for Entries<'_, T> {
+    type Item = T;
 
-impl<'a> Iterator for Members<'a> {
-    type Item = (Key<'a>, Raw<'a>);
-
-    fn next(&mut self) -> Option<(Key<'a>, Raw<'a>)> {
+    fn next(&mut self) -> Option<T> {
         if !self.open {
             return None;
         }
-        let member = self.s.member(&mut self.first).ok().flatten();
-        self.open = member.is_some();
-        member
+        let entry = (self.next_entry)(&mut self.s, &mut self.first)
+            .ok()
+            .flatten();
+        self.open = entry.is_some();
+        entry
     }
 }
 
