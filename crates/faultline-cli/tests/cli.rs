@@ -316,15 +316,8 @@ fn no_output_holds_a_key_from_the_input() {
         .arg(fixture("bad"))
         .assert()
         .success();
-    let mut everything = String::from_utf8(assert.get_output().stdout.clone()).unwrap();
-    for entry in std::fs::read_dir(out.path()).unwrap() {
-        let path = entry.unwrap().path();
-        if path.extension().is_some_and(|e| e == "parquet") {
-            everything.push_str(&parquet_text(&path));
-        } else {
-            everything.push_str(&std::fs::read_to_string(path).unwrap());
-        }
-    }
+    let mut everything = stdout_of(&assert);
+    everything.push_str(&everything_under(out.path()));
     for secret in ["Q9x7LmN3vB5cT8rWz2Yk4Hj6", "sk-ant-api03-abcdefghij"] {
         assert!(!everything.contains(secret), "{secret} leaked");
     }
@@ -1112,14 +1105,6 @@ fn settings_come_from_defaults_then_config_then_environment_then_flags() {
     )
     .unwrap();
     let input = fixture("formats/envelope.jsonl");
-    let names = |dir: &Path| {
-        let mut names: Vec<String> = std::fs::read_dir(dir)
-            .unwrap()
-            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .collect();
-        names.sort();
-        names
-    };
     // The file's out (relative to the file) and format.
     faultline()
         .args(["analyze", "-q", "--config"])
@@ -1127,8 +1112,8 @@ fn settings_come_from_defaults_then_config_then_environment_then_flags() {
         .arg(&input)
         .assert()
         .success();
-    assert!(names(&dir.path().join("from-config")).contains(&"report.md".to_owned()));
-    assert!(!names(&dir.path().join("from-config")).contains(&"report.html".to_owned()));
+    assert!(names_in(&dir.path().join("from-config")).contains(&"report.md".to_owned()));
+    assert!(!names_in(&dir.path().join("from-config")).contains(&"report.html".to_owned()));
     // The environment wins over the file, a flag over the environment.
     faultline()
         .args(["analyze", "-q", "--config"])
@@ -1138,7 +1123,7 @@ fn settings_come_from_defaults_then_config_then_environment_then_flags() {
         .arg(&input)
         .assert()
         .success();
-    assert!(names(&dir.path().join("from-env")).contains(&"report.html".to_owned()));
+    assert!(names_in(&dir.path().join("from-env")).contains(&"report.html".to_owned()));
     faultline()
         .args(["analyze", "-q", "--format", "json", "--config"])
         .arg(&config)
@@ -1148,7 +1133,7 @@ fn settings_come_from_defaults_then_config_then_environment_then_flags() {
         .arg(&input)
         .assert()
         .success();
-    let written = names(&dir.path().join("from-flag"));
+    let written = names_in(&dir.path().join("from-flag"));
     assert!(
         written.contains(&"summary.json".to_owned())
             && !written.contains(&"report.html".to_owned())

@@ -980,12 +980,10 @@ fn calls(lines: usize) -> String {
     log
 }
 
-#[test]
-fn a_live_file_is_read_without_a_map_and_may_shrink_while_read() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("live.jsonl");
-    let log = calls(2000);
-    std::fs::write(&path, &log).unwrap();
+/// Ingests `path` in small chunks on one thread, calling `change` on the
+/// file once, after the first batch, while the rest is still to be read.
+/// Returns the calls read and the summary.
+fn ingest_while_changing(path: &Path, change: impl FnOnce(&Path)) -> (usize, Summary) {
     let ingester = Ingester::new(IngestOptions {
         chunk_bytes: 4096,
         threads: 1,
@@ -993,19 +991,30 @@ fn a_live_file_is_read_without_a_map_and_may_shrink_while_read() {
     })
     .unwrap();
     let mut records = 0;
-    let mut cut = false;
-    let summary = ingester.ingest(&[Input::File(path.clone())], &mut |batch| {
+    let mut change = Some(change);
+    let summary = ingester.ingest(&[Input::File(path.to_path_buf())], &mut |batch| {
         records += batch.records.len();
-        if !cut {
-            // Rotation with copytruncate, while the file is being read.
-            std::fs::File::options()
-                .write(true)
-                .open(&path)
-                .unwrap()
-                .set_len(0)
-                .unwrap();
-            cut = true;
+        if let Some(change) = change.take() {
+            change(path);
         }
+    });
+    (records, summary)
+}
+
+#[test]
+fn a_live_file_is_read_without_a_map_and_may_shrink_while_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("live.jsonl");
+    let log = calls(2000);
+    std::fs::write(&path, &log).unwrap();
+    let (records, summary) = ingest_while_changing(&path, |path| {
+        // Rotation with copytruncate, while the file is being read.
+        std::fs::File::options()
+            .write(true)
+            .open(path)
+            .unwrap()
+            .set_len(0)
+            .unwrap();
     });
     let file = &summary.files[0];
     assert!(!file.mapped, "a file just written is never mapped");
@@ -1027,21 +1036,9 @@ fn a_settled_file_is_mapped_and_what_is_appended_meanwhile_is_reported() {
     let log = calls(2000);
     std::fs::write(&path, &log).unwrap();
     settle(&path);
-    let ingester = Ingester::new(IngestOptions {
-        chunk_bytes: 4096,
-        threads: 1,
-        ..IngestOptions::default()
-    })
-    .unwrap();
-    let mut records = 0;
-    let mut appended = false;
-    let summary = ingester.ingest(&[Input::File(path.clone())], &mut |batch| {
-        records += batch.records.len();
-        if !appended {
-            let mut file = std::fs::File::options().append(true).open(&path).unwrap();
-            file.write_all(calls(10).as_bytes()).unwrap();
-            appended = true;
-        }
+    let (records, summary) = ingest_while_changing(&path, |path| {
+        let mut file = std::fs::File::options().append(true).open(path).unwrap();
+        file.write_all(calls(10).as_bytes()).unwrap();
     });
     let file = &summary.files[0];
     assert!(file.mapped);
