@@ -4,9 +4,7 @@ use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{self, Read, Seek};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-
-use rayon::prelude::*;
+use std::sync::{mpsc, Arc};
 
 use crate::error::Error;
 use crate::input::Input;
@@ -202,7 +200,7 @@ enum Piece<D> {
     },
 }
 
-/// A parsed chunk before line numbers are made global.
+/// A parsed piece: its records and bad lines, and its counts.
 struct ChunkOut {
     batch: Batch,
     counts: Counts,
@@ -370,37 +368,41 @@ impl Ingester {
     ) -> FileSummary {
         let file: Arc<str> = Arc::from(name);
         let chunk = self.options.chunk_bytes.max(1);
-        let mut pieces = Vec::new();
         let mut start = 0;
-        while start < data.len() {
+        let next_piece = || {
+            if start >= data.len() {
+                return None;
+            }
             let target = start + chunk;
             let end = if target >= data.len() {
                 data.len()
             } else {
                 memchr::memchr(b'\n', &data[target..]).map_or(data.len(), |i| target + i + 1)
             };
-            pieces.push(Piece::Lines {
+            let piece = Piece::Lines {
                 data: &data[start..end],
                 offset: start as u64,
                 last: end == data.len(),
-            });
+            };
             start = end;
-        }
-        let mut ordered = Ordered::new(file);
-        let window = self.window();
-        let mut pieces = pieces.into_iter().peekable();
-        while pieces.peek().is_some() {
-            let group: Vec<Piece<&[u8]>> = pieces.by_ref().take(window).collect();
-            self.run(&group, &mut ordered, stage, on_batch);
-            if let Some(Piece::Lines { data, offset, .. }) = group.last() {
-                consumed(*offset as usize + data.len());
-            }
-        }
+            Some(piece)
+        };
+        let mut counts = Counts::default();
+        self.run(
+            &file,
+            next_piece,
+            stage,
+            on_batch,
+            &mut counts,
+            &mut |end| {
+                consumed(end as usize);
+            },
+        );
         FileSummary {
             name: name.to_owned(),
             compression: Compression::None,
             mapped: false,
-            counts: ordered.counts,
+            counts,
             error: None,
         }
     }
@@ -439,82 +441,149 @@ impl Ingester {
                 }
             },
         };
-        let mut ordered = Ordered::new(Arc::from(name));
+        let file: Arc<str> = Arc::from(name);
         let mut chunker = StreamChunker::new(
             reader,
             self.options.chunk_bytes.max(1),
             self.options.max_line_bytes,
         );
-        let window = self.window();
         let mut error = None;
-        loop {
-            let mut group = Vec::with_capacity(window);
-            let mut done = false;
-            while group.len() < window {
-                match chunker.next_piece() {
-                    Ok(Some(piece)) => group.push(piece),
-                    Ok(None) => {
-                        done = true;
-                        break;
-                    }
-                    Err(source) => {
-                        // Keep what was read; the failure is reported after it.
-                        group.extend(chunker.rest());
-                        error = Some(source);
-                        done = true;
-                        break;
-                    }
+        let next_piece = || {
+            if error.is_some() {
+                return None;
+            }
+            match chunker.next_piece() {
+                Ok(piece) => piece,
+                Err(source) => {
+                    // Keep what was read; the failure is reported after it.
+                    error = Some(source);
+                    chunker.rest()
                 }
             }
-            self.run(&group, &mut ordered, stage, on_batch);
-            if done {
-                break;
-            }
-        }
+        };
+        let mut counts = Counts::default();
+        self.run(&file, next_piece, stage, on_batch, &mut counts, &mut |_| {});
         let error = error.map(|source| Error::Read {
             path: PathBuf::from(name),
-            last_good_line: ordered.counts.lines,
-            offset: ordered.counts.bytes,
+            last_good_line: counts.lines,
+            offset: counts.bytes,
             source,
         });
         FileSummary {
             name: name.to_owned(),
             compression,
             mapped: false,
-            counts: ordered.counts,
+            counts,
             error,
         }
     }
 
+    /// Pieces in flight at once: enough to keep every worker busy while the
+    /// caller's thread waits for the next piece in order; few enough to bound
+    /// memory (each holds a chunk and its records).
     fn window(&self) -> usize {
         self.threads().max(1) * 4
     }
 
-    fn run<D: AsRef<[u8]> + Sync, S: Stage>(
+    /// Parses and stages the pieces that `next_piece` cuts, on the pool, and
+    /// hands the outputs to `on_output` in input order, adding each piece's
+    /// counts to `counts` and telling `consumed` where it ended.
+    ///
+    /// A pipeline, not rounds: a worker that finishes a piece takes the next
+    /// one while earlier pieces are still being handed over, so no worker
+    /// waits for the slowest piece of a round, nor for the caller's thread.
+    /// Lines are counted as pieces are cut (a newline count runs at memory
+    /// speed), so each piece knows its first line number before it is
+    /// parsed, and its records leave the worker with final line numbers.
+    fn run<D: AsRef<[u8]> + Send, S: Stage>(
         &self,
-        group: &[Piece<D>],
-        ordered: &mut Ordered,
+        file: &Arc<str>,
+        mut next_piece: impl FnMut() -> Option<Piece<D>>,
         stage: &S,
         on_output: &mut dyn FnMut(S::Output),
+        counts: &mut Counts,
+        consumed: &mut dyn FnMut(u64),
     ) {
-        let file = &ordered.file;
+        type Done<O> = (usize, u64, std::thread::Result<(Counts, Option<O>)>);
+        let window = self.window();
         let max_line = self.options.max_line_bytes;
-        let outs: Vec<ChunkOut> = self.pool.install(|| {
-            group
-                .par_iter()
-                .map(|piece| parse_piece(piece, file, max_line, &self.fingerprinter))
-                .collect()
+        let fingerprinter = &self.fingerprinter;
+        self.pool.in_place_scope(|scope| {
+            let (done, finished) = mpsc::channel::<Done<S::Output>>();
+            let mut ready = BTreeMap::new();
+            let (mut submitted, mut handed) = (0usize, 0usize);
+            let mut lines = 0u64;
+            let mut more = true;
+            loop {
+                while more && submitted - handed < window {
+                    let Some(piece) = next_piece() else {
+                        more = false;
+                        break;
+                    };
+                    let first_line = lines;
+                    lines += piece.lines();
+                    let (seq, done) = (submitted, done.clone());
+                    scope.spawn(move |_| {
+                        let end = piece.end();
+                        let work = || {
+                            let out =
+                                parse_piece(&piece, file, first_line, max_line, fingerprinter);
+                            let empty =
+                                out.batch.records.is_empty() && out.batch.bad_lines.is_empty();
+                            (out.counts, (!empty).then(|| stage.process(out.batch)))
+                        };
+                        // A panic is a bug; it is raised again on the caller's thread
+                        // rather than leaving it waiting for this piece forever.
+                        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(work));
+                        // The receiver outlives every task of the scope.
+                        let _ = done.send((seq, end, result));
+                    });
+                    submitted += 1;
+                }
+                if handed == submitted {
+                    break;
+                }
+                let Ok((seq, end, result)) = finished.recv() else {
+                    break;
+                };
+                ready.insert(seq, (end, result));
+                while let Some((end, result)) = ready.remove(&handed) {
+                    handed += 1;
+                    match result {
+                        Ok((piece_counts, output)) => {
+                            counts.add(&piece_counts);
+                            if let Some(output) = output {
+                                on_output(output);
+                            }
+                            consumed(end);
+                        }
+                        Err(panic) => std::panic::resume_unwind(panic),
+                    }
+                }
+            }
         });
-        // Line numbers become final in input order; then the stage runs in parallel.
-        let batches: Vec<Batch> = outs
-            .into_iter()
-            .filter_map(|out| ordered.number(out))
-            .collect();
-        let outputs: Vec<S::Output> = self
-            .pool
-            .install(|| batches.into_par_iter().map(|b| stage.process(b)).collect());
-        for output in outputs {
-            on_output(output);
+    }
+}
+
+impl<D: AsRef<[u8]>> Piece<D> {
+    /// The lines of the piece, as [`parse_piece`] numbers them: one per
+    /// newline, and one more for a last line without one.
+    fn lines(&self) -> u64 {
+        match self {
+            Piece::Overlong { .. } => 1,
+            Piece::Lines { data, .. } => {
+                let data = data.as_ref();
+                let newlines = memchr::memchr_iter(b'\n', data).count() as u64;
+                newlines + u64::from(data.last().is_some_and(|&b| b != b'\n'))
+            }
+        }
+    }
+
+    /// The input offset just past the piece.
+    fn end(&self) -> u64 {
+        match self {
+            Piece::Lines { data, offset, .. } => offset + data.as_ref().len() as u64,
+            Piece::Overlong { offset, len, .. } => offset + len,
         }
     }
 }
@@ -556,38 +625,12 @@ fn read_head(reader: &mut impl Read, head: &mut [u8]) -> io::Result<usize> {
     Ok(filled)
 }
 
-/// Turns chunk-local line numbers into file line numbers, in order.
-struct Ordered {
-    file: Arc<str>,
-    counts: Counts,
-}
-
-impl Ordered {
-    fn new(file: Arc<str>) -> Ordered {
-        Ordered {
-            file,
-            counts: Counts::default(),
-        }
-    }
-
-    /// Makes the chunk's line numbers global and counts it; an empty batch is dropped.
-    fn number(&mut self, mut out: ChunkOut) -> Option<Batch> {
-        let base = self.counts.lines;
-        for rec in &mut out.batch.records {
-            rec.source_line += base;
-        }
-        for bad in &mut out.batch.bad_lines {
-            bad.line += base;
-        }
-        self.counts.add(&out.counts);
-        (!out.batch.records.is_empty() || !out.batch.bad_lines.is_empty()).then_some(out.batch)
-    }
-}
-
-/// Parses the lines of one piece. Line numbers are 1-based within the piece.
+/// Parses the lines of one piece, whose first line is line `first_line + 1`
+/// of its input.
 fn parse_piece<D: AsRef<[u8]>>(
     piece: &Piece<D>,
     file: &Arc<str>,
+    first_line: u64,
     max_line: usize,
     fingerprinter: &Fingerprinter,
 ) -> ChunkOut {
@@ -610,7 +653,7 @@ fn parse_piece<D: AsRef<[u8]>>(
                 .or_default() += 1;
             out.batch.bad_lines.push(BadLine {
                 file: Arc::clone(file),
-                line: 1,
+                line: first_line + 1,
                 offset: *offset,
                 reason: Reason::LineTooLong,
                 detail: Some(format!("longer than the {max_line}-byte line limit")),
@@ -641,7 +684,7 @@ fn parse_piece<D: AsRef<[u8]>>(
                 }
                 let origin = Origin {
                     file: Arc::clone(file),
-                    line: line_no,
+                    line: first_line + line_no,
                     offset: offset + start as u64,
                 };
                 parse_line(line, unterminated, &origin, max_line, ctx, &mut out);

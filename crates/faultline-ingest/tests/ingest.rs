@@ -1052,3 +1052,45 @@ fn a_settled_file_is_mapped_and_what_is_appended_meanwhile_is_reported() {
             if *before == log.len() as u64 && *after > *before
     ));
 }
+
+/// A stage that fails on the batch holding a given line.
+struct FailsAt(u64);
+
+impl faultline_ingest::Stage for FailsAt {
+    type Output = usize;
+
+    fn process(&self, batch: faultline_ingest::Batch) -> usize {
+        assert!(
+            !batch.records.iter().any(|r| r.source_line == self.0),
+            "stage bug planted at line {}",
+            self.0
+        );
+        batch.records.len()
+    }
+}
+
+#[test]
+fn a_panicking_stage_is_raised_to_the_caller_not_a_hang() {
+    let log = calls(2_000);
+    let ingester = Ingester::new(IngestOptions {
+        chunk_bytes: 1024,
+        threads: 2,
+        ..IngestOptions::default()
+    })
+    .unwrap();
+    // The planted bug sits in the middle of the input: pieces before it were
+    // handed over, pieces after it are in flight on the other worker.
+    let mut handed = 0;
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        ingester.ingest_bytes_staged("calls", log.as_bytes(), &FailsAt(1_000), &mut |n| {
+            handed += n;
+        })
+    }));
+    let panic = outcome.expect_err("the stage's panic reaches the caller");
+    let message = panic.downcast_ref::<String>().map(String::as_str);
+    assert_eq!(message, Some("stage bug planted at line 1000"));
+    assert!(handed > 0 && handed < 1_000, "{handed} calls handed over");
+    // The pool is still usable afterwards.
+    let summary = ingester.ingest_bytes_staged("calls", log.as_bytes(), &FailsAt(0), &mut |_| {});
+    assert_eq!(summary.counts.records, 2_000);
+}
