@@ -2,11 +2,16 @@
 //!
 //! Ingest needs a few dozen fields of each line and the rest skipped, but
 //! every line must still be valid JSON (a line that is not goes to the
-//! quarantine). The scanner walks the bytes once, checks the grammar
-//! (RFC 8259: strings without raw control characters and with valid escapes,
-//! numbers, literals, nesting at any depth), and hands out each value
-//! of an object as a [`Raw`] slice of the input, decoded later only if a
-//! normalizer asks for it. The input is a `&str`, so UTF-8 is already valid.
+//! quarantine). The scanner checks the grammar (RFC 8259: strings without
+//! raw control characters and with valid escapes, numbers, literals, nesting
+//! at any depth) and hands out each value of an object as a [`Raw`] slice of
+//! the input, decoded later only if a normalizer asks for it. The input is a
+//! `&str`, so UTF-8 is already valid.
+//!
+//! Two scanners share that contract: the [`Tape`] (SIMD token index, then a
+//! walk over the tokens) for whole lines, and the byte walker ([`Scanner`])
+//! for small values and for the lines the tape declines, where it names the
+//! column at which the text breaks.
 
 use std::fmt;
 
@@ -83,28 +88,45 @@ pub(crate) struct Key<'a> {
 }
 
 /// Scans `text` as one object, calling `member` for each key and value in order.
+///
+/// A valid line takes the fast path ([`Tape`]); a line the tape declines
+/// (invalid, or a string it cannot vouch for) is walked byte by byte, which
+/// says where and why it breaks. `member` is called only once the whole text
+/// is known to be valid on the fast path, so it never sees a member twice.
 pub(crate) fn object<'a>(
     text: &'a str,
     mut member: impl FnMut(Key<'a>, Raw<'a>),
 ) -> Result<(), Error> {
-    INDEX.with(|index| match index.try_borrow_mut() {
-        Ok(mut index) => {
-            let indexed = index.build(text.as_bytes());
-            let mut s = Scanner::new(text);
-            s.strings = indexed.then_some(&*index);
-            scan_object(s, &mut member)
+    let fast = TAPE.with(|tape| {
+        let Ok(mut tape) = tape.try_borrow_mut() else {
+            return false;
+        };
+        if !tape.object(text) {
+            return false;
         }
-        Err(_) => scan_object(Scanner::new(text), &mut member),
-    })
+        for m in &tape.members {
+            let key = Key {
+                text: &text[m.key.0 as usize..m.key.1 as usize],
+                escaped: m.escaped,
+            };
+            member(key, Raw(&text[m.value.0 as usize..m.value.1 as usize]));
+        }
+        true
+    });
+    if fast {
+        Ok(())
+    } else {
+        scan_object(Scanner::new(text), &mut member)
+    }
 }
 
 thread_local! {
-    /// Each worker's string index, reused from line to line.
-    static INDEX: std::cell::RefCell<StringIndex> = std::cell::RefCell::default();
+    /// Each worker's tape, reused from line to line.
+    static TAPE: std::cell::RefCell<Tape> = std::cell::RefCell::default();
 }
 
 fn scan_object<'a>(
-    mut s: Scanner<'a, '_>,
+    mut s: Scanner<'a>,
     member: &mut impl FnMut(Key<'a>, Raw<'a>),
 ) -> Result<(), Error> {
     s.ws();
@@ -138,13 +160,13 @@ pub(crate) type Members<'a> = Entries<'a, (Key<'a>, Raw<'a>)>;
 /// The entries of one array or object, read one at a time by `next_entry`
 /// ([`Scanner::item`] or [`Scanner::member`]); the text is already valid.
 pub(crate) struct Entries<'a, T> {
-    s: Scanner<'a, 'static>,
+    s: Scanner<'a>,
     open: bool,
     first: bool,
     next_entry: NextEntry<'a, T>,
 }
 
-type NextEntry<'a, T> = fn(&mut Scanner<'a, 'static>, &mut bool) -> Result<Option<T>, Error>;
+type NextEntry<'a, T> = fn(&mut Scanner<'a>, &mut bool) -> Result<Option<T>, Error>;
 
 impl<'a, T> Entries<'a, T> {
     /// Entries of `text` when it opens with `open`; none otherwise.
@@ -216,11 +238,12 @@ impl Nesting {
     }
 }
 
-struct Scanner<'a, 'i> {
+/// The byte walker: checks the grammar one byte at a time and names the
+/// column where a text breaks. Used for values handed out by [`Raw`] and for
+/// lines the [`Tape`] declines.
+struct Scanner<'a> {
     text: &'a str,
     pos: usize,
-    /// Where the text's strings end, when it was indexed.
-    strings: Option<&'i StringIndex>,
 }
 
 const ONES: u64 = 0x0101_0101_0101_0101;
@@ -238,13 +261,9 @@ fn string_stops(word: u64) -> u64 {
     (zero_quote | zero_backslash | control) & HIGHS
 }
 
-impl<'a, 'i> Scanner<'a, 'i> {
-    fn new(text: &'a str) -> Scanner<'a, 'i> {
-        Scanner {
-            text,
-            pos: 0,
-            strings: None,
-        }
+impl<'a> Scanner<'a> {
+    fn new(text: &'a str) -> Scanner<'a> {
+        Scanner { text, pos: 0 }
     }
 
     fn bytes(&self) -> &'a [u8] {
@@ -428,12 +447,6 @@ impl<'a, 'i> Scanner<'a, 'i> {
     /// Skips a string from its opening quote; true when it holds escapes.
     #[inline]
     fn string(&mut self) -> Result<bool, Error> {
-        if let Some(index) = self.strings {
-            if let Some((end, escaped)) = index.string_at(self.pos) {
-                self.pos = end + 1;
-                return Ok(escaped);
-            }
-        }
         let bytes = self.bytes();
         let mut escaped = false;
         self.pos += 1;
@@ -535,61 +548,103 @@ impl<'a, 'i> Scanner<'a, 'i> {
     }
 }
 
-/// Where the strings of one text are, found a block of 64 bytes at a time
-/// (the approach of simdjson's first stage): bit `i` of `quotes` is set when
-/// byte `i` is a quote that opens or closes a string, bit `i` of
-/// `backslashes` when it is a backslash. Built only when every string in the
-/// text is well formed (closed, no raw control byte, valid escapes); a text
-/// that is not goes through the byte-by-byte scanner, which says where it
-/// breaks.
-#[derive(Debug, Default)]
-pub(crate) struct StringIndex {
-    quotes: Vec<u64>,
-    backslashes: Vec<u64>,
+/// One member of the line's top-level object, as byte ranges of the text.
+#[derive(Debug, Clone, Copy)]
+struct Member {
+    key: (u32, u32),
+    escaped: bool,
+    value: (u32, u32),
 }
 
-impl StringIndex {
-    /// Indexes `text`; false when a string in it is malformed (or the
-    /// platform has no fast path), and the index must not be used.
-    fn build(&mut self, text: &[u8]) -> bool {
-        self.quotes.clear();
-        self.backslashes.clear();
+/// The fast path for a whole line, in simdjson's two stages.
+///
+/// Stage 1 reads the text 64 bytes at a time with SIMD compares and finds
+/// every token: the quotes that open and close strings, `{}[]:,` outside
+/// strings, and the first byte of every other run outside strings (a number,
+/// a literal, or a stray byte). It checks the strings on the way: no raw
+/// control byte, valid escapes. Stage 2 walks the tokens rather than the
+/// bytes, checks the grammar (numbers and literals byte by byte, they are
+/// short) and keeps the members of the top-level object.
+///
+/// A text is declined when either stage finds anything wrong; the byte
+/// walker then says what and where. A property test holds the two to the
+/// same verdict and the same members on any text.
+#[derive(Debug, Default)]
+pub(crate) struct Tape {
+    /// Bit `i % 64` of word `i / 64` set when byte `i` is a backslash.
+    backslashes: Vec<u64>,
+    /// Byte offsets of the tokens, in order.
+    tokens: Vec<u32>,
+    /// The top-level object's members, once walked.
+    members: Vec<Member>,
+}
+
+/// The masks of one 64-byte block: bit `i` for byte `i`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Masks {
+    quote: u64,
+    backslash: u64,
+    /// Bytes below 0x20 (not allowed raw inside strings).
+    control: u64,
+    /// Space, tab, line feed, carriage return.
+    space: u64,
+    /// `{`, `}`, `[`, `]`, `:`, `,`.
+    op: u64,
+}
+
+impl Tape {
+    /// True when `text` is one valid JSON object; its members are then in
+    /// `self.members`.
+    fn object(&mut self, text: &str) -> bool {
+        self.members.clear();
+        let bytes = text.as_bytes();
+        u32::try_from(bytes.len()).is_ok() && self.index(bytes) && self.walk(bytes)
+    }
+
+    /// Stage 1; false when a string is malformed.
+    fn index(&mut self, text: &[u8]) -> bool {
         #[cfg(target_arch = "x86_64")]
         {
             // SAFETY: SSE2 is part of the x86_64 baseline: every x86_64 CPU
             // has it, so calling a function compiled for it cannot fault.
             #[allow(unsafe_code)]
             unsafe {
-                self.build_sse2(text)
+                self.index_sse2(text)
             }
         }
         #[cfg(not(target_arch = "x86_64"))]
         {
-            let _ = text;
-            false
+            self.index_with(text, block_masks)
         }
     }
 
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "sse2")]
-    fn build_sse2(&mut self, text: &[u8]) -> bool {
-        let blocks = text.len().div_ceil(64);
-        self.quotes.reserve(blocks);
-        self.backslashes.reserve(blocks);
+    fn index_sse2(&mut self, text: &[u8]) -> bool {
+        self.index_with(text, |block| block_masks_sse2(block))
+    }
+
+    #[inline]
+    fn index_with(&mut self, text: &[u8], masks: impl Fn(&[u8]) -> Masks) -> bool {
+        self.tokens.clear();
+        self.backslashes.clear();
+        self.backslashes.reserve(text.len().div_ceil(64));
         let mut prev_escaped = 0u64;
         let mut prev_in_string = 0u64;
+        let mut prev_scalar = 0u64;
         let mut chunks = text.chunks_exact(64);
         let mut last = [b' '; 64];
         let rest = chunks.remainder();
         last[..rest.len()].copy_from_slice(rest);
         let tail = (!rest.is_empty()).then_some(&last[..]);
         for (n, block) in chunks.by_ref().chain(tail).enumerate() {
-            let (quote, backslash, control) = block_masks(block);
-            let escaped = escaped_by(backslash, &mut prev_escaped);
-            let quote = quote & !escaped;
+            let m = masks(block);
+            let escaped = escaped_by(m.backslash, &mut prev_escaped);
+            let quote = m.quote & !escaped;
+            // Inside a string: from its opening quote up to its closing one.
             let in_string = prefix_xor(quote) ^ prev_in_string;
             prev_in_string = ((in_string as i64) >> 63) as u64;
-            if control & in_string != 0 {
+            if m.control & in_string != 0 {
                 return false;
             }
             let mut to_check = escaped & in_string;
@@ -600,73 +655,279 @@ impl StringIndex {
                 }
                 to_check &= to_check - 1;
             }
-            self.quotes.push(quote);
-            self.backslashes.push(backslash);
+            let outside = !(in_string | quote);
+            let scalar = outside & !(m.op | m.space);
+            let scalar_starts = scalar & !((scalar << 1) | prev_scalar);
+            prev_scalar = scalar >> 63;
+            let mut tokens = (m.op & outside) | quote | scalar_starts;
+            let base = (n * 64) as u32;
+            while tokens != 0 {
+                self.tokens.push(base + tokens.trailing_zeros());
+                tokens &= tokens - 1;
+            }
+            self.backslashes.push(m.backslash);
         }
         // A string still open at the end is not closed.
         prev_in_string == 0
     }
 
-    /// For a string opening at `at`: the position of its closing quote and
-    /// whether it holds a backslash. `None` when `at` is not an opening quote
-    /// the index knows of.
-    fn string_at(&self, at: usize) -> Option<(usize, bool)> {
-        let word = at / 64;
-        if self.quotes.get(word)? >> (at % 64) & 1 == 0 {
-            return None;
+    /// Stage 2: the grammar over the tokens, keeping the top-level members.
+    fn walk(&mut self, text: &[u8]) -> bool {
+        let tokens = std::mem::take(&mut self.tokens);
+        let walked = self.walk_tokens(text, &tokens);
+        self.tokens = tokens;
+        walked
+    }
+
+    fn walk_tokens(&mut self, text: &[u8], t: &[u32]) -> bool {
+        let tok = |i: usize| t.get(i).and_then(|&p| text.get(p as usize).copied());
+        if tok(0) != Some(b'{') {
+            return false;
         }
-        let from = at + 1;
-        let mut w = from / 64;
-        let mut mask = self.quotes.get(w)? & (!0u64).checked_shl((from % 64) as u32).unwrap_or(0);
+        let mut i = 1;
+        if tok(1) == Some(b'}') {
+            return t.len() == 2;
+        }
         loop {
-            if mask != 0 {
-                let end = w * 64 + mask.trailing_zeros() as usize;
-                return Some((end, self.any_backslash(from, end)));
+            if !(tok(i) == Some(b'"') && tok(i + 1) == Some(b'"') && tok(i + 2) == Some(b':')) {
+                return false;
             }
-            w += 1;
-            mask = *self.quotes.get(w)?;
+            let key = (t[i] + 1, t[i + 1]);
+            i += 3;
+            let Some(&start) = t.get(i) else {
+                return false;
+            };
+            let Some((end, next)) = skip_value(text, t, i) else {
+                return false;
+            };
+            let escaped = self.any_backslash(key.0 as usize, key.1 as usize);
+            self.members.push(Member {
+                key,
+                escaped,
+                value: (start, end),
+            });
+            i = next;
+            match tok(i) {
+                Some(b',') => i += 1,
+                Some(b'}') => return i + 1 == t.len(),
+                _ => return false,
+            }
         }
     }
 
     /// Whether a backslash lies in `from..end`.
     fn any_backslash(&self, from: usize, end: usize) -> bool {
-        let (first, last) = (from / 64, end / 64);
+        if from >= end {
+            return false;
+        }
+        let (first, last) = (from / 64, (end - 1) / 64);
         (first..=last).any(|w| {
             let mut mask = self.backslashes.get(w).copied().unwrap_or(0);
             if w == first {
-                mask &= (!0u64).checked_shl((from % 64) as u32).unwrap_or(0);
+                mask &= !0u64 << (from % 64);
             }
             if w == last {
-                mask &= (1u64 << (end % 64)) - 1;
+                mask &= !0u64 >> (63 - (end - 1) % 64);
             }
             mask != 0
         })
     }
 }
 
-/// Masks of the quotes, backslashes and control bytes of a 64-byte block.
+/// Skips the value whose first token is `t[i]`: the byte just past it and
+/// the index of the token after it; `None` when it breaks the grammar.
+/// Nesting is followed with a bit per level, not by recursion.
+fn skip_value(text: &[u8], t: &[u32], mut i: usize) -> Option<(u32, usize)> {
+    let tok = |i: usize| t.get(i).and_then(|&p| text.get(p as usize).copied());
+    // A member's key and colon: two quotes and `:`.
+    let key_colon =
+        |i: usize| tok(i) == Some(b'"') && tok(i + 1) == Some(b'"') && tok(i + 2) == Some(b':');
+    let mut open = Nesting::default();
+    loop {
+        // At the start of a value.
+        let at = *t.get(i)?;
+        let mut end = match text.get(at as usize)? {
+            b'"' => {
+                i += 2;
+                *t.get(i - 1)? + 1
+            }
+            b'{' if tok(i + 1) == Some(b'}') => {
+                i += 2;
+                t[i - 1] + 1
+            }
+            b'{' => {
+                open.push(true);
+                if !key_colon(i + 1) {
+                    return None;
+                }
+                i += 4;
+                continue;
+            }
+            b'[' if tok(i + 1) == Some(b']') => {
+                i += 2;
+                t[i - 1] + 1
+            }
+            b'[' => {
+                open.push(false);
+                i += 1;
+                continue;
+            }
+            b'-' | b'0'..=b'9' => {
+                i += 1;
+                scalar_end(text, number_end(text, at as usize)?)?
+            }
+            b't' => {
+                i += 1;
+                scalar_end(text, literal_end(text, at as usize, b"true")?)?
+            }
+            b'f' => {
+                i += 1;
+                scalar_end(text, literal_end(text, at as usize, b"false")?)?
+            }
+            b'n' => {
+                i += 1;
+                scalar_end(text, literal_end(text, at as usize, b"null")?)?
+            }
+            _ => return None,
+        };
+        // After a value: close what ends here, then on to the next value.
+        loop {
+            let Some(in_object) = open.top() else {
+                return Some((end, i));
+            };
+            match tok(i) {
+                Some(b',') if in_object => {
+                    if !key_colon(i + 1) {
+                        return None;
+                    }
+                    i += 4;
+                    break;
+                }
+                Some(b',') => {
+                    i += 1;
+                    break;
+                }
+                Some(b'}') if in_object => {}
+                Some(b']') if !in_object => {}
+                _ => return None,
+            }
+            end = t[i] + 1;
+            i += 1;
+            open.pop();
+        }
+    }
+}
+
+/// The end of a number starting at `at` (RFC 8259 grammar).
+fn number_end(text: &[u8], mut at: usize) -> Option<usize> {
+    let digits = |at: usize| {
+        text.get(at..).map_or(0, |rest| {
+            rest.iter().take_while(|b| b.is_ascii_digit()).count()
+        })
+    };
+    if text.get(at) == Some(&b'-') {
+        at += 1;
+    }
+    match text.get(at)? {
+        b'0' => at += 1,
+        b'1'..=b'9' => at += digits(at),
+        _ => return None,
+    }
+    if text.get(at) == Some(&b'.') {
+        let n = digits(at + 1);
+        if n == 0 {
+            return None;
+        }
+        at += 1 + n;
+    }
+    if let Some(b'e' | b'E') = text.get(at) {
+        at += 1;
+        if let Some(b'+' | b'-') = text.get(at) {
+            at += 1;
+        }
+        let n = digits(at);
+        if n == 0 {
+            return None;
+        }
+        at += n;
+    }
+    Some(at)
+}
+
+fn literal_end(text: &[u8], at: usize, word: &[u8]) -> Option<usize> {
+    (text.get(at..at + word.len())? == word).then_some(at + word.len())
+}
+
+/// `end` as a value's end, when the run of bytes it belongs to ends there
+/// too (`12x` or `truex` are not values).
+fn scalar_end(text: &[u8], end: usize) -> Option<u32> {
+    match text.get(end) {
+        None
+        | Some(b' ' | b'\t' | b'\n' | b'\r' | b'{' | b'}' | b'[' | b']' | b':' | b',' | b'"') => {
+            u32::try_from(end).ok()
+        }
+        Some(_) => None,
+    }
+}
+
+/// The masks of a block, a byte at a time (platforms without the SSE2 path;
+/// and the reference the SSE2 path is tested against).
+#[cfg_attr(target_arch = "x86_64", allow(dead_code))]
+fn block_masks(block: &[u8]) -> Masks {
+    let mut m = Masks::default();
+    for (i, &b) in block.iter().enumerate().take(64) {
+        let bit = 1u64 << i;
+        match b {
+            b'"' => m.quote |= bit,
+            b'\\' => m.backslash |= bit,
+            b' ' | b'\t' | b'\n' | b'\r' => m.space |= bit,
+            b'{' | b'}' | b'[' | b']' | b':' | b',' => m.op |= bit,
+            _ => {}
+        }
+        if b < 0x20 {
+            m.control |= bit;
+        }
+    }
+    m
+}
+
+/// The masks of a 64-byte block, 16 bytes per compare.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "sse2")]
-fn block_masks(block: &[u8]) -> (u64, u64, u64) {
+#[inline]
+fn block_masks_sse2(block: &[u8]) -> Masks {
     use std::arch::x86_64::{
-        _mm_cmpeq_epi8, _mm_max_epu8, _mm_movemask_epi8, _mm_set1_epi8, _mm_set_epi64x,
+        __m128i, _mm_cmpeq_epi8, _mm_max_epu8, _mm_movemask_epi8, _mm_or_si128, _mm_set1_epi8,
+        _mm_set_epi64x,
     };
-    let quote = _mm_set1_epi8(b'"' as i8);
-    let backslash = _mm_set1_epi8(b'\\' as i8);
-    let below_space = _mm_set1_epi8(0x1f);
-    let (mut q, mut b, mut c) = (0u64, 0u64, 0u64);
-    for (i, lane) in block.chunks_exact(16).enumerate() {
+    let splat = |b: u8| _mm_set1_epi8(b as i8);
+    let mut m = Masks::default();
+    for (i, lane) in block.chunks_exact(16).enumerate().take(4) {
         let lo = u64::from_le_bytes(lane[..8].try_into().unwrap_or_default());
         let hi = u64::from_le_bytes(lane[8..].try_into().unwrap_or_default());
         let v = _mm_set_epi64x(hi as i64, lo as i64);
         let shift = i * 16;
-        q |= u64::from(_mm_movemask_epi8(_mm_cmpeq_epi8(v, quote)) as u16) << shift;
-        b |= u64::from(_mm_movemask_epi8(_mm_cmpeq_epi8(v, backslash)) as u16) << shift;
+        let bits = |x: __m128i| u64::from(_mm_movemask_epi8(x) as u16) << shift;
+        let eq = |b: u8| _mm_cmpeq_epi8(v, splat(b));
+        m.quote |= bits(eq(b'"'));
+        m.backslash |= bits(eq(b'\\'));
         // An unsigned byte is below 0x20 when max(byte, 0x1f) is 0x1f.
-        let control = _mm_cmpeq_epi8(_mm_max_epu8(v, below_space), below_space);
-        c |= u64::from(_mm_movemask_epi8(control) as u16) << shift;
+        m.control |= bits(_mm_cmpeq_epi8(_mm_max_epu8(v, splat(0x1f)), splat(0x1f)));
+        m.space |= bits(_mm_or_si128(
+            _mm_or_si128(eq(b' '), eq(b'\t')),
+            _mm_or_si128(eq(b'\n'), eq(b'\r')),
+        ));
+        // Setting bit 5 folds `[` onto `{` and `]` onto `}`.
+        let folded = _mm_or_si128(v, splat(0x20));
+        m.op |= bits(_mm_or_si128(
+            _mm_or_si128(
+                _mm_cmpeq_epi8(folded, splat(b'{')),
+                _mm_cmpeq_epi8(folded, splat(b'}')),
+            ),
+            _mm_or_si128(eq(b':'), eq(b',')),
+        ));
     }
-    (q, b, c)
+    m
 }
 
 /// The bytes escaped by a backslash (simdjson's branchless escape finder):
@@ -797,46 +1058,124 @@ mod tests {
         assert_eq!(err.to_string(), "expected a value at column 6");
     }
 
-    fn scan(text: &str, indexed: bool) -> Result<Vec<(String, String, bool)>, Error> {
+    type Scanned = Vec<(String, String, bool)>;
+
+    /// The byte walker's verdict and members.
+    fn walked(text: &str) -> Result<Scanned, Error> {
         let mut out = Vec::new();
-        let mut index = StringIndex::default();
-        let mut s = Scanner::new(text);
-        if indexed {
-            if index.build(text.as_bytes()) {
-                s.strings = Some(&index);
-            } else {
-                // Only a text with a malformed string goes unindexed.
-                assert!(
-                    scan_object(Scanner::new(text), &mut |_, _| {}).is_err()
-                        || !cfg!(target_arch = "x86_64")
-                );
-            }
-        }
-        scan_object(s, &mut |k: Key<'_>, v: Raw<'_>| {
+        scan_object(Scanner::new(text), &mut |k: Key<'_>, v: Raw<'_>| {
             out.push((k.text.to_owned(), v.get().to_owned(), k.escaped));
         })?;
         Ok(out)
     }
 
+    /// The tape's verdict and members, with the SIMD masks or the portable ones.
+    fn taped(text: &str, portable: bool) -> Option<Scanned> {
+        let mut tape = Tape::default();
+        tape.members.clear();
+        let bytes = text.as_bytes();
+        let indexed = if portable {
+            tape.index_with(bytes, block_masks)
+        } else {
+            tape.index(bytes)
+        };
+        if !(indexed && tape.walk(bytes)) {
+            return None;
+        }
+        let slice = |(a, b): (u32, u32)| text[a as usize..b as usize].to_owned();
+        Some(
+            tape.members
+                .iter()
+                .map(|m| (slice(m.key), slice(m.value), m.escaped))
+                .collect(),
+        )
+    }
+
+    /// The tape accepts exactly what the byte walker accepts, with the same
+    /// members, with either set of masks.
+    fn agree(text: &str) -> Result<(), String> {
+        let walked = walked(text).ok();
+        for portable in [false, true] {
+            let taped = taped(text, portable);
+            if taped != walked {
+                return Err(format!(
+                    "{text:?} (portable masks: {portable}): tape {taped:?}, walker {walked:?}"
+                ));
+            }
+        }
+        Ok(())
+    }
+
     proptest::proptest! {
         #![proptest_config(proptest::prelude::ProptestConfig::with_cases(4000))]
-        /// The string index changes nothing: same members, same errors, at
-        /// any block boundary, escape run or broken string.
+        /// Same verdict and members at any block boundary, escape run,
+        /// broken string, stray byte or nesting.
         #[test]
-        fn index_agrees_with_bytes(
+        fn tape_agrees_with_the_byte_walker(
             parts in proptest::collection::vec(
                 proptest::sample::select(vec![
                     r#"{"a":"#, r#""x""#, r#""\\""#, r#""\"""#, r#""\u00e9""#, r#""\q""#,
-                    r#""\u12""#, "\\", "\"", ",", ":", "}", "{", "[", "]", "1", "null",
-                    "long text of a message that runs on past a block ", "\t", "\u{1}", "é",
-                    r#","k":"#, " ",
+                    r#""\u12""#, "\\", "\"", ",", ":", "}", "{", "[", "]", "1", "-0.5e+3", "01",
+                    "1.", "null", "nul", "true", "falsey", "x",
+                    "long text of a message that runs on past a block ", "\t", "\n", "\u{1}", "é",
+                    r#","k":"#, " ", "\r\n",
                 ]),
                 0..40,
-            )
+            ),
+            pad in 0usize..70,
         ) {
             let text: String = parts.concat();
-            let text = format!(r#"{{"pad":"{}",{}"#, "p".repeat(text.len() % 70), text);
-            proptest::prop_assert_eq!(scan(&text, true), scan(&text, false), "{}", text);
+            let text = format!(r#"{{"pad":"{}",{}"#, "p".repeat(pad), text);
+            proptest::prop_assert!(agree(&text).is_ok(), "{}", agree(&text).unwrap_err());
+            let whole = format!("{text}}}");
+            proptest::prop_assert!(agree(&whole).is_ok(), "{}", agree(&whole).unwrap_err());
+        }
+
+        /// The SSE2 masks are the byte-at-a-time masks.
+        #[test]
+        fn simd_masks_are_the_portable_masks(block in proptest::collection::vec(proptest::prelude::any::<u8>(), 64)) {
+            #[cfg(target_arch = "x86_64")]
+            {
+                // SAFETY: SSE2 is part of the x86_64 baseline.
+                #[allow(unsafe_code)]
+                let simd = unsafe { block_masks_sse2(&block) };
+                proptest::prop_assert_eq!(simd, block_masks(&block));
+            }
+        }
+    }
+
+    #[test]
+    fn tape_and_walker_agree_on_hand_picked_texts() {
+        let deep = format!("{}1{}", "[{\"a\":".repeat(100), "}]".repeat(100));
+        let cases = [
+            "{}".to_owned(),
+            " { } ".to_owned(),
+            r#"{"a":1}"#.to_owned(),
+            r#"{"a":[],"b":{},"c":[{}],"d":""}"#.to_owned(),
+            r#"{"a":1 2}"#.to_owned(),
+            r#"{"a":1}x"#.to_owned(),
+            r#"x{"a":1}"#.to_owned(),
+            r#"{"a":1,}"#.to_owned(),
+            r#"{"a":[1,]}"#.to_owned(),
+            r#"{"a":{"b"}}"#.to_owned(),
+            r#"{"a":{"b":1,}}"#.to_owned(),
+            r#"{"a":"b"c}"#.to_owned(),
+            r#"{"a":12x}"#.to_owned(),
+            r#"{"a":truex}"#.to_owned(),
+            r#"{"a":1\"}"#.to_owned(),
+            r#"{"a\"b":"c\\"}"#.to_owned(),
+            "{\"a\":\u{0}}".to_owned(),
+            "{\"a\":\"é\"}".to_owned(),
+            "{\"a\":é}".to_owned(),
+            "[1]".to_owned(),
+            "42".to_owned(),
+            String::new(),
+            format!(r#"{{"a":{deep}}}"#),
+            format!(r#"{{"a":{deep}]}}"#),
+            format!(r#"{{"{}":1}}"#, "k".repeat(200)),
+        ];
+        for case in &cases {
+            agree(case).unwrap();
         }
     }
 
@@ -845,8 +1184,20 @@ mod tests {
         for run in 0..6 {
             for pad in 55..70 {
                 let text = format!(r#"{{"a":"{}{}","b":1}}"#, "x".repeat(pad), "\\".repeat(run));
-                assert_eq!(scan(&text, true), scan(&text, false), "{text}");
+                agree(&text).unwrap();
             }
+        }
+    }
+
+    #[test]
+    fn numbers_and_literals_across_blocks() {
+        for pad in 40..70 {
+            let text = format!(
+                r#"{{"a":"{}","n":-12345.678e+10,"t":true,"f":false,"z":null,"m":[0,1e5]}}"#,
+                "x".repeat(pad)
+            );
+            agree(&text).unwrap();
+            assert!(taped(&text, false).is_some(), "{text}");
         }
     }
 
