@@ -13,7 +13,10 @@
 //! for small values and for the lines the tape declines, where it names the
 //! column at which the text breaks.
 
+use std::cell::{Cell, RefCell};
 use std::fmt;
+use std::marker::PhantomData;
+use std::thread::LocalKey;
 
 /// Why a text is not valid JSON, and where.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -89,15 +92,115 @@ pub(crate) struct Key<'a> {
 
 /// Scans `text` as one object, calling `member` for each key and value in order.
 ///
-/// A valid line takes the fast path ([`Tape`]); a line the tape declines
+/// A valid text takes the fast path ([`Tape`]); a text the tape declines
 /// (invalid, or a string it cannot vouch for) is walked byte by byte, which
 /// says where and why it breaks. `member` is called only once the whole text
 /// is known to be valid on the fast path, so it never sees a member twice.
-pub(crate) fn object<'a>(
+pub(crate) fn object<'a>(text: &'a str, member: impl FnMut(Key<'a>, Raw<'a>)) -> Result<(), Error> {
+    scan_with(&SCRATCH, text, member).map(|_| ())
+}
+
+/// [`object`] for a whole line, whose tokens are then kept until the
+/// returned [`Line`] is dropped, so that [`members_of`] serves the objects
+/// nested in it without scanning them again.
+pub(crate) fn line<'a>(
+    text: &'a str,
+    member: impl FnMut(Key<'a>, Raw<'a>),
+) -> Result<Line<'a>, Error> {
+    if ACTIVE.get().0 != 0 {
+        // A line is being worked on (a line held in a string of a line):
+        // this one is scanned on its own and its tokens are not kept.
+        object(text, member)?;
+        return Ok(Line::none());
+    }
+    if scan_with(&TAPE, text, member)? {
+        ACTIVE.set((text.as_ptr() as usize, text.len()));
+        Ok(Line {
+            active: true,
+            _text: PhantomData,
+        })
+    } else {
+        Ok(Line::none())
+    }
+}
+
+/// Hands out the members of `raw`, an object nested in the line being
+/// worked on, from that line's tokens. False when `raw` is not part of that
+/// line (nothing is handed out then): the caller scans it instead.
+pub(crate) fn members_of<'a>(raw: Raw<'a>, mut member: impl FnMut(Key<'a>, Raw<'a>)) -> bool {
+    let text = raw.get();
+    let (line, len) = ACTIVE.get();
+    // The line is borrowed while it is active, so no other live text can
+    // share its addresses: a value within them is a slice of it.
+    let at = (text.as_ptr() as usize).wrapping_sub(line);
+    if line == 0 || at >= len || len - at < text.len() {
+        return false;
+    }
+    let Ok(at) = u32::try_from(at) else {
+        return false;
+    };
+    TAPE.with(|tape| {
+        let Ok(tape) = tape.try_borrow() else {
+            return false;
+        };
+        // A value of the line starts at a token; a slice from inside a string does not.
+        let Ok(k) = tape.tokens.binary_search(&at) else {
+            return false;
+        };
+        let view = View {
+            bytes: text.as_bytes(),
+            base: at,
+        };
+        let slice = |(a, b): (u32, u32)| text.get((a - at) as usize..(b - at) as usize);
+        // The line was valid, so this walk cannot fail; if it did, the
+        // caller's scan would hand out the same members again, first ones first.
+        tape.walk_object(view, k, |m| {
+            if let (Some(key), Some(value)) = (slice(m.key), slice(m.value)) {
+                member(
+                    Key {
+                        text: key,
+                        escaped: m.escaped,
+                    },
+                    Raw(value),
+                );
+            }
+        })
+        .is_some()
+    })
+}
+
+/// Keeps a line's tokens for [`members_of`] while it lives.
+#[must_use = "the line's tokens are kept only while this lives"]
+pub(crate) struct Line<'a> {
+    active: bool,
+    /// Tied to the line's text, and to this thread.
+    _text: PhantomData<(&'a str, *const ())>,
+}
+
+impl Line<'_> {
+    fn none() -> Self {
+        Line {
+            active: false,
+            _text: PhantomData,
+        }
+    }
+}
+
+impl Drop for Line<'_> {
+    fn drop(&mut self) {
+        if self.active {
+            ACTIVE.set((0, 0));
+        }
+    }
+}
+
+/// Scans with `tape` when it is free; true when the tape took the text.
+fn scan_with<'a>(
+    tape: &'static LocalKey<RefCell<Tape>>,
     text: &'a str,
     mut member: impl FnMut(Key<'a>, Raw<'a>),
-) -> Result<(), Error> {
-    let fast = TAPE.with(|tape| {
+) -> Result<bool, Error> {
+    let taped = tape.with(|tape| {
         let Ok(mut tape) = tape.try_borrow_mut() else {
             return false;
         };
@@ -113,16 +216,21 @@ pub(crate) fn object<'a>(
         }
         true
     });
-    if fast {
-        Ok(())
+    if taped {
+        Ok(true)
     } else {
-        scan_object(Scanner::new(text), &mut member)
+        scan_object(Scanner::new(text), &mut member).map(|()| false)
     }
 }
 
 thread_local! {
-    /// Each worker's tape, reused from line to line.
-    static TAPE: std::cell::RefCell<Tape> = std::cell::RefCell::default();
+    /// Each worker's tape for whole lines, reused from line to line.
+    static TAPE: RefCell<Tape> = RefCell::default();
+    /// The line whose tokens `TAPE` holds while it is worked on: its
+    /// address and length, `(0, 0)` when none. See [`line`].
+    static ACTIVE: Cell<(usize, usize)> = const { Cell::new((0, 0)) };
+    /// The tape for any other object (a value, JSON held in a string).
+    static SCRATCH: RefCell<Tape> = RefCell::default();
 }
 
 fn scan_object<'a>(
@@ -673,44 +781,50 @@ impl Tape {
 
     /// Stage 2: the grammar over the tokens, keeping the top-level members.
     fn walk(&mut self, text: &[u8]) -> bool {
-        let tokens = std::mem::take(&mut self.tokens);
-        let walked = self.walk_tokens(text, &tokens);
-        self.tokens = tokens;
-        walked
+        let mut members = std::mem::take(&mut self.members);
+        let view = View {
+            bytes: text,
+            base: 0,
+        };
+        let end = self.walk_object(view, 0, |m| members.push(m));
+        self.members = members;
+        // Nothing but whitespace may follow the object.
+        end == Some(self.tokens.len())
     }
 
-    fn walk_tokens(&mut self, text: &[u8], t: &[u32]) -> bool {
-        let tok = |i: usize| t.get(i).and_then(|&p| text.get(p as usize).copied());
-        if tok(0) != Some(b'{') {
-            return false;
+    /// Walks the object whose `{` is token `k`, handing out its members;
+    /// the index of the token after its `}`, or `None` when it breaks the
+    /// grammar.
+    fn walk_object(&self, v: View<'_>, k: usize, mut member: impl FnMut(Member)) -> Option<usize> {
+        let t = &self.tokens[..];
+        if v.tok(t, k) != Some(b'{') {
+            return None;
         }
-        let mut i = 1;
-        if tok(1) == Some(b'}') {
-            return t.len() == 2;
+        let mut i = k + 1;
+        if v.tok(t, i) == Some(b'}') {
+            return Some(i + 1);
         }
         loop {
-            if !(tok(i) == Some(b'"') && tok(i + 1) == Some(b'"') && tok(i + 2) == Some(b':')) {
-                return false;
+            if !(v.tok(t, i) == Some(b'"')
+                && v.tok(t, i + 1) == Some(b'"')
+                && v.tok(t, i + 2) == Some(b':'))
+            {
+                return None;
             }
             let key = (t[i] + 1, t[i + 1]);
             i += 3;
-            let Some(&start) = t.get(i) else {
-                return false;
-            };
-            let Some((end, next)) = skip_value(text, t, i) else {
-                return false;
-            };
-            let escaped = self.any_backslash(key.0 as usize, key.1 as usize);
-            self.members.push(Member {
+            let start = *t.get(i)?;
+            let (end, next) = skip_value(v, t, i)?;
+            member(Member {
                 key,
-                escaped,
+                escaped: self.any_backslash(key.0 as usize, key.1 as usize),
                 value: (start, end),
             });
             i = next;
-            match tok(i) {
+            match v.tok(t, i) {
                 Some(b',') => i += 1,
-                Some(b'}') => return i + 1 == t.len(),
-                _ => return false,
+                Some(b'}') => return Some(i + 1),
+                _ => return None,
             }
         }
     }
@@ -734,24 +848,54 @@ impl Tape {
     }
 }
 
-/// Skips the value whose first token is `t[i]`: the byte just past it and
-/// the index of the token after it; `None` when it breaks the grammar.
-/// Nesting is followed with a bit per level, not by recursion.
-fn skip_value(text: &[u8], t: &[u32], mut i: usize) -> Option<(u32, usize)> {
-    let tok = |i: usize| t.get(i).and_then(|&p| text.get(p as usize).copied());
+/// Bytes of a line, or of a value inside it, with the line offset of their
+/// first byte: tokens hold line offsets.
+#[derive(Debug, Clone, Copy)]
+struct View<'t> {
+    bytes: &'t [u8],
+    base: u32,
+}
+
+impl View<'_> {
+    /// The byte at line offset `at`, when it lies in the view.
+    #[inline]
+    fn at(self, at: u32) -> Option<u8> {
+        self.bytes.get(at.checked_sub(self.base)? as usize).copied()
+    }
+
+    /// The byte of token `i`.
+    #[inline]
+    fn tok(self, t: &[u32], i: usize) -> Option<u8> {
+        self.at(*t.get(i)?)
+    }
+
+    /// A scalar's end as a line offset, from its start `at`: `read` finds
+    /// its end in the view's bytes.
+    fn scalar(self, at: u32, read: impl Fn(&[u8], usize) -> Option<usize>) -> Option<u32> {
+        let local = at.checked_sub(self.base)? as usize;
+        let end = scalar_end(self.bytes, read(self.bytes, local)?)?;
+        end.checked_add(self.base)
+    }
+}
+
+/// Skips the value whose first token is `t[i]`: the line offset just past
+/// it and the index of the token after it; `None` when it breaks the
+/// grammar. Nesting is followed with a bit per level, not by recursion.
+fn skip_value(v: View<'_>, t: &[u32], mut i: usize) -> Option<(u32, usize)> {
     // A member's key and colon: two quotes and `:`.
-    let key_colon =
-        |i: usize| tok(i) == Some(b'"') && tok(i + 1) == Some(b'"') && tok(i + 2) == Some(b':');
+    let key_colon = |i: usize| {
+        v.tok(t, i) == Some(b'"') && v.tok(t, i + 1) == Some(b'"') && v.tok(t, i + 2) == Some(b':')
+    };
     let mut open = Nesting::default();
     loop {
         // At the start of a value.
         let at = *t.get(i)?;
-        let mut end = match text.get(at as usize)? {
+        let mut end = match v.at(at)? {
             b'"' => {
                 i += 2;
                 *t.get(i - 1)? + 1
             }
-            b'{' if tok(i + 1) == Some(b'}') => {
+            b'{' if v.tok(t, i + 1) == Some(b'}') => {
                 i += 2;
                 t[i - 1] + 1
             }
@@ -763,7 +907,7 @@ fn skip_value(text: &[u8], t: &[u32], mut i: usize) -> Option<(u32, usize)> {
                 i += 4;
                 continue;
             }
-            b'[' if tok(i + 1) == Some(b']') => {
+            b'[' if v.tok(t, i + 1) == Some(b']') => {
                 i += 2;
                 t[i - 1] + 1
             }
@@ -774,19 +918,19 @@ fn skip_value(text: &[u8], t: &[u32], mut i: usize) -> Option<(u32, usize)> {
             }
             b'-' | b'0'..=b'9' => {
                 i += 1;
-                scalar_end(text, number_end(text, at as usize)?)?
+                v.scalar(at, number_end)?
             }
             b't' => {
                 i += 1;
-                scalar_end(text, literal_end(text, at as usize, b"true")?)?
+                v.scalar(at, |bytes, at| literal_end(bytes, at, b"true"))?
             }
             b'f' => {
                 i += 1;
-                scalar_end(text, literal_end(text, at as usize, b"false")?)?
+                v.scalar(at, |bytes, at| literal_end(bytes, at, b"false"))?
             }
             b'n' => {
                 i += 1;
-                scalar_end(text, literal_end(text, at as usize, b"null")?)?
+                v.scalar(at, |bytes, at| literal_end(bytes, at, b"null"))?
             }
             _ => return None,
         };
@@ -795,7 +939,7 @@ fn skip_value(text: &[u8], t: &[u32], mut i: usize) -> Option<(u32, usize)> {
             let Some(in_object) = open.top() else {
                 return Some((end, i));
             };
-            match tok(i) {
+            match v.tok(t, i) {
                 Some(b',') if in_object => {
                     if !key_colon(i + 1) {
                         return None;
@@ -1199,6 +1343,37 @@ mod tests {
             agree(&text).unwrap();
             assert!(taped(&text, false).is_some(), "{text}");
         }
+    }
+
+    fn nested(raw: Raw<'_>) -> Option<Vec<(String, String)>> {
+        let mut out = Vec::new();
+        members_of(raw, |k, v| out.push((k.text.to_owned(), v.get().to_owned()))).then_some(out)
+    }
+
+    #[test]
+    fn nested_objects_are_read_from_the_line_tokens_only_while_it_is_kept() {
+        let text = r#"{"response":{"status":529,"body":{"error":{"type":"overloaded_error"}}},"s":"{\"a\":1}","t":"{}"}"#;
+        let mut top = Vec::new();
+        let line = line(text, |k, v| top.push((k.text, v))).unwrap();
+        let response = top[0].1;
+        let want = members(response.get()).unwrap();
+        assert_eq!(nested(response), Some(want));
+        let body = Raw::parse(r#"{"error":{"type":"overloaded_error"}}"#).unwrap();
+        assert_eq!(nested(body), None, "a text outside the line");
+        // `{}` inside a string value of the line is not one of its objects.
+        let inside = Raw::parse(&top[2].1.get()[1..3]).unwrap();
+        assert_eq!(inside.get(), "{}");
+        assert_eq!(nested(inside), None);
+        drop(line);
+        assert_eq!(nested(response), None, "the line is no longer kept");
+        // A line inside a kept line is scanned on its own; the outer stays kept.
+        let outer = super::line(text, |_, _| {}).unwrap();
+        let inner_text = r#"{"a":{"b":1}}"#.to_owned();
+        let mut inner_top = Vec::new();
+        let inner = super::line(&inner_text, |_, v| inner_top.push(v)).unwrap();
+        assert_eq!(nested(inner_top[0]), None);
+        assert_eq!(nested(response).map(|m| m.len()), Some(2));
+        drop((inner, outer));
     }
 
     #[test]

@@ -135,7 +135,7 @@ pub(crate) fn normalize_line(
         reason: Reason::InvalidUtf8,
         detail: Some(format!("invalid utf-8 at byte {}", e.valid_up_to())),
     })?;
-    let obj = Obj::parse(text).map_err(|e| json_rejection(&e, last_unterminated))?;
+    let (obj, _line) = Obj::line(text).map_err(|e| json_rejection(&e, last_unterminated))?;
     let secrets = secret::count_secrets(line).min(usize::from(u16::MAX)) as u16;
     let start = out.len();
     if obj.has(F::Otlp) || obj.marks.gen_ai || attributes_have_gen_ai(&obj) {

@@ -139,14 +139,27 @@ impl fmt::Debug for Obj<'_> {
 }
 
 impl<'a> Obj<'a> {
-    /// Parses `text` as one JSON object.
-    pub(crate) fn parse(text: &'a str) -> Result<Obj<'a>, json::Error> {
-        let mut obj = Obj {
+    fn empty() -> Obj<'a> {
+        Obj {
             slots: [None; FIELD_COUNT],
             marks: Marks::default(),
-        };
+        }
+    }
+
+    /// Parses `text` as one JSON object.
+    pub(crate) fn parse(text: &'a str) -> Result<Obj<'a>, json::Error> {
+        let mut obj = Obj::empty();
         json::object(text, |key, value| obj.fill(key, value))?;
         Ok(obj)
+    }
+
+    /// Parses a whole line as one JSON object and keeps its tokens while
+    /// the returned [`json::Line`] lives, so that the objects nested in it
+    /// ([`Obj::of`]) are read from them rather than scanned again.
+    pub(crate) fn line(text: &'a str) -> Result<(Obj<'a>, json::Line<'a>), json::Error> {
+        let mut obj = Obj::empty();
+        let line = json::line(text, |key, value| obj.fill(key, value))?;
+        Ok((obj, line))
     }
 
     fn fill(&mut self, key: json::Key<'a>, value: Raw<'a>) {
@@ -172,11 +185,14 @@ impl<'a> Obj<'a> {
 
     /// Parses a raw value when it is an object.
     pub(crate) fn of(raw: Raw<'a>) -> Option<Obj<'a>> {
-        if raw.get().starts_with('{') {
-            Obj::parse(raw.get()).ok()
-        } else {
-            None
+        if !raw.get().starts_with('{') {
+            return None;
         }
+        let mut obj = Obj::empty();
+        if json::members_of(raw, |key, value| obj.fill(key, value)) {
+            return Some(obj);
+        }
+        Obj::parse(raw.get()).ok()
     }
 
     pub(crate) fn get(&self, field: F) -> Option<Raw<'a>> {
