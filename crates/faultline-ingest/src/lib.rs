@@ -52,6 +52,8 @@ mod time;
 mod view;
 
 pub use crate::error::Error;
+#[cfg(fuzzing)]
+pub use crate::json::scanners_agree;
 pub use crate::ingest::{
     Batch, Compression, Counts, FileSummary, Identity, IngestOptions, Ingester, Stage, Summary,
     LIVE_AGE,
