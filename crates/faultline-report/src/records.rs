@@ -298,25 +298,32 @@ impl RecordsWriter {
     }
 
     /// Appends rows (a frame from [`RecordColumns::into_frame`]); a row group
-    /// is written once enough have gathered.
+    /// is written each time [`ROW_GROUP_ROWS`] have gathered.
+    ///
+    /// Row groups hold exactly that many rows (the last one fewer), whatever
+    /// the sizes of the frames that brought them: frames follow the input's
+    /// chunks, and the file must not depend on how the input was cut (chunk
+    /// size, read path, threads).
     pub fn write(&mut self, frame: DataFrame) -> Result<(), Error> {
         if frame.height() == 0 {
             return Ok(());
         }
         self.rows += frame.height() as u64;
-        match &mut self.pending {
-            Some(pending) => {
+        let mut pending = match self.pending.take() {
+            Some(mut pending) => {
                 pending.vstack_mut_owned(frame)?;
+                pending
             }
-            None => self.pending = Some(frame),
+            None => frame,
+        };
+        while pending.height() >= ROW_GROUP_ROWS {
+            let rest = pending.slice(ROW_GROUP_ROWS as i64, pending.height() - ROW_GROUP_ROWS);
+            let mut group = pending.slice(0, ROW_GROUP_ROWS);
+            group.rechunk_mut();
+            self.writer.write_batch(&group)?;
+            pending = rest;
         }
-        if self
-            .pending
-            .as_ref()
-            .is_some_and(|p| p.height() >= ROW_GROUP_ROWS)
-        {
-            self.flush()?;
-        }
+        self.pending = (pending.height() > 0).then_some(pending);
         Ok(())
     }
 

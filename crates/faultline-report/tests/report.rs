@@ -400,3 +400,42 @@ fn a_parquet_file_without_the_record_columns_is_refused_by_name() {
     );
     assert!(err.contains("column \"ts\" is i64"), "{err}");
 }
+
+#[test]
+fn records_parquet_bytes_do_not_depend_on_how_the_rows_arrive() {
+    // More rows than two row groups, handed over in frames of two sizes, as
+    // different chunk sizes or read paths cut the same input.
+    let base = calls();
+    let classifier = Classifier::default();
+    let rows: Vec<(Record, faultline_classify::Classification)> = (0..300_000u64)
+        .map(|i| {
+            let mut rec = base[(i % 600) as usize].clone();
+            rec.source_line = i + 1;
+            let class = classifier.classify(&rec);
+            (rec, class)
+        })
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, frame_rows: usize| {
+        let path = dir.path().join(name);
+        let mut writer = RecordsWriter::create(&path).unwrap();
+        for part in rows.chunks(frame_rows) {
+            let mut columns = RecordColumns::with_capacity(part.len());
+            for (rec, class) in part {
+                columns.push(rec, class);
+            }
+            writer.write(columns.into_frame().unwrap()).unwrap();
+        }
+        assert_eq!(writer.finish().unwrap(), 300_000);
+        std::fs::read(path).unwrap()
+    };
+    let small_frames = write("a.parquet", 1000);
+    let odd_frames = write("b.parquet", 7777);
+    assert!(small_frames == odd_frames, "the files differ");
+    let back = read(&dir.path().join("a.parquet"));
+    assert_eq!(back.height(), 300_000);
+    assert_eq!(
+        back.column("source_line").unwrap().u64().unwrap().get(299_999),
+        Some(300_000)
+    );
+}
