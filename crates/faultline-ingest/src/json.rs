@@ -1383,7 +1383,10 @@ mod tests {
 
     fn nested(raw: Raw<'_>) -> Option<Vec<(String, String)>> {
         let mut out = Vec::new();
-        members_of(raw, |k, v| out.push((k.text.to_owned(), v.get().to_owned()))).then_some(out)
+        members_of(raw, |k, v| {
+            out.push((k.text.to_owned(), v.get().to_owned()));
+        })
+        .then_some(out)
     }
 
     #[test]

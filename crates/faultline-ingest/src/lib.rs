@@ -52,13 +52,13 @@ mod time;
 mod view;
 
 pub use crate::error::Error;
-#[cfg(fuzzing)]
-pub use crate::json::scanners_agree;
 pub use crate::ingest::{
     Batch, Compression, Counts, FileSummary, Identity, IngestOptions, Ingester, Stage, Summary,
     LIVE_AGE,
 };
 pub use crate::input::{discover, Input};
+#[cfg(fuzzing)]
+pub use crate::json::scanners_agree;
 pub use crate::quarantine::{BadLine, Reason, EXCERPT_BYTES};
 pub use crate::record::{BodyShape, Format, Record};
 pub use crate::secret::{count_secrets, redact, Fingerprinter, DEFAULT_FINGERPRINT_KEY, REDACTED};

@@ -435,7 +435,11 @@ fn records_parquet_bytes_do_not_depend_on_how_the_rows_arrive() {
     let back = read(&dir.path().join("a.parquet"));
     assert_eq!(back.height(), 300_000);
     assert_eq!(
-        back.column("source_line").unwrap().u64().unwrap().get(299_999),
+        back.column("source_line")
+            .unwrap()
+            .u64()
+            .unwrap()
+            .get(299_999),
         Some(300_000)
     );
 }
