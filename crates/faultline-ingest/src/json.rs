@@ -71,6 +71,20 @@ impl<'a> Raw<'a> {
         self.0
     }
 
+    /// Where the value lies in `text`, of which it is a slice: its byte range.
+    pub(crate) fn range_in(self, text: &str) -> Option<(u32, u32)> {
+        let start = (self.0.as_ptr() as usize).checked_sub(text.as_ptr() as usize)?;
+        let end = start + self.0.len();
+        (end <= text.len()).then_some(())?;
+        Some((u32::try_from(start).ok()?, u32::try_from(end).ok()?))
+    }
+
+    /// The value at `range` of `text`, a range that [`Raw::range_in`] gave
+    /// for a value of that same text.
+    pub(crate) fn at(text: &'a str, (start, end): (u32, u32)) -> Option<Raw<'a>> {
+        text.get(start as usize..end as usize).map(Raw)
+    }
+
     /// The elements of an array (nothing for any other value).
     pub(crate) fn items(self) -> Items<'a> {
         Entries::of(self.0, b'[', Scanner::item)

@@ -127,8 +127,13 @@ pub(crate) struct Marks {
 }
 
 /// One JSON object, its known keys resolved to raw values.
+///
+/// A slot holds its value as a byte range of the object's text (`(0, 0)`
+/// when empty: a value never starts at 0, where the object's `{` is), half
+/// the size of a slice, since an `Obj` is zeroed and moved for each object.
 pub(crate) struct Obj<'a> {
-    slots: [Option<Raw<'a>>; FIELD_COUNT],
+    text: &'a str,
+    slots: [(u32, u32); FIELD_COUNT],
     pub(crate) marks: Marks,
 }
 
@@ -139,16 +144,17 @@ impl fmt::Debug for Obj<'_> {
 }
 
 impl<'a> Obj<'a> {
-    fn empty() -> Obj<'a> {
+    fn empty(text: &'a str) -> Obj<'a> {
         Obj {
-            slots: [None; FIELD_COUNT],
+            text,
+            slots: [(0, 0); FIELD_COUNT],
             marks: Marks::default(),
         }
     }
 
     /// Parses `text` as one JSON object.
     pub(crate) fn parse(text: &'a str) -> Result<Obj<'a>, json::Error> {
-        let mut obj = Obj::empty();
+        let mut obj = Obj::empty(text);
         json::object(text, |key, value| obj.fill(key, value))?;
         Ok(obj)
     }
@@ -157,7 +163,7 @@ impl<'a> Obj<'a> {
     /// the returned [`json::Line`] lives, so that the objects nested in it
     /// ([`Obj::of`]) are read from them rather than scanned again.
     pub(crate) fn line(text: &'a str) -> Result<(Obj<'a>, json::Line<'a>), json::Error> {
-        let mut obj = Obj::empty();
+        let mut obj = Obj::empty(text);
         let line = json::line(text, |key, value| obj.fill(key, value))?;
         Ok((obj, line))
     }
@@ -175,10 +181,11 @@ impl<'a> Obj<'a> {
             self.marks.gen_ai = true;
         }
         if let Some(field) = field_of(&key) {
-            let slot = &mut self.slots[field as usize];
             // The first non-null value wins; duplicates keep the first.
-            if slot.is_none_or(|old| old.get() == "null") {
-                *slot = Some(value);
+            if self.get(field).is_none_or(|old| old.get() == "null") {
+                if let Some(range) = value.range_in(self.text) {
+                    self.slots[field as usize] = range;
+                }
             }
         }
     }
@@ -188,7 +195,7 @@ impl<'a> Obj<'a> {
         if !raw.get().starts_with('{') {
             return None;
         }
-        let mut obj = Obj::empty();
+        let mut obj = Obj::empty(raw.get());
         if json::members_of(raw, |key, value| obj.fill(key, value)) {
             return Some(obj);
         }
@@ -196,7 +203,10 @@ impl<'a> Obj<'a> {
     }
 
     pub(crate) fn get(&self, field: F) -> Option<Raw<'a>> {
-        self.slots[field as usize]
+        match self.slots[field as usize] {
+            (_, 0) => None,
+            range => Raw::at(self.text, range),
+        }
     }
 
     pub(crate) fn has(&self, field: F) -> bool {
