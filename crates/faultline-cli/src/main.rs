@@ -339,7 +339,7 @@ struct ClassifyArgs {
     #[arg(value_name = "INPUT", required = true)]
     inputs: Vec<PathBuf>,
     /// The records file to write (a directory with --partition-by). The bad
-    /// lines go beside it, in <name>.quarantine.jsonl.
+    /// lines go beside it, in STEM.quarantine.jsonl (its name without extension).
     #[arg(
         long,
         short,

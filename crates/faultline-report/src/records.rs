@@ -298,7 +298,7 @@ impl RecordsWriter {
     }
 
     /// Appends rows (a frame from [`RecordColumns::into_frame`]); a row group
-    /// is written each time [`ROW_GROUP_ROWS`] have gathered.
+    /// is written each time 131,072 rows (`ROW_GROUP_ROWS`) have gathered.
     ///
     /// Row groups hold exactly that many rows (the last one fewer), whatever
     /// the sizes of the frames that brought them: frames follow the input's
@@ -350,7 +350,7 @@ const OPEN_PARTITIONS: usize = 8;
 
 /// Streams record frames into a hive-style layout, one directory per UTC
 /// day: `DIR/date=2026-03-10/part-00000.parquet`. Memory stays bounded: at
-/// most [`OPEN_PARTITIONS`] writers are open, each holding less than a row
+/// most 8 (`OPEN_PARTITIONS`) writers are open, each holding less than a row
 /// group.
 pub struct PartitionedWriter {
     dir: PathBuf,
