@@ -183,7 +183,10 @@ pub(crate) fn members_of<'a>(raw: Raw<'a>, mut member: impl FnMut(Key<'a>, Raw<'
     })
 }
 
-/// Keeps a line's tokens for [`members_of`] while it lives.
+/// Keeps a line's tokens for [`members_of`] while it lives. Dropping it
+/// forgets them; leaking it (`mem::forget`) would keep them past the line's
+/// life, which reads stay safe from (every access is bounds-checked) but
+/// which could pair a later text at the same addresses with wrong tokens.
 #[must_use = "the line's tokens are kept only while this lives"]
 pub(crate) struct Line<'a> {
     active: bool,
