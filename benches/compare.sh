@@ -12,20 +12,10 @@ set -euo pipefail
 size="${1:-1GiB}"
 runs="${2:-3}"
 cd "$(dirname "$0")/.."
-cargo build --release --locked --quiet
-bin=target/release/faultline
 venv=target/compare-venv
 [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
 "$venv/bin/pip" install --quiet --disable-pip-version-check duckdb
-work="$(mktemp -d)"
-trap 'rm -rf "$work"' EXIT
-
-"$bin" sample --size "$size" --out "$work/day" >/dev/null
-# Settled logs, as after rotation: files modified in the last 30 s count as
-# live and are read without a memory map.
-touch -d "1 hour ago" "$work"/day/logs/*
-bytes=$(cat "$work"/day/logs/* | wc -c)
-cat "$work"/day/logs/* >/dev/null
+source benches/sample-day.sh
 sed -e "s|LOGS|$work/day/logs|g" -e "s|OUT|$work/duck|g" benches/duckdb_job.sql >"$work/job.sql"
 cat >"$work/job.py" <<PY
 import duckdb, sys
@@ -42,7 +32,6 @@ for _ in $(seq "$runs"); do
     /usr/bin/time -f "%e %M" -o "$work/t" "$bin" analyze -q -j 2 --out "$work/fl" "$work/day/logs"
     read -r s kb <"$work/t"; ft+=("$s"); (( kb > fr )) && fr=$kb
 done
-median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 fm=$(median "${ft[@]}"); dm=$(median "${dt[@]}")
 awk -v b="$bytes" -v f="$fm" -v d="$dm" -v fr="$fr" -v dr="$dr" 'BEGIN {
     printf "faultline analyze: median %.2f s, %.0f MB/s, max RSS %.0f MiB\n", f, b / f / 1e6, fr / 1024

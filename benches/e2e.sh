@@ -10,17 +10,7 @@ set -euo pipefail
 size="${1:-1GiB}"
 runs="${2:-5}"
 cd "$(dirname "$0")/.."
-cargo build --release --locked --quiet
-bin=target/release/faultline
-work="$(mktemp -d)"
-trap 'rm -rf "$work"' EXIT
-
-"$bin" sample --size "$size" --out "$work/day" >/dev/null
-# Settled logs, as after rotation: files modified in the last 30 s count as
-# live and are read without a memory map.
-touch -d "1 hour ago" "$work"/day/logs/*
-bytes=$(cat "$work"/day/logs/* | wc -c)
-cat "$work"/day/logs/* >/dev/null   # warm the page cache
+source benches/sample-day.sh
 echo "sample day: $size requested, $bytes bytes"
 
 for threads in 1 2; do
@@ -33,7 +23,7 @@ for threads in 1 2; do
         times+=("$seconds")
         (( kb > rss )) && rss=$kb
     done
-    median=$(printf '%s\n' "${times[@]}" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
+    median=$(median "${times[@]}")
     mbps=$(awk -v b="$bytes" -v s="$median" 'BEGIN {printf "%.0f", b / s / 1e6}')
     echo "threads $threads: median ${median} s over $runs runs, ${mbps} MB/s, max RSS $((rss / 1024)) MiB"
 done
