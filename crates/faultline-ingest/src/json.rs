@@ -673,33 +673,52 @@ impl<'a> Scanner<'a> {
     }
 }
 
-/// For the fuzz target `json_scanners`: whether the tape and the byte walker
-/// give `text` the same verdict and the same members (and the SSE2 masks
-/// equal the portable ones). Built only with `--cfg fuzzing`.
-#[cfg(fuzzing)]
-pub fn scanners_agree(text: &str) -> Result<(), String> {
-    type Members = Vec<(String, String, bool)>;
-    let mut walked: Members = Vec::new();
-    let walked = scan_object(Scanner::new(text), &mut |k: Key<'_>, v: Raw<'_>| {
-        walked.push((k.text.to_owned(), v.get().to_owned(), k.escaped));
+/// A scanner's verdict on a text: its top-level members (key, value, key
+/// escaped), or `None` when the text is rejected.
+#[cfg(any(test, fuzzing))]
+type Scanned = Option<Vec<(String, String, bool)>>;
+
+/// The byte walker's verdict on `text`.
+#[cfg(any(test, fuzzing))]
+fn walked(text: &str) -> Scanned {
+    let mut out = Vec::new();
+    scan_object(Scanner::new(text), &mut |k: Key<'_>, v: Raw<'_>| {
+        out.push((k.text.to_owned(), v.get().to_owned(), k.escaped));
     })
-    .map(|()| walked)
-    .ok();
+    .ok()?;
+    Some(out)
+}
+
+/// The tape's verdict on `text`, with the SSE2 masks or the portable ones.
+#[cfg(any(test, fuzzing))]
+fn taped(text: &str, portable: bool) -> Scanned {
+    let mut tape = Tape::default();
+    let bytes = text.as_bytes();
+    let indexed = if portable {
+        tape.index_with(bytes, block_masks)
+    } else {
+        tape.index(bytes)
+    };
+    if !(indexed && tape.walk(bytes)) {
+        return None;
+    }
+    let slice = |(a, b): (u32, u32)| text[a as usize..b as usize].to_owned();
+    Some(
+        tape.members
+            .iter()
+            .map(|m| (slice(m.key), slice(m.value), m.escaped))
+            .collect(),
+    )
+}
+
+/// Whether the tape and the byte walker give `text` the same verdict and
+/// the same members, with either set of masks. The property tests use it,
+/// and the fuzz target `json_scanners` (built with `--cfg fuzzing`).
+#[cfg(any(test, fuzzing))]
+pub fn scanners_agree(text: &str) -> Result<(), String> {
+    let walked = walked(text);
     for portable in [false, true] {
-        let mut tape = Tape::default();
-        let bytes = text.as_bytes();
-        let indexed = if portable {
-            tape.index_with(bytes, block_masks)
-        } else {
-            tape.index(bytes)
-        };
-        let taped: Option<Members> = (indexed && tape.walk(bytes)).then(|| {
-            let slice = |(a, b): (u32, u32)| text[a as usize..b as usize].to_owned();
-            tape.members
-                .iter()
-                .map(|m| (slice(m.key), slice(m.value), m.escaped))
-                .collect()
-        });
+        let taped = taped(text, portable);
         if taped != walked {
             return Err(format!(
                 "portable masks {portable}: tape {taped:?}, byte walker {walked:?}"
@@ -1255,52 +1274,10 @@ mod tests {
         assert_eq!(err.to_string(), "expected a value at column 6");
     }
 
-    type Scanned = Vec<(String, String, bool)>;
-
-    /// The byte walker's verdict and members.
-    fn walked(text: &str) -> Result<Scanned, Error> {
-        let mut out = Vec::new();
-        scan_object(Scanner::new(text), &mut |k: Key<'_>, v: Raw<'_>| {
-            out.push((k.text.to_owned(), v.get().to_owned(), k.escaped));
-        })?;
-        Ok(out)
-    }
-
-    /// The tape's verdict and members, with the SIMD masks or the portable ones.
-    fn taped(text: &str, portable: bool) -> Option<Scanned> {
-        let mut tape = Tape::default();
-        tape.members.clear();
-        let bytes = text.as_bytes();
-        let indexed = if portable {
-            tape.index_with(bytes, block_masks)
-        } else {
-            tape.index(bytes)
-        };
-        if !(indexed && tape.walk(bytes)) {
-            return None;
-        }
-        let slice = |(a, b): (u32, u32)| text[a as usize..b as usize].to_owned();
-        Some(
-            tape.members
-                .iter()
-                .map(|m| (slice(m.key), slice(m.value), m.escaped))
-                .collect(),
-        )
-    }
-
     /// The tape accepts exactly what the byte walker accepts, with the same
     /// members, with either set of masks.
     fn agree(text: &str) -> Result<(), String> {
-        let walked = walked(text).ok();
-        for portable in [false, true] {
-            let taped = taped(text, portable);
-            if taped != walked {
-                return Err(format!(
-                    "{text:?} (portable masks: {portable}): tape {taped:?}, walker {walked:?}"
-                ));
-            }
-        }
-        Ok(())
+        scanners_agree(text).map_err(|e| format!("{text:?}: {e}"))
     }
 
     proptest::proptest! {
