@@ -352,13 +352,7 @@ pub(crate) fn ingest(
     );
 
     let mut problems: Vec<String> = input_errors.iter().map(ToString::to_string).collect();
-    problems.extend(
-        summary
-            .files
-            .iter()
-            .filter_map(|f| f.error.as_ref())
-            .map(ToString::to_string),
-    );
+    problems.extend(summary.errors().map(ToString::to_string));
     Ok(Ingested {
         summary,
         tally,

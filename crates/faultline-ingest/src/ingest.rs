@@ -148,6 +148,13 @@ pub struct Summary {
     pub totals: Counts,
 }
 
+impl Summary {
+    /// Why inputs stopped early (or could not be opened), in input order.
+    pub fn errors(&self) -> impl Iterator<Item = &Error> {
+        self.files.iter().filter_map(|f| f.error.as_ref())
+    }
+}
+
 /// Records and bad lines of one chunk, in input order.
 #[derive(Debug, Default)]
 pub struct Batch {

@@ -634,13 +634,7 @@ fn an_entry_that_cannot_be_opened_is_named_and_the_rest_is_read() {
     let mut problems: Vec<String> = errors.iter().map(ToString::to_string).collect();
     let ingester = Ingester::new(IngestOptions::default()).unwrap();
     let summary = ingester.ingest(&inputs, &mut |_| {});
-    problems.extend(
-        summary
-            .files
-            .iter()
-            .filter_map(|f| f.error.as_ref())
-            .map(ToString::to_string),
-    );
+    problems.extend(summary.errors().map(ToString::to_string));
     assert_eq!(problems.len(), 1, "{problems:?}");
     assert!(problems[0].contains("b.jsonl"), "{problems:?}");
     let read: u64 = summary.files.iter().map(|f| f.counts.records).sum();
