@@ -68,17 +68,17 @@ fn bench_records(c: &mut Criterion) {
     let mut group = c.benchmark_group("records");
     group.throughput(Throughput::Elements(ROWS as u64));
     group.sample_size(10);
-    group.bench_function("columns_and_frame", |b| {
-        b.iter(|| columns(&rows).into_frame().unwrap().height());
+    group.bench_function("columns", |b| {
+        b.iter(|| columns(&rows).len());
     });
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("records.parquet");
     group.bench_function("parquet_write", |b| {
         b.iter_batched(
-            || columns(&rows).into_frame().unwrap(),
-            |frame| {
+            || columns(&rows),
+            |batch| {
                 let mut writer = RecordsWriter::create(&path).unwrap();
-                writer.write(frame).unwrap();
+                writer.write(batch).unwrap();
                 writer.finish().unwrap()
             },
             BatchSize::LargeInput,

@@ -13,7 +13,7 @@ use faultline_classify::incidents::{Collector, DetectConfig};
 use faultline_classify::{Classifier, Provider, StatusClass};
 use faultline_ingest::{discover, BadLine, Batch, IngestOptions, Ingester, Record, Stage, Summary};
 use faultline_report::{
-    DataFrame, Error as ReportError, PartitionedWriter, RecordColumns, RecordsWriter, Rollups,
+    Error as ReportError, PartitionedWriter, RecordColumns, RecordsWriter, Rollups,
 };
 use serde_json::{json, Value};
 
@@ -41,7 +41,7 @@ struct Classified {
     rollups: Rollups,
     /// The batch's rows of records.parquet, built here so that the writer
     /// thread only encodes.
-    records: Result<DataFrame, ReportError>,
+    records: RecordColumns,
     bad_lines: Vec<BadLine>,
     /// Calls read (kept or not) and how far into which input the batch reached.
     read: usize,
@@ -82,7 +82,7 @@ impl Stage for ClassifyStage<'_> {
             tally,
             collector,
             rollups,
-            records: columns.into_frame(),
+            records: columns,
             read: batch.records.len(),
             reached: match (last_record, last_bad) {
                 (Some(a), Some(b)) => Some(if a.1 >= b.1 { a } else { b }),
@@ -192,10 +192,10 @@ enum Sink {
 }
 
 impl Sink {
-    fn write(&mut self, frame: DataFrame) -> Result<(), ReportError> {
+    fn write(&mut self, columns: RecordColumns) -> Result<(), ReportError> {
         match self {
-            Sink::File(w) => w.write(frame),
-            Sink::ByDate(w) => w.write(frame),
+            Sink::File(w) => w.write(columns),
+            Sink::ByDate(w) => w.write(columns),
         }
     }
 
@@ -278,12 +278,12 @@ pub(crate) fn ingest(
 
     // records.parquet is encoded on its own thread, overlapping the parse;
     // the bounded channel keeps at most a few batches in flight.
-    let (frames, received) = mpsc::sync_channel::<Result<DataFrame, ReportError>>(4);
+    let (batches, received) = mpsc::sync_channel::<RecordColumns>(4);
     let (summary, input_errors, written) = std::thread::scope(|scope| {
         let writer = scope.spawn(move || {
             let mut records = records;
-            for frame in received {
-                records.write(frame?)?;
+            for batch in received {
+                records.write(batch)?;
             }
             records.finish()
         });
@@ -293,7 +293,7 @@ pub(crate) fn ingest(
             collector.merge(out.collector);
             rollups.merge(out.rollups);
             // A failed writer has hung up; its error comes from join below.
-            let _ = frames.send(out.records);
+            let _ = batches.send(out.records);
             for bad in &out.bad_lines {
                 if write_error.is_none() {
                     if let Err(e) = writeln!(quarantine, "{}", quarantine_line(bad)) {
@@ -322,7 +322,7 @@ pub(crate) fn ingest(
                 errors,
             )
         };
-        drop(frames);
+        drop(batches);
         let written = writer
             .join()
             .unwrap_or_else(|panic| std::panic::resume_unwind(panic));

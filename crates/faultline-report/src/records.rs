@@ -1,85 +1,245 @@
 //! `records.parquet`: every classified call, streamed out in row groups.
+//!
+//! Workers gather rows as columns ([`RecordColumns`]). The low-cardinality
+//! texts (file, service, model, cause, action...) are kept there as a code
+//! per row into the batch's own short list of distinct values. The writer
+//! merges those lists into each row group's dictionary (work per distinct
+//! value, not per row) and hands parquet the dictionary-encoded column
+//! directly, where a column of plain strings would be copied, then hashed
+//! twice per row (once to estimate its cardinality, once to build the
+//! dictionary). The file's schema still says plain strings: readers see the
+//! same columns either way.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::fs::File;
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 use faultline_classify::Classification;
 use faultline_ingest::Record;
-use polars::io::parquet::write::BatchedWriter;
+use polars::io::parquet::write::{get_encodings, BatchedWriter};
 use polars::prelude::*;
+use polars_arrow::array::{
+    Array, BooleanArray, DictionaryArray, MutableBinaryViewArray, PrimitiveArray,
+};
+use polars_arrow::bitmap::{Bitmap, MutableBitmap};
+use polars_arrow::datatypes::{ArrowDataType, IntegerType};
+use polars_arrow::types::NativeType;
+use polars_core::runtime::RAYON;
+use polars_parquet::write::{
+    array_to_columns, compress, CompressedPage, Encoding, ParquetType, StatisticsOptions, Version,
+    WriteOptions,
+};
+use rayon::prelude::*;
 
 use crate::Error;
 
-/// Rows buffered before a row group is written.
+/// Rows per row group.
 const ROW_GROUP_ROWS: usize = 128 * 1024;
 
+type FastHash = foldhash::fast::RandomState;
+
+/// How a column is held while rows gather, and so which type it has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Ts,
+    U64,
+    U16,
+    OptU16,
+    OptU32,
+    OptF64,
+    Bool,
+    OptBool,
+    /// Low-cardinality text: codes into a list of distinct values.
+    Cat,
+    /// Text that rarely repeats (request ids, messages).
+    Text,
+}
+
+impl Kind {
+    fn dtype(self) -> DataType {
+        match self {
+            Kind::Ts => DataType::Datetime(TimeUnit::Milliseconds, Some(TimeZone::UTC)),
+            Kind::U64 => DataType::UInt64,
+            Kind::U16 | Kind::OptU16 => DataType::UInt16,
+            Kind::OptU32 => DataType::UInt32,
+            Kind::OptF64 => DataType::Float64,
+            Kind::Bool | Kind::OptBool => DataType::Boolean,
+            Kind::Cat | Kind::Text => DataType::String,
+        }
+    }
+}
+
+/// The columns of `records.parquet`, in order: the contract dashboards read
+/// (docs/schema.md documents each). [`RecordColumns::column`] gives the data
+/// of each, in the same order.
+const COLUMNS: [(&str, Kind); 32] = [
+    ("ts", Kind::Ts),
+    ("source_file", Kind::Cat),
+    ("source_line", Kind::U64),
+    ("byte_offset", Kind::U64),
+    ("format", Kind::Cat),
+    ("request_id", Kind::Text),
+    ("service", Kind::Cat),
+    ("provider", Kind::Cat),
+    ("provider_source", Kind::Cat),
+    ("model", Kind::Cat),
+    ("host", Kind::Cat),
+    ("key_fp", Kind::Cat),
+    ("http_status", Kind::OptU16),
+    ("error_type", Kind::Cat),
+    ("error_code", Kind::Cat),
+    ("error_message", Kind::Text),
+    ("latency_ms", Kind::OptF64),
+    ("prompt_tokens", Kind::OptU32),
+    ("completion_tokens", Kind::OptU32),
+    ("max_tokens", Kind::OptU32),
+    ("attempt", Kind::OptU16),
+    ("stream", Kind::OptBool),
+    ("timeout_ms", Kind::OptU32),
+    ("empty_response", Kind::Bool),
+    ("retry_after_s", Kind::OptF64),
+    ("status_class", Kind::Cat),
+    ("cause", Kind::Cat),
+    ("retryable", Kind::Bool),
+    ("action", Kind::Cat),
+    ("escalation", Kind::Cat),
+    ("rule", Kind::Cat),
+    ("secrets_found", Kind::U16),
+];
+
 /// The columns of `records.parquet`, in order, with their types. This is the
-/// contract dashboards read (docs/schema.md documents each column). The
-/// low-cardinality strings (`cat` here) are plain strings in memory; the
-/// parquet writer stores a column dictionary-encoded whenever its values
-/// repeat, which these do. (Categoricals would cost a global hash lookup per
-/// value for the same file.)
+/// contract dashboards read (docs/schema.md documents each column). Text
+/// columns are plain strings; the low-cardinality ones are stored
+/// dictionary-encoded, which readers do not see in the schema.
 #[must_use]
 pub fn records_schema() -> Schema {
-    let cat = DataType::String;
-    let ts = DataType::Datetime(TimeUnit::Milliseconds, Some(TimeZone::UTC));
-    Schema::from_iter([
-        ("ts".into(), ts),
-        ("source_file".into(), cat.clone()),
-        ("source_line".into(), DataType::UInt64),
-        ("byte_offset".into(), DataType::UInt64),
-        ("format".into(), cat.clone()),
-        ("request_id".into(), DataType::String),
-        ("service".into(), cat.clone()),
-        ("provider".into(), cat.clone()),
-        ("provider_source".into(), cat.clone()),
-        ("model".into(), cat.clone()),
-        ("host".into(), cat.clone()),
-        ("key_fp".into(), cat.clone()),
-        ("http_status".into(), DataType::UInt16),
-        ("error_type".into(), cat.clone()),
-        ("error_code".into(), cat.clone()),
-        ("error_message".into(), DataType::String),
-        ("latency_ms".into(), DataType::Float64),
-        ("prompt_tokens".into(), DataType::UInt32),
-        ("completion_tokens".into(), DataType::UInt32),
-        ("max_tokens".into(), DataType::UInt32),
-        ("attempt".into(), DataType::UInt16),
-        ("stream".into(), DataType::Boolean),
-        ("timeout_ms".into(), DataType::UInt32),
-        ("empty_response".into(), DataType::Boolean),
-        ("retry_after_s".into(), DataType::Float64),
-        ("status_class".into(), cat.clone()),
-        ("cause".into(), cat.clone()),
-        ("retryable".into(), DataType::Boolean),
-        ("action".into(), cat.clone()),
-        ("escalation".into(), cat.clone()),
-        ("rule".into(), cat),
-        ("secrets_found".into(), DataType::UInt16),
-    ])
+    COLUMNS
+        .iter()
+        .map(|&(name, kind)| (name.into(), kind.dtype()))
+        .collect()
+}
+
+/// Casts every column of `frame` to the type `schema` gives it.
+pub(crate) fn cast_to(frame: DataFrame, schema: &Schema) -> Result<DataFrame, Error> {
+    let height = frame.height();
+    let columns = frame
+        .into_columns()
+        .into_iter()
+        .map(|column| match schema.get(column.name()) {
+            Some(dtype) if column.dtype() != dtype => column.cast(dtype),
+            _ => Ok(column),
+        })
+        .collect::<PolarsResult<Vec<_>>>()?;
+    Ok(DataFrame::new(height, columns)?)
+}
+
+/// Code of a missing value in a [`Cat`] column.
+const NULL: u32 = u32::MAX;
+
+/// A low-cardinality text column: a code per row into `values`, the
+/// distinct values in the order first seen.
+#[derive(Clone, Default)]
+struct Cat {
+    codes: Vec<u32>,
+    values: Vec<Box<str>>,
+    index: HashMap<Box<str>, u32, FastHash>,
+}
+
+impl Cat {
+    fn with_capacity(rows: usize) -> Cat {
+        Cat {
+            codes: Vec::with_capacity(rows),
+            ..Cat::default()
+        }
+    }
+
+    fn push(&mut self, value: Option<&str>) {
+        let code = if let Some(text) = value {
+            if let Some(&code) = self.index.get(text) {
+                code
+            } else {
+                let code = self.values.len() as u32;
+                self.values.push(text.into());
+                self.index.insert(text.into(), code);
+                code
+            }
+        } else {
+            NULL
+        };
+        self.codes.push(code);
+    }
+
+    fn select(&self, rows: &[usize]) -> Cat {
+        Cat {
+            codes: rows.iter().map(|&row| self.codes[row]).collect(),
+            values: self.values.clone(),
+            index: self.index.clone(),
+        }
+    }
+}
+
+/// A text column: the values back to back, where each row ends, and which
+/// rows have none.
+#[derive(Clone, Default)]
+struct Text {
+    bytes: String,
+    ends: Vec<usize>,
+    missing: Vec<bool>,
+}
+
+impl Text {
+    fn with_capacity(rows: usize) -> Text {
+        Text {
+            bytes: String::new(),
+            ends: Vec::with_capacity(rows),
+            missing: Vec::with_capacity(rows),
+        }
+    }
+
+    fn push(&mut self, value: Option<&str>) {
+        self.bytes.push_str(value.unwrap_or_default());
+        self.ends.push(self.bytes.len());
+        self.missing.push(value.is_none());
+    }
+
+    fn get(&self, row: usize) -> Option<&str> {
+        if self.missing[row] {
+            return None;
+        }
+        let start = if row == 0 { 0 } else { self.ends[row - 1] };
+        Some(&self.bytes[start..self.ends[row]])
+    }
+
+    fn select(&self, rows: &[usize]) -> Text {
+        let mut out = Text::with_capacity(rows.len());
+        for &row in rows {
+            out.push(self.get(row));
+        }
+        out
+    }
 }
 
 /// Classified records as columns: filled on the worker that parsed them,
-/// written by [`RecordsWriter`]. Strings are copied once, straight into the
-/// arrow buffers the frame is made of.
+/// written by [`RecordsWriter`] or [`PartitionedWriter`].
+#[derive(Clone)]
 pub struct RecordColumns {
     ts: Vec<i64>,
-    source_file: StringChunkedBuilder,
+    source_file: Cat,
     source_line: Vec<u64>,
     byte_offset: Vec<u64>,
-    format: StringChunkedBuilder,
-    request_id: StringChunkedBuilder,
-    service: StringChunkedBuilder,
-    provider: StringChunkedBuilder,
-    provider_source: StringChunkedBuilder,
-    model: StringChunkedBuilder,
-    host: StringChunkedBuilder,
-    key_fp: StringChunkedBuilder,
+    format: Cat,
+    request_id: Text,
+    service: Cat,
+    provider: Cat,
+    provider_source: Cat,
+    model: Cat,
+    host: Cat,
+    key_fp: Cat,
     http_status: Vec<Option<u16>>,
-    error_type: StringChunkedBuilder,
-    error_code: StringChunkedBuilder,
-    error_message: StringChunkedBuilder,
+    error_type: Cat,
+    error_code: Cat,
+    error_message: Text,
     latency_ms: Vec<Option<f64>>,
     prompt_tokens: Vec<Option<u32>>,
     completion_tokens: Vec<Option<u32>>,
@@ -89,12 +249,12 @@ pub struct RecordColumns {
     timeout_ms: Vec<Option<u32>>,
     empty_response: Vec<bool>,
     retry_after_s: Vec<Option<f64>>,
-    status_class: StringChunkedBuilder,
-    cause: StringChunkedBuilder,
+    status_class: Cat,
+    cause: Cat,
     retryable: Vec<bool>,
-    action: StringChunkedBuilder,
-    escalation: StringChunkedBuilder,
-    rule: StringChunkedBuilder,
+    action: Cat,
+    escalation: Cat,
+    rule: Cat,
     secrets_found: Vec<u16>,
 }
 
@@ -112,28 +272,61 @@ impl Default for RecordColumns {
     }
 }
 
+/// One column of a [`RecordColumns`], as [`Kind`] says it is held.
+#[derive(Clone, Copy)]
+enum Col<'a> {
+    Ts(&'a [i64]),
+    U64(&'a [u64]),
+    U16(&'a [u16]),
+    OptU16(&'a [Option<u16>]),
+    OptU32(&'a [Option<u32>]),
+    OptF64(&'a [Option<f64>]),
+    Bool(&'a [bool]),
+    OptBool(&'a [Option<bool>]),
+    Cat(&'a Cat),
+    Text(&'a Text),
+}
+
+#[cfg(test)]
+impl Col<'_> {
+    fn kind(self) -> Kind {
+        match self {
+            Col::Ts(_) => Kind::Ts,
+            Col::U64(_) => Kind::U64,
+            Col::U16(_) => Kind::U16,
+            Col::OptU16(_) => Kind::OptU16,
+            Col::OptU32(_) => Kind::OptU32,
+            Col::OptF64(_) => Kind::OptF64,
+            Col::Bool(_) => Kind::Bool,
+            Col::OptBool(_) => Kind::OptBool,
+            Col::Cat(_) => Kind::Cat,
+            Col::Text(_) => Kind::Text,
+        }
+    }
+}
+
 impl RecordColumns {
     /// Room for `rows` rows before any buffer grows.
     #[must_use]
     pub fn with_capacity(rows: usize) -> RecordColumns {
-        let text = |name: &str| StringChunkedBuilder::new(name.into(), rows);
+        let cat = || Cat::with_capacity(rows);
         RecordColumns {
             ts: Vec::with_capacity(rows),
-            source_file: text("source_file"),
+            source_file: cat(),
             source_line: Vec::with_capacity(rows),
             byte_offset: Vec::with_capacity(rows),
-            format: text("format"),
-            request_id: text("request_id"),
-            service: text("service"),
-            provider: text("provider"),
-            provider_source: text("provider_source"),
-            model: text("model"),
-            host: text("host"),
-            key_fp: text("key_fp"),
+            format: cat(),
+            request_id: Text::with_capacity(rows),
+            service: cat(),
+            provider: cat(),
+            provider_source: cat(),
+            model: cat(),
+            host: cat(),
+            key_fp: cat(),
             http_status: Vec::with_capacity(rows),
-            error_type: text("error_type"),
-            error_code: text("error_code"),
-            error_message: text("error_message"),
+            error_type: cat(),
+            error_code: cat(),
+            error_message: Text::with_capacity(rows),
             latency_ms: Vec::with_capacity(rows),
             prompt_tokens: Vec::with_capacity(rows),
             completion_tokens: Vec::with_capacity(rows),
@@ -143,12 +336,12 @@ impl RecordColumns {
             timeout_ms: Vec::with_capacity(rows),
             empty_response: Vec::with_capacity(rows),
             retry_after_s: Vec::with_capacity(rows),
-            status_class: text("status_class"),
-            cause: text("cause"),
+            status_class: cat(),
+            cause: cat(),
             retryable: Vec::with_capacity(rows),
-            action: text("action"),
-            escalation: text("escalation"),
-            rule: text("rule"),
+            action: cat(),
+            escalation: cat(),
+            rule: cat(),
             secrets_found: Vec::with_capacity(rows),
         }
     }
@@ -156,24 +349,23 @@ impl RecordColumns {
     /// Appends one classified record.
     pub fn push(&mut self, rec: &Record, class: &Classification) {
         self.ts.push(rec.ts_ms);
-        self.source_file.append_value(&*rec.source_file);
+        self.source_file.push(Some(&rec.source_file));
         self.source_line.push(rec.source_line);
         self.byte_offset.push(rec.byte_offset);
         self.format
-            .append_option(rec.format.map(faultline_ingest::Format::as_str));
-        self.request_id.append_option(rec.request_id.as_deref());
-        self.service.append_option(rec.service.as_deref());
-        self.provider.append_value(class.provider.as_str());
+            .push(rec.format.map(faultline_ingest::Format::as_str));
+        self.request_id.push(rec.request_id.as_deref());
+        self.service.push(rec.service.as_deref());
+        self.provider.push(Some(class.provider.as_str()));
         self.provider_source
-            .append_value(class.provider_source.as_str());
-        self.model.append_option(rec.model.as_deref());
-        self.host.append_option(rec.host.as_deref());
-        self.key_fp.append_option(rec.key_fp.as_deref());
+            .push(Some(class.provider_source.as_str()));
+        self.model.push(rec.model.as_deref());
+        self.host.push(rec.host.as_deref());
+        self.key_fp.push(rec.key_fp.as_deref());
         self.http_status.push(rec.http_status);
-        self.error_type.append_option(rec.error_type.as_deref());
-        self.error_code.append_option(rec.error_code.as_deref());
-        self.error_message
-            .append_option(rec.error_message.as_deref());
+        self.error_type.push(rec.error_type.as_deref());
+        self.error_code.push(rec.error_code.as_deref());
+        self.error_message.push(rec.error_message.as_deref());
         self.latency_ms.push(rec.latency_ms);
         self.prompt_tokens.push(rec.prompt_tokens);
         self.completion_tokens.push(rec.completion_tokens);
@@ -183,12 +375,12 @@ impl RecordColumns {
         self.timeout_ms.push(rec.timeout_ms);
         self.empty_response.push(rec.empty_response);
         self.retry_after_s.push(rec.retry_after_s);
-        self.status_class.append_value(class.status_class.as_str());
-        self.cause.append_value(&*class.cause);
+        self.status_class.push(Some(class.status_class.as_str()));
+        self.cause.push(Some(&class.cause));
         self.retryable.push(class.retryable);
-        self.action.append_value(class.action);
-        self.escalation.append_value(class.escalation);
-        self.rule.append_option(class.rule.as_deref());
+        self.action.push(Some(class.action));
+        self.escalation.push(Some(class.escalation));
+        self.rule.push(class.rule.as_deref());
         self.secrets_found.push(rec.secrets_found);
     }
 
@@ -204,71 +396,275 @@ impl RecordColumns {
         self.ts.is_empty()
     }
 
-    /// The rows as a frame with [`records_schema`].
-    pub fn into_frame(self) -> Result<DataFrame, Error> {
-        fn text(builder: StringChunkedBuilder) -> Column {
-            builder.finish().into_column()
+    /// Column `i` of [`COLUMNS`].
+    fn column(&self, i: usize) -> Col<'_> {
+        match i {
+            0 => Col::Ts(&self.ts),
+            1 => Col::Cat(&self.source_file),
+            2 => Col::U64(&self.source_line),
+            3 => Col::U64(&self.byte_offset),
+            4 => Col::Cat(&self.format),
+            5 => Col::Text(&self.request_id),
+            6 => Col::Cat(&self.service),
+            7 => Col::Cat(&self.provider),
+            8 => Col::Cat(&self.provider_source),
+            9 => Col::Cat(&self.model),
+            10 => Col::Cat(&self.host),
+            11 => Col::Cat(&self.key_fp),
+            12 => Col::OptU16(&self.http_status),
+            13 => Col::Cat(&self.error_type),
+            14 => Col::Cat(&self.error_code),
+            15 => Col::Text(&self.error_message),
+            16 => Col::OptF64(&self.latency_ms),
+            17 => Col::OptU32(&self.prompt_tokens),
+            18 => Col::OptU32(&self.completion_tokens),
+            19 => Col::OptU32(&self.max_tokens),
+            20 => Col::OptU16(&self.attempt),
+            21 => Col::OptBool(&self.stream),
+            22 => Col::OptU32(&self.timeout_ms),
+            23 => Col::Bool(&self.empty_response),
+            24 => Col::OptF64(&self.retry_after_s),
+            25 => Col::Cat(&self.status_class),
+            26 => Col::Cat(&self.cause),
+            27 => Col::Bool(&self.retryable),
+            28 => Col::Cat(&self.action),
+            29 => Col::Cat(&self.escalation),
+            30 => Col::Cat(&self.rule),
+            _ => Col::U16(&self.secrets_found),
         }
-        let height = self.len();
-        let ts = Int64Chunked::from_vec("ts".into(), self.ts)
-            .into_datetime(TimeUnit::Milliseconds, Some(TimeZone::UTC))
-            .into_column();
-        let columns = vec![
-            ts,
-            text(self.source_file),
-            Column::new("source_line".into(), self.source_line),
-            Column::new("byte_offset".into(), self.byte_offset),
-            text(self.format),
-            text(self.request_id),
-            text(self.service),
-            text(self.provider),
-            text(self.provider_source),
-            text(self.model),
-            text(self.host),
-            text(self.key_fp),
-            Column::new("http_status".into(), self.http_status),
-            text(self.error_type),
-            text(self.error_code),
-            text(self.error_message),
-            Column::new("latency_ms".into(), self.latency_ms),
-            Column::new("prompt_tokens".into(), self.prompt_tokens),
-            Column::new("completion_tokens".into(), self.completion_tokens),
-            Column::new("max_tokens".into(), self.max_tokens),
-            Column::new("attempt".into(), self.attempt),
-            Column::new("stream".into(), self.stream),
-            Column::new("timeout_ms".into(), self.timeout_ms),
-            Column::new("empty_response".into(), self.empty_response),
-            Column::new("retry_after_s".into(), self.retry_after_s),
-            text(self.status_class),
-            text(self.cause),
-            Column::new("retryable".into(), self.retryable),
-            text(self.action),
-            text(self.escalation),
-            text(self.rule),
-            Column::new("secrets_found".into(), self.secrets_found),
-        ];
-        Ok(DataFrame::new(height, columns)?)
+    }
+
+    /// The rows at `rows` (ascending), as a batch of their own.
+    fn select(&self, rows: &[usize]) -> RecordColumns {
+        fn pick<T: Copy>(values: &[T], rows: &[usize]) -> Vec<T> {
+            rows.iter().map(|&row| values[row]).collect()
+        }
+        RecordColumns {
+            ts: pick(&self.ts, rows),
+            source_file: self.source_file.select(rows),
+            source_line: pick(&self.source_line, rows),
+            byte_offset: pick(&self.byte_offset, rows),
+            format: self.format.select(rows),
+            request_id: self.request_id.select(rows),
+            service: self.service.select(rows),
+            provider: self.provider.select(rows),
+            provider_source: self.provider_source.select(rows),
+            model: self.model.select(rows),
+            host: self.host.select(rows),
+            key_fp: self.key_fp.select(rows),
+            http_status: pick(&self.http_status, rows),
+            error_type: self.error_type.select(rows),
+            error_code: self.error_code.select(rows),
+            error_message: self.error_message.select(rows),
+            latency_ms: pick(&self.latency_ms, rows),
+            prompt_tokens: pick(&self.prompt_tokens, rows),
+            completion_tokens: pick(&self.completion_tokens, rows),
+            max_tokens: pick(&self.max_tokens, rows),
+            attempt: pick(&self.attempt, rows),
+            stream: pick(&self.stream, rows),
+            timeout_ms: pick(&self.timeout_ms, rows),
+            empty_response: pick(&self.empty_response, rows),
+            retry_after_s: pick(&self.retry_after_s, rows),
+            status_class: self.status_class.select(rows),
+            cause: self.cause.select(rows),
+            retryable: pick(&self.retryable, rows),
+            action: self.action.select(rows),
+            escalation: self.escalation.select(rows),
+            rule: self.rule.select(rows),
+            secrets_found: pick(&self.secrets_found, rows),
+        }
     }
 }
 
-/// Casts every column of `frame` to the type `schema` gives it.
-pub(crate) fn cast_to(frame: DataFrame, schema: &Schema) -> Result<DataFrame, Error> {
-    let height = frame.height();
-    let columns = frame
-        .into_columns()
-        .into_iter()
-        .map(|column| match schema.get(column.name()) {
-            Some(dtype) if column.dtype() != dtype => column.cast(dtype),
-            _ => Ok(column),
-        })
-        .collect::<PolarsResult<Vec<_>>>()?;
-    Ok(DataFrame::new(height, columns)?)
+/// Rows `range` of a batch: part of a row group.
+type Part<'a> = (&'a RecordColumns, Range<usize>);
+
+/// Column `i` of the rows `parts` as one arrow array of type `dtype` (a
+/// dictionary of `dtype` for [`Kind::Cat`] columns).
+fn assemble(parts: &[Part<'_>], i: usize, dtype: &ArrowDataType) -> Box<dyn Array> {
+    let rows = parts.iter().map(|(_, range)| range.len()).sum();
+    match COLUMNS[i].1 {
+        Kind::Ts => dense(parts, rows, dtype, |b| match b.column(i) {
+            Col::Ts(v) => v,
+            _ => &[],
+        }),
+        Kind::U64 => dense(parts, rows, dtype, |b| match b.column(i) {
+            Col::U64(v) => v,
+            _ => &[],
+        }),
+        Kind::U16 => dense(parts, rows, dtype, |b| match b.column(i) {
+            Col::U16(v) => v,
+            _ => &[],
+        }),
+        Kind::OptU16 => optional(parts, rows, dtype, |b| match b.column(i) {
+            Col::OptU16(v) => v,
+            _ => &[],
+        }),
+        Kind::OptU32 => optional(parts, rows, dtype, |b| match b.column(i) {
+            Col::OptU32(v) => v,
+            _ => &[],
+        }),
+        Kind::OptF64 => optional(parts, rows, dtype, |b| match b.column(i) {
+            Col::OptF64(v) => v,
+            _ => &[],
+        }),
+        Kind::Bool => {
+            let values: MutableBitmap = parts
+                .iter()
+                .flat_map(|(b, range)| match b.column(i) {
+                    Col::Bool(v) => &v[range.clone()],
+                    _ => &[],
+                })
+                .copied()
+                .collect();
+            BooleanArray::new(dtype.clone(), values.into(), None).boxed()
+        }
+        Kind::OptBool => {
+            let values: BooleanArray = parts
+                .iter()
+                .flat_map(|(b, range)| match b.column(i) {
+                    Col::OptBool(v) => &v[range.clone()],
+                    _ => &[],
+                })
+                .copied()
+                .collect();
+            values.boxed()
+        }
+        Kind::Cat => dictionary(
+            parts.iter().filter_map(|(b, range)| match b.column(i) {
+                Col::Cat(cat) => Some((cat, range.clone())),
+                _ => None,
+            }),
+            rows,
+            dtype,
+        ),
+        Kind::Text => {
+            let mut out = MutableBinaryViewArray::<str>::with_capacity(rows);
+            for (b, range) in parts {
+                if let Col::Text(text) = b.column(i) {
+                    for row in range.clone() {
+                        out.push(text.get(row));
+                    }
+                }
+            }
+            out.freeze_with_dtype(dtype.clone()).boxed()
+        }
+    }
 }
 
-/// Streams record frames into one parquet file, a row group at a time.
+fn dense<'b, T: NativeType>(
+    parts: &[Part<'b>],
+    rows: usize,
+    dtype: &ArrowDataType,
+    values: impl Fn(&'b RecordColumns) -> &'b [T],
+) -> Box<dyn Array> {
+    let mut out = Vec::with_capacity(rows);
+    for (batch, range) in parts {
+        out.extend_from_slice(&values(batch)[range.clone()]);
+    }
+    PrimitiveArray::new(dtype.clone(), out.into(), None).boxed()
+}
+
+fn optional<'b, T: NativeType>(
+    parts: &[Part<'b>],
+    rows: usize,
+    dtype: &ArrowDataType,
+    values: impl Fn(&'b RecordColumns) -> &'b [Option<T>],
+) -> Box<dyn Array> {
+    let mut out = Vec::with_capacity(rows);
+    let mut validity: Option<MutableBitmap> = None;
+    for (batch, range) in parts {
+        for value in &values(batch)[range.clone()] {
+            if let Some(v) = value {
+                out.push(*v);
+                if let Some(valid) = &mut validity {
+                    valid.push(true);
+                }
+            } else {
+                validity
+                    .get_or_insert_with(|| all_valid(out.len(), rows))
+                    .push(false);
+                out.push(T::default());
+            }
+        }
+    }
+    PrimitiveArray::new(dtype.clone(), out.into(), validity.map(Bitmap::from)).boxed()
+}
+
+/// A validity bitmap with room for `rows`, its first `len` bits set.
+fn all_valid(len: usize, rows: usize) -> MutableBitmap {
+    let mut valid = MutableBitmap::with_capacity(rows);
+    valid.extend_constant(len, true);
+    valid
+}
+
+/// The rows of `parts` of a [`Kind::Cat`] column as a dictionary array whose
+/// values are in the order first seen in the rows (so the row group does
+/// not depend on how its rows were batched).
+fn dictionary<'b>(
+    parts: impl Iterator<Item = (&'b Cat, Range<usize>)>,
+    rows: usize,
+    dtype: &ArrowDataType,
+) -> Box<dyn Array> {
+    const UNSEEN: u32 = u32::MAX;
+    let mut keys = Vec::with_capacity(rows);
+    let mut validity: Option<MutableBitmap> = None;
+    let mut values = MutableBinaryViewArray::<str>::new();
+    let mut index: HashMap<&str, u32, FastHash> = HashMap::default();
+    let mut remap = Vec::new();
+    for (cat, range) in parts {
+        remap.clear();
+        remap.resize(cat.values.len(), UNSEEN);
+        for &code in &cat.codes[range] {
+            if code == NULL {
+                validity
+                    .get_or_insert_with(|| all_valid(keys.len(), rows))
+                    .push(false);
+                keys.push(0);
+                continue;
+            }
+            let mut key = remap[code as usize];
+            if key == UNSEEN {
+                let text = &*cat.values[code as usize];
+                key = *index.entry(text).or_insert_with(|| {
+                    values.push_value(text);
+                    (values.len() - 1) as u32
+                });
+                remap[code as usize] = key;
+            }
+            keys.push(key);
+            if let Some(valid) = &mut validity {
+                valid.push(true);
+            }
+        }
+    }
+    let keys = PrimitiveArray::new(
+        ArrowDataType::UInt32,
+        keys.into(),
+        validity.map(Bitmap::from),
+    );
+    let values = values.freeze_with_dtype(dtype.clone()).boxed();
+    let dtype = ArrowDataType::Dictionary(IntegerType::UInt32, Box::new(dtype.clone()), false);
+    match DictionaryArray::try_new(dtype, keys, values) {
+        Ok(array) => array.boxed(),
+        // Every key is below the number of values, by construction.
+        Err(e) => unreachable!("dictionary keys out of range: {e}"),
+    }
+}
+
+/// Streams record batches into one parquet file, a row group at a time.
 pub struct RecordsWriter {
     writer: BatchedWriter<File>,
-    pending: Option<DataFrame>,
+    /// Arrow type of each column (values type for dictionary columns).
+    dtypes: Vec<ArrowDataType>,
+    /// Parquet type of each column.
+    types: Vec<ParquetType>,
+    encodings: Vec<Vec<Encoding>>,
+    options: WriteOptions,
+    /// Batches not yet wholly written; the first one from row `start` on.
+    pending: VecDeque<RecordColumns>,
+    start: usize,
+    pending_rows: usize,
     rows: u64,
 }
 
@@ -287,60 +683,125 @@ impl RecordsWriter {
             path: path.to_path_buf(),
             source,
         })?;
-        let writer = ParquetWriter::new(file)
-            .with_compression(ParquetCompression::Zstd(None))
-            .batched(&records_schema())?;
+        let compression = ParquetCompression::Zstd(None);
+        let schema = records_schema();
+        let arrow = schema.to_arrow(CompatLevel::newest());
+        let mut writer = ParquetWriter::new(file)
+            .with_compression(compression)
+            .batched(&schema)?;
+        let types = writer.parquet_schema().fields().to_vec();
         Ok(RecordsWriter {
+            dtypes: arrow.iter_values().map(|f| f.dtype.clone()).collect(),
+            encodings: get_encodings(&arrow).iter().cloned().collect(),
+            types,
+            // What ParquetWriter uses for these settings.
+            options: WriteOptions {
+                statistics: StatisticsOptions::default(),
+                compression: compression.into(),
+                version: Version::V1,
+                data_page_size: None,
+            },
             writer,
-            pending: None,
+            pending: VecDeque::new(),
+            start: 0,
+            pending_rows: 0,
             rows: 0,
         })
     }
 
-    /// Appends rows (a frame from [`RecordColumns::into_frame`]); a row group
-    /// is written each time 131,072 rows (`ROW_GROUP_ROWS`) have gathered.
+    /// Appends rows; a row group is written each time 131,072 rows
+    /// (`ROW_GROUP_ROWS`) have gathered.
     ///
     /// Row groups hold exactly that many rows (the last one fewer), whatever
-    /// the sizes of the frames that brought them: frames follow the input's
-    /// chunks, and the file must not depend on how the input was cut (chunk
-    /// size, read path, threads).
-    pub fn write(&mut self, frame: DataFrame) -> Result<(), Error> {
-        if frame.height() == 0 {
+    /// the sizes of the batches that brought them: batches follow the
+    /// input's chunks, and the file must not depend on how the input was cut
+    /// (chunk size, read path, threads).
+    pub fn write(&mut self, columns: RecordColumns) -> Result<(), Error> {
+        if columns.is_empty() {
             return Ok(());
         }
-        self.rows += frame.height() as u64;
-        let mut pending = match self.pending.take() {
-            Some(mut pending) => {
-                pending.vstack_mut_owned(frame)?;
-                pending
-            }
-            None => frame,
-        };
-        while pending.height() >= ROW_GROUP_ROWS {
-            let rest = pending.slice(ROW_GROUP_ROWS as i64, pending.height() - ROW_GROUP_ROWS);
-            let mut group = pending.slice(0, ROW_GROUP_ROWS);
-            group.rechunk_mut();
-            self.writer.write_batch(&group)?;
-            pending = rest;
+        self.rows += columns.len() as u64;
+        self.pending_rows += columns.len();
+        self.pending.push_back(columns);
+        while self.pending_rows >= ROW_GROUP_ROWS {
+            self.write_group(ROW_GROUP_ROWS)?;
         }
-        self.pending = (pending.height() > 0).then_some(pending);
         Ok(())
     }
 
-    fn flush(&mut self) -> Result<(), Error> {
-        if let Some(mut frame) = self.pending.take() {
-            frame.rechunk_mut();
-            self.writer.write_batch(&frame)?;
+    /// Writes the next `rows` pending rows as one row group.
+    fn write_group(&mut self, rows: usize) -> Result<(), Error> {
+        let mut parts: Vec<Part<'_>> = Vec::new();
+        let mut start = self.start;
+        let mut left = rows;
+        for batch in &self.pending {
+            if left == 0 {
+                break;
+            }
+            let end = batch.len().min(start + left);
+            parts.push((batch, start..end));
+            left -= end - start;
+            start = 0;
         }
+        let pages = RAYON.install(|| {
+            (0..COLUMNS.len())
+                .into_par_iter()
+                .map(|i| {
+                    let array = assemble(&parts, i, &self.dtypes[i]);
+                    encode(
+                        array.as_ref(),
+                        &self.types[i],
+                        self.options,
+                        &self.encodings[i],
+                    )
+                })
+                .collect::<PolarsResult<Vec<_>>>()
+        })?;
+        // Drop the batches written to the end; keep where the next group starts.
+        let mut left = rows;
+        while left > 0 {
+            let Some(first) = self.pending.front() else {
+                break;
+            };
+            let available = first.len() - self.start;
+            if available <= left {
+                left -= available;
+                self.pending.pop_front();
+                self.start = 0;
+            } else {
+                self.start += left;
+                left = 0;
+            }
+        }
+        self.pending_rows -= rows;
+        self.writer.write_row_group(rows as u64, &pages)?;
         Ok(())
     }
 
     /// Writes what is pending and the footer; returns the rows written.
     pub fn finish(mut self) -> Result<u64, Error> {
-        self.flush()?;
+        if self.pending_rows > 0 {
+            self.write_group(self.pending_rows)?;
+        }
         self.writer.finish()?;
         Ok(self.rows)
     }
+}
+
+/// One column of a row group, encoded and compressed.
+fn encode(
+    array: &dyn Array,
+    type_: &ParquetType,
+    options: WriteOptions,
+    encoding: &[Encoding],
+) -> PolarsResult<Vec<CompressedPage>> {
+    let mut out = Vec::new();
+    for pages in array_to_columns(array, type_.clone(), options, encoding)? {
+        for page in pages {
+            out.push(compress(page?, Vec::new(), options.compression)?);
+        }
+    }
+    Ok(out)
 }
 
 /// Date partitions a [`PartitionedWriter`] keeps open at once. Logs arrive
@@ -348,7 +809,7 @@ impl RecordsWriter {
 /// back after its writer was closed starts its next part file.
 const OPEN_PARTITIONS: usize = 8;
 
-/// Streams record frames into a hive-style layout, one directory per UTC
+/// Streams record batches into a hive-style layout, one directory per UTC
 /// day: `DIR/date=2026-03-10/part-00000.parquet`. Memory stays bounded: at
 /// most 8 (`OPEN_PARTITIONS`) writers are open, each holding less than a row
 /// group.
@@ -388,32 +849,28 @@ impl PartitionedWriter {
     }
 
     /// Appends rows, each to its day's partition.
-    pub fn write(&mut self, frame: DataFrame) -> Result<(), Error> {
-        if frame.height() == 0 {
+    pub fn write(&mut self, columns: RecordColumns) -> Result<(), Error> {
+        if columns.is_empty() {
             return Ok(());
         }
-        let days: Vec<i64> = frame
-            .column("ts")?
-            .cast(&DataType::Int64)?
-            .i64()?
-            .iter()
-            .map(|ts| ts.unwrap_or(0).div_euclid(DAY_MS))
-            .collect();
+        let days: Vec<i64> = columns.ts.iter().map(|ts| ts.div_euclid(DAY_MS)).collect();
         let first = days[0];
         if days.iter().all(|&d| d == first) {
-            return self.write_day(first, frame);
+            return self.write_day(first, columns);
         }
-        let distinct: std::collections::BTreeSet<i64> = days.iter().copied().collect();
-        for day in distinct {
-            let mask: BooleanChunked = days.iter().map(|&d| d == day).collect();
-            self.write_day(day, frame.filter(&mask)?)?;
+        let mut by_day: BTreeMap<i64, Vec<usize>> = BTreeMap::new();
+        for (row, day) in days.into_iter().enumerate() {
+            by_day.entry(day).or_default().push(row);
+        }
+        for (day, rows) in by_day {
+            self.write_day(day, columns.select(&rows))?;
         }
         Ok(())
     }
 
-    fn write_day(&mut self, day: i64, frame: DataFrame) -> Result<(), Error> {
+    fn write_day(&mut self, day: i64, columns: RecordColumns) -> Result<(), Error> {
         self.tick += 1;
-        self.rows += frame.height() as u64;
+        self.rows += columns.len() as u64;
         if !self.open.contains_key(&day) {
             if self.open.len() >= OPEN_PARTITIONS {
                 let oldest = self
@@ -438,7 +895,7 @@ impl PartitionedWriter {
         }
         if let Some((writer, used)) = self.open.get_mut(&day) {
             *used = self.tick;
-            writer.write(frame)?;
+            writer.write(columns)?;
         }
         Ok(())
     }
@@ -458,4 +915,17 @@ const DAY_MS: i64 = 86_400_000;
 fn day_text(day: i64) -> String {
     chrono::DateTime::from_timestamp_millis(day * DAY_MS)
         .map_or_else(|| day.to_string(), |t| t.format("%Y-%m-%d").to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_column_is_held_as_its_schema_entry_says() {
+        let columns = RecordColumns::default();
+        for (i, (name, kind)) in COLUMNS.iter().enumerate() {
+            assert_eq!(columns.column(i).kind(), *kind, "column {i} ({name})");
+        }
+    }
 }

@@ -76,7 +76,7 @@ fn write_records(records: &[Record]) -> Written {
         for rec in part {
             columns.push(rec, &classifier.classify(rec));
         }
-        writer.write(columns.into_frame().unwrap()).unwrap();
+        writer.write(columns).unwrap();
     }
     let rows = writer.finish().unwrap();
     Written {
@@ -424,7 +424,7 @@ fn records_parquet_bytes_do_not_depend_on_how_the_rows_arrive() {
             for (rec, class) in part {
                 columns.push(rec, class);
             }
-            writer.write(columns.into_frame().unwrap()).unwrap();
+            writer.write(columns).unwrap();
         }
         assert_eq!(writer.finish().unwrap(), 300_000);
         std::fs::read(path).unwrap()
