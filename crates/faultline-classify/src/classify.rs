@@ -32,8 +32,14 @@ pub struct Classification {
 #[derive(Debug, Clone)]
 pub struct Classifier {
     rules: RuleSet,
-    none: Arc<str>,
-    empty: Arc<str>,
+}
+
+thread_local! {
+    // The causes of most calls, one copy per thread: workers classifying
+    // side by side would otherwise bump the reference count of one shared
+    // string for nearly every call, bouncing its cache line between cores.
+    static NONE: Arc<str> = Arc::from("none");
+    static EMPTY: Arc<str> = Arc::from("empty_choices");
 }
 
 impl Default for Classifier {
@@ -46,11 +52,7 @@ impl Classifier {
     /// A classifier over `rules`.
     #[must_use]
     pub fn new(rules: RuleSet) -> Classifier {
-        Classifier {
-            rules,
-            none: Arc::from("none"),
-            empty: Arc::from("empty_choices"),
-        }
+        Classifier { rules }
     }
 
     /// The rules in use.
@@ -68,11 +70,11 @@ impl Classifier {
         let (status_class, cause, rule) = if has_error {
             self.classify_error(rec, provider)
         } else if rec.empty_response {
-            (StatusClass::EmptyResponse, Arc::clone(&self.empty), None)
+            (StatusClass::EmptyResponse, EMPTY.with(Arc::clone), None)
         } else {
             // The fast path: most records are successes and touch no rule.
             match rec.http_status {
-                None | Some(200..=299) => (StatusClass::Ok, Arc::clone(&self.none), None),
+                None | Some(200..=299) => (StatusClass::Ok, NONE.with(Arc::clone), None),
                 Some(status) => (
                     StatusClass::from_status(status),
                     Arc::from(cause_from_status(status)),
