@@ -62,7 +62,7 @@ struct Minute {
 #[derive(Debug, Clone)]
 pub struct Rollups {
     window_ms: i64,
-    groups: HashMap<Key, Group>,
+    groups: HashMap<Key, Group, foldhash::fast::RandomState>,
     minutes: BTreeMap<i64, Minute>,
     /// First and last call per provider.
     spans: BTreeMap<Provider, (i64, i64)>,
@@ -74,7 +74,7 @@ impl Rollups {
     pub fn new(window_ms: i64) -> Rollups {
         Rollups {
             window_ms: window_ms.max(1),
-            groups: HashMap::new(),
+            groups: HashMap::default(),
             minutes: BTreeMap::new(),
             spans: BTreeMap::new(),
         }
