@@ -28,7 +28,7 @@ use polars_arrow::types::NativeType;
 use polars_core::runtime::RAYON;
 use polars_parquet::write::{
     array_to_columns, compress, CompressedPage, Encoding, ParquetType, StatisticsOptions, Version,
-    WriteOptions,
+    WriteOptions, ZstdLevel,
 };
 use rayon::prelude::*;
 
@@ -683,7 +683,7 @@ impl RecordsWriter {
             path: path.to_path_buf(),
             source,
         })?;
-        let compression = ParquetCompression::Zstd(None);
+        let compression = ParquetCompression::Zstd(ZstdLevel::try_new(1).ok());
         let schema = records_schema();
         let arrow = schema.to_arrow(CompatLevel::newest());
         let mut writer = ParquetWriter::new(file)
