@@ -14,6 +14,7 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::fs::File;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use faultline_classify::Classification;
 use faultline_ingest::Record;
@@ -144,7 +145,22 @@ struct Cat {
     codes: Vec<u32>,
     values: Vec<Box<str>>,
     index: HashMap<Box<str>, u32, FastHash>,
+    /// Codes of recently pushed values by address and length. Most values
+    /// are static or interned, so equal values share an address and are
+    /// found here without hashing or comparing text. Only addresses that
+    /// cannot be reused while the column lives are entered: static text, and
+    /// shared text the column holds a reference to (in `held`).
+    recent: [(usize, usize, u32); RECENT],
+    next_recent: usize,
+    held: Vec<Arc<str>>,
 }
+
+/// Addresses a [`Cat`] remembers.
+const RECENT: usize = 8;
+
+/// Shared values a [`Cat`] holds to keep their addresses unique; past that,
+/// values are found by their text.
+const HELD: usize = 64;
 
 impl Cat {
     fn with_capacity(rows: usize) -> Cat {
@@ -154,18 +170,62 @@ impl Cat {
         }
     }
 
+    /// The code of `text`, added to the values if new.
+    fn code(&mut self, text: &str) -> u32 {
+        if let Some(&code) = self.index.get(text) {
+            return code;
+        }
+        let code = self.values.len() as u32;
+        self.values.push(text.into());
+        self.index.insert(text.into(), code);
+        code
+    }
+
+    fn recent(&self, text: &str) -> Option<u32> {
+        let key = (text.as_ptr() as usize, text.len());
+        self.recent
+            .iter()
+            .find(|&&(addr, len, _)| (addr, len) == key)
+            .map(|&(_, _, code)| code)
+    }
+
+    fn remember(&mut self, text: &str, code: u32) {
+        self.recent[self.next_recent] = (text.as_ptr() as usize, text.len(), code);
+        self.next_recent = (self.next_recent + 1) % RECENT;
+    }
+
     fn push(&mut self, value: Option<&str>) {
-        let code = if let Some(text) = value {
-            if let Some(&code) = self.index.get(text) {
-                code
-            } else {
-                let code = self.values.len() as u32;
-                self.values.push(text.into());
-                self.index.insert(text.into(), code);
-                code
-            }
+        let code = value.map_or(NULL, |text| self.code(text));
+        self.codes.push(code);
+    }
+
+    /// Pushes static text, found by its address after the first time.
+    fn push_static(&mut self, text: &'static str) {
+        let code = if let Some(code) = self.recent(text) {
+            code
         } else {
-            NULL
+            let code = self.code(text);
+            self.remember(text, code);
+            code
+        };
+        self.codes.push(code);
+    }
+
+    /// Pushes shared text, found by its address while the column holds it.
+    fn push_shared(&mut self, value: Option<&Arc<str>>) {
+        let Some(shared) = value else {
+            self.codes.push(NULL);
+            return;
+        };
+        let code = if let Some(code) = self.recent(shared) {
+            code
+        } else {
+            let code = self.code(shared);
+            if self.held.len() < HELD {
+                self.held.push(Arc::clone(shared));
+                self.remember(shared, code);
+            }
+            code
         };
         self.codes.push(code);
     }
@@ -173,8 +233,7 @@ impl Cat {
     fn select(&self, rows: &[usize]) -> Cat {
         Cat {
             codes: rows.iter().map(|&row| self.codes[row]).collect(),
-            values: self.values.clone(),
-            index: self.index.clone(),
+            ..self.clone()
         }
     }
 }
@@ -349,19 +408,21 @@ impl RecordColumns {
     /// Appends one classified record.
     pub fn push(&mut self, rec: &Record, class: &Classification) {
         self.ts.push(rec.ts_ms);
-        self.source_file.push(Some(&rec.source_file));
+        self.source_file.push_shared(Some(&rec.source_file));
         self.source_line.push(rec.source_line);
         self.byte_offset.push(rec.byte_offset);
-        self.format
-            .push(rec.format.map(faultline_ingest::Format::as_str));
+        match rec.format {
+            Some(format) => self.format.push_static(format.as_str()),
+            None => self.format.push(None),
+        }
         self.request_id.push(rec.request_id.as_deref());
-        self.service.push(rec.service.as_deref());
-        self.provider.push(Some(class.provider.as_str()));
+        self.service.push_shared(rec.service.as_ref());
+        self.provider.push_static(class.provider.as_str());
         self.provider_source
-            .push(Some(class.provider_source.as_str()));
-        self.model.push(rec.model.as_deref());
-        self.host.push(rec.host.as_deref());
-        self.key_fp.push(rec.key_fp.as_deref());
+            .push_static(class.provider_source.as_str());
+        self.model.push_shared(rec.model.as_ref());
+        self.host.push_shared(rec.host.as_ref());
+        self.key_fp.push_shared(rec.key_fp.as_ref());
         self.http_status.push(rec.http_status);
         self.error_type.push(rec.error_type.as_deref());
         self.error_code.push(rec.error_code.as_deref());
@@ -375,12 +436,12 @@ impl RecordColumns {
         self.timeout_ms.push(rec.timeout_ms);
         self.empty_response.push(rec.empty_response);
         self.retry_after_s.push(rec.retry_after_s);
-        self.status_class.push(Some(class.status_class.as_str()));
-        self.cause.push(Some(&class.cause));
+        self.status_class.push_static(class.status_class.as_str());
+        self.cause.push_shared(Some(&class.cause));
         self.retryable.push(class.retryable);
-        self.action.push(Some(class.action));
-        self.escalation.push(Some(class.escalation));
-        self.rule.push(class.rule.as_deref());
+        self.action.push_static(class.action);
+        self.escalation.push_static(class.escalation);
+        self.rule.push_shared(class.rule.as_ref());
         self.secrets_found.push(rec.secrets_found);
     }
 
@@ -927,5 +988,39 @@ mod tests {
         for (i, (name, kind)) in COLUMNS.iter().enumerate() {
             assert_eq!(columns.column(i).kind(), *kind, "column {i} ({name})");
         }
+    }
+
+    #[test]
+    fn equal_texts_get_one_code_whatever_their_address() {
+        let mut cat = Cat::default();
+        let a: Arc<str> = Arc::from("gpt-4o");
+        let b: Arc<str> = Arc::from("gpt-4o");
+        let c: Arc<str> = Arc::from("gpt-4o-mini");
+        for value in [Some(&a), Some(&b), Some(&c), None, Some(&a)] {
+            cat.push_shared(value);
+        }
+        cat.push(Some("gpt-4o"));
+        let mini: &'static str = "gpt-4o-mini";
+        // Same address, different length: a different text.
+        cat.push_static(mini);
+        cat.push_static(&mini[..6]);
+        cat.push_static(mini);
+        assert_eq!(cat.codes, [0, 0, 1, NULL, 0, 0, 1, 0, 1]);
+        assert_eq!(cat.values, ["gpt-4o".into(), "gpt-4o-mini".into()]);
+    }
+
+    #[test]
+    fn more_shared_values_than_a_column_holds_still_get_their_codes() {
+        let mut cat = Cat::default();
+        let values: Vec<Arc<str>> = (0..3 * HELD).map(|i| Arc::from(format!("m{i}"))).collect();
+        for _ in 0..2 {
+            for value in &values {
+                cat.push_shared(Some(value));
+            }
+        }
+        let expected: Vec<u32> = (0..values.len() as u32).collect();
+        assert_eq!(cat.codes[..values.len()], expected);
+        assert_eq!(cat.codes[values.len()..], expected);
+        assert_eq!(cat.held.len(), HELD);
     }
 }
