@@ -11,7 +11,9 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use faultline_classify::incidents::{Collector, DetectConfig};
 use faultline_classify::{Classifier, Provider, StatusClass};
-use faultline_ingest::{discover, BadLine, Batch, IngestOptions, Ingester, Record, Stage, Summary};
+use faultline_ingest::{
+    discover, BadLine, Batch, Format, IngestOptions, Ingester, Record, Stage, Summary,
+};
 use faultline_report::{
     Error as ReportError, PartitionedWriter, RecordColumns, RecordsWriter, Rollups,
 };
@@ -56,20 +58,25 @@ impl Stage for ClassifyStage<'_> {
         let mut collector = Collector::new(self.detect);
         let mut rollups = Rollups::new(self.window_ms);
         let mut columns = RecordColumns::with_capacity(batch.records.len());
+        let mut kinds = Kinds::default();
         for rec in &batch.records {
             let class = self.classifier.classify(rec);
             if !self.filter.keeps(rec, class.provider) {
                 tally.filtered_out += 1;
                 continue;
             }
-            tally.add(rec, class.provider, class.status_class, &class.cause);
-            if let Some(format) = rec.format {
-                tally.format(format.as_str());
-            }
+            kinds.add((
+                class.provider,
+                class.status_class,
+                family(rec.http_status),
+                rec.format,
+            ));
+            tally.add_details(rec, class.status_class, &class.cause);
             collector.add(rec, &class);
             rollups.add(rec, class.provider, class.status_class);
             columns.push(rec, &class);
         }
+        kinds.fold_into(&mut tally);
         let last_record = batch
             .records
             .last()
@@ -117,10 +124,21 @@ impl Tally {
         class: StatusClass,
         cause: &str,
     ) {
-        *self.by_provider.entry(provider.as_str()).or_default() += 1;
-        *self.by_class.entry(class.as_str()).or_default() += 1;
+        self.count(provider, class, family(rec.http_status), 1);
+        self.add_details(rec, class, cause);
+    }
+
+    /// Counts `n` calls of one provider, class and HTTP status family.
+    fn count(&mut self, provider: Provider, class: StatusClass, family: usize, n: u64) {
+        *self.by_provider.entry(provider.as_str()).or_default() += n;
+        *self.by_class.entry(class.as_str()).or_default() += n;
+        *self.by_status.entry(FAMILIES[family]).or_default() += n;
+    }
+
+    /// What [`Tally::add`] counts besides provider, class and status family.
+    fn add_details(&mut self, rec: &Record, class: StatusClass, cause: &str) {
         if class != StatusClass::Ok {
-            *self.by_cause.entry(cause.to_owned()).or_default() += 1;
+            add_one(&mut self.by_cause, cause);
         }
         if cause == "unknown" {
             let message = match rec.error_message.as_deref().or(rec.error_type.as_deref()) {
@@ -132,26 +150,13 @@ impl Tally {
             };
             *self.unknown_messages.entry(message).or_default() += 1;
         }
-        let family = match rec.http_status {
-            Some(200..=299) => "2xx",
-            Some(400..=499) => "4xx",
-            Some(500..=599) => "5xx",
-            Some(_) => "other",
-            None => "no_response",
-        };
-        *self.by_status.entry(family).or_default() += 1;
         self.empty_responses += u64::from(rec.empty_response);
         self.with_error += u64::from(rec.error_message.is_some() || rec.error_type.is_some());
     }
 
     /// Counts a kept call's log format.
     pub(crate) fn format(&mut self, name: &str) {
-        match self.by_format.get_mut(name) {
-            Some(n) => *n += 1,
-            None => {
-                self.by_format.insert(name.to_owned(), 1);
-            }
-        }
+        add_one(&mut self.by_format, name);
     }
 
     pub(crate) fn merge(&mut self, other: Tally) {
@@ -174,6 +179,72 @@ impl Tally {
     /// Calls kept.
     pub(crate) fn records(&self) -> u64 {
         self.by_class.values().sum()
+    }
+}
+
+/// HTTP status families, as `summary.json` names them.
+const FAMILIES: [&str; 5] = ["2xx", "4xx", "5xx", "other", "no_response"];
+
+/// The index in [`FAMILIES`] of a call's status.
+fn family(status: Option<u16>) -> usize {
+    match status {
+        Some(200..=299) => 0,
+        Some(400..=499) => 1,
+        Some(500..=599) => 2,
+        Some(_) => 3,
+        None => 4,
+    }
+}
+
+/// Adds one to `name`'s count, allocating the key only the first time.
+fn add_one(counts: &mut BTreeMap<String, u64>, name: &str) {
+    match counts.get_mut(name) {
+        Some(n) => *n += 1,
+        None => {
+            counts.insert(name.to_owned(), 1);
+        }
+    }
+}
+
+/// Provider, class, status family (index in [`FAMILIES`]) and format.
+type Kind = (Provider, StatusClass, usize, Option<Format>);
+
+/// Calls of a batch by provider, class, status family and format: one
+/// comparison of small values per call, folded into the string-keyed maps
+/// of a [`Tally`] once per batch.
+#[derive(Default)]
+struct Kinds {
+    counts: Vec<(Kind, u64)>,
+    last: usize,
+}
+
+impl Kinds {
+    fn add(&mut self, kind: Kind) {
+        if let Some((k, n)) = self.counts.get_mut(self.last) {
+            if *k == kind {
+                *n += 1;
+                return;
+            }
+        }
+        self.last = if let Some(i) = self.counts.iter().position(|(k, _)| *k == kind) {
+            i
+        } else {
+            self.counts.push((kind, 0));
+            self.counts.len() - 1
+        };
+        self.counts[self.last].1 += 1;
+    }
+
+    fn fold_into(self, tally: &mut Tally) {
+        for ((provider, class, family, format), n) in self.counts {
+            tally.count(provider, class, family, n);
+            if let Some(format) = format {
+                *tally
+                    .by_format
+                    .entry(format.as_str().to_owned())
+                    .or_default() += n;
+            }
+        }
     }
 }
 
