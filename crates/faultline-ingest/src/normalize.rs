@@ -175,12 +175,7 @@ fn attributes_have_gen_ai(obj: &Obj<'_>) -> bool {
 }
 
 pub(crate) fn base_record(origin: &Origin) -> Record {
-    Record {
-        source_file: Arc::clone(&origin.file),
-        source_line: origin.line,
-        byte_offset: origin.offset,
-        ..Record::default()
-    }
+    Record::at(Arc::clone(&origin.file), origin.line, origin.offset)
 }
 
 // ---------------------------------------------------------------------------

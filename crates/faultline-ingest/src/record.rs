@@ -144,3 +144,45 @@ pub struct Record {
     /// Number of plaintext key-shaped strings found in the line (never reproduced).
     pub secrets_found: u16,
 }
+
+impl Record {
+    /// A record of the line at `source_line` (`byte_offset`) of
+    /// `source_file`, every other field empty.
+    ///
+    /// Prefer it to `Record { .., ..Record::default() }` where records are
+    /// made by the million: the default `source_file` is the empty
+    /// `Arc<str>`, one static shared by every thread, so building and
+    /// dropping it bumps a reference count whose cache line then bounces
+    /// between cores.
+    #[must_use]
+    pub fn at(source_file: Arc<str>, source_line: u64, byte_offset: u64) -> Record {
+        Record {
+            ts_ms: 0,
+            source_file,
+            source_line,
+            byte_offset,
+            format: None,
+            request_id: None,
+            service: None,
+            provider_hint: None,
+            model: None,
+            host: None,
+            key_fp: None,
+            http_status: None,
+            error_type: None,
+            error_code: None,
+            error_message: None,
+            body_shape: None,
+            latency_ms: None,
+            prompt_tokens: None,
+            completion_tokens: None,
+            max_tokens: None,
+            attempt: None,
+            stream: None,
+            timeout_ms: None,
+            empty_response: false,
+            retry_after_s: None,
+            secrets_found: 0,
+        }
+    }
+}
