@@ -138,7 +138,7 @@ impl Tally {
     /// What [`Tally::add`] counts besides provider, class and status family.
     fn add_details(&mut self, rec: &Record, class: StatusClass, cause: &str) {
         if class != StatusClass::Ok {
-            add_one(&mut self.by_cause, cause);
+            add_count(&mut self.by_cause, cause, 1);
         }
         if cause == "unknown" {
             let message = match rec.error_message.as_deref().or(rec.error_type.as_deref()) {
@@ -156,7 +156,7 @@ impl Tally {
 
     /// Counts a kept call's log format.
     pub(crate) fn format(&mut self, name: &str) {
-        add_one(&mut self.by_format, name);
+        add_count(&mut self.by_format, name, 1);
     }
 
     pub(crate) fn merge(&mut self, other: Tally) {
@@ -196,12 +196,12 @@ fn family(status: Option<u16>) -> usize {
     }
 }
 
-/// Adds one to `name`'s count, allocating the key only the first time.
-fn add_one(counts: &mut BTreeMap<String, u64>, name: &str) {
+/// Adds `n` to `name`'s count, allocating the key only the first time.
+fn add_count(counts: &mut BTreeMap<String, u64>, name: &str, n: u64) {
     match counts.get_mut(name) {
-        Some(n) => *n += 1,
+        Some(count) => *count += n,
         None => {
-            counts.insert(name.to_owned(), 1);
+            counts.insert(name.to_owned(), n);
         }
     }
 }
@@ -239,10 +239,7 @@ impl Kinds {
         for ((provider, class, family, format), n) in self.counts {
             tally.count(provider, class, family, n);
             if let Some(format) = format {
-                *tally
-                    .by_format
-                    .entry(format.as_str().to_owned())
-                    .or_default() += n;
+                add_count(&mut tally.by_format, format.as_str(), n);
             }
         }
     }
