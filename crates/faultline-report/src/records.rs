@@ -818,22 +818,14 @@ impl RecordsWriter {
                 })
                 .collect::<PolarsResult<Vec<_>>>()
         })?;
-        // Drop the batches written to the end; keep where the next group starts.
-        let mut left = rows;
-        while left > 0 {
-            let Some(first) = self.pending.front() else {
-                break;
-            };
-            let available = first.len() - self.start;
-            if available <= left {
-                left -= available;
-                self.pending.pop_front();
-                self.start = 0;
-            } else {
-                self.start += left;
-                left = 0;
-            }
-        }
+        // Drop the batches written to their end; the next group starts where
+        // the last part stopped short, if it did.
+        let (done, next) = match parts.last() {
+            Some((batch, range)) if range.end < batch.len() => (parts.len() - 1, range.end),
+            _ => (parts.len(), 0),
+        };
+        self.pending.drain(..done);
+        self.start = next;
         self.pending_rows -= rows;
         self.writer.write_row_group(rows as u64, &pages)?;
         Ok(())
