@@ -216,9 +216,6 @@ fn read_batch(
     for i in 0..frame.height() {
         let record = Record {
             ts_ms: ts.get(i).unwrap_or(0),
-            source_file: strings.get(file.get(i)).unwrap_or_else(|| Arc::from("")),
-            source_line: line.get(i).unwrap_or(0),
-            byte_offset: offset.get(i).unwrap_or(0),
             request_id: request_id.get(i).map(str::to_owned),
             service: strings.get(service.get(i)),
             model: strings.get(model.get(i)),
@@ -231,7 +228,11 @@ fn read_batch(
             attempt: attempt.get(i),
             empty_response: empty.get(i).unwrap_or(false),
             secrets_found: secrets.get(i).unwrap_or(0),
-            ..Record::default()
+            ..Record::at(
+                strings.get(file.get(i)).unwrap_or_else(|| Arc::from("")),
+                line.get(i).unwrap_or(0),
+                offset.get(i).unwrap_or(0),
+            )
         };
         let outcome = Outcome {
             provider: provider
