@@ -158,7 +158,7 @@ pub(crate) fn members_of<'a>(raw: Raw<'a>, mut member: impl FnMut(Key<'a>, Raw<'
             return false;
         };
         // A value of the line starts at a token; a slice from inside a string does not.
-        let Ok(k) = tape.tokens.binary_search(&at) else {
+        let Ok(k) = tape.tokens().binary_search(&at) else {
             return false;
         };
         let view = View {
@@ -168,7 +168,7 @@ pub(crate) fn members_of<'a>(raw: Raw<'a>, mut member: impl FnMut(Key<'a>, Raw<'
         let slice = |(a, b): (u32, u32)| text.get((a - at) as usize..(b - at) as usize);
         // The line was valid, so this walk cannot fail; if it did, the
         // caller's scan would hand out the same members again, first ones first.
-        tape.walk_object(view, k, |m| {
+        tape.members_of_valid(view, k, |m| {
             if let (Some(key), Some(value)) = (slice(m.key), slice(m.value)) {
                 member(
                     Key {
@@ -753,8 +753,18 @@ struct Member {
 pub(crate) struct Tape {
     /// Bit `i % 64` of word `i / 64` set when byte `i` is a backslash.
     backslashes: Vec<u64>,
-    /// Byte offsets of the tokens, in order.
+    /// Byte offsets of the tokens, in order: the first `len` entries. The
+    /// vector is kept at least 64 entries longer than the text, so that a
+    /// block's tokens are written without a capacity check per token.
     tokens: Vec<u32>,
+    /// How many entries of `tokens` the last text filled.
+    len: usize,
+    /// For the opening token of each container (`{`, `[`) of a text that
+    /// stage 2 walked, the index of its closing token; other entries are
+    /// left over from earlier texts.
+    closes: Vec<u32>,
+    /// Stage 2's stack of open containers, kept for its capacity.
+    open: Vec<u32>,
     /// The top-level object's members, once walked.
     members: Vec<Member>,
 }
@@ -785,11 +795,16 @@ impl Tape {
     fn index(&mut self, text: &[u8]) -> bool {
         #[cfg(target_arch = "x86_64")]
         {
-            // SAFETY: SSE2 is part of the x86_64 baseline: every x86_64 CPU
-            // has it, so calling a function compiled for it cannot fault.
+            // SAFETY: each path runs only on a CPU that reports its features
+            // (SSE2 is part of the x86_64 baseline), so no instruction of a
+            // function compiled for them can fault.
             #[allow(unsafe_code)]
             unsafe {
-                self.index_sse2(text)
+                match simd_level() {
+                    Simd::Avx512 => self.index_avx512(text),
+                    Simd::Avx2 => self.index_avx2(text),
+                    Simd::Sse2 => self.index_sse2(text),
+                }
             }
         }
         #[cfg(not(target_arch = "x86_64"))]
@@ -804,9 +819,27 @@ impl Tape {
         self.index_with(text, |block| block_masks_sse2(block))
     }
 
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,bmi1,popcnt")]
+    fn index_avx2(&mut self, text: &[u8]) -> bool {
+        self.index_with(text, |block| block_masks_avx2(block))
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f,avx512bw,bmi1,popcnt")]
+    fn index_avx512(&mut self, text: &[u8]) -> bool {
+        self.index_with(text, |block| block_masks_avx512(block))
+    }
+
     #[inline]
     fn index_with(&mut self, text: &[u8], masks: impl Fn(&[u8]) -> Masks) -> bool {
-        self.tokens.clear();
+        self.len = 0;
+        // Each block adds at most 64 tokens, and only as many as it has
+        // bytes, so `len + 64` never passes the text's length plus 64.
+        if self.tokens.len() < text.len() + 64 {
+            self.tokens.resize(text.len() + 64, 0);
+        }
+        let mut len = 0usize;
         self.backslashes.clear();
         self.backslashes.reserve(text.len().div_ceil(64));
         let mut prev_escaped = 0u64;
@@ -839,85 +872,163 @@ impl Tape {
             let scalar = outside & !(m.op | m.space);
             let scalar_starts = scalar & !((scalar << 1) | prev_scalar);
             prev_scalar = scalar >> 63;
-            let mut tokens = (m.op & outside) | quote | scalar_starts;
-            let base = (n * 64) as u32;
-            while tokens != 0 {
-                self.tokens.push(base + tokens.trailing_zeros());
-                tokens &= tokens - 1;
+            let tokens = (m.op & outside) | quote | scalar_starts;
+            if let Some(out) = self.tokens.get_mut(len..len + 64) {
+                if let Ok(out) = <&mut [u32; 64]>::try_from(out) {
+                    write_tokens(out, tokens, (n * 64) as u32);
+                }
             }
+            len += tokens.count_ones() as usize;
             self.backslashes.push(m.backslash);
         }
+        self.len = len.min(self.tokens.len());
         // A string still open at the end is not closed.
         prev_in_string == 0
     }
 
+    /// The tokens of the last text indexed.
+    fn tokens(&self) -> &[u32] {
+        &self.tokens[..self.len]
+    }
+
     /// Stage 2: the grammar over the tokens, keeping the top-level members.
     fn walk(&mut self, text: &[u8]) -> bool {
-        let mut members = std::mem::take(&mut self.members);
         let view = View {
             bytes: text,
             base: 0,
         };
-        let end = self.walk_object(view, 0, |m| members.push(m));
-        self.members = members;
+        if self.closes.len() < self.tokens.len() {
+            self.closes.resize(self.tokens.len(), 0);
+        }
+        let Tape {
+            backslashes,
+            tokens,
+            len,
+            closes,
+            open,
+            members,
+        } = self;
+        let t = &tokens[..*len];
+        let end = walk_object(view, t, closes, open, |key, value| {
+            members.push(Member {
+                key,
+                escaped: any_backslash(backslashes, key.0 as usize, key.1 as usize),
+                value,
+            });
+        });
         // Nothing but whitespace may follow the object.
-        end == Some(self.tokens.len())
+        end == Some(*len)
     }
 
-    /// Walks the object whose `{` is token `k`, handing out its members;
-    /// the index of the token after its `}`, or `None` when it breaks the
-    /// grammar.
-    fn walk_object(&self, v: View<'_>, k: usize, mut member: impl FnMut(Member)) -> Option<usize> {
-        let t = &self.tokens[..];
-        if v.tok(t, k) != Some(b'{') {
+    /// Hands out the members of the object whose `{` is token `k`, of a
+    /// text that [`Tape::walk`] found valid: containers are jumped over by
+    /// the closing tokens it recorded, nothing is checked again. `None` if
+    /// the tokens do not hold such an object after all (members may have
+    /// been handed out by then).
+    fn members_of_valid(
+        &self,
+        v: View<'_>,
+        k: usize,
+        mut member: impl FnMut(Member),
+    ) -> Option<()> {
+        let t = self.tokens();
+        if v.tok(t, k)? != b'{' {
             return None;
         }
+        let last = *self.closes.get(k)? as usize;
         let mut i = k + 1;
-        if v.tok(t, i) == Some(b'}') {
-            return Some(i + 1);
-        }
-        loop {
-            if !(v.tok(t, i) == Some(b'"')
-                && v.tok(t, i + 1) == Some(b'"')
-                && v.tok(t, i + 2) == Some(b':'))
-            {
-                return None;
-            }
-            let key = (t[i] + 1, t[i + 1]);
+        while i < last {
+            let key = (t.get(i)? + 1, *t.get(i + 1)?);
             i += 3;
             let start = *t.get(i)?;
-            let (end, next) = skip_value(v, t, i)?;
+            let (end, next) = match v.at(start)? {
+                b'"' => (t.get(i + 1)? + 1, i + 2),
+                b'{' | b'[' => {
+                    let close = *self.closes.get(i)? as usize;
+                    (t.get(close)? + 1, close + 1)
+                }
+                _ => (
+                    v.scalar(start, |bytes, at| Some(run_end(bytes, at)))?,
+                    i + 1,
+                ),
+            };
             member(Member {
                 key,
-                escaped: self.any_backslash(key.0 as usize, key.1 as usize),
+                escaped: any_backslash(&self.backslashes, key.0 as usize, key.1 as usize),
                 value: (start, end),
             });
-            i = next;
-            match v.tok(t, i) {
-                Some(b',') => i += 1,
-                Some(b'}') => return Some(i + 1),
-                _ => return None,
-            }
+            // Past the `,` that follows, or past the closing `}`.
+            i = next + 1;
         }
+        Some(())
     }
+}
 
-    /// Whether a backslash lies in `from..end`.
-    fn any_backslash(&self, from: usize, end: usize) -> bool {
-        if from >= end {
-            return false;
-        }
-        let (first, last) = (from / 64, (end - 1) / 64);
-        (first..=last).any(|w| {
-            let mut mask = self.backslashes.get(w).copied().unwrap_or(0);
-            if w == first {
-                mask &= !0u64 << (from % 64);
-            }
-            if w == last {
-                mask &= !0u64 >> (63 - (end - 1) % 64);
-            }
-            mask != 0
-        })
+/// Walks the object whose `{` is the first token, handing out each
+/// member's key (between its quotes) and value as line offsets; the index
+/// of the token after its `}`, or `None` when it breaks the grammar. The
+/// closing token of every container is recorded at its opening token's
+/// index in `closes`.
+fn walk_object(
+    v: View<'_>,
+    t: &[u32],
+    closes: &mut [u32],
+    open: &mut Vec<u32>,
+    mut member: impl FnMut((u32, u32), (u32, u32)),
+) -> Option<usize> {
+    if v.tok(t, 0) != Some(b'{') {
+        return None;
     }
+    let done = |i: usize, closes: &mut [u32]| {
+        *closes.get_mut(0)? = i as u32;
+        Some(i + 1)
+    };
+    let mut i = 1;
+    if v.tok(t, i) == Some(b'}') {
+        return done(i, closes);
+    }
+    loop {
+        if !(v.tok(t, i) == Some(b'"')
+            && v.tok(t, i + 1) == Some(b'"')
+            && v.tok(t, i + 2) == Some(b':'))
+        {
+            return None;
+        }
+        let key = (t[i] + 1, t[i + 1]);
+        i += 3;
+        let start = *t.get(i)?;
+        // Strings, most values of a log line, need no walk.
+        let (end, next) = if v.at(start) == Some(b'"') {
+            (*t.get(i + 1)? + 1, i + 2)
+        } else {
+            skip_value(v, t, i, closes, open)?
+        };
+        member(key, (start, end));
+        i = next;
+        match v.tok(t, i) {
+            Some(b',') => i += 1,
+            Some(b'}') => return done(i, closes),
+            _ => return None,
+        }
+    }
+}
+
+/// Whether a backslash lies in `from..end`; `backslashes` has a bit per byte.
+fn any_backslash(backslashes: &[u64], from: usize, end: usize) -> bool {
+    if from >= end {
+        return false;
+    }
+    let (first, last) = (from / 64, (end - 1) / 64);
+    (first..=last).any(|w| {
+        let mut mask = backslashes.get(w).copied().unwrap_or(0);
+        if w == first {
+            mask &= !0u64 << (from % 64);
+        }
+        if w == last {
+            mask &= !0u64 >> (63 - (end - 1) % 64);
+        }
+        mask != 0
+    })
 }
 
 /// Bytes of a line, or of a value inside it, with the line offset of their
@@ -950,15 +1061,39 @@ impl View<'_> {
     }
 }
 
+/// Where the run of bytes that starts at `at` ends: at the first space,
+/// operator or quote (a scalar of a valid text ends there).
+fn run_end(bytes: &[u8], at: usize) -> usize {
+    bytes.get(at..).map_or(at, |rest| {
+        at + rest
+            .iter()
+            .position(|b| {
+                matches!(
+                    b,
+                    b' ' | b'\t' | b'\n' | b'\r' | b'{' | b'}' | b'[' | b']' | b':' | b',' | b'"'
+                )
+            })
+            .unwrap_or(rest.len())
+    })
+}
+
 /// Skips the value whose first token is `t[i]`: the line offset just past
 /// it and the index of the token after it; `None` when it breaks the
-/// grammar. Nesting is followed with a bit per level, not by recursion.
-fn skip_value(v: View<'_>, t: &[u32], mut i: usize) -> Option<(u32, usize)> {
+/// grammar. Nesting is followed with a stack of the open containers' token
+/// indices (on the heap, reused), not by recursion; when a container
+/// closes, its closing token's index is recorded in `closes` at its own.
+fn skip_value(
+    v: View<'_>,
+    t: &[u32],
+    mut i: usize,
+    closes: &mut [u32],
+    open: &mut Vec<u32>,
+) -> Option<(u32, usize)> {
     // A member's key and colon: two quotes and `:`.
     let key_colon = |i: usize| {
         v.tok(t, i) == Some(b'"') && v.tok(t, i + 1) == Some(b'"') && v.tok(t, i + 2) == Some(b':')
     };
-    let mut open = Nesting::default();
+    open.clear();
     loop {
         // At the start of a value.
         let at = *t.get(i)?;
@@ -967,24 +1102,25 @@ fn skip_value(v: View<'_>, t: &[u32], mut i: usize) -> Option<(u32, usize)> {
                 i += 2;
                 *t.get(i - 1)? + 1
             }
-            b'{' if v.tok(t, i + 1) == Some(b'}') => {
+            b'{' | b'[' if matches!(v.tok(t, i + 1), Some(b'}' | b']')) => {
+                // Empty, when the closing token matches.
+                if v.tok(t, i + 1) != Some(v.at(at)? + 2) {
+                    return None;
+                }
+                *closes.get_mut(i)? = (i + 1) as u32;
                 i += 2;
                 t[i - 1] + 1
             }
             b'{' => {
-                open.push(true);
+                open.push(i as u32);
                 if !key_colon(i + 1) {
                     return None;
                 }
                 i += 4;
                 continue;
             }
-            b'[' if v.tok(t, i + 1) == Some(b']') => {
-                i += 2;
-                t[i - 1] + 1
-            }
             b'[' => {
-                open.push(false);
+                open.push(i as u32);
                 i += 1;
                 continue;
             }
@@ -1008,9 +1144,10 @@ fn skip_value(v: View<'_>, t: &[u32], mut i: usize) -> Option<(u32, usize)> {
         };
         // After a value: close what ends here, then on to the next value.
         loop {
-            let Some(in_object) = open.top() else {
+            let Some(&top) = open.last() else {
                 return Some((end, i));
             };
+            let in_object = v.tok(t, top as usize) == Some(b'{');
             match v.tok(t, i) {
                 Some(b',') if in_object => {
                     if !key_colon(i + 1) {
@@ -1027,6 +1164,7 @@ fn skip_value(v: View<'_>, t: &[u32], mut i: usize) -> Option<(u32, usize)> {
                 Some(b']') if !in_object => {}
                 _ => return None,
             }
+            *closes.get_mut(top as usize)? = i as u32;
             end = t[i] + 1;
             i += 1;
             open.pop();
@@ -1144,6 +1282,123 @@ fn block_masks_sse2(block: &[u8]) -> Masks {
         ));
     }
     m
+}
+
+/// Writes the offset `base + i` of each bit `i` set in `tokens` to the
+/// front of `out`, in order. Eight at a time without looking at the count
+/// (simdjson's flattening): writes past the last bit land in `out`'s tail,
+/// which the next block overwrites, and a branch per eight tokens rather
+/// than per token is taken.
+#[inline]
+fn write_tokens(out: &mut [u32; 64], mut tokens: u64, base: u32) {
+    let mut k = 0;
+    while tokens != 0 {
+        out[k & 63] = base.wrapping_add(tokens.trailing_zeros());
+        tokens &= tokens - 1;
+        k += 1;
+    }
+}
+
+/// The widest compares this CPU has, for stage 1.
+#[cfg(target_arch = "x86_64")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Simd {
+    Sse2,
+    Avx2,
+    Avx512,
+}
+
+#[cfg(target_arch = "x86_64")]
+fn simd_level() -> Simd {
+    // The standard library caches the CPU's answer: a load and a test.
+    // Token offsets come from counting trailing zeros and set bits, one
+    // instruction each with BMI1 and POPCNT (every CPU with AVX2 has both).
+    let counts = std::arch::is_x86_feature_detected!("bmi1")
+        && std::arch::is_x86_feature_detected!("popcnt");
+    if counts && std::arch::is_x86_feature_detected!("avx512bw") {
+        Simd::Avx512
+    } else if counts && std::arch::is_x86_feature_detected!("avx2") {
+        Simd::Avx2
+    } else {
+        Simd::Sse2
+    }
+}
+
+/// The masks of a 64-byte block, 32 bytes per compare.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+#[inline]
+fn block_masks_avx2(block: &[u8]) -> Masks {
+    use std::arch::x86_64::{
+        __m256i, _mm256_cmpeq_epi8, _mm256_loadu_si256, _mm256_max_epu8, _mm256_movemask_epi8,
+        _mm256_or_si256, _mm256_set1_epi8,
+    };
+    let splat = |b: u8| _mm256_set1_epi8(b as i8);
+    let mut m = Masks::default();
+    for (i, lane) in block.chunks_exact(32).enumerate().take(2) {
+        let Ok(lane) = <&[u8; 32]>::try_from(lane) else {
+            continue;
+        };
+        // SAFETY: an unaligned load of exactly the 32 bytes `lane` borrows.
+        #[allow(unsafe_code, clippy::cast_ptr_alignment)]
+        let v = unsafe { _mm256_loadu_si256(lane.as_ptr().cast::<__m256i>()) };
+        let shift = i * 32;
+        let bits = |x: __m256i| u64::from(_mm256_movemask_epi8(x) as u32) << shift;
+        let eq = |b: u8| _mm256_cmpeq_epi8(v, splat(b));
+        m.quote |= bits(eq(b'"'));
+        m.backslash |= bits(eq(b'\\'));
+        // An unsigned byte is below 0x20 when max(byte, 0x1f) is 0x1f.
+        m.control |= bits(_mm256_cmpeq_epi8(
+            _mm256_max_epu8(v, splat(0x1f)),
+            splat(0x1f),
+        ));
+        m.space |= bits(_mm256_or_si256(
+            _mm256_or_si256(eq(b' '), eq(b'\t')),
+            _mm256_or_si256(eq(b'\n'), eq(b'\r')),
+        ));
+        // Setting bit 5 folds `[` onto `{` and `]` onto `}`.
+        let folded = _mm256_or_si256(v, splat(0x20));
+        m.op |= bits(_mm256_or_si256(
+            _mm256_or_si256(
+                _mm256_cmpeq_epi8(folded, splat(b'{')),
+                _mm256_cmpeq_epi8(folded, splat(b'}')),
+            ),
+            _mm256_or_si256(eq(b':'), eq(b',')),
+        ));
+    }
+    m
+}
+
+/// The masks of a 64-byte block in one compare each: AVX-512BW compares
+/// give the bit masks directly.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bw")]
+#[inline]
+fn block_masks_avx512(block: &[u8]) -> Masks {
+    use std::arch::x86_64::{
+        __m512i, _mm512_cmpeq_epi8_mask, _mm512_cmplt_epu8_mask, _mm512_loadu_si512,
+        _mm512_or_si512, _mm512_set1_epi8,
+    };
+    let Ok(block) = <&[u8; 64]>::try_from(block) else {
+        return block_masks(block);
+    };
+    // SAFETY: an unaligned load of exactly the 64 bytes `block` borrows.
+    #[allow(unsafe_code, clippy::cast_ptr_alignment)]
+    let v = unsafe { _mm512_loadu_si512(block.as_ptr().cast::<__m512i>()) };
+    let splat = |b: u8| _mm512_set1_epi8(b as i8);
+    let eq = |b: u8| _mm512_cmpeq_epi8_mask(v, splat(b));
+    // Setting bit 5 folds `[` onto `{` and `]` onto `}`.
+    let folded = _mm512_or_si512(v, splat(0x20));
+    Masks {
+        quote: eq(b'"'),
+        backslash: eq(b'\\'),
+        control: _mm512_cmplt_epu8_mask(v, splat(0x20)),
+        space: eq(b' ') | eq(b'\t') | eq(b'\n') | eq(b'\r'),
+        op: _mm512_cmpeq_epi8_mask(folded, splat(b'{'))
+            | _mm512_cmpeq_epi8_mask(folded, splat(b'}'))
+            | eq(b':')
+            | eq(b','),
+    }
 }
 
 /// The bytes escaped by a backslash (simdjson's branchless escape finder):
@@ -1305,15 +1560,24 @@ mod tests {
             proptest::prop_assert!(agree(&whole).is_ok(), "{}", agree(&whole).unwrap_err());
         }
 
-        /// The SSE2 masks are the byte-at-a-time masks.
+        /// The SIMD masks this CPU can run are the byte-at-a-time masks.
         #[test]
         fn simd_masks_are_the_portable_masks(block in proptest::collection::vec(proptest::prelude::any::<u8>(), 64)) {
             #[cfg(target_arch = "x86_64")]
             {
-                // SAFETY: SSE2 is part of the x86_64 baseline.
+                let portable = block_masks(&block);
+                // SAFETY: SSE2 is part of the x86_64 baseline, and the
+                // other paths run only when the CPU reports their features.
                 #[allow(unsafe_code)]
-                let simd = unsafe { block_masks_sse2(&block) };
-                proptest::prop_assert_eq!(simd, block_masks(&block));
+                unsafe {
+                    proptest::prop_assert_eq!(block_masks_sse2(&block), portable);
+                    if std::arch::is_x86_feature_detected!("avx2") {
+                        proptest::prop_assert_eq!(block_masks_avx2(&block), portable);
+                    }
+                    if std::arch::is_x86_feature_detected!("avx512bw") {
+                        proptest::prop_assert_eq!(block_masks_avx512(&block), portable);
+                    }
+                }
             }
         }
     }
@@ -1407,6 +1671,85 @@ mod tests {
         assert_eq!(nested(inner_top[0]), None);
         assert_eq!(nested(response).map(|m| m.len()), Some(2));
         drop((inner, outer));
+    }
+
+    /// JSON text of any nesting, with strings that hold operators, escapes
+    /// and whitespace between tokens.
+    fn json_text() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::prelude::*;
+        let ws = || proptest::sample::select(vec!["", " ", "\t", " \r\n "]);
+        let leaf = proptest::sample::select(vec![
+            "1",
+            "-0.5e+3",
+            "0",
+            "true",
+            "false",
+            "null",
+            r#""x""#,
+            r#""a\"b\\""#,
+            r#""{}[]:,""#,
+            r#""""#,
+            "{}",
+            "[]",
+            r#""\u00e9""#,
+        ])
+        .prop_map(str::to_owned);
+        leaf.prop_recursive(5, 64, 6, move |inner| {
+            let key = proptest::sample::select(vec!["k", "a b", "q\\\"", "{", ""]);
+            prop_oneof![
+                proptest::collection::vec((key, inner.clone(), ws(), ws()), 0..6).prop_map(
+                    |members| {
+                        let members: Vec<String> = members
+                            .into_iter()
+                            .map(|(k, v, w1, w2)| format!("{w1}\"{k}\"{w2}:{w1}{v}{w2}"))
+                            .collect();
+                        format!("{{{}}}", members.join(","))
+                    }
+                ),
+                proptest::collection::vec((inner, ws()), 0..6).prop_map(|items| {
+                    let items: Vec<String> = items
+                        .into_iter()
+                        .map(|(v, w)| format!("{w}{v}{w}"))
+                        .collect();
+                    format!("[{}]", items.join(","))
+                }),
+            ]
+        })
+    }
+
+    /// Every object nested in `raw`, `raw` included when it is one.
+    fn objects_in<'a>(raw: Raw<'a>, out: &mut Vec<Raw<'a>>) {
+        if raw.get().starts_with('{') {
+            out.push(raw);
+            for (_, value) in raw.members() {
+                objects_in(value, out);
+            }
+        } else {
+            for item in raw.items() {
+                objects_in(item, out);
+            }
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2000))]
+        /// Any object nested at any depth in a kept line is handed out from
+        /// the line's tokens with the members a scan of its own finds.
+        #[test]
+        fn nested_objects_from_the_tokens_are_the_scanned_ones(a in json_text(), b in json_text()) {
+            let text = format!(r#"{{"a":{a}, "s":"{{}}" ,"b" : {b}}}"#);
+            let mut top = Vec::new();
+            let line = line(&text, |_, v| top.push(v)).unwrap();
+            let mut objects = Vec::new();
+            for value in top {
+                objects_in(value, &mut objects);
+            }
+            for object in objects {
+                let want = members(object.get()).unwrap();
+                proptest::prop_assert_eq!(nested(object), Some(want), "{} in {}", object.get(), text);
+            }
+            drop(line);
+        }
     }
 
     #[test]
