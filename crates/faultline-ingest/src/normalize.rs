@@ -159,7 +159,7 @@ pub(crate) fn normalize_line(
         out.push(rec);
     }
     // A key written with JSON escapes (`\u002d` for `-`) shows only once decoded.
-    let escaped = memchr::memmem::find(line, b"\\u").is_some();
+    let escaped = UNICODE_ESCAPE.find(line).is_some();
     for rec in &mut out[start..] {
         rec.secrets_found = secrets;
         if secrets > 0 || escaped {
@@ -168,6 +168,10 @@ pub(crate) fn normalize_line(
     }
     Ok(())
 }
+
+/// Built once: `memmem::find` would build its searcher on every line.
+static UNICODE_ESCAPE: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
+    std::sync::LazyLock::new(|| memchr::memmem::Finder::new(b"\\u"));
 
 fn attributes_have_gen_ai(obj: &Obj<'_>) -> bool {
     obj.obj(F::Attributes)
