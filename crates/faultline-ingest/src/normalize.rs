@@ -259,14 +259,21 @@ pub(crate) fn to_status(value: Option<f64>) -> Option<u16> {
 }
 
 /// The host of a URL, or the text itself when it is already a host.
-pub(crate) fn host_of(url: &str) -> Option<String> {
+/// Borrowed unless it has to be lower-cased.
+pub(crate) fn host_of(url: &str) -> Option<Cow<'_, str>> {
     let rest = url.trim();
     let rest = rest.split_once("://").map_or(rest, |(_, r)| r);
     let host = rest.split(['/', '?', '#']).next().unwrap_or(rest);
     // Drop credentials a URL may carry (`user:key@host`).
     let host = host.rsplit_once('@').map_or(host, |(_, h)| h);
-    let host = host.trim().to_ascii_lowercase();
-    (!host.is_empty()).then_some(host)
+    let host = host.trim();
+    if host.is_empty() {
+        None
+    } else if host.bytes().any(|b| b.is_ascii_uppercase()) {
+        Some(Cow::Owned(host.to_ascii_lowercase()))
+    } else {
+        Some(Cow::Borrowed(host))
+    }
 }
 
 pub(crate) fn ts_of(raw: Raw<'_>) -> Result<i64, Reason> {
@@ -304,9 +311,7 @@ pub(crate) fn common(obj: &Obj<'_>, ctx: &Ctx<'_>, rec: &mut Record) {
     set_if_none(&mut rec.provider_hint, ctx.intern(obj.str(F::Provider)));
     set_if_none(&mut rec.model, ctx.intern(obj.str(F::Model)));
     if rec.host.is_none() {
-        rec.host = obj
-            .str(F::Host)
-            .and_then(|url| ctx.intern(host_of(&url).map(Cow::Owned)));
+        rec.host = obj.str(F::Host).and_then(|url| ctx.intern(host_of(&url)));
     }
     set_if_none(&mut rec.key_fp, fingerprint(obj, ctx));
     set_if_none(&mut rec.http_status, to_status(obj.f64(F::StatusCode)));
@@ -416,7 +421,7 @@ fn envelope(obj: &Obj<'_>, ctx: &Ctx<'_>, rec: &mut Record) -> Result<(), Reason
     common(obj, ctx, rec);
     if let Some(request) = obj.obj(F::Request) {
         if let Some(url) = request.str(F::Host) {
-            set_if_none(&mut rec.host, ctx.intern(host_of(&url).map(Cow::Owned)));
+            set_if_none(&mut rec.host, ctx.intern(host_of(&url)));
         }
         if let Some(headers) = request.obj(F::Headers) {
             set_if_none(&mut rec.key_fp, fingerprint(&headers, ctx));
