@@ -695,7 +695,7 @@ fn taped(text: &str, portable: bool) -> Scanned {
     let mut tape = Tape::default();
     let bytes = text.as_bytes();
     let indexed = if portable {
-        tape.index_with(bytes, block_masks)
+        tape.index_with(bytes, block_masks, write_tokens)
     } else {
         tape.index(bytes)
     };
@@ -809,30 +809,39 @@ impl Tape {
         }
         #[cfg(not(target_arch = "x86_64"))]
         {
-            self.index_with(text, block_masks)
+            self.index_with(text, block_masks, write_tokens)
         }
     }
 
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "sse2")]
     fn index_sse2(&mut self, text: &[u8]) -> bool {
-        self.index_with(text, |block| block_masks_sse2(block))
+        self.index_with(text, |block| block_masks_sse2(block), write_tokens)
     }
 
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2,bmi1,popcnt")]
     fn index_avx2(&mut self, text: &[u8]) -> bool {
-        self.index_with(text, |block| block_masks_avx2(block))
+        self.index_with(text, |block| block_masks_avx2(block), write_tokens)
     }
 
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx512f,avx512bw,bmi1,popcnt")]
     fn index_avx512(&mut self, text: &[u8]) -> bool {
-        self.index_with(text, |block| block_masks_avx512(block))
+        self.index_with(
+            text,
+            |block| block_masks_avx512(block),
+            |out, tokens, base| write_tokens_avx512(out, tokens, base),
+        )
     }
 
     #[inline]
-    fn index_with(&mut self, text: &[u8], masks: impl Fn(&[u8]) -> Masks) -> bool {
+    fn index_with(
+        &mut self,
+        text: &[u8],
+        masks: impl Fn(&[u8]) -> Masks,
+        write: impl Fn(&mut [u32; 64], u64, u32),
+    ) -> bool {
         self.len = 0;
         // Each block adds at most 64 tokens, and only as many as it has
         // bytes, so `len + 64` never passes the text's length plus 64.
@@ -875,7 +884,7 @@ impl Tape {
             let tokens = (m.op & outside) | quote | scalar_starts;
             if let Some(out) = self.tokens.get_mut(len..len + 64) {
                 if let Ok(out) = <&mut [u32; 64]>::try_from(out) {
-                    write_tokens(out, tokens, (n * 64) as u32);
+                    write(out, tokens, (n * 64) as u32);
                 }
             }
             len += tokens.count_ones() as usize;
@@ -1285,10 +1294,8 @@ fn block_masks_sse2(block: &[u8]) -> Masks {
 }
 
 /// Writes the offset `base + i` of each bit `i` set in `tokens` to the
-/// front of `out`, in order. Eight at a time without looking at the count
-/// (simdjson's flattening): writes past the last bit land in `out`'s tail,
-/// which the next block overwrites, and a branch per eight tokens rather
-/// than per token is taken.
+/// front of `out`, in order; the rest of `out` is left as it was or
+/// overwritten, and the next block writes over it.
 #[inline]
 fn write_tokens(out: &mut [u32; 64], mut tokens: u64, base: u32) {
     let mut k = 0;
@@ -1296,6 +1303,36 @@ fn write_tokens(out: &mut [u32; 64], mut tokens: u64, base: u32) {
         out[k & 63] = base.wrapping_add(tokens.trailing_zeros());
         tokens &= tokens - 1;
         k += 1;
+    }
+}
+
+/// [`write_tokens`] without a branch per token: each 16 bits of `tokens`
+/// pick their offsets out of a vector of 16 (AVX-512 compress), stored
+/// whole, the next store starting where the picked ones end.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,popcnt")]
+#[inline]
+fn write_tokens_avx512(out: &mut [u32; 64], tokens: u64, base: u32) {
+    use std::arch::x86_64::{
+        __m512i, _mm512_add_epi32, _mm512_maskz_compress_epi32, _mm512_set1_epi32,
+        _mm512_setr_epi32, _mm512_storeu_si512,
+    };
+    let lanes = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    let mut at = 0usize;
+    for quarter in 0..4u32 {
+        let bits = (tokens >> (16 * quarter)) as u16;
+        let first = base.wrapping_add(16 * quarter) as i32;
+        let picked =
+            _mm512_maskz_compress_epi32(bits, _mm512_add_epi32(lanes, _mm512_set1_epi32(first)));
+        // At most 48 offsets precede the last quarter's, so 16 more fit.
+        if let Some(slot) = out.get_mut(at..at + 16) {
+            // SAFETY: an unaligned store of exactly the 16 `u32` `slot` borrows.
+            #[allow(unsafe_code, clippy::cast_ptr_alignment)]
+            unsafe {
+                _mm512_storeu_si512(slot.as_mut_ptr().cast::<__m512i>(), picked);
+            }
+        }
+        at += bits.count_ones() as usize;
     }
 }
 
@@ -1558,6 +1595,24 @@ mod tests {
             proptest::prop_assert!(agree(&text).is_ok(), "{}", agree(&text).unwrap_err());
             let whole = format!("{text}}}");
             proptest::prop_assert!(agree(&whole).is_ok(), "{}", agree(&whole).unwrap_err());
+        }
+
+        /// The AVX-512 token writer, where the CPU has it, writes what the
+        /// plain one writes.
+        #[test]
+        fn simd_token_writes_are_the_plain_ones(tokens in proptest::prelude::any::<u64>(), base in 0u32..1 << 30) {
+            #[cfg(target_arch = "x86_64")]
+            if std::arch::is_x86_feature_detected!("avx512f") && std::arch::is_x86_feature_detected!("popcnt") {
+                let (mut plain, mut simd) = ([0u32; 64], [u32::MAX; 64]);
+                write_tokens(&mut plain, tokens, base);
+                // SAFETY: the CPU reported the function's features.
+                #[allow(unsafe_code)]
+                unsafe {
+                    write_tokens_avx512(&mut simd, tokens, base);
+                }
+                let n = tokens.count_ones() as usize;
+                proptest::prop_assert_eq!(&plain[..n], &simd[..n]);
+            }
         }
 
         /// The SIMD masks this CPU can run are the byte-at-a-time masks.
