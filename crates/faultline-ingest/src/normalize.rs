@@ -68,7 +68,7 @@ impl<'f> Ctx<'f> {
     /// The text trimmed and shared; `None` when it is absent or blank.
     pub(crate) fn intern(&self, text: Option<Cow<'_, str>>) -> Option<Arc<str>> {
         let text = text?;
-        let text = text.trim();
+        let text = trim(&text);
         if text.is_empty() {
             return None;
         }
@@ -178,6 +178,18 @@ fn attributes_have_gen_ai(obj: &Obj<'_>) -> bool {
         .is_some_and(|attrs| attrs.marks.gen_ai)
 }
 
+/// `text` without surrounding whitespace, as `str::trim` gives it, with a
+/// shortcut for the usual text that starts and ends with a visible ASCII
+/// character (`str::trim` decodes a character at each end).
+pub(crate) fn trim(text: &str) -> &str {
+    let visible = |b: Option<&u8>| b.is_some_and(|&b| b > b' ' && b < 0x80);
+    if visible(text.as_bytes().first()) && visible(text.as_bytes().last()) {
+        text
+    } else {
+        text.trim()
+    }
+}
+
 pub(crate) fn base_record(origin: &Origin) -> Record {
     Record::at(Arc::clone(&origin.file), origin.line, origin.offset)
 }
@@ -187,7 +199,7 @@ pub(crate) fn base_record(origin: &Origin) -> Record {
 
 pub(crate) fn owned(text: Option<Cow<'_, str>>) -> Option<String> {
     let text = text?;
-    let trimmed = text.trim();
+    let trimmed = trim(&text);
     (!trimmed.is_empty()).then(|| trimmed.to_owned())
 }
 
@@ -261,12 +273,12 @@ pub(crate) fn to_status(value: Option<f64>) -> Option<u16> {
 /// The host of a URL, or the text itself when it is already a host.
 /// Borrowed unless it has to be lower-cased.
 pub(crate) fn host_of(url: &str) -> Option<Cow<'_, str>> {
-    let rest = url.trim();
+    let rest = trim(url);
     let rest = rest.split_once("://").map_or(rest, |(_, r)| r);
     let host = rest.split(['/', '?', '#']).next().unwrap_or(rest);
     // Drop credentials a URL may carry (`user:key@host`).
     let host = host.rsplit_once('@').map_or(host, |(_, h)| h);
-    let host = host.trim();
+    let host = trim(host);
     if host.is_empty() {
         None
     } else if host.bytes().any(|b| b.is_ascii_uppercase()) {
@@ -300,7 +312,7 @@ pub(crate) fn timestamp(obj: &Obj<'_>, fields: &[F]) -> Result<i64, Reason> {
 
 fn fingerprint(obj: &Obj<'_>, ctx: &Ctx<'_>) -> Option<Arc<str>> {
     let key = obj.str(F::Key)?;
-    let key = key.trim();
+    let key = trim(&key);
     (!key.is_empty()).then(|| ctx.fingerprint(key))
 }
 
@@ -847,4 +859,29 @@ fn litellm(obj: &Obj<'_>, ctx: &Ctx<'_>, rec: &mut Record) -> Result<(), Reason>
         }
     }
     finish(obj, rec)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn trim_is_str_trim() {
+        for text in [
+            "",
+            " ",
+            "a",
+            " a",
+            "a ",
+            "\tgpt-4o\n",
+            "é",
+            " é ",
+            "\u{a0}x\u{a0}",
+            "x\u{2003}",
+            "\u{7f}",
+            "api.openai.com",
+        ] {
+            assert_eq!(trim(text), text.trim(), "{text:?}");
+        }
+    }
 }

@@ -258,10 +258,25 @@ pub(crate) fn as_str(raw: Raw<'_>) -> Option<Cow<'_, str>> {
 pub(crate) fn as_f64(raw: Raw<'_>) -> Option<f64> {
     let text = raw.get();
     match text.as_bytes().first()? {
-        b'"' => as_str(raw)?.trim().parse().ok(),
-        b'-' | b'0'..=b'9' => text.parse().ok(),
+        b'"' => number(as_str(raw)?.trim()),
+        b'-' | b'0'..=b'9' => number(text),
         _ => None,
     }
+}
+
+/// A number's value. Most numbers in logs are small whole numbers (status
+/// codes, token counts, milliseconds): up to 15 digits are summed directly,
+/// exactly as the float parser would read them (below 2^53 every whole
+/// number is a float), and anything else goes to that parser.
+fn number(text: &str) -> Option<f64> {
+    let digits = text.as_bytes();
+    if !digits.is_empty() && digits.len() <= 15 && digits.iter().all(u8::is_ascii_digit) {
+        let whole = digits
+            .iter()
+            .fold(0u64, |n, d| n * 10 + u64::from(d - b'0'));
+        return Some(whole as f64);
+    }
+    text.parse().ok()
 }
 
 /// The value as a boolean: `true`/`false`, or those words as strings.
@@ -289,6 +304,25 @@ pub(crate) fn is_empty(raw: Raw<'_>) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn whole_numbers_read_as_the_float_parser_reads_them() {
+        for text in [
+            "0",
+            "7",
+            "200",
+            "0429",
+            "123456789012345",
+            "1234567890123456",
+            "-3",
+            "2.5",
+            "1e3",
+            "",
+            "12a",
+        ] {
+            assert_eq!(number(text), text.parse::<f64>().ok(), "{text}");
+        }
+    }
 
     #[test]
     fn resolves_aliases_and_header_case() {
