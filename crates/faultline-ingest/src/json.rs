@@ -1352,7 +1352,10 @@ fn simd_level() -> Simd {
     // instruction each with BMI1 and POPCNT (every CPU with AVX2 has both).
     let counts = std::arch::is_x86_feature_detected!("bmi1")
         && std::arch::is_x86_feature_detected!("popcnt");
-    if counts && std::arch::is_x86_feature_detected!("avx512bw") {
+    if counts
+        && std::arch::is_x86_feature_detected!("avx512f")
+        && std::arch::is_x86_feature_detected!("avx512bw")
+    {
         Simd::Avx512
     } else if counts && std::arch::is_x86_feature_detected!("avx2") {
         Simd::Avx2

@@ -1119,7 +1119,7 @@ pub fn percent(rate: f64) -> String {
 }
 
 fn tokens_text(tokens: u32) -> String {
-    if tokens >= 1000 && tokens % 1000 == 0 {
+    if tokens >= 1000 && tokens.is_multiple_of(1000) {
         format!("{}K", tokens / 1000)
     } else {
         tokens.to_string()
