@@ -728,6 +728,10 @@ pub fn scanners_agree(text: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// Token slots a tape keeps between texts (4 MiB of them with `closes`):
+/// enough for any usual line; the buffers of a longer one are released.
+const RETAINED_TOKENS: usize = 1 << 19;
+
 /// One member of the line's top-level object, as byte ranges of the text.
 #[derive(Debug, Clone, Copy)]
 struct Member {
@@ -845,8 +849,16 @@ impl Tape {
         self.len = 0;
         // Each block adds at most 64 tokens, and only as many as it has
         // bytes, so `len + 64` never passes the text's length plus 64.
-        if self.tokens.len() < text.len() + 64 {
-            self.tokens.resize(text.len() + 64, 0);
+        let needed = text.len() + 64;
+        if self.tokens.len() < needed {
+            self.tokens.resize(needed, 0);
+        } else if self.tokens.len() > RETAINED_TOKENS.max(needed) {
+            // A long line came before: its buffers (8 bytes per byte of the
+            // line, with `closes`) are not kept for the short ones after it.
+            self.tokens.truncate(needed);
+            self.tokens.shrink_to_fit();
+            self.closes.truncate(needed);
+            self.closes.shrink_to_fit();
         }
         let mut len = 0usize;
         self.backslashes.clear();
@@ -1808,6 +1820,18 @@ mod tests {
             }
             drop(line);
         }
+    }
+
+    #[test]
+    fn a_long_line_does_not_keep_its_buffers() {
+        let mut tape = Tape::default();
+        let long = format!(r#"{{"a":[{}1]}}"#, "1,".repeat(RETAINED_TOKENS));
+        assert!(tape.object(&long));
+        assert!(tape.tokens.len() > RETAINED_TOKENS);
+        assert!(tape.object(r#"{"b":{"c":[1,2]}}"#));
+        assert!(tape.tokens.capacity() <= RETAINED_TOKENS);
+        assert!(tape.closes.capacity() <= RETAINED_TOKENS);
+        assert_eq!(tape.members.len(), 1);
     }
 
     #[test]
