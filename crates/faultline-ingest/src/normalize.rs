@@ -131,9 +131,16 @@ pub(crate) fn normalize_line(
     ctx: &Ctx<'_>,
     out: &mut Vec<Record>,
 ) -> Result<(), Rejection> {
-    let text = std::str::from_utf8(line).map_err(|e| Rejection {
-        reason: Reason::InvalidUtf8,
-        detail: Some(format!("invalid utf-8 at byte {}", e.valid_up_to())),
+    // The SIMD check says only whether; the standard one, on the rare bad
+    // line, says where.
+    let text = simdutf8::basic::from_utf8(line).map_err(|_| {
+        let at = std::str::from_utf8(line)
+            .err()
+            .map_or(0, |e| e.valid_up_to());
+        Rejection {
+            reason: Reason::InvalidUtf8,
+            detail: Some(format!("invalid utf-8 at byte {at}")),
+        }
     })?;
     let (obj, _line) = Obj::line(text).map_err(|e| json_rejection(&e, last_unterminated))?;
     let secrets = secret::count_secrets(line).min(usize::from(u16::MAX)) as u16;

@@ -385,6 +385,7 @@ fn invalid_utf8_and_nul_bytes() {
         vec![(2, Reason::InvalidUtf8), (3, Reason::InvalidJson)]
     );
     assert!(bad[0].excerpt.contains('\u{fffd}'));
+    assert_eq!(bad[0].detail.as_deref(), Some("invalid utf-8 at byte 62"));
     assert!(
         !bad[1].excerpt.contains('\0'),
         "control bytes are not copied out"
