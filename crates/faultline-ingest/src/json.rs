@@ -1086,16 +1086,16 @@ impl View<'_> {
 /// operator or quote (a scalar of a valid text ends there).
 fn run_end(bytes: &[u8], at: usize) -> usize {
     bytes.get(at..).map_or(at, |rest| {
-        at + rest
-            .iter()
-            .position(|b| {
-                matches!(
-                    b,
-                    b' ' | b'\t' | b'\n' | b'\r' | b'{' | b'}' | b'[' | b']' | b':' | b',' | b'"'
-                )
-            })
-            .unwrap_or(rest.len())
+        at + rest.iter().position(|&b| ends_run(b)).unwrap_or(rest.len())
     })
+}
+
+/// Whether `b` ends a run of scalar bytes: whitespace, an operator or a quote.
+fn ends_run(b: u8) -> bool {
+    matches!(
+        b,
+        b' ' | b'\t' | b'\n' | b'\r' | b'{' | b'}' | b'[' | b']' | b':' | b',' | b'"'
+    )
 }
 
 /// Skips the value whose first token is `t[i]`: the line offset just past
@@ -1237,11 +1237,8 @@ fn literal_end(text: &[u8], at: usize, word: &[u8]) -> Option<usize> {
 /// too (`12x` or `truex` are not values).
 fn scalar_end(text: &[u8], end: usize) -> Option<u32> {
     match text.get(end) {
-        None
-        | Some(b' ' | b'\t' | b'\n' | b'\r' | b'{' | b'}' | b'[' | b']' | b':' | b',' | b'"') => {
-            u32::try_from(end).ok()
-        }
-        Some(_) => None,
+        Some(&b) if !ends_run(b) => None,
+        _ => u32::try_from(end).ok(),
     }
 }
 
