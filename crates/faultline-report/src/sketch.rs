@@ -49,12 +49,32 @@ impl Sketch {
             self.bins.clone_from(&other.bins);
             return;
         }
-        for &(index, n) in &other.bins {
-            match self.bins.binary_search_by_key(&index, |(i, _)| *i) {
-                Ok(at) => self.bins[at].1 += n,
-                Err(at) => self.bins.insert(at, (index, n)),
+        // Both lists are sorted: one pass, not an insert (a shift) per bin.
+        let (mine, theirs) = (&self.bins, &other.bins);
+        let mut merged = Vec::with_capacity(mine.len() + theirs.len());
+        let (mut at_mine, mut at_theirs) = (0, 0);
+        while at_mine < mine.len() && at_theirs < theirs.len() {
+            let (index, count) = mine[at_mine];
+            let (other_index, other_count) = theirs[at_theirs];
+            match index.cmp(&other_index) {
+                std::cmp::Ordering::Less => {
+                    merged.push((index, count));
+                    at_mine += 1;
+                }
+                std::cmp::Ordering::Greater => {
+                    merged.push((other_index, other_count));
+                    at_theirs += 1;
+                }
+                std::cmp::Ordering::Equal => {
+                    merged.push((index, count + other_count));
+                    at_mine += 1;
+                    at_theirs += 1;
+                }
             }
         }
+        merged.extend_from_slice(&mine[at_mine..]);
+        merged.extend_from_slice(&theirs[at_theirs..]);
+        self.bins = merged;
     }
 
     /// Values added.
@@ -144,6 +164,30 @@ mod tests {
         a.merge(&b);
         assert_eq!(a, all);
         assert_eq!(a.count(), 1000);
+    }
+
+    #[test]
+    fn merging_interleaved_and_disjoint_bins_keeps_them_sorted() {
+        // Ranges that overlap in part, one beyond the other, and one inside.
+        let ranges = [
+            (5.0, 90.0),
+            (60.0, 4000.0),
+            (9000.0, 20_000.0),
+            (100.0, 120.0),
+        ];
+        let mut all = Sketch::default();
+        let mut merged = Sketch::default();
+        for (low, high) in ranges {
+            let mut part = Sketch::default();
+            for step in 0..40 {
+                let v = low + (high - low) * f64::from(step) / 39.0;
+                part.add(v);
+                all.add(v);
+            }
+            merged.merge(&part);
+            assert!(merged.bins.windows(2).all(|w| w[0].0 < w[1].0));
+        }
+        assert_eq!(merged, all);
     }
 
     #[test]
