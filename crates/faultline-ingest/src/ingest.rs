@@ -690,7 +690,7 @@ fn parse_piece<D: AsRef<[u8]>>(
                     line = line.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(line);
                 }
                 let origin = Origin {
-                    file: Arc::clone(file),
+                    file,
                     line: first_line + line_no,
                     offset: offset + start as u64,
                 };
@@ -706,7 +706,7 @@ fn parse_piece<D: AsRef<[u8]>>(
 fn parse_line(
     line: &[u8],
     unterminated: bool,
-    origin: &Origin,
+    origin: &Origin<'_>,
     max_line: usize,
     ctx: &Ctx<'_>,
     out: &mut ChunkOut,
@@ -750,7 +750,7 @@ fn parse_line(
                 out.counts.lines_with_secrets += 1;
             }
             out.batch.bad_lines.push(BadLine {
-                file: Arc::clone(&origin.file),
+                file: Arc::clone(origin.file),
                 line: origin.line,
                 offset: origin.offset,
                 reason: rejection.reason,

@@ -86,8 +86,8 @@ impl<'f> Ctx<'f> {
 
 /// Where the line sits, copied into its records.
 #[derive(Debug, Clone)]
-pub(crate) struct Origin {
-    pub(crate) file: Arc<str>,
+pub(crate) struct Origin<'f> {
+    pub(crate) file: &'f Arc<str>,
     pub(crate) line: u64,
     pub(crate) offset: u64,
 }
@@ -127,7 +127,7 @@ pub(crate) fn json_rejection(err: &json::Error, at_eof_without_newline: bool) ->
 pub(crate) fn normalize_line(
     line: &[u8],
     last_unterminated: bool,
-    origin: &Origin,
+    origin: &Origin<'_>,
     ctx: &Ctx<'_>,
     out: &mut Vec<Record>,
 ) -> Result<(), Rejection> {
@@ -148,22 +148,28 @@ pub(crate) fn normalize_line(
     if obj.has(F::Otlp) || obj.marks.gen_ai || attributes_have_gen_ai(&obj) {
         crate::otel::normalize(text, origin, ctx, out)?;
     } else {
-        let mut rec = base_record(origin);
-        if obj.has(F::Request) || obj.has(F::Response) {
+        // Filled where it will stay: a record is a few hundred bytes, and
+        // building it aside would copy it once more per line.
+        out.push(base_record(origin));
+        let rec = &mut out[start];
+        let filled = if obj.has(F::Request) || obj.has(F::Response) {
             rec.format = Some(Format::Envelope);
-            envelope(&obj, ctx, &mut rec)?;
+            envelope(&obj, ctx, rec)
         } else if obj.has(F::CustomLlmProvider)
             || obj.has(F::ErrorStr)
             || obj.has(F::ErrorInformation)
             || obj.has(F::LiteLlmMarker)
         {
             rec.format = Some(Format::LiteLlm);
-            litellm(&obj, ctx, &mut rec)?;
+            litellm(&obj, ctx, rec)
         } else {
             rec.format = Some(Format::FlatEvent);
-            flat(&obj, ctx, &mut rec)?;
+            flat(&obj, ctx, rec)
+        };
+        if let Err(reason) = filled {
+            out.truncate(start);
+            return Err(reason.into());
         }
-        out.push(rec);
     }
     // A key written with JSON escapes (`\u002d` for `-`) shows only once decoded.
     let escaped = UNICODE_ESCAPE.find(line).is_some();
@@ -197,8 +203,8 @@ pub(crate) fn trim(text: &str) -> &str {
     }
 }
 
-pub(crate) fn base_record(origin: &Origin) -> Record {
-    Record::at(Arc::clone(&origin.file), origin.line, origin.offset)
+pub(crate) fn base_record(origin: &Origin<'_>) -> Record {
+    Record::at(Arc::clone(origin.file), origin.line, origin.offset)
 }
 
 // ---------------------------------------------------------------------------

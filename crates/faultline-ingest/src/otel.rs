@@ -16,7 +16,7 @@ use crate::view::{Obj, F};
 
 pub(crate) fn normalize(
     text: &str,
-    origin: &Origin,
+    origin: &Origin<'_>,
     ctx: &Ctx<'_>,
     out: &mut Vec<Record>,
 ) -> Result<(), Rejection> {
@@ -233,7 +233,7 @@ fn flatten(item: &Value, service: Option<&Value>) -> Map<String, Value> {
     flat
 }
 
-fn record(item: &Map<String, Value>, origin: &Origin, ctx: &Ctx<'_>) -> Result<Record, Reason> {
+fn record(item: &Map<String, Value>, origin: &Origin<'_>, ctx: &Ctx<'_>) -> Result<Record, Reason> {
     let text = serde_json::to_string(item).map_err(|_| Reason::InvalidJson)?;
     let obj = Obj::parse(&text).map_err(|_| Reason::InvalidJson)?;
     let mut rec = base_record(origin);
