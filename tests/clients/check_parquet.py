@@ -83,6 +83,19 @@ def main():
     records = pq.read_table(out / "records.parquet")
     if records.num_rows != summary["totals"]["records"]:
         sys.exit(f"records.parquet has {records.num_rows} rows, summary.json says {summary['totals']['records']}")
+    # Times, line numbers and offsets are stored as deltas (docs/schema.md):
+    # pyarrow and DuckDB must decode them to the same values.
+    meta = pq.ParquetFile(out / "records.parquet").metadata
+    for name in ("ts", "source_line", "byte_offset"):
+        column = meta.row_group(0).column(records.schema.get_field_index(name))
+        if "DELTA_BINARY_PACKED" not in column.encodings:
+            sys.exit(f"records.parquet: {name} is stored as {column.encodings}, documented as deltas")
+    sums = (sum(records["source_line"].to_pylist()), sum(records["byte_offset"].to_pylist()),
+            max(records["ts"].cast(pa.int64()).to_pylist()))
+    duck = duckdb.sql(f"select sum(source_line), sum(byte_offset), epoch_ms(max(ts)) "
+                      f"from '{out / 'records.parquet'}'").fetchall()[0]
+    if tuple(int(v) for v in duck) != sums:
+        sys.exit(f"pyarrow reads (lines, offsets, last ts) {sums}, duckdb {duck}")
     incidents = json.loads((out / "incidents.json").read_text())
     if pq.read_table(out / "incidents.parquet").num_rows != len(incidents):
         sys.exit("incidents.parquet and incidents.json disagree")
