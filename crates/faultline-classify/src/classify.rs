@@ -1,5 +1,7 @@
 //! Record -> classification: a pure function of one record and the rules.
 
+use std::fmt;
+use std::ops::Deref;
 use std::sync::Arc;
 
 use faultline_ingest::{BodyShape, Record};
@@ -17,7 +19,7 @@ pub struct Classification {
     /// The coarse outcome.
     pub status_class: StatusClass,
     /// The finer reason (`none` for successes, `unknown` when no rule knew).
-    pub cause: Arc<str>,
+    pub cause: Cause,
     /// Whether retrying the same request can succeed.
     pub retryable: bool,
     /// What to do.
@@ -34,12 +36,79 @@ pub struct Classifier {
     rules: RuleSet,
 }
 
-thread_local! {
-    // The causes of most calls, one copy per thread: workers classifying
-    // side by side would otherwise bump the reference count of one shared
-    // string for nearly every call, bouncing its cache line between cores.
-    static NONE: Arc<str> = Arc::from("none");
-    static EMPTY: Arc<str> = Arc::from("empty_choices");
+/// The finer reason of an outcome: a built-in name, or a rule's.
+///
+/// Built-in causes are static text, so classifying a success (most calls)
+/// clones and drops no reference count: an atomic operation per call is a
+/// full barrier that waits for every store the worker has in flight.
+///
+/// Causes compare, order and hash by their text, whichever way they are held.
+#[derive(Debug, Clone)]
+pub enum Cause {
+    /// A cause faultline names itself (`none`, `unknown`, `rate_limited`...).
+    Builtin(&'static str),
+    /// A cause a rule names, or one read back from `records.parquet`.
+    Shared(Arc<str>),
+}
+
+impl Cause {
+    /// The cause as a shared string (allocates for a built-in one).
+    #[must_use]
+    pub fn to_shared(&self) -> Arc<str> {
+        match self {
+            Cause::Builtin(name) => Arc::from(*name),
+            Cause::Shared(name) => Arc::clone(name),
+        }
+    }
+}
+
+impl Deref for Cause {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        match self {
+            Cause::Builtin(name) => name,
+            Cause::Shared(name) => name,
+        }
+    }
+}
+
+impl PartialEq for Cause {
+    fn eq(&self, other: &Cause) -> bool {
+        **self == **other
+    }
+}
+
+impl Eq for Cause {}
+
+impl PartialOrd for Cause {
+    fn partial_cmp(&self, other: &Cause) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Cause {
+    fn cmp(&self, other: &Cause) -> std::cmp::Ordering {
+        (**self).cmp(&**other)
+    }
+}
+
+impl std::hash::Hash for Cause {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        (**self).hash(state);
+    }
+}
+
+impl fmt::Display for Cause {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self)
+    }
+}
+
+impl From<Arc<str>> for Cause {
+    fn from(name: Arc<str>) -> Cause {
+        Cause::Shared(name)
+    }
 }
 
 impl Default for Classifier {
@@ -70,14 +139,18 @@ impl Classifier {
         let (status_class, cause, rule) = if has_error {
             self.classify_error(rec, provider)
         } else if rec.empty_response {
-            (StatusClass::EmptyResponse, EMPTY.with(Arc::clone), None)
+            (
+                StatusClass::EmptyResponse,
+                Cause::Builtin("empty_choices"),
+                None,
+            )
         } else {
             // The fast path: most records are successes and touch no rule.
             match rec.http_status {
-                None | Some(200..=299) => (StatusClass::Ok, NONE.with(Arc::clone), None),
+                None | Some(200..=299) => (StatusClass::Ok, Cause::Builtin("none"), None),
                 Some(status) => (
                     StatusClass::from_status(status),
-                    Arc::from(cause_from_status(status)),
+                    Cause::Builtin(cause_from_status(status)),
                     None,
                 ),
             }
@@ -99,7 +172,7 @@ impl Classifier {
         &self,
         rec: &Record,
         provider: Provider,
-    ) -> (StatusClass, Arc<str>, Option<Arc<str>>) {
+    ) -> (StatusClass, Cause, Option<Arc<str>>) {
         let text = format!(
             "{} {} {}",
             rec.error_type.as_deref().unwrap_or(""),
@@ -109,7 +182,7 @@ impl Classifier {
         if request_exceeds_limit(&text) {
             return (
                 StatusClass::PayloadTooLarge,
-                Arc::from("request_too_large"),
+                Cause::Builtin("request_too_large"),
                 Some(Arc::from("request-over-limit")),
             );
         }
@@ -123,25 +196,23 @@ impl Classifier {
                 .or(rec.http_status),
             (status, _) => status,
         };
-        for rule in self.rules.rules() {
-            if rule.applies(status, provider, &text) {
-                return (
-                    rule.class,
-                    Arc::clone(&rule.cause),
-                    Some(Arc::clone(&rule.id)),
-                );
-            }
+        if let Some(rule) = self.rules.first_match(status, provider, &text) {
+            return (
+                rule.class,
+                Cause::Shared(Arc::clone(&rule.cause)),
+                Some(Arc::clone(&rule.id)),
+            );
         }
         match status {
             // A 2xx with an error but no status of its own: the call failed on the provider's side.
-            Some(200..=299) => (StatusClass::ServerError, Arc::from("unknown"), None),
+            Some(200..=299) => (StatusClass::ServerError, Cause::Builtin("unknown"), None),
             Some(status) => (
                 StatusClass::from_status(status),
-                Arc::from(cause_from_status(status)),
+                Cause::Builtin(cause_from_status(status)),
                 None,
             ),
             // No answer and no rule: the connection failed somehow.
-            None => (StatusClass::Connection, Arc::from("unknown"), None),
+            None => (StatusClass::Connection, Cause::Builtin("unknown"), None),
         }
     }
 }
@@ -192,8 +263,19 @@ fn provider_of(rec: &Record) -> (Provider, ProviderSource) {
 /// A provider as logs name it (`openai`, `azure`, `vertex_ai`, `google_gemini`, ...).
 #[must_use]
 pub fn provider_from_name(name: &str) -> Option<Provider> {
-    let name = name.trim().to_ascii_lowercase();
-    let name = name.as_str();
+    let name = name.trim();
+    if !name.bytes().any(|b| b.is_ascii_uppercase()) {
+        return provider_from_lowercase(name);
+    }
+    // Lowercased on the stack: this runs for nearly every call.
+    let mut buf = [0u8; 32];
+    let lower = buf.get_mut(..name.len())?; // longer than every name below
+    lower.copy_from_slice(name.as_bytes());
+    lower.make_ascii_lowercase();
+    provider_from_lowercase(std::str::from_utf8(lower).ok()?)
+}
+
+fn provider_from_lowercase(name: &str) -> Option<Provider> {
     Some(match name {
         "openai" | "openai_chat" | "text-completion-openai" => Provider::OpenAi,
         "anthropic" | "claude" => Provider::Anthropic,

@@ -38,7 +38,7 @@ mod rules;
 mod taxonomy;
 
 pub use crate::classify::{
-    provider_from_host, provider_from_model, provider_from_name, Classification, Classifier,
+    provider_from_host, provider_from_model, provider_from_name, Cause, Classification, Classifier,
 };
 pub use crate::rules::{Error, Rule, RuleSet, DEFAULT_RULES};
 pub use crate::taxonomy::{cause_from_status, Provider, ProviderSource, StatusClass, Strategy};

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use regex::Regex;
+use regex::{Regex, RegexSet};
 use serde::Deserialize;
 
 use crate::taxonomy::{Provider, StatusClass};
@@ -127,6 +127,11 @@ impl Rule {
     }
 
     pub(crate) fn applies(&self, status: Option<u16>, provider: Provider, text: &str) -> bool {
+        self.fits(status, provider) && self.regex.as_ref().is_none_or(|r| r.is_match(text))
+    }
+
+    /// Whether the rule's status and provider limits admit the call.
+    fn fits(&self, status: Option<u16>, provider: Provider) -> bool {
         if let Some(statuses) = &self.status {
             // Status 0 in a rule stands for "no HTTP status".
             if !statuses.contains(&status.unwrap_or(0)) {
@@ -138,7 +143,7 @@ impl Rule {
                 return false;
             }
         }
-        self.regex.as_ref().is_none_or(|r| r.is_match(text))
+        true
     }
 }
 
@@ -146,9 +151,58 @@ impl Rule {
 #[derive(Debug, Clone)]
 pub struct RuleSet {
     rules: Vec<Rule>,
+    /// Every rule's pattern in one automaton, so a message is read once
+    /// however many rules are tried; `None` if the patterns do not fit in
+    /// one (each rule's own regex is then used).
+    set: Option<RegexSet>,
+    /// Each rule's index in `set`, for rules with a pattern.
+    in_set: Vec<Option<usize>>,
 }
 
 impl RuleSet {
+    fn new(rules: Vec<Rule>) -> RuleSet {
+        let patterns = rules
+            .iter()
+            .filter_map(|r| r.regex.as_ref().map(Regex::as_str));
+        let set = RegexSet::new(patterns).ok();
+        let mut next = 0;
+        let in_set = rules
+            .iter()
+            .map(|r| {
+                r.regex.as_ref().map(|_| {
+                    next += 1;
+                    next - 1
+                })
+            })
+            .collect();
+        RuleSet { rules, set, in_set }
+    }
+
+    /// The first rule that applies to a call with this status, provider and
+    /// error text.
+    pub(crate) fn first_match(
+        &self,
+        status: Option<u16>,
+        provider: Provider,
+        text: &str,
+    ) -> Option<&Rule> {
+        let Some(set) = &self.set else {
+            return self
+                .rules
+                .iter()
+                .find(|r| r.applies(status, provider, text));
+        };
+        // Read the text only once a rule's status and providers fit.
+        let mut matched = None;
+        self.rules.iter().zip(&self.in_set).find_map(|(rule, at)| {
+            if !rule.fits(status, provider) {
+                return None;
+            }
+            let hit =
+                at.is_none_or(|at| matched.get_or_insert_with(|| set.matches(text)).matched(at));
+            hit.then_some(rule)
+        })
+    }
     /// The embedded default rules.
     ///
     /// # Panics
@@ -226,7 +280,7 @@ impl RuleSet {
                 origin: Arc::clone(&origin),
             });
         }
-        Ok(RuleSet { rules })
+        Ok(RuleSet::new(rules))
     }
 
     /// Reads a user rule file.
@@ -248,7 +302,7 @@ impl RuleSet {
                 rules.push(rule);
             }
         }
-        RuleSet { rules }
+        RuleSet::new(rules)
     }
 
     /// The rules in the order they are tried.
@@ -314,6 +368,45 @@ impl RuleSet {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_combined_automaton_picks_the_rule_each_regex_would() {
+        let set = RuleSet::defaults();
+        assert!(
+            set.set.is_some(),
+            "the default patterns fit in one automaton"
+        );
+        let mut statuses: Vec<Option<u16>> = vec![None, Some(200)];
+        for rule in set.rules() {
+            for &status in rule.status.iter().flatten() {
+                statuses.push((status != 0).then_some(status));
+            }
+        }
+        statuses.sort_unstable();
+        statuses.dedup();
+        let mut texts: Vec<String> = set.rules().iter().map(|r| r.example.clone()).collect();
+        texts.push(String::new());
+        texts.push(texts.join(" "));
+        let mut checked = 0;
+        for text in &texts {
+            for &status in &statuses {
+                for &provider in Provider::ALL {
+                    let one_by_one = set
+                        .rules()
+                        .iter()
+                        .find(|r| r.applies(status, provider, text));
+                    let combined = set.first_match(status, provider, text);
+                    assert_eq!(
+                        combined.map(|r| &r.id),
+                        one_by_one.map(|r| &r.id),
+                        "{status:?} {provider:?} {text:?}"
+                    );
+                    checked += usize::from(combined.is_some());
+                }
+            }
+        }
+        assert!(checked > texts.len(), "the examples match rules");
+    }
 
     #[test]
     fn defaults_compile_with_unique_ids() {

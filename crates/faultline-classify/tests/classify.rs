@@ -584,3 +584,36 @@ fn every_class_and_cause_per_provider() {
     // Every class but ok is exercised here (ok is covered above).
     assert_eq!(classes.len(), StatusClass::ALL.len() - 1, "{classes:?}");
 }
+
+#[test]
+fn a_cause_is_its_text_whether_built_in_or_from_a_rule() {
+    use faultline_classify::Cause;
+    use std::collections::{BTreeSet, HashSet};
+    // Incidents group calls by cause: a rule naming a built-in cause must
+    // land in the same group as the calls classified without it.
+    let builtin = Cause::Builtin("rate_limited");
+    let shared = Cause::Shared(std::sync::Arc::from("rate_limited"));
+    assert_eq!(builtin, shared);
+    assert_eq!(HashSet::from([builtin.clone(), shared.clone()]).len(), 1);
+    assert_eq!(BTreeSet::from([builtin.clone(), shared.clone()]).len(), 1);
+    assert!(Cause::Builtin("auth") < Cause::Shared(std::sync::Arc::from("quota")));
+    assert!(Cause::Shared(std::sync::Arc::from("auth")) < Cause::Builtin("quota"));
+    assert_eq!(shared.to_string(), "rate_limited");
+    assert_eq!(&*builtin.to_shared(), "rate_limited");
+}
+
+#[test]
+fn provider_names_match_in_any_case_and_with_spaces() {
+    use faultline_classify::provider_from_name;
+    assert_eq!(provider_from_name("  OpenAI "), Some(Provider::OpenAi));
+    assert_eq!(
+        provider_from_name("Text-Completion-OpenAI"),
+        Some(Provider::OpenAi)
+    );
+    assert_eq!(provider_from_name("anthropic"), Some(Provider::Anthropic));
+    assert_eq!(provider_from_name("AWS_Bedrock"), Some(Provider::Bedrock));
+    // Longer than every known name, and not ASCII: no provider, no panic.
+    assert_eq!(provider_from_name(&"OpenAI".repeat(10)), None);
+    assert_eq!(provider_from_name("Ａnthropic"), None);
+    assert_eq!(provider_from_name("ÉOpenAI"), None);
+}

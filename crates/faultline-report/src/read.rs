@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use faultline_classify::{Provider, StatusClass};
+use faultline_classify::{Cause, Provider, StatusClass};
 use faultline_ingest::Record;
 use polars::prelude::*;
 
@@ -48,7 +48,7 @@ pub struct Outcome {
     /// The status class.
     pub status_class: StatusClass,
     /// The cause.
-    pub cause: Arc<str>,
+    pub cause: Cause,
     /// The record's `format` column (`flat`, `envelope`, ...), if any.
     pub format: Option<Arc<str>>,
 }
@@ -212,7 +212,6 @@ fn read_batch(
     let attempt = frame.column("attempt")?.u16()?.clone();
     let empty = frame.column("empty_response")?.bool()?.clone();
     let secrets = frame.column("secrets_found")?.u16()?.clone();
-    let empty_cause: Arc<str> = Arc::from("unknown");
     for i in 0..frame.height() {
         let record = Record {
             ts_ms: ts.get(i).unwrap_or(0),
@@ -253,7 +252,7 @@ fn read_batch(
             },
             cause: strings
                 .get(cause.get(i))
-                .unwrap_or_else(|| Arc::clone(&empty_cause)),
+                .map_or(Cause::Builtin("unknown"), Cause::Shared),
             format: strings.get(format.get(i)),
         };
         f(&record, &outcome);

@@ -16,7 +16,7 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use faultline_classify::Classification;
+use faultline_classify::{Cause, Classification};
 use faultline_ingest::Record;
 use polars::io::parquet::write::{get_encodings, BatchedWriter};
 use polars::prelude::*;
@@ -437,7 +437,10 @@ impl RecordColumns {
         self.empty_response.push(rec.empty_response);
         self.retry_after_s.push(rec.retry_after_s);
         self.status_class.push_static(class.status_class.as_str());
-        self.cause.push_shared(Some(&class.cause));
+        match &class.cause {
+            Cause::Builtin(name) => self.cause.push_static(name),
+            Cause::Shared(name) => self.cause.push_shared(Some(name)),
+        }
         self.retryable.push(class.retryable);
         self.action.push_static(class.action);
         self.escalation.push_static(class.escalation);

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use faultline_ingest::Record;
 
-use crate::classify::Classification;
+use crate::classify::{Cause, Classification};
 use crate::incidents::config::DetectConfig;
 use crate::taxonomy::{Provider, StatusClass};
 
@@ -93,7 +93,7 @@ pub struct Event {
     /// The outcome.
     pub class: StatusClass,
     /// The finer reason.
-    pub cause: Arc<str>,
+    pub cause: Cause,
     /// HTTP status, if a response came back.
     pub http_status: Option<u16>,
     /// The request id, for evidence and retry counting.
@@ -137,8 +137,11 @@ pub struct Collector {
     scopes: Vec<(Scope, BTreeMap<i64, Counts>)>,
     index: HashMap<Scope, usize>,
     last: Option<usize>,
-    /// Calls with a logged prompt size, per (provider, model) and prompt-size bucket.
-    buckets: BTreeMap<(Provider, Option<Arc<str>>), Vec<u64>>,
+    /// Calls with a logged prompt size per prompt-size bucket, by scope
+    /// (index as in `scopes`; empty until the scope logs one). Folded by
+    /// (provider, model) in [`Collector::finish`]: a lookup by that pair
+    /// for every call cost a clone and a drop of the model's `Arc`.
+    buckets: Vec<Vec<u64>>,
     edges: Vec<u32>,
     events: Vec<Event>,
 }
@@ -165,7 +168,7 @@ impl Collector {
         rec: &Record,
         provider: Provider,
         status_class: StatusClass,
-        cause: &Arc<str>,
+        cause: &Cause,
     ) {
         let slot = match self.last {
             Some(i) if self.scopes[i].0.holds(rec, provider) => i,
@@ -191,10 +194,10 @@ impl Collector {
         if let Some(tokens) = rec.prompt_tokens {
             counts.prompt_tokens += u64::from(tokens);
             let bucket = self.edges.partition_point(|&edge| edge <= tokens).max(1) - 1;
-            let per = self
-                .buckets
-                .entry((provider, rec.model.clone()))
-                .or_insert_with(|| vec![0; self.edges.len()]);
+            let per = &mut self.buckets[slot];
+            if per.is_empty() {
+                per.resize(self.edges.len(), 0);
+            }
             if let Some(n) = per.get_mut(bucket) {
                 *n += 1;
             }
@@ -204,7 +207,7 @@ impl Collector {
                 ts_ms: rec.ts_ms,
                 scope: self.scopes[slot].0.clone(),
                 class: status_class,
-                cause: Arc::clone(cause),
+                cause: cause.clone(),
                 http_status: rec.http_status,
                 request_id: rec.request_id.as_deref().map(Box::from),
                 file: Arc::clone(&rec.source_file),
@@ -222,27 +225,20 @@ impl Collector {
             return i;
         }
         self.scopes.push((scope.clone(), BTreeMap::new()));
+        self.buckets.push(Vec::new());
         self.index.insert(scope, self.scopes.len() - 1);
         self.scopes.len() - 1
     }
 
     /// Folds another collector into this one.
     pub fn merge(&mut self, other: Collector) {
-        for (scope, minutes) in other.scopes {
+        for ((scope, minutes), counts) in other.scopes.into_iter().zip(other.buckets) {
             let i = self.slot(scope);
             let into = &mut self.scopes[i].1;
             for (minute, counts) in minutes {
                 into.entry(minute).or_default().add(&counts);
             }
-        }
-        for (key, counts) in other.buckets {
-            let into = self
-                .buckets
-                .entry(key)
-                .or_insert_with(|| vec![0; counts.len()]);
-            for (a, b) in into.iter_mut().zip(counts) {
-                *a += b;
-            }
+            add_buckets(&mut self.buckets[i], &counts);
         }
         if self.edges.is_empty() {
             self.edges = other.edges;
@@ -273,14 +269,33 @@ impl Collector {
         self.events.sort_by(|a, b| {
             (a.ts_ms, &a.file, a.line, &a.scope).cmp(&(b.ts_ms, &b.file, b.line, &b.scope))
         });
+        let mut buckets: BTreeMap<(Provider, Option<Arc<str>>), Vec<u64>> = BTreeMap::new();
+        for ((scope, _), counts) in self.scopes.iter().zip(&self.buckets) {
+            if !counts.is_empty() {
+                let into = buckets
+                    .entry((scope.provider, scope.model.clone()))
+                    .or_default();
+                add_buckets(into, counts);
+            }
+        }
         let mut scopes = self.scopes;
         scopes.sort_by(|a, b| a.0.cmp(&b.0));
         Collected {
             scopes,
-            buckets: self.buckets,
+            buckets,
             edges: self.edges,
             events: self.events,
         }
+    }
+}
+
+/// Adds per-bucket counts into `into` (empty when nothing was counted yet).
+fn add_buckets(into: &mut Vec<u64>, counts: &[u64]) {
+    if into.len() < counts.len() {
+        into.resize(counts.len(), 0);
+    }
+    for (a, b) in into.iter_mut().zip(counts) {
+        *a += b;
     }
 }
 

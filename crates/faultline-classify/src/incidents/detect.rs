@@ -80,7 +80,7 @@ impl Ctx<'_> {
         let model = common(events, |e| e.scope.model.clone());
         let service = common(events, |e| e.scope.service.clone());
         let key_fp = common(events, |e| e.scope.key_fp.clone());
-        let cause = common(events, |e| Some(Arc::clone(&e.cause)));
+        let cause = common(events, |e| Some(e.cause.clone())).map(|c| c.to_shared());
         let mut id_text = format!("{pattern}|{start_ms}");
         for part in [&model, &service, &key_fp, &cause].into_iter().flatten() {
             id_text.push('|');
@@ -765,13 +765,7 @@ impl Ctx<'_> {
         if !c.enabled {
             return;
         }
-        let key_of = |e: &Event| {
-            (
-                e.scope.provider,
-                e.scope.service.clone(),
-                Arc::clone(&e.cause),
-            )
-        };
+        let key_of = |e: &Event| (e.scope.provider, e.scope.service.clone(), e.cause.clone());
         for (key, events) in group(self.events(StatusClass::Permission), key_of) {
             let episodes: Vec<_> = split(&events, c.gap_s * 1000)
                 .into_iter()
@@ -817,7 +811,7 @@ impl Ctx<'_> {
             )
         };
         let groups = group(self.data.events.iter().filter(client), |e| {
-            (e.scope.service.clone(), Arc::clone(&e.cause))
+            (e.scope.service.clone(), e.cause.clone())
         });
         for ((service, cause), events) in groups {
             if events.len() < c.min_errors {
