@@ -98,6 +98,14 @@ impl Stage for ClassifyStage<'_> {
             bad_lines: batch.bad_lines,
         }
     }
+
+    fn rebase(&self, out: &mut Classified, lines: u64) {
+        out.records.rebase_lines(lines);
+        out.collector.rebase_lines(lines);
+        for bad in &mut out.bad_lines {
+            bad.line += lines;
+        }
+    }
 }
 
 /// What a run keeps of the records while they stream past.

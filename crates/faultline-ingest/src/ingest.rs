@@ -167,12 +167,22 @@ pub struct Batch {
 /// Work done on each batch on the worker threads, in parallel, before the
 /// results are handed back in input order: classification, per-minute
 /// counters, anything that is a pure function of one batch.
+///
+/// Line numbers are counted by the workers, each from the start of its own
+/// piece of the input: the batch a stage processes numbers its lines from 1
+/// (byte offsets are final). Before an output is handed over, in input
+/// order, [`Stage::rebase`] adds the lines of the input that came before it.
+/// Counting on the calling thread instead would read every byte one more
+/// time, ahead of the workers.
 pub trait Stage: Sync {
     /// What the stage makes of one batch.
     type Output: Send;
 
-    /// Processes one batch (line numbers are final).
+    /// Processes one batch (line numbers relative to its piece).
     fn process(&self, batch: Batch) -> Self::Output;
+
+    /// Adds `lines` to every line number `output` holds.
+    fn rebase(&self, output: &mut Self::Output, lines: u64);
 }
 
 /// The stage that hands batches back as they are.
@@ -184,6 +194,22 @@ impl Stage for Identity {
 
     fn process(&self, batch: Batch) -> Batch {
         batch
+    }
+
+    fn rebase(&self, batch: &mut Batch, lines: u64) {
+        batch.rebase(lines);
+    }
+}
+
+impl Batch {
+    /// Adds `lines` to the line number of every record and bad line.
+    pub fn rebase(&mut self, lines: u64) {
+        for record in &mut self.records {
+            record.source_line += lines;
+        }
+        for bad in &mut self.bad_lines {
+            bad.line += lines;
+        }
     }
 }
 
@@ -499,9 +525,8 @@ impl Ingester {
     /// A pipeline, not rounds: a worker that finishes a piece takes the next
     /// one while earlier pieces are still being handed over, so no worker
     /// waits for the slowest piece of a round, nor for the caller's thread.
-    /// Lines are counted as pieces are cut (a newline count runs at memory
-    /// speed), so each piece knows its first line number before it is
-    /// parsed, and its records leave the worker with final line numbers.
+    /// Each worker numbers the lines of its piece from 1; the outputs are
+    /// rebased here, in order, by the lines of the pieces before.
     fn run<D: AsRef<[u8]> + Send, S: Stage>(
         &self,
         file: &Arc<str>,
@@ -519,7 +544,6 @@ impl Ingester {
             let (done, finished) = mpsc::channel::<Done<S::Output>>();
             let mut ready = BTreeMap::new();
             let (mut submitted, mut handed) = (0usize, 0usize);
-            let mut lines = 0u64;
             let mut more = true;
             loop {
                 while more && submitted - handed < window {
@@ -527,14 +551,11 @@ impl Ingester {
                         more = false;
                         break;
                     };
-                    let first_line = lines;
-                    lines += piece.lines();
                     let (seq, done) = (submitted, done.clone());
                     scope.spawn(move |_| {
                         let end = piece.end();
                         let work = || {
-                            let out =
-                                parse_piece(&piece, file, first_line, max_line, fingerprinter);
+                            let out = parse_piece(&piece, file, max_line, fingerprinter);
                             let empty =
                                 out.batch.records.is_empty() && out.batch.bad_lines.is_empty();
                             (out.counts, (!empty).then(|| stage.process(out.batch)))
@@ -558,8 +579,10 @@ impl Ingester {
                     handed += 1;
                     match result {
                         Ok((piece_counts, output)) => {
+                            let lines_before = counts.lines;
                             counts.add(&piece_counts);
-                            if let Some(output) = output {
+                            if let Some(mut output) = output {
+                                stage.rebase(&mut output, lines_before);
                                 on_output(output);
                             }
                             consumed(end);
@@ -573,19 +596,6 @@ impl Ingester {
 }
 
 impl<D: AsRef<[u8]>> Piece<D> {
-    /// The lines of the piece, as [`parse_piece`] numbers them: one per
-    /// newline, and one more for a last line without one.
-    fn lines(&self) -> u64 {
-        match self {
-            Piece::Overlong { .. } => 1,
-            Piece::Lines { data, .. } => {
-                let data = data.as_ref();
-                let newlines = memchr::memchr_iter(b'\n', data).count() as u64;
-                newlines + u64::from(data.last().is_some_and(|&b| b != b'\n'))
-            }
-        }
-    }
-
     /// The input offset just past the piece.
     fn end(&self) -> u64 {
         match self {
@@ -632,12 +642,10 @@ fn read_head(reader: &mut impl Read, head: &mut [u8]) -> io::Result<usize> {
     Ok(filled)
 }
 
-/// Parses the lines of one piece, whose first line is line `first_line + 1`
-/// of its input.
+/// Parses the lines of one piece, numbering them from 1 (see [`Stage`]).
 fn parse_piece<D: AsRef<[u8]>>(
     piece: &Piece<D>,
     file: &Arc<str>,
-    first_line: u64,
     max_line: usize,
     fingerprinter: &Fingerprinter,
 ) -> ChunkOut {
@@ -660,7 +668,7 @@ fn parse_piece<D: AsRef<[u8]>>(
                 .or_default() += 1;
             out.batch.bad_lines.push(BadLine {
                 file: Arc::clone(file),
-                line: first_line + 1,
+                line: 1,
                 offset: *offset,
                 reason: Reason::LineTooLong,
                 detail: Some(format!("longer than the {max_line}-byte line limit")),
@@ -691,7 +699,7 @@ fn parse_piece<D: AsRef<[u8]>>(
                 }
                 let origin = Origin {
                     file,
-                    line: first_line + line_no,
+                    line: line_no,
                     offset: offset + start as u64,
                 };
                 parse_line(line, unterminated, &origin, max_line, ctx, &mut out);

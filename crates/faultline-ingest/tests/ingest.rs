@@ -1048,7 +1048,8 @@ fn a_settled_file_is_mapped_and_what_is_appended_meanwhile_is_reported() {
     ));
 }
 
-/// A stage that fails on the batch holding a given line.
+/// A stage that fails on the batch holding the call at a given byte offset
+/// (offsets are final in a stage; line numbers are counted per piece).
 struct FailsAt(u64);
 
 impl faultline_ingest::Stage for FailsAt {
@@ -1056,12 +1057,14 @@ impl faultline_ingest::Stage for FailsAt {
 
     fn process(&self, batch: faultline_ingest::Batch) -> usize {
         assert!(
-            !batch.records.iter().any(|r| r.source_line == self.0),
-            "stage bug planted at line {}",
+            !batch.records.iter().any(|r| r.byte_offset == self.0),
+            "stage bug planted at byte {}",
             self.0
         );
         batch.records.len()
     }
+
+    fn rebase(&self, _: &mut usize, _: u64) {}
 }
 
 #[test]
@@ -1073,19 +1076,30 @@ fn a_panicking_stage_is_raised_to_the_caller_not_a_hang() {
         ..IngestOptions::default()
     })
     .unwrap();
-    // The planted bug sits in the middle of the input: pieces before it were
-    // handed over, pieces after it are in flight on the other worker.
+    // The planted bug sits in the middle of the input (line 1000): pieces
+    // before it were handed over, pieces after it are in flight on the
+    // other worker.
+    let line_1000: usize = log.lines().take(999).map(|l| l.len() + 1).sum();
     let mut handed = 0;
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        ingester.ingest_bytes_staged("calls", log.as_bytes(), &FailsAt(1_000), &mut |n| {
-            handed += n;
-        })
+        ingester.ingest_bytes_staged(
+            "calls",
+            log.as_bytes(),
+            &FailsAt(line_1000 as u64),
+            &mut |n| {
+                handed += n;
+            },
+        )
     }));
     let panic = outcome.expect_err("the stage's panic reaches the caller");
     let message = panic.downcast_ref::<String>().map(String::as_str);
-    assert_eq!(message, Some("stage bug planted at line 1000"));
+    assert_eq!(
+        message,
+        Some(format!("stage bug planted at byte {line_1000}").as_str())
+    );
     assert!(handed > 0 && handed < 1_000, "{handed} calls handed over");
     // The pool is still usable afterwards.
-    let summary = ingester.ingest_bytes_staged("calls", log.as_bytes(), &FailsAt(0), &mut |_| {});
+    let summary =
+        ingester.ingest_bytes_staged("calls", log.as_bytes(), &FailsAt(u64::MAX), &mut |_| {});
     assert_eq!(summary.counts.records, 2_000);
 }

@@ -405,6 +405,14 @@ impl RecordColumns {
         }
     }
 
+    /// Adds `lines` to every row's `source_line` (rows numbered within
+    /// their piece of the input, see `faultline_ingest::Stage`).
+    pub fn rebase_lines(&mut self, lines: u64) {
+        for line in &mut self.source_line {
+            *line += lines;
+        }
+    }
+
     /// Appends one classified record.
     pub fn push(&mut self, rec: &Record, class: &Classification) {
         self.ts.push(rec.ts_ms);

@@ -230,6 +230,14 @@ impl Collector {
         self.scopes.len() - 1
     }
 
+    /// Adds `lines` to the line number of every kept event (calls numbered
+    /// within their piece of the input, see `faultline_ingest::Stage`).
+    pub fn rebase_lines(&mut self, lines: u64) {
+        for event in &mut self.events {
+            event.line += lines;
+        }
+    }
+
     /// Folds another collector into this one.
     pub fn merge(&mut self, other: Collector) {
         for ((scope, minutes), counts) in other.scopes.into_iter().zip(other.buckets) {
