@@ -182,6 +182,9 @@ pub(crate) fn normalize_line(
     Ok(())
 }
 
+static SCHEME_END: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
+    std::sync::LazyLock::new(|| memchr::memmem::Finder::new(b"://"));
+
 /// Built once: `memmem::find` would build its searcher on every line.
 static UNICODE_ESCAPE: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
     std::sync::LazyLock::new(|| memchr::memmem::Finder::new(b"\\u"));
@@ -287,10 +290,14 @@ pub(crate) fn to_status(value: Option<f64>) -> Option<u16> {
 /// Borrowed unless it has to be lower-cased.
 pub(crate) fn host_of(url: &str) -> Option<Cow<'_, str>> {
     let rest = trim(url);
-    let rest = rest.split_once("://").map_or(rest, |(_, r)| r);
-    let host = rest.split(['/', '?', '#']).next().unwrap_or(rest);
+    // Byte searches: `str::split_once("://")` sets up a substring searcher
+    // on every call, and this runs for nearly every line.
+    let rest = SCHEME_END
+        .find(rest.as_bytes())
+        .map_or(rest, |at| &rest[at + 3..]);
+    let host = memchr::memchr3(b'/', b'?', b'#', rest.as_bytes()).map_or(rest, |at| &rest[..at]);
     // Drop credentials a URL may carry (`user:key@host`).
-    let host = host.rsplit_once('@').map_or(host, |(_, h)| h);
+    let host = memchr::memrchr(b'@', host.as_bytes()).map_or(host, |at| &host[at + 1..]);
     let host = trim(host);
     if host.is_empty() {
         None
@@ -895,6 +902,41 @@ mod tests {
             "api.openai.com",
         ] {
             assert_eq!(trim(text), text.trim(), "{text:?}");
+        }
+    }
+
+    #[test]
+    fn host_of_reads_urls_as_the_str_splits_did() {
+        fn by_str_splits(url: &str) -> Option<String> {
+            let rest = url.trim();
+            let rest = rest.split_once("://").map_or(rest, |(_, r)| r);
+            let host = rest.split(['/', '?', '#']).next().unwrap_or(rest);
+            let host = host.rsplit_once('@').map_or(host, |(_, h)| h).trim();
+            (!host.is_empty()).then(|| host.to_ascii_lowercase())
+        }
+        for url in [
+            "https://api.openai.com/v1/chat/completions",
+            "  https://API.Anthropic.com/v1/messages?beta=true ",
+            "api.deepseek.com",
+            "api.deepseek.com:443",
+            "http://user:sk-secret@proxy.internal:8080/v1",
+            "https://a@b@host.example/path",
+            "https://host.example#frag",
+            "https://host.example?x=https://other.example",
+            "host/path://odd",
+            "https://",
+            "://",
+            "",
+            "   ",
+            "https://é.example/ü",
+            "https:///path",
+            "@",
+        ] {
+            assert_eq!(
+                host_of(url).map(Cow::into_owned),
+                by_str_splits(url),
+                "{url:?}"
+            );
         }
     }
 }
