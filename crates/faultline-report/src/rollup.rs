@@ -13,7 +13,7 @@ use polars::prelude::*;
 
 use crate::charts::{bucket_width, Charts, ProviderSeries};
 use crate::records::cast_to;
-use crate::sketch::Sketch;
+use crate::sketch::{Bin, Sketch};
 use crate::tables::{ts_type, ProviderRow};
 use crate::Error;
 
@@ -101,9 +101,9 @@ impl Rollups {
             .entry(ts.div_euclid(MINUTE_MS) * MINUTE_MS)
             .or_default();
         *minute.calls.entry((provider, class)).or_default() += 1;
-        if let Some(latency) = rec.latency_ms {
-            group.latency.add(latency);
-            minute.latency.add(latency);
+        if let Some(bin) = rec.latency_ms.and_then(Bin::of) {
+            group.latency.add_bin(bin);
+            minute.latency.add_bin(bin);
         }
         let span = self.spans.entry(provider).or_insert((ts, ts));
         span.0 = span.0.min(ts);

@@ -26,15 +26,18 @@ pub struct Sketch {
 impl Sketch {
     /// Adds one value (negative and non-finite values are ignored).
     pub fn add(&mut self, value: f64) {
-        if !value.is_finite() || value < 0.0 {
-            return;
+        if let Some(bin) = Bin::of(value) {
+            self.add_bin(bin);
         }
+    }
+
+    /// Adds one value already placed in its bin (see [`Bin::of`]).
+    pub(crate) fn add_bin(&mut self, bin: Bin) {
         self.count += 1;
-        if value < MIN_MS {
+        let Bin::At(index) = bin else {
             self.zeros += 1;
             return;
-        }
-        let index = index_of(value);
+        };
         match self.bins.binary_search_by_key(&index, |(i, _)| *i) {
             Ok(at) => self.bins[at].1 += 1,
             Err(at) => self.bins.insert(at, (index, 1)),
@@ -104,6 +107,29 @@ impl Sketch {
             }
         }
         self.bins.last().map(|&(index, _)| value_of(index))
+    }
+}
+
+/// The bin of a value, the same in every sketch: found once (a logarithm)
+/// for a value added to several.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Bin {
+    /// Below [`MIN_MS`].
+    Zero,
+    /// The bin of that index.
+    At(i32),
+}
+
+impl Bin {
+    /// `None` for a negative or non-finite value, which sketches ignore.
+    pub(crate) fn of(value: f64) -> Option<Bin> {
+        if !value.is_finite() || value < 0.0 {
+            None
+        } else if value < MIN_MS {
+            Some(Bin::Zero)
+        } else {
+            Some(Bin::At(index_of(value)))
+        }
     }
 }
 
