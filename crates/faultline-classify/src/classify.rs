@@ -105,12 +105,6 @@ impl fmt::Display for Cause {
     }
 }
 
-impl From<Arc<str>> for Cause {
-    fn from(name: Arc<str>) -> Cause {
-        Cause::Shared(name)
-    }
-}
-
 impl Default for Classifier {
     fn default() -> Self {
         Classifier::new(RuleSet::defaults())

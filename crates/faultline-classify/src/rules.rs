@@ -203,6 +203,7 @@ impl RuleSet {
             hit.then_some(rule)
         })
     }
+
     /// The embedded default rules.
     ///
     /// # Panics

@@ -182,9 +182,6 @@ pub(crate) fn normalize_line(
     Ok(())
 }
 
-static SCHEME_END: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
-    std::sync::LazyLock::new(|| memchr::memmem::Finder::new(b"://"));
-
 /// Built once: `memmem::find` would build its searcher on every line.
 static UNICODE_ESCAPE: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
     std::sync::LazyLock::new(|| memchr::memmem::Finder::new(b"\\u"));
@@ -285,6 +282,11 @@ pub(crate) fn to_status(value: Option<f64>) -> Option<u16> {
         .filter(|v| (100.0..=599.0).contains(v) && v.fract() == 0.0)
         .map(|v| v as u16)
 }
+
+/// The end of a URL's scheme, searched for once per call of [`host_of`]
+/// with a searcher built once (as [`UNICODE_ESCAPE`]).
+static SCHEME_END: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
+    std::sync::LazyLock::new(|| memchr::memmem::Finder::new(b"://"));
 
 /// The host of a URL, or the text itself when it is already a host.
 /// Borrowed unless it has to be lower-cased.
