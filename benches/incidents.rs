@@ -40,7 +40,7 @@ fn day(n: usize) -> Vec<Record> {
                 http_status: Some(200),
                 latency_ms: Some(800.0 + (i % 400) as f64),
                 prompt_tokens: Some(500 + (i % 9000) as u32),
-                request_id: Some(format!("req_{i:08x}")),
+                request_id: Some(format!("req_{i:08x}").as_str().into()),
                 ..Record::default()
             };
             if i % 33 == 0 {

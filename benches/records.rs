@@ -33,7 +33,7 @@ fn records() -> Vec<(Record, Classification)> {
                 source_line: i as u64 + 1,
                 byte_offset: i as u64 * 380,
                 format: Some(Format::FlatEvent),
-                request_id: Some(format!("req_{:016x}", i.wrapping_mul(0x9E37_79B9))),
+                request_id: Some(format!("req_{:016x}", i.wrapping_mul(0x9E37_79B9)).as_str().into()),
                 service: Some(Arc::clone(&services[i % 3])),
                 model: Some(Arc::clone(&models[i % 3])),
                 host: Some(Arc::from("api.openai.com")),

@@ -350,11 +350,11 @@ fn bursts_of_500s_and_retry_storms() {
         .filter(|&i| records[i].http_status == Some(500))
         .collect();
     for (n, &i) in burst.iter().rev().take(4).enumerate() {
-        records[i].request_id = Some(format!("tail-{n}"));
+        records[i].request_id = Some(format!("tail-{n}").as_str().into());
         for attempt in 1..=5u16 {
             let at = (27 * 60 + 120 * i64::from(attempt) + n as i64 * 30) as f64;
             let mut rec = internal(gpt(at));
-            rec.request_id = Some(format!("tail-{n}"));
+            rec.request_id = Some(format!("tail-{n}").as_str().into());
             rec.attempt = Some(attempt);
             records.push(rec);
         }
@@ -371,7 +371,7 @@ fn bursts_of_500s_and_retry_storms() {
     for (n, minute) in [10.0, 11.0, 12.0].into_iter().enumerate() {
         for attempt in 0..=5u16 {
             let mut rec = internal(gpt(minute * 60.0 + f64::from(attempt) * 2.0));
-            rec.request_id = Some(format!("req-{n}"));
+            rec.request_id = Some(format!("req-{n}").as_str().into());
             rec.attempt = Some(attempt);
             records.push(rec);
         }

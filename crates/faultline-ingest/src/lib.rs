@@ -60,5 +60,5 @@ pub use crate::input::{discover, Input};
 #[cfg(fuzzing)]
 pub use crate::json::scanners_agree;
 pub use crate::quarantine::{BadLine, Reason, EXCERPT_BYTES};
-pub use crate::record::{BodyShape, Format, Record};
+pub use crate::record::{BodyShape, Format, Record, ShortText};
 pub use crate::secret::{count_secrets, redact, Fingerprinter, DEFAULT_FINGERPRINT_KEY, REDACTED};

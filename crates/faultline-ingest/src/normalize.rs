@@ -13,6 +13,7 @@ use std::collections::HashMap;
 /// than the lookup. A cache never holds attacker-chosen keys in bulk (it stops
 /// growing at [`CACHE_ENTRIES`]), so flooding it buys nothing.
 type FastHash = foldhash::fast::RandomState;
+use std::ops::Deref;
 use std::sync::{Arc, LazyLock};
 
 use crate::json::{self, ErrorKind, Raw};
@@ -210,10 +211,11 @@ pub(crate) fn base_record(origin: &Origin<'_>) -> Record {
 // ---------------------------------------------------------------------------
 // Field helpers shared by the formats
 
-pub(crate) fn owned(text: Option<Cow<'_, str>>) -> Option<String> {
+/// The trimmed text, as an owned `String` or [`ShortText`], when not empty.
+pub(crate) fn owned<T: for<'a> From<&'a str>>(text: Option<Cow<'_, str>>) -> Option<T> {
     let text = text?;
     let trimmed = trim(&text);
-    (!trimmed.is_empty()).then(|| trimmed.to_owned())
+    (!trimmed.is_empty()).then(|| T::from(trimmed))
 }
 
 /// A redacted, length-bounded copy of an error message.
@@ -235,10 +237,10 @@ pub(crate) fn message(text: &str) -> Option<String> {
 /// redacted as they are read; this covers the fields no one expects a key in
 /// (service, model, request id, error type...), where one still turns up.
 fn redact_record(rec: &mut Record) {
-    fn owned(slot: &mut Option<String>) {
+    fn owned<T: Deref<Target = str> + for<'a> From<&'a str>>(slot: &mut Option<T>) {
         if let Some(text) = slot {
             if let Cow::Owned(clean) = secret::redact(text) {
-                *text = clean;
+                *text = T::from(&clean);
             }
         }
     }
@@ -388,7 +390,7 @@ fn retry_after(obj: &Obj<'_>) -> Option<f64> {
 
 pub(crate) fn finish(obj: &Obj<'_>, rec: &mut Record) -> Result<(), Reason> {
     if rec.model.is_none() {
-        rec.model = owned(obj.str(F::ModelFallback)).map(Arc::from);
+        rec.model = owned(obj.str(F::ModelFallback));
     }
     let has_call_field = rec.http_status.is_some()
         || rec.model.is_some()
@@ -560,7 +562,7 @@ fn body_text(text: &str, depth: u8, rec: &mut Record) {
 
 fn body_object(obj: &Obj<'_>, depth: u8, rec: &mut Record) {
     if rec.model.is_none() {
-        rec.model = owned(obj.str(F::Model)).map(Arc::from);
+        rec.model = owned(obj.str(F::Model));
     }
     if let Some(usage) = obj.obj(F::Usage) {
         set_if_none(&mut rec.prompt_tokens, to_u32(usage.f64(F::PromptTokens)));

@@ -83,6 +83,12 @@ impl BodyShape {
     }
 }
 
+/// Text that is short in practice, such as a request id: held inline up to
+/// 36 bytes (OpenAI's `req_` and 32 hex digits, Anthropic's `req_` ids, a
+/// UUID), on the heap beyond. Logs carry one request id per call, so this
+/// saves an allocation and a free per call. It derefs to `str`.
+pub type ShortText = smallstr::SmallString<[u8; 36]>;
+
 /// One LLM API call, normalized from any supported log format.
 ///
 /// Strings are owned and already redacted: no API key or bearer token survives
@@ -102,7 +108,7 @@ pub struct Record {
     /// The format the line was recognised as.
     pub format: Option<Format>,
     /// `x-request-id`, `request-id`, `id`, ...
-    pub request_id: Option<String>,
+    pub request_id: Option<ShortText>,
     /// The calling service or application.
     pub service: Option<Arc<str>>,
     /// The provider as the log names it (`openai`, `anthropic`, `bedrock`, ...), unnormalized.

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use faultline_classify::{Cause, Provider, StatusClass};
-use faultline_ingest::Record;
+use faultline_ingest::{Record, ShortText};
 use polars::prelude::*;
 
 use crate::records::records_schema;
@@ -215,7 +215,7 @@ fn read_batch(
     for i in 0..frame.height() {
         let record = Record {
             ts_ms: ts.get(i).unwrap_or(0),
-            request_id: request_id.get(i).map(str::to_owned),
+            request_id: request_id.get(i).map(ShortText::from),
             service: strings.get(service.get(i)),
             model: strings.get(model.get(i)),
             key_fp: strings.get(key_fp.get(i)),

@@ -767,11 +767,14 @@ impl RecordsWriter {
             encodings: get_encodings(&arrow)
                 .iter()
                 .zip(COLUMNS)
-                .map(|(default, (_, kind))| match kind {
+                .map(|(default, (name, kind))| match (name, kind) {
                     // Times, line numbers and offsets climb by small steps:
                     // stored as deltas they take a few bits a row, and the
                     // compressor has an eighth of the bytes to go through.
-                    Kind::Ts | Kind::U64 => vec![Encoding::DeltaBinaryPacked],
+                    (_, Kind::Ts | Kind::U64) => vec![Encoding::DeltaBinaryPacked],
+                    // Nearly one id per call: a dictionary never pays, and
+                    // finding that out costs a hash of every id per group.
+                    ("request_id", _) => vec![Encoding::Plain],
                     _ => default.clone(),
                 })
                 .collect(),

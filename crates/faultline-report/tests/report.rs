@@ -44,7 +44,7 @@ fn calls() -> Vec<Record> {
             http_status: Some(200),
             latency_ms: Some(f64::from(100 + i % 100)),
             prompt_tokens: Some(1000),
-            request_id: Some(format!("req-{i}")),
+            request_id: Some(format!("req-{i}").as_str().into()),
             ..Record::default()
         };
         // Minutes 5 to 7: Anthropic overloaded on every call.
