@@ -31,6 +31,22 @@ struct Key {
     class: StatusClass,
 }
 
+/// A [`Key`] with the model and service by address (0 when absent).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct AddressKey {
+    window: i64,
+    provider: Provider,
+    model: usize,
+    service: usize,
+    class: StatusClass,
+}
+
+fn address_of(text: Option<&Arc<str>>) -> usize {
+    text.map_or(0, |text| Arc::as_ptr(text).cast::<u8>() as usize)
+}
+
+type FastHash = foldhash::fast::RandomState;
+
 #[derive(Debug, Clone, Default)]
 struct Group {
     requests: u64,
@@ -62,7 +78,17 @@ struct Minute {
 #[derive(Debug, Clone)]
 pub struct Rollups {
     window_ms: i64,
-    groups: HashMap<Key, Group, foldhash::fast::RandomState>,
+    /// The groups, in the order first seen; `keys` and `by_address` index it.
+    groups: Vec<Group>,
+    keys: HashMap<Key, usize, FastHash>,
+    /// The same groups by the addresses of the model and service texts. The
+    /// calls of one batch share interned texts, so [`Rollups::add`] hashes
+    /// a few words and clones nothing, where a key by text would hash both
+    /// strings and clone two `Arc`s per call. An address stands for its text
+    /// only while that text is alive: `held` keeps alive every text looked
+    /// up by address whose `Arc` no key holds.
+    by_address: HashMap<AddressKey, usize, FastHash>,
+    held: Vec<Arc<str>>,
     minutes: BTreeMap<i64, Minute>,
     /// First and last call per provider.
     spans: BTreeMap<Provider, (i64, i64)>,
@@ -74,7 +100,10 @@ impl Rollups {
     pub fn new(window_ms: i64) -> Rollups {
         Rollups {
             window_ms: window_ms.max(1),
-            groups: HashMap::default(),
+            groups: Vec::new(),
+            keys: HashMap::default(),
+            by_address: HashMap::default(),
+            held: Vec::new(),
             minutes: BTreeMap::new(),
             spans: BTreeMap::new(),
         }
@@ -83,15 +112,41 @@ impl Rollups {
     /// Takes one classified call into account.
     pub fn add(&mut self, rec: &Record, provider: Provider, class: StatusClass) {
         let ts = rec.ts_ms;
-        let key = Key {
-            window: ts.div_euclid(self.window_ms) * self.window_ms,
+        let window = ts.div_euclid(self.window_ms) * self.window_ms;
+        let address = AddressKey {
+            window,
             provider,
-            model: rec.model.clone(),
-            service: rec.service.clone(),
+            model: address_of(rec.model.as_ref()),
+            service: address_of(rec.service.as_ref()),
             class,
         };
+        let slot = if let Some(&slot) = self.by_address.get(&address) {
+            slot
+        } else {
+            // A cache: cleared when callers pass fresh `Arc`s per call, so
+            // that it stays in proportion to the groups.
+            if self.by_address.len() >= 2 * self.groups.len() + 4096 {
+                self.by_address.clear();
+                self.held.clear();
+            }
+            let key = Key {
+                window,
+                provider,
+                model: rec.model.clone(),
+                service: rec.service.clone(),
+                class,
+            };
+            let slot = if let Some(&slot) = self.keys.get(&key) {
+                self.held.extend(key.model.into_iter().chain(key.service));
+                slot
+            } else {
+                self.slot(key, Group::default())
+            };
+            self.by_address.insert(address, slot);
+            slot
+        };
         let failed = class != StatusClass::Ok;
-        let group = self.groups.entry(key).or_default();
+        let group = &mut self.groups[slot];
         group.requests += 1;
         group.errors += u64::from(failed);
         group.prompt_tokens += u64::from(rec.prompt_tokens.unwrap_or(0));
@@ -112,13 +167,9 @@ impl Rollups {
 
     /// Adds `other` (built with the same window) into `self`.
     pub fn merge(&mut self, other: Rollups) {
-        for (key, group) in other.groups {
-            match self.groups.get_mut(&key) {
-                Some(into) => into.merge(&group),
-                None => {
-                    self.groups.insert(key, group);
-                }
-            }
+        let mut groups = other.groups;
+        for (key, slot) in other.keys {
+            self.slot(key, std::mem::take(&mut groups[slot]));
         }
         for (at, minute) in other.minutes {
             let into = self.minutes.entry(at).or_default();
@@ -134,12 +185,33 @@ impl Rollups {
         }
     }
 
+    /// The slot of `key`'s group, with `group` added into it (a new slot
+    /// when the key is new).
+    fn slot(&mut self, key: Key, group: Group) -> usize {
+        if let Some(&slot) = self.keys.get(&key) {
+            self.groups[slot].merge(&group);
+            slot
+        } else {
+            let slot = self.groups.len();
+            self.groups.push(group);
+            self.keys.insert(key, slot);
+            slot
+        }
+    }
+
+    /// Each group with its key, in no particular order.
+    fn each(&self) -> impl Iterator<Item = (&Key, &Group)> {
+        self.keys
+            .iter()
+            .map(|(key, &slot)| (key, &self.groups[slot]))
+    }
+
     /// `rollups.parquet`: per window x provider x model x service x
     /// status_class: requests, errors, error rate, latency p50/p95/p99
     /// (within 1%, nearest rank) and token sums, sorted by window then keys
     /// (absent model or service last).
     pub fn frame(&self) -> Result<DataFrame, Error> {
-        let mut rows: Vec<(&Key, &Group)> = self.groups.iter().collect();
+        let mut rows: Vec<(&Key, &Group)> = self.each().collect();
         rows.sort_by(|(a, _), (b, _)| {
             a.window
                 .cmp(&b.window)
@@ -192,7 +264,7 @@ impl Rollups {
     pub fn providers(&self) -> Vec<ProviderRow> {
         let mut per: BTreeMap<Provider, (u64, u64, Sketch, BTreeMap<StatusClass, u64>)> =
             BTreeMap::new();
-        for (key, group) in &self.groups {
+        for (key, group) in self.each() {
             let entry = per.entry(key.provider).or_default();
             entry.0 += group.requests;
             entry.1 += group.errors;
@@ -301,5 +373,71 @@ fn nulls_last(a: Option<&str>, b: Option<&str>) -> std::cmp::Ordering {
         (Some(_), None) => std::cmp::Ordering::Less,
         (None, Some(_)) => std::cmp::Ordering::Greater,
         (None, None) => std::cmp::Ordering::Equal,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Calls over ten minutes, two models, two services, two classes.
+    fn calls(fresh: bool) -> Vec<(Record, StatusClass)> {
+        let shared: [Arc<str>; 4] = ["gpt-4o", "claude", "checkout", "search"].map(Arc::from);
+        let text = |i: usize| {
+            if fresh {
+                Arc::from(&*shared[i])
+            } else {
+                Arc::clone(&shared[i])
+            }
+        };
+        (0..12_000)
+            .map(|i: usize| {
+                let mut rec = Record::at(Arc::from("calls.jsonl"), i as u64 + 1, 0);
+                rec.ts_ms = i as i64 * 50;
+                rec.model = (!i.is_multiple_of(5)).then(|| text(i % 2));
+                rec.service = Some(text(2 + i % 3 % 2));
+                rec.latency_ms = Some(100.0 + (i % 97) as f64 * 10.0);
+                rec.prompt_tokens = Some(i as u32 % 700);
+                let class = if i.is_multiple_of(7) {
+                    StatusClass::RateLimit
+                } else {
+                    StatusClass::Ok
+                };
+                (rec, class)
+            })
+            .collect()
+    }
+
+    fn rollups(calls: &[(Record, StatusClass)], part: usize) -> Rollups {
+        let mut all = Rollups::new(DEFAULT_WINDOW_MS);
+        for calls in calls.chunks(part) {
+            let mut rollups = Rollups::new(DEFAULT_WINDOW_MS);
+            for (rec, class) in calls {
+                rollups.add(rec, Provider::OpenAi, *class);
+            }
+            all.merge(rollups);
+        }
+        all
+    }
+
+    #[test]
+    fn groups_are_keyed_by_text_whether_texts_are_shared_or_not() {
+        let shared = rollups(&calls(false), usize::MAX).frame().unwrap();
+        // Every call with its own copies: more addresses than the cache
+        // keeps, so it is cleared along the way.
+        let fresh = rollups(&calls(true), usize::MAX).frame().unwrap();
+        let merged = rollups(&calls(true), 1_000).frame().unwrap();
+        // 10 minutes x (2 models + none) x 2 services x 2 classes.
+        assert_eq!(shared.height(), 120);
+        assert!(shared.equals_missing(&fresh));
+        assert!(shared.equals_missing(&merged));
+        let requests: u64 = shared
+            .column("requests")
+            .unwrap()
+            .u64()
+            .unwrap()
+            .sum()
+            .unwrap();
+        assert_eq!(requests, 12_000);
     }
 }
