@@ -9,6 +9,7 @@ use std::sync::Arc;
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use faultline_classify::incidents::{detect, Collector, DetectConfig};
 use faultline_classify::{Classification, Classifier, Record};
+use faultline_ingest::Shared;
 
 /// 2026-03-10T00:00:00Z.
 const DAY: i64 = 1_773_100_800_000;
@@ -16,16 +17,16 @@ const DAY: i64 = 1_773_100_800_000;
 /// A day of calls from ten services (one key and model each), 3% failing.
 fn day(n: usize) -> Vec<Record> {
     let file: Arc<str> = Arc::from("calls.jsonl");
-    let services: Vec<(Arc<str>, Arc<str>, Arc<str>)> = (0..10)
+    let services: Vec<(Shared, Shared, Shared)> = (0..10)
         .map(|i| {
             (
-                Arc::from(format!("service-{i}")),
-                Arc::from(format!("kf_{i:016x}")),
-                Arc::from(if i % 2 == 0 { "gpt-4o-mini" } else { "gpt-4o" }),
+                Shared::intern(&format!("service-{i}")),
+                Shared::intern(&format!("kf_{i:016x}")),
+                Shared::intern(if i % 2 == 0 { "gpt-4o-mini" } else { "gpt-4o" }),
             )
         })
         .collect();
-    let host: Arc<str> = Arc::from("api.openai.com");
+    let host = Shared::intern("api.openai.com");
     (0..n)
         .map(|i| {
             let (service, key, model) = &services[(i / 7) % services.len()];
@@ -33,10 +34,10 @@ fn day(n: usize) -> Vec<Record> {
                 ts_ms: DAY + (i as i64 * 86_400_000) / n as i64,
                 source_file: Arc::clone(&file),
                 source_line: i as u64 + 1,
-                service: Some(Arc::clone(service)),
-                key_fp: Some(Arc::clone(key)),
-                model: Some(Arc::clone(model)),
-                host: Some(Arc::clone(&host)),
+                service: Some(service.clone()),
+                key_fp: Some(key.clone()),
+                model: Some(model.clone()),
+                host: Some(host.clone()),
                 http_status: Some(200),
                 latency_ms: Some(800.0 + (i % 400) as f64),
                 prompt_tokens: Some(500 + (i % 9000) as u32),

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use faultline_classify::{Classification, Classifier};
-use faultline_ingest::{Format, Record};
+use faultline_ingest::{Format, Record, Shared};
 use faultline_report::{RecordColumns, RecordsWriter};
 
 const ROWS: usize = 200_000;
@@ -16,13 +16,14 @@ const ROWS: usize = 200_000;
 fn records() -> Vec<(Record, Classification)> {
     let classifier = Classifier::default();
     let file: Arc<str> = Arc::from("checkout-api.jsonl");
-    let services: Vec<Arc<str>> = ["checkout-api", "support-bot", "search"]
+    // Interned, as ingest gives them.
+    let services: Vec<Shared> = ["checkout-api", "support-bot", "search"]
         .into_iter()
-        .map(Arc::from)
+        .map(Shared::intern)
         .collect();
-    let models: Vec<Arc<str>> = ["gpt-4o-mini", "claude-sonnet-4-5", "deepseek-chat"]
+    let models: Vec<Shared> = ["gpt-4o-mini", "claude-sonnet-4-5", "deepseek-chat"]
         .into_iter()
-        .map(Arc::from)
+        .map(Shared::intern)
         .collect();
     (0..ROWS)
         .map(|i| {
@@ -34,10 +35,10 @@ fn records() -> Vec<(Record, Classification)> {
                 byte_offset: i as u64 * 380,
                 format: Some(Format::FlatEvent),
                 request_id: Some(format!("req_{:016x}", i.wrapping_mul(0x9E37_79B9)).as_str().into()),
-                service: Some(Arc::clone(&services[i % 3])),
-                model: Some(Arc::clone(&models[i % 3])),
-                host: Some(Arc::from("api.openai.com")),
-                key_fp: Some(Arc::from("kf_33b84d2137948259")),
+                service: Some(services[i % 3].clone()),
+                model: Some(models[i % 3].clone()),
+                host: Some(Shared::intern("api.openai.com")),
+                key_fp: Some(Shared::intern("kf_33b84d2137948259")),
                 http_status: Some(if failed { 429 } else { 200 }),
                 error_type: failed.then(|| "rate_limit_error".to_owned()),
                 error_message: failed.then(|| {

@@ -48,6 +48,7 @@ mod otel;
 mod quarantine;
 mod record;
 mod secret;
+mod text;
 mod time;
 mod view;
 
@@ -62,3 +63,4 @@ pub use crate::json::scanners_agree;
 pub use crate::quarantine::{BadLine, Reason, EXCERPT_BYTES};
 pub use crate::record::{BodyShape, Format, Record, ShortText};
 pub use crate::secret::{count_secrets, redact, Fingerprinter, DEFAULT_FINGERPRINT_KEY, REDACTED};
+pub use crate::text::{Shared, INTERN_BUDGET};

@@ -22,6 +22,7 @@ use regex::Regex;
 use crate::quarantine::Reason;
 use crate::record::{BodyShape, Format, Record};
 use crate::secret::{self, Fingerprinter};
+use crate::text::Shared;
 use crate::time::{self, TsError};
 use crate::view::{as_bool, as_f64, as_str, is_empty, Obj, F};
 
@@ -37,9 +38,10 @@ const MAX_MESSAGE_CHARS: usize = 2048;
 pub(crate) struct Ctx<'f> {
     fingerprinter: &'f Fingerprinter,
     /// Keys repeat on almost every line: hash each once per chunk.
-    fingerprints: RefCell<HashMap<Box<str>, Arc<str>, FastHash>>,
-    /// Services, providers, models and hosts repeat too: one allocation each per chunk.
-    strings: RefCell<HashMap<Box<str>, Arc<str>, FastHash>>,
+    fingerprints: RefCell<HashMap<Box<str>, Shared, FastHash>>,
+    /// Services, providers, models and hosts repeat too: one look into the
+    /// process-wide interner each per chunk.
+    strings: RefCell<HashMap<Box<str>, Shared, FastHash>>,
 }
 
 /// Entries a per-chunk cache holds at most; past that, values are not cached.
@@ -54,20 +56,20 @@ impl<'f> Ctx<'f> {
         }
     }
 
-    fn fingerprint(&self, key: &str) -> Arc<str> {
+    fn fingerprint(&self, key: &str) -> Shared {
         let mut cache = self.fingerprints.borrow_mut();
         if let Some(fp) = cache.get(key) {
-            return Arc::clone(fp);
+            return fp.clone();
         }
-        let fp: Arc<str> = Arc::from(self.fingerprinter.fingerprint(key));
+        let fp = Shared::intern(&self.fingerprinter.fingerprint(key));
         if cache.len() < CACHE_ENTRIES {
-            cache.insert(Box::from(key), Arc::clone(&fp));
+            cache.insert(Box::from(key), fp.clone());
         }
         fp
     }
 
     /// The text trimmed and shared; `None` when it is absent or blank.
-    pub(crate) fn intern(&self, text: Option<Cow<'_, str>>) -> Option<Arc<str>> {
+    pub(crate) fn intern(&self, text: Option<Cow<'_, str>>) -> Option<Shared> {
         let text = text?;
         let text = trim(&text);
         if text.is_empty() {
@@ -75,11 +77,11 @@ impl<'f> Ctx<'f> {
         }
         let mut cache = self.strings.borrow_mut();
         if let Some(shared) = cache.get(text) {
-            return Some(Arc::clone(shared));
+            return Some(shared.clone());
         }
-        let shared: Arc<str> = Arc::from(text);
+        let shared = Shared::intern(text);
         if cache.len() < CACHE_ENTRIES {
-            cache.insert(Box::from(text), Arc::clone(&shared));
+            cache.insert(Box::from(text), shared.clone());
         }
         Some(shared)
     }
@@ -244,10 +246,10 @@ fn redact_record(rec: &mut Record) {
             }
         }
     }
-    fn shared(slot: &mut Option<Arc<str>>) {
+    fn shared(slot: &mut Option<Shared>) {
         if let Some(text) = slot {
             if let Cow::Owned(clean) = secret::redact(text) {
-                *text = Arc::from(clean);
+                *text = Shared::from(clean);
             }
         }
     }
@@ -334,7 +336,7 @@ pub(crate) fn timestamp(obj: &Obj<'_>, fields: &[F]) -> Result<i64, Reason> {
     Err(Reason::MissingTimestamp)
 }
 
-fn fingerprint(obj: &Obj<'_>, ctx: &Ctx<'_>) -> Option<Arc<str>> {
+fn fingerprint(obj: &Obj<'_>, ctx: &Ctx<'_>) -> Option<Shared> {
     let key = obj.str(F::Key)?;
     let key = trim(&key);
     (!key.is_empty()).then(|| ctx.fingerprint(key))

@@ -3,6 +3,8 @@
 use std::fmt;
 use std::sync::Arc;
 
+use crate::text::Shared;
+
 /// The log format a line was recognised as.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[non_exhaustive]
@@ -93,7 +95,7 @@ pub type ShortText = smallstr::SmallString<[u8; 36]>;
 ///
 /// Strings are owned and already redacted: no API key or bearer token survives
 /// in any field. The low-cardinality ones (service, provider, model, host, key
-/// fingerprint) are shared `Arc<str>`s, interned per chunk. The key identity is kept only as [`Record::key_fp`], a keyed
+/// fingerprint) are [`Shared`] texts, interned. The key identity is kept only as [`Record::key_fp`], a keyed
 /// fingerprint.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Record {
@@ -110,15 +112,15 @@ pub struct Record {
     /// `x-request-id`, `request-id`, `id`, ...
     pub request_id: Option<ShortText>,
     /// The calling service or application.
-    pub service: Option<Arc<str>>,
+    pub service: Option<Shared>,
     /// The provider as the log names it (`openai`, `anthropic`, `bedrock`, ...), unnormalized.
-    pub provider_hint: Option<Arc<str>>,
+    pub provider_hint: Option<Shared>,
     /// The requested model (the response model when no request model was logged).
-    pub model: Option<Arc<str>>,
+    pub model: Option<Shared>,
     /// The API host, e.g. `api.openai.com`.
-    pub host: Option<Arc<str>>,
+    pub host: Option<Shared>,
     /// Keyed fingerprint of the API key or key id (`kf_` + 16 hex digits).
-    pub key_fp: Option<Arc<str>>,
+    pub key_fp: Option<Shared>,
     /// HTTP status of the response; `None` when no response came back.
     pub http_status: Option<u16>,
     /// The provider's (or client's) error type string.

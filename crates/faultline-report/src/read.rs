@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use faultline_classify::{Cause, Provider, StatusClass};
-use faultline_ingest::{Record, ShortText};
+use faultline_ingest::{Record, Shared, ShortText};
 use polars::prelude::*;
 
 use crate::records::records_schema;
@@ -117,7 +117,7 @@ impl RecordSet {
     /// Calls `f` with every row, file by file in order; returns the rows read.
     pub fn for_each(&self, mut f: impl FnMut(&Record, &Outcome)) -> Result<u64, Error> {
         self.check()?;
-        let mut strings = Interner::default();
+        let mut strings = Strings::default();
         let mut rows = 0u64;
         for path in &self.paths {
             let total = scan_one(path)?
@@ -163,27 +163,40 @@ fn same_type(got: &DataType, want: &DataType) -> bool {
     }
 }
 
-/// Shares one `Arc<str>` per distinct value, as ingest does, so that
-/// scopes compare and clone cheaply.
-#[derive(Default)]
-struct Interner(HashMap<String, Arc<str>>);
+/// One shared copy of each distinct text read, as ingest makes them, so
+/// that scopes compare and clone cheaply.
+struct Interner<T>(HashMap<String, T>);
 
-impl Interner {
-    fn get(&mut self, text: Option<&str>) -> Option<Arc<str>> {
+impl<T> Default for Interner<T> {
+    fn default() -> Self {
+        Interner(HashMap::new())
+    }
+}
+
+impl<T: Clone + for<'a> From<&'a str>> Interner<T> {
+    fn get(&mut self, text: Option<&str>) -> Option<T> {
         let text = text?;
         if let Some(shared) = self.0.get(text) {
-            return Some(Arc::clone(shared));
+            return Some(shared.clone());
         }
-        let shared: Arc<str> = Arc::from(text);
-        self.0.insert(text.to_owned(), Arc::clone(&shared));
+        let shared = T::from(text);
+        self.0.insert(text.to_owned(), shared.clone());
         Some(shared)
     }
+}
+
+/// The interners of a read: `Arc<str>` for files, formats and causes,
+/// [`Shared`] for the record's service, model and key fingerprint.
+#[derive(Default)]
+struct Strings {
+    counted: Interner<Arc<str>>,
+    texts: Interner<Shared>,
 }
 
 fn read_batch(
     path: &Path,
     frame: &DataFrame,
-    strings: &mut Interner,
+    strings: &mut Strings,
     f: &mut impl FnMut(&Record, &Outcome),
 ) -> Result<u64, Error> {
     let text =
@@ -216,9 +229,9 @@ fn read_batch(
         let record = Record {
             ts_ms: ts.get(i).unwrap_or(0),
             request_id: request_id.get(i).map(ShortText::from),
-            service: strings.get(service.get(i)),
-            model: strings.get(model.get(i)),
-            key_fp: strings.get(key_fp.get(i)),
+            service: strings.texts.get(service.get(i)),
+            model: strings.texts.get(model.get(i)),
+            key_fp: strings.texts.get(key_fp.get(i)),
             http_status: status.get(i),
             error_type: error_type.get(i).map(str::to_owned),
             error_message: error_message.get(i).map(str::to_owned),
@@ -228,7 +241,10 @@ fn read_batch(
             empty_response: empty.get(i).unwrap_or(false),
             secrets_found: secrets.get(i).unwrap_or(0),
             ..Record::at(
-                strings.get(file.get(i)).unwrap_or_else(|| Arc::from("")),
+                strings
+                    .counted
+                    .get(file.get(i))
+                    .unwrap_or_else(|| Arc::from("")),
                 line.get(i).unwrap_or(0),
                 offset.get(i).unwrap_or(0),
             )
@@ -251,9 +267,10 @@ fn read_batch(
                 }
             },
             cause: strings
+                .counted
                 .get(cause.get(i))
                 .map_or(Cause::Builtin("unknown"), Cause::Shared),
-            format: strings.get(format.get(i)),
+            format: strings.counted.get(format.get(i)),
         };
         f(&record, &outcome);
     }

@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use faultline_classify::{Cause, Classification};
-use faultline_ingest::Record;
+use faultline_ingest::{Record, Shared};
 use polars::io::parquet::write::{get_encodings, BatchedWriter};
 use polars::prelude::*;
 use polars_arrow::array::{
@@ -230,6 +230,15 @@ impl Cat {
         self.codes.push(code);
     }
 
+    /// Pushes a record's shared text: interned text is static.
+    fn push_text(&mut self, value: Option<&Shared>) {
+        match value {
+            Some(Shared::Static(text)) => self.push_static(text),
+            Some(Shared::Counted(text)) => self.push_shared(Some(text)),
+            None => self.codes.push(NULL),
+        }
+    }
+
     fn select(&self, rows: &[usize]) -> Cat {
         Cat {
             codes: rows.iter().map(|&row| self.codes[row]).collect(),
@@ -424,13 +433,13 @@ impl RecordColumns {
             None => self.format.push(None),
         }
         self.request_id.push(rec.request_id.as_deref());
-        self.service.push_shared(rec.service.as_ref());
+        self.service.push_text(rec.service.as_ref());
         self.provider.push_static(class.provider.as_str());
         self.provider_source
             .push_static(class.provider_source.as_str());
-        self.model.push_shared(rec.model.as_ref());
-        self.host.push_shared(rec.host.as_ref());
-        self.key_fp.push_shared(rec.key_fp.as_ref());
+        self.model.push_text(rec.model.as_ref());
+        self.host.push_text(rec.host.as_ref());
+        self.key_fp.push_text(rec.key_fp.as_ref());
         self.http_status.push(rec.http_status);
         self.error_type.push(rec.error_type.as_deref());
         self.error_code.push(rec.error_code.as_deref());

@@ -5,10 +5,9 @@
 //! not with the number of calls.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Arc;
 
 use faultline_classify::{Provider, StatusClass};
-use faultline_ingest::Record;
+use faultline_ingest::{Record, Shared};
 use polars::prelude::*;
 
 use crate::charts::{bucket_width, Charts, ProviderSeries};
@@ -26,8 +25,8 @@ const MINUTE_MS: i64 = 60_000;
 struct Key {
     window: i64,
     provider: Provider,
-    model: Option<Arc<str>>,
-    service: Option<Arc<str>>,
+    model: Option<Shared>,
+    service: Option<Shared>,
     class: StatusClass,
 }
 
@@ -41,8 +40,8 @@ struct AddressKey {
     class: StatusClass,
 }
 
-fn address_of(text: Option<&Arc<str>>) -> usize {
-    text.map_or(0, |text| Arc::as_ptr(text).cast::<u8>() as usize)
+fn address_of(text: Option<&Shared>) -> usize {
+    text.map_or(0, Shared::address)
 }
 
 type FastHash = foldhash::fast::RandomState;
@@ -88,7 +87,7 @@ pub struct Rollups {
     /// only while that text is alive: `held` keeps alive every text looked
     /// up by address whose `Arc` no key holds.
     by_address: HashMap<AddressKey, usize, FastHash>,
-    held: Vec<Arc<str>>,
+    held: Vec<Shared>,
     minutes: BTreeMap<i64, Minute>,
     /// First and last call per provider.
     spans: BTreeMap<Provider, (i64, i64)>,
@@ -382,12 +381,13 @@ mod tests {
 
     /// Calls over ten minutes, two models, two services, two classes.
     fn calls(fresh: bool) -> Vec<(Record, StatusClass)> {
-        let shared: [Arc<str>; 4] = ["gpt-4o", "claude", "checkout", "search"].map(Arc::from);
+        let shared: [Shared; 4] = ["gpt-4o", "claude", "checkout", "search"].map(Shared::intern);
+        // Counted copies: a new address each.
         let text = |i: usize| {
             if fresh {
-                Arc::from(&*shared[i])
+                Shared::from(&*shared[i])
             } else {
-                Arc::clone(&shared[i])
+                shared[i].clone()
             }
         };
         (0..12_000)

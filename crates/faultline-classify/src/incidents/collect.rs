@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use faultline_ingest::Record;
+use faultline_ingest::{Record, Shared};
 
 use crate::classify::{Cause, Classification};
 use crate::incidents::config::DetectConfig;
@@ -16,11 +16,11 @@ pub struct Scope {
     /// The provider.
     pub provider: Provider,
     /// The model, when logged.
-    pub model: Option<Arc<str>>,
+    pub model: Option<Shared>,
     /// The calling service, when logged.
-    pub service: Option<Arc<str>>,
+    pub service: Option<Shared>,
     /// The API key fingerprint, when logged.
-    pub key_fp: Option<Arc<str>>,
+    pub key_fp: Option<Shared>,
 }
 
 impl Scope {
@@ -33,13 +33,13 @@ impl Scope {
         }
     }
 
-    /// True when `rec` has this scope; pointer comparisons first, as the
-    /// strings are interned per chunk.
+    /// True when `rec` has this scope; addresses compared first, as the
+    /// texts are interned.
     fn holds(&self, rec: &Record, provider: Provider) -> bool {
-        fn same(a: Option<&Arc<str>>, b: Option<&Arc<str>>) -> bool {
+        fn same(a: Option<&Shared>, b: Option<&Shared>) -> bool {
             match (a, b) {
                 (None, None) => true,
-                (Some(a), Some(b)) => Arc::ptr_eq(a, b) || a == b,
+                (Some(a), Some(b)) => a.address() == b.address() || a == b,
                 _ => false,
             }
         }
@@ -277,7 +277,7 @@ impl Collector {
         self.events.sort_by(|a, b| {
             (a.ts_ms, &a.file, a.line, &a.scope).cmp(&(b.ts_ms, &b.file, b.line, &b.scope))
         });
-        let mut buckets: BTreeMap<(Provider, Option<Arc<str>>), Vec<u64>> = BTreeMap::new();
+        let mut buckets: BTreeMap<(Provider, Option<Shared>), Vec<u64>> = BTreeMap::new();
         for ((scope, _), counts) in self.scopes.iter().zip(&self.buckets) {
             if !counts.is_empty() {
                 let into = buckets
@@ -313,7 +313,7 @@ pub struct Collected {
     /// Per-minute counters per scope, scopes in order.
     pub scopes: Vec<(Scope, BTreeMap<i64, Counts>)>,
     /// Calls per prompt-size bucket, per (provider, model).
-    pub buckets: BTreeMap<(Provider, Option<Arc<str>>), Vec<u64>>,
+    pub buckets: BTreeMap<(Provider, Option<Shared>), Vec<u64>>,
     /// Lower edges of the prompt-size buckets.
     pub edges: Vec<u32>,
     /// Events in time order.

@@ -5,13 +5,14 @@ use std::fmt::Write as _;
 use std::sync::Arc;
 
 use chrono::DateTime;
+use faultline_ingest::Shared;
 
 use crate::incidents::collect::{Collected, Counts, Event, Scope};
 use crate::incidents::config::DetectConfig;
 use crate::incidents::{Incident, Pattern, Severity};
 use crate::taxonomy::{Provider, StatusClass};
 
-type Key = Option<Arc<str>>;
+type Key = Option<Shared>;
 
 /// Runs every enabled detector; incidents come most severe first, then by
 /// start time, and do not depend on the order records arrived in.
@@ -82,7 +83,13 @@ impl Ctx<'_> {
         let key_fp = common(events, |e| e.scope.key_fp.clone());
         let cause = common(events, |e| Some(e.cause.clone())).map(|c| c.to_shared());
         let mut id_text = format!("{pattern}|{start_ms}");
-        for part in [&model, &service, &key_fp, &cause].into_iter().flatten() {
+        let parts = [
+            model.as_deref(),
+            service.as_deref(),
+            key_fp.as_deref(),
+            cause.as_deref(),
+        ];
+        for part in parts.into_iter().flatten() {
             id_text.push('|');
             id_text.push_str(part);
         }
@@ -302,7 +309,7 @@ impl Ctx<'_> {
         // A key, or the service when the log names no key.
         let key_of = |s: &Scope| -> (Provider, Key, Key) {
             match &s.key_fp {
-                Some(k) => (s.provider, Some(Arc::clone(k)), None),
+                Some(k) => (s.provider, Some(k.clone()), None),
                 None => (s.provider, None, s.service.clone()),
             }
         };
@@ -526,12 +533,12 @@ impl Ctx<'_> {
     fn fallback(
         &self,
         provider: Provider,
-        model: Option<&Arc<str>>,
+        model: Option<&Shared>,
         span: &[&Event],
         overloaded: &[&Event],
-    ) -> Option<(Arc<str>, u64)> {
+    ) -> Option<(Shared, u64)> {
         let (start, end) = (span[0].ts_ms, span[span.len() - 1].ts_ms);
-        let busy: BTreeSet<&Arc<str>> = overloaded
+        let busy: BTreeSet<&Shared> = overloaded
             .iter()
             .filter(|e| e.scope.provider == provider && (start..=end).contains(&e.ts_ms))
             .filter_map(|e| e.scope.model.as_ref())
@@ -1007,8 +1014,11 @@ fn common<T: PartialEq>(events: &[&Event], value: impl Fn(&Event) -> Option<T>) 
 }
 
 /// The distinct values of events, sorted.
-fn distinct(events: &[&Event], value: impl Fn(&Event) -> Option<Arc<str>>) -> Vec<String> {
-    let set: BTreeSet<Arc<str>> = events.iter().filter_map(|e| value(e)).collect();
+fn distinct<T: Ord + std::fmt::Display>(
+    events: &[&Event],
+    value: impl Fn(&Event) -> Option<T>,
+) -> Vec<String> {
+    let set: BTreeSet<T> = events.iter().filter_map(|e| value(e)).collect();
     set.into_iter().map(|s| s.to_string()).collect()
 }
 

@@ -13,6 +13,8 @@ mod detect;
 use std::fmt;
 use std::sync::Arc;
 
+use faultline_ingest::Shared;
+
 pub use crate::incidents::collect::{Collected, Collector, Counts, Event, Scope};
 pub use crate::incidents::config::{DetectConfig, DEFAULT_CONFIG};
 pub use crate::incidents::detect::{detect, duration_text, percent};
@@ -58,11 +60,11 @@ pub struct Incident {
     /// The provider, when the incident has one.
     pub provider: Option<Provider>,
     /// The model, when all its calls share one.
-    pub model: Option<Arc<str>>,
+    pub model: Option<Shared>,
     /// The calling service, when all its calls share one.
-    pub service: Option<Arc<str>>,
+    pub service: Option<Shared>,
     /// The key fingerprint, when all its calls share one.
-    pub key_fp: Option<Arc<str>>,
+    pub key_fp: Option<Shared>,
     /// The cause, when all its calls share one.
     pub cause: Option<Arc<str>>,
     /// First failing call, ms since the epoch.

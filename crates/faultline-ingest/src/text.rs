@@ -1,0 +1,184 @@
+//! The texts records share: services, providers, models, hosts, key
+//! fingerprints.
+
+use std::cmp::Ordering;
+use std::collections::HashSet;
+use std::fmt;
+use std::hash::{Hash, Hasher};
+use std::ops::Deref;
+use std::sync::{Arc, LazyLock, Mutex};
+
+/// Bytes of text the process-wide interner keeps at most (see [`Shared`]).
+pub const INTERN_BUDGET: usize = 8 << 20;
+
+/// A text many records share: a service, provider, model, host or key
+/// fingerprint. It derefs to `str`; equality, order and hashing go by the
+/// text, whichever variant holds it.
+///
+/// Records are made and dropped by the million. Cloning or dropping an
+/// `Arc` is an atomic instruction, which waits for the core's pending
+/// stores to drain, and a record holds several. So the texts met while
+/// parsing are interned for the life of the process ([`Shared::Static`]:
+/// cloning and dropping copy a pointer), up to [`INTERN_BUDGET`] bytes in
+/// all; past that budget, and for texts made elsewhere, they are
+/// reference-counted ([`Shared::Counted`]).
+#[derive(Clone)]
+pub enum Shared {
+    /// Interned: kept until the process exits.
+    Static(&'static str),
+    /// Reference-counted.
+    Counted(Arc<str>),
+}
+
+impl Shared {
+    /// `text`, interned when the budget allows, reference-counted otherwise.
+    #[must_use]
+    pub fn intern(text: &str) -> Shared {
+        // A poisoned lock only means another thread panicked while holding
+        // it; the set itself is always whole.
+        let mut pool = POOL
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(&kept) = pool.texts.get(text) {
+            return Shared::Static(kept);
+        }
+        if pool.bytes + text.len() > INTERN_BUDGET {
+            return Shared::Counted(Arc::from(text));
+        }
+        let kept: &'static str = Box::leak(Box::from(text));
+        pool.bytes += text.len();
+        pool.texts.insert(kept);
+        Shared::Static(kept)
+    }
+
+    /// The text.
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        match self {
+            Shared::Static(text) => text,
+            Shared::Counted(text) => text,
+        }
+    }
+
+    /// The address of the text's bytes: equal addresses hold equal texts
+    /// while both values live.
+    #[must_use]
+    pub fn address(&self) -> usize {
+        self.as_str().as_ptr() as usize
+    }
+}
+
+struct Pool {
+    texts: HashSet<&'static str, foldhash::fast::RandomState>,
+    bytes: usize,
+}
+
+static POOL: LazyLock<Mutex<Pool>> = LazyLock::new(|| {
+    Mutex::new(Pool {
+        texts: HashSet::default(),
+        bytes: 0,
+    })
+});
+
+impl Deref for Shared {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl AsRef<str> for Shared {
+    fn as_ref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl From<&str> for Shared {
+    fn from(text: &str) -> Shared {
+        Shared::Counted(Arc::from(text))
+    }
+}
+
+impl From<String> for Shared {
+    fn from(text: String) -> Shared {
+        Shared::Counted(Arc::from(text))
+    }
+}
+
+impl From<Arc<str>> for Shared {
+    fn from(text: Arc<str>) -> Shared {
+        Shared::Counted(text)
+    }
+}
+
+impl PartialEq for Shared {
+    fn eq(&self, other: &Shared) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+
+impl Eq for Shared {}
+
+impl PartialOrd for Shared {
+    fn partial_cmp(&self, other: &Shared) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Shared {
+    fn cmp(&self, other: &Shared) -> Ordering {
+        self.as_str().cmp(other.as_str())
+    }
+}
+
+impl Hash for Shared {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.as_str().hash(state);
+    }
+}
+
+impl fmt::Debug for Shared {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+
+impl fmt::Display for Shared {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn interned_and_counted_texts_compare_by_text() {
+        let a = Shared::intern("gpt-4o-mini");
+        let b = Shared::intern("gpt-4o-mini");
+        let c = Shared::from("gpt-4o-mini");
+        assert!(matches!(a, Shared::Static(_)));
+        // One copy per text: the same address.
+        assert_eq!(a.address(), b.address());
+        assert_ne!(a.address(), c.address());
+        assert_eq!(a, c);
+        let hash = |s: &Shared| {
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            s.hash(&mut h);
+            h.finish()
+        };
+        assert_eq!(hash(&a), hash(&c));
+        assert!(Shared::from("a") < Shared::intern("b"));
+        assert_eq!(format!("{a} {c:?}"), "gpt-4o-mini \"gpt-4o-mini\"");
+    }
+
+    #[test]
+    fn texts_past_the_budget_are_counted() {
+        let big = "x".repeat(INTERN_BUDGET + 1);
+        let shared = Shared::intern(&big);
+        assert!(matches!(shared, Shared::Counted(_)));
+        assert_eq!(shared.len(), big.len());
+    }
+}
