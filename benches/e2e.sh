@@ -1,6 +1,11 @@
 #!/usr/bin/env bash
-# End-to-end benchmark: `faultline analyze` on a generated sample day, 1 and
-# 2 threads, warm cache, median of N runs; prints seconds, MB/s and max RSS.
+# End-to-end benchmark: `faultline analyze` on a generated sample day, on
+# one core and on two, warm cache, median of N runs; prints seconds, MB/s,
+# max RSS and the scaling from one core to two.
+#
+# `-j 1` sets one parser thread, but the parquet writer runs beside it, so
+# the one-core run is pinned with taskset: it measures what one core does,
+# not one parser thread plus a writer on the other core.
 #
 #   bash benches/e2e.sh [SIZE] [RUNS]      (defaults: 1GiB, 5)
 #
@@ -13,20 +18,27 @@ cd "$(dirname "$0")/.."
 source benches/sample-day.sh
 echo "sample day: $size requested, $bytes bytes"
 
+declare -A medians
 for threads in 1 2; do
+    pin=()
+    if [[ $threads == 1 ]]; then
+        pin=(taskset -c "$(taskset -pc $$ | sed 's/.*: //; s/[,-].*//')")
+    fi
     times=()
     rss=0
     for _ in $(seq "$runs"); do
         /usr/bin/time -f "%e %M" -o "$work/time" \
-            "$bin" analyze -q -j "$threads" --out "$work/out" "$work/day/logs"
+            "${pin[@]}" "$bin" analyze -q -j "$threads" --out "$work/out" "$work/day/logs"
         read -r seconds kb <"$work/time"
         times+=("$seconds")
         (( kb > rss )) && rss=$kb
     done
     median=$(median "${times[@]}")
     mbps=$(awk -v b="$bytes" -v s="$median" 'BEGIN {printf "%.0f", b / s / 1e6}')
-    echo "threads $threads: median ${median} s over $runs runs, ${mbps} MB/s, max RSS $((rss / 1024)) MiB"
+    medians[$threads]=$median
+    echo "threads $threads${pin:+ (pinned to one core)}: median ${median} s over $runs runs, ${mbps} MB/s, max RSS $((rss / 1024)) MiB"
 done
+awk -v a="${medians[1]}" -v b="${medians[2]}" 'BEGIN {printf "scaling, one core to two: %.2fx\n", a / b}'
 
 injected=$(grep -c '"pattern"' "$work/day/ground-truth.json")
 reported=$(grep -c '"pattern"' "$work/out/incidents.json")
