@@ -58,10 +58,10 @@ impl<'f> Ctx<'f> {
 
     fn fingerprint(&self, key: &str) -> Shared {
         let mut cache = self.fingerprints.borrow_mut();
-        if let Some(fp) = cache.get(key) {
-            return fp.clone();
+        if let Some(fp) = cache.get_mut(key) {
+            return promote(fp);
         }
-        let fp = Shared::intern(&self.fingerprinter.fingerprint(key));
+        let fp = Shared::from(self.fingerprinter.fingerprint(key));
         if cache.len() < CACHE_ENTRIES {
             cache.insert(Box::from(key), fp.clone());
         }
@@ -76,15 +76,25 @@ impl<'f> Ctx<'f> {
             return None;
         }
         let mut cache = self.strings.borrow_mut();
-        if let Some(shared) = cache.get(text) {
-            return Some(shared.clone());
+        if let Some(shared) = cache.get_mut(text) {
+            return Some(promote(shared));
         }
-        let shared = Shared::intern(text);
+        let shared = Shared::from(text);
         if cache.len() < CACHE_ENTRIES {
             cache.insert(Box::from(text), shared.clone());
         }
         Some(shared)
     }
+}
+
+/// A cached text seen again: interned process-wide from its second
+/// sighting in a chunk, so that a text unique to one line (a per-request
+/// key hash, say) never takes the interner's lock or its budget.
+fn promote(cached: &mut Shared) -> Shared {
+    if !cached.is_static() {
+        *cached = Shared::intern(cached);
+    }
+    cached.clone()
 }
 
 /// Where the line sits, copied into its records.
@@ -890,6 +900,24 @@ fn litellm(obj: &Obj<'_>, ctx: &Ctx<'_>, rec: &mut Record) -> Result<(), Reason>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn texts_are_interned_from_their_second_sighting_in_a_chunk() {
+        let fingerprinter = Fingerprinter::default();
+        let ctx = Ctx::new(&fingerprinter);
+        let text = |t: &str| ctx.intern(Some(Cow::Borrowed(t))).unwrap();
+        assert!(ctx.intern(Some(Cow::Borrowed(" "))).is_none());
+        let once = text("checkout-api");
+        assert!(!once.is_static());
+        let twice = text("checkout-api");
+        assert!(twice.is_static());
+        assert_eq!(once, twice);
+        assert!(text("checkout-api").is_static());
+        // A key seen once (a per-request hash) stays out of the interner.
+        let fp = ctx.fingerprint("sk-one-off-key-0001");
+        assert!(!fp.is_static() && fp.starts_with("kf_"));
+        assert!(ctx.fingerprint("sk-one-off-key-0001").is_static());
+    }
 
     #[test]
     fn trim_is_str_trim() {

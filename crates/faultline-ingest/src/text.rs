@@ -1,11 +1,12 @@
 //! The texts records share: services, providers, models, hosts, key
 //! fingerprints.
 
-use std::cmp::Ordering;
+use std::cmp::Ordering as Order;
 use std::collections::HashSet;
 use std::fmt;
 use std::hash::{Hash, Hasher};
 use std::ops::Deref;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, LazyLock, Mutex};
 
 /// Bytes of text the process-wide interner keeps at most (see [`Shared`]).
@@ -17,11 +18,11 @@ pub const INTERN_BUDGET: usize = 8 << 20;
 ///
 /// Records are made and dropped by the million. Cloning or dropping an
 /// `Arc` is an atomic instruction, which waits for the core's pending
-/// stores to drain, and a record holds several. So the texts met while
-/// parsing are interned for the life of the process ([`Shared::Static`]:
-/// cloning and dropping copy a pointer), up to [`INTERN_BUDGET`] bytes in
-/// all; past that budget, and for texts made elsewhere, they are
-/// reference-counted ([`Shared::Counted`]).
+/// stores to drain, and a record holds several. So the texts that repeat
+/// while parsing (seen twice in a chunk) are interned for the life of the
+/// process ([`Shared::Static`]: cloning and dropping copy a pointer), up to
+/// [`INTERN_BUDGET`] bytes in all; past that budget, and for texts seen
+/// once or made elsewhere, they are reference-counted ([`Shared::Counted`]).
 #[derive(Clone)]
 pub enum Shared {
     /// Interned: kept until the process exits.
@@ -34,6 +35,10 @@ impl Shared {
     /// `text`, interned when the budget allows, reference-counted otherwise.
     #[must_use]
     pub fn intern(text: &str) -> Shared {
+        // Once the budget is spent, no thread waits for the lock again.
+        if SPENT.load(Ordering::Relaxed) {
+            return Shared::Counted(Arc::from(text));
+        }
         // A poisoned lock only means another thread panicked while holding
         // it; the set itself is always whole.
         let mut pool = POOL
@@ -43,12 +48,19 @@ impl Shared {
             return Shared::Static(kept);
         }
         if pool.bytes + text.len() > INTERN_BUDGET {
+            SPENT.store(true, Ordering::Relaxed);
             return Shared::Counted(Arc::from(text));
         }
         let kept: &'static str = Box::leak(Box::from(text));
         pool.bytes += text.len();
         pool.texts.insert(kept);
         Shared::Static(kept)
+    }
+
+    /// Whether the text is interned.
+    #[must_use]
+    pub fn is_static(&self) -> bool {
+        matches!(self, Shared::Static(_))
     }
 
     /// The text.
@@ -72,6 +84,9 @@ struct Pool {
     texts: HashSet<&'static str, foldhash::fast::RandomState>,
     bytes: usize,
 }
+
+/// Set when a text did not fit in the budget.
+static SPENT: AtomicBool = AtomicBool::new(false);
 
 static POOL: LazyLock<Mutex<Pool>> = LazyLock::new(|| {
     Mutex::new(Pool {
@@ -121,13 +136,13 @@ impl PartialEq for Shared {
 impl Eq for Shared {}
 
 impl PartialOrd for Shared {
-    fn partial_cmp(&self, other: &Shared) -> Option<Ordering> {
+    fn partial_cmp(&self, other: &Shared) -> Option<Order> {
         Some(self.cmp(other))
     }
 }
 
 impl Ord for Shared {
-    fn cmp(&self, other: &Shared) -> Ordering {
+    fn cmp(&self, other: &Shared) -> Order {
         self.as_str().cmp(other.as_str())
     }
 }
