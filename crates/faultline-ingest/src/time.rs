@@ -52,6 +52,9 @@ pub(crate) fn parse_ts_str(text: &str) -> Result<i64, TsError> {
             .map_err(|_| TsError::Unparseable)
             .and_then(epoch_to_ms);
     }
+    if let Some(ms) = usual_rfc3339(text.as_bytes()) {
+        return check_range(ms);
+    }
     if let Ok(dt) = DateTime::parse_from_rfc3339(text) {
         return check_range(dt.timestamp_millis());
     }
@@ -66,6 +69,96 @@ pub(crate) fn parse_ts_str(text: &str) -> Result<i64, TsError> {
         }
     }
     Err(TsError::Unparseable)
+}
+
+/// The shape nearly every line carries, `YYYY-MM-DDTHH:MM:SS[.f](Z|±HH:MM)`
+/// (or a space for the `T`, or no offset: UTC), read without chrono's
+/// general parser. `None` for anything else, a leap second or a date that
+/// does not exist included: the general parsers then decide.
+fn usual_rfc3339(b: &[u8]) -> Option<i64> {
+    if b.len() < 19
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || !matches!(b[10], b'T' | b't' | b' ')
+        || b[13] != b':'
+        || b[16] != b':'
+    {
+        return None;
+    }
+    let two = |i: usize| -> Option<i64> {
+        let (tens, ones) = (b[i].wrapping_sub(b'0'), b[i + 1].wrapping_sub(b'0'));
+        (tens < 10 && ones < 10).then(|| i64::from(tens * 10 + ones))
+    };
+    let year = two(0)? * 100 + two(2)?;
+    let (month, day) = (two(5)?, two(8)?);
+    let (hour, minute, second) = (two(11)?, two(14)?, two(17)?);
+    if !(1..=12).contains(&month)
+        || day < 1
+        || day > days_in_month(year, month)
+        || hour > 23
+        || minute > 59
+        || second > 59
+    {
+        return None;
+    }
+    let mut at = 19;
+    let mut ms = 0;
+    if b.get(at) == Some(&b'.') {
+        at += 1;
+        let start = at;
+        while let Some(digit) = b.get(at).filter(|c| c.is_ascii_digit()) {
+            if at - start < 3 {
+                ms = ms * 10 + i64::from(digit - b'0');
+            }
+            at += 1;
+        }
+        match at - start {
+            0 => return None,
+            1 => ms *= 100,
+            2 => ms *= 10,
+            _ => {}
+        }
+    }
+    let offset_minutes = match &b[at..] {
+        // No offset: UTC, as the naive formats take it (with `T` or a space).
+        [] if b[10] != b't' => 0,
+        [b'Z' | b'z'] => 0,
+        [sign @ (b'+' | b'-'), _, _, b':', _, _] => {
+            let (hours, minutes) = (two(at + 1)?, two(at + 4)?);
+            if hours > 23 || minutes > 59 {
+                return None;
+            }
+            let offset = hours * 60 + minutes;
+            if *sign == b'-' {
+                -offset
+            } else {
+                offset
+            }
+        }
+        _ => return None,
+    };
+    let days = days_from_civil(year, month, day);
+    let minutes = (days * 24 + hour) * 60 + minute - offset_minutes;
+    Some(minutes * 60_000 + second * 1000 + ms)
+}
+
+fn days_in_month(year: i64, month: i64) -> i64 {
+    match month {
+        2 if year % 4 == 0 && (year % 100 != 0 || year % 400 == 0) => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
+}
+
+/// Days from 1970-01-01 to a date of the proleptic Gregorian calendar.
+fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
+    let year = if month <= 2 { year - 1 } else { year };
+    let era = year.div_euclid(400);
+    let year_of_era = year - era * 400;
+    let day_of_year = (153 * ((month + 9) % 12) + 2) / 5 + day - 1;
+    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+    era * 146_097 + day_of_era - 719_468
 }
 
 #[cfg(test)]
@@ -83,6 +176,73 @@ mod tests {
         assert_eq!(parse_ts_str("2025-01-15 12:00:00.5"), Ok(T + 500));
         assert_eq!(parse_ts_str("2025-01-15 12:00:00+00:00"), Ok(T));
         assert_eq!(parse_ts_str("2025-01-15T12:00:00"), Ok(T));
+    }
+
+    /// What the general parsers make of a text, without the shortcut.
+    fn general(text: &str) -> Option<i64> {
+        if let Ok(dt) = DateTime::parse_from_rfc3339(text) {
+            return Some(dt.timestamp_millis());
+        }
+        if let Ok(dt) = DateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S%.f%:z") {
+            return Some(dt.timestamp_millis());
+        }
+        ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f"]
+            .iter()
+            .find_map(|f| NaiveDateTime::parse_from_str(text, f).ok())
+            .map(|dt| dt.and_utc().timestamp_millis())
+    }
+
+    #[test]
+    fn the_usual_shape_reads_as_chrono_reads_it() {
+        let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+        let mut next = |n: u64| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state % n
+        };
+        let fractions = ["", ".5", ".25", ".250", ".123456", ".123456789", "."];
+        let offsets = [
+            "Z", "z", "", "+02:00", "-07:30", "+23:59", "+24:00", "-00:00", "+0200",
+        ];
+        let mut read = 0;
+        for _ in 0..20_000 {
+            let text = format!(
+                "{:04}-{:02}-{:02}{}{:02}:{:02}:{:02}{}{}",
+                1999 + next(103),
+                next(14),
+                next(33),
+                ["T", " ", "t", "x"][next(4) as usize],
+                next(26),
+                next(61),
+                next(62),
+                fractions[next(fractions.len() as u64) as usize],
+                offsets[next(offsets.len() as u64) as usize],
+            );
+            let usual = usual_rfc3339(text.as_bytes());
+            if usual.is_some() {
+                read += 1;
+                assert_eq!(usual, general(&text), "{text}");
+            }
+        }
+        // Most of the generated texts are valid, and read by the shortcut.
+        assert!(read > 5_000, "{read}");
+        for text in [
+            "2024-02-29T00:00:00Z",
+            "2000-02-29T23:59:59.999Z",
+            "2100-02-28T00:00:00Z",
+        ] {
+            assert_eq!(usual_rfc3339(text.as_bytes()), general(text), "{text}");
+        }
+        // Left to chrono: days that do not exist, leap seconds, other shapes.
+        for text in [
+            "2023-02-29T00:00:00Z",
+            "2016-12-31T23:59:60Z",
+            "2025-01-15T12:00Z",
+            "2025-1-15T12:00:00Z",
+        ] {
+            assert_eq!(usual_rfc3339(text.as_bytes()), None, "{text}");
+        }
     }
 
     #[test]
