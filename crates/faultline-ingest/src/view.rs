@@ -20,76 +20,13 @@ macro_rules! fields {
 
         const FIELD_COUNT: usize = [$(F::$name),+].len();
 
-        /// Every known key with its field.
-        const KEYS: &[(&str, F)] = &[$($(($key, F::$name),)+)+];
-
-        /// The same lookup as [`exact_field`], as a `match` on the text: the
-        /// reference the table is tested against.
-        #[cfg(test)]
-        fn matched_field(key: &str) -> Option<F> {
+        fn exact_field(key: &str) -> Option<F> {
             match key {
                 $($($key)|+ => Some(F::$name),)+
                 _ => None,
             }
         }
     };
-}
-
-/// Slots in [`KEY_TABLE`]: a power of two, several times the number of keys,
-/// so that a probe mostly lands on the key sought or on an empty slot.
-const TABLE_SLOTS: usize = 1024;
-
-/// The known keys by [`slot_of`], open-addressed (linear probing): each slot
-/// holds an index into [`KEYS`] plus one, 0 when empty. Built at compile time.
-static KEY_TABLE: [u16; TABLE_SLOTS] = build_key_table();
-
-const fn build_key_table() -> [u16; TABLE_SLOTS] {
-    assert!(KEYS.len() < TABLE_SLOTS / 4);
-    let mut table = [0u16; TABLE_SLOTS];
-    let mut i = 0;
-    while i < KEYS.len() {
-        let mut at = slot_of(KEYS[i].0.as_bytes());
-        while table[at] != 0 {
-            at = (at + 1) % TABLE_SLOTS;
-        }
-        table[at] = i as u16 + 1;
-        i += 1;
-    }
-    table
-}
-
-/// Where a key's probe starts: a hash of its length and of its first,
-/// middle and last bytes (`key` is not empty).
-const fn slot_of(key: &[u8]) -> usize {
-    let n = key.len();
-    let h = (n as u32)
-        ^ ((key[0] as u32) << 6)
-        ^ ((key[n / 2] as u32) << 13)
-        ^ ((key[n - 1] as u32) << 20);
-    (h.wrapping_mul(0x9E37_79B1) >> (32 - TABLE_SLOTS.trailing_zeros())) as usize
-}
-
-/// The field of a key spelled exactly as listed. A key is looked up once
-/// per member of every object of every line: the table takes a probe or two
-/// and one comparison, where a `match` on the text compares it with each
-/// listed key of the same length.
-fn exact_field(key: &str) -> Option<F> {
-    let key = key.as_bytes();
-    if key.is_empty() {
-        return None;
-    }
-    let mut at = slot_of(key);
-    loop {
-        let entry = KEY_TABLE[at];
-        if entry == 0 {
-            return None;
-        }
-        let (known, field) = KEYS[usize::from(entry) - 1];
-        if known.as_bytes() == key {
-            return Some(field);
-        }
-        at = (at + 1) % TABLE_SLOTS;
-    }
 }
 
 fields! {
@@ -367,42 +304,6 @@ pub(crate) fn is_empty(raw: Raw<'_>) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn the_key_table_finds_what_the_match_finds() {
-        let mut probes: Vec<String> = vec![String::new(), "x".into(), "é".into(), "gen_ai.".into()];
-        for &(key, _) in KEYS {
-            probes.push(key.to_owned());
-            probes.push(key.to_uppercase());
-            probes.push(format!("{key}_"));
-            probes.push(format!("_{key}"));
-            probes.push(key[..key.len() - 1].to_owned());
-            probes.push(key[1..].to_owned());
-            let mut swapped = key.as_bytes().to_vec();
-            swapped.swap(0, key.len() / 2);
-            probes.push(String::from_utf8(swapped).unwrap());
-        }
-        // The keys of the sample logs that no field takes.
-        for key in [
-            "level",
-            "trace_id",
-            "span_id",
-            "env",
-            "region",
-            "method",
-            "choices_x",
-        ] {
-            probes.push(key.to_owned());
-        }
-        for key in &probes {
-            assert_eq!(exact_field(key), matched_field(key), "{key:?}");
-        }
-        let found = KEYS
-            .iter()
-            .filter(|(k, f)| exact_field(k) == Some(*f))
-            .count();
-        assert_eq!(found, KEYS.len());
-    }
 
     #[test]
     fn whole_numbers_read_as_the_float_parser_reads_them() {
