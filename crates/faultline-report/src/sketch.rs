@@ -14,166 +14,13 @@ const GAMMA: f64 = (1.0 + RELATIVE_ACCURACY) / (1.0 - RELATIVE_ACCURACY);
 /// Latencies below this (ms) share one bin, reported as 0.
 const MIN_MS: f64 = 0.01;
 
-/// Counts per bin.
-#[derive(Debug, Clone, Default)]
+/// Counts per bin, sorted by bin index.
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Sketch {
-    bins: Bins,
+    bins: Vec<(i32, u64)>,
     /// Values below [`MIN_MS`] (zeros).
     zeros: u64,
     count: u64,
-}
-
-/// The counts of the bins that were hit, held whichever way is smaller: a
-/// list of (index, count) sorted by index, or a run of counts from `first`
-/// on, where adding a value is an index instead of a binary search. A run
-/// is kept only while at least half of its counts are non-zero, so that it
-/// never takes more memory than the list would.
-#[derive(Debug, Clone)]
-enum Bins {
-    List(Vec<(i32, u64)>),
-    Run {
-        first: i32,
-        counts: Vec<u64>,
-        /// Non-zero counts.
-        filled: usize,
-    },
-}
-
-impl Default for Bins {
-    fn default() -> Self {
-        Bins::List(Vec::new())
-    }
-}
-
-/// A list this long or longer becomes a run when dense enough; shorter, a
-/// binary search takes a few steps.
-const RUN_FROM: usize = 8;
-
-fn dense_enough(filled: usize, span: usize) -> bool {
-    filled * 2 >= span
-}
-
-impl Bins {
-    /// The bins of a sorted list of (index, count), non-zero counts only.
-    fn from_list(list: Vec<(i32, u64)>) -> Bins {
-        let (Some(&(low, _)), Some(&(high, _))) = (list.first(), list.last()) else {
-            return Bins::List(list);
-        };
-        let span = (i64::from(high) - i64::from(low) + 1) as usize;
-        if list.len() < RUN_FROM || !dense_enough(list.len(), span) {
-            return Bins::List(list);
-        }
-        let mut counts = vec![0; span];
-        for &(index, n) in &list {
-            counts[(index - low) as usize] = n;
-        }
-        Bins::Run {
-            first: low,
-            filled: list.len(),
-            counts,
-        }
-    }
-
-    fn iter(&self) -> BinIter<'_> {
-        match self {
-            Bins::List(list) => BinIter::List(list.iter()),
-            Bins::Run { first, counts, .. } => BinIter::Run(*first, counts.iter().enumerate()),
-        }
-    }
-
-    fn is_empty(&self) -> bool {
-        match self {
-            Bins::List(list) => list.is_empty(),
-            Bins::Run { filled, .. } => *filled == 0,
-        }
-    }
-
-    /// The lowest and highest index hit; None when empty.
-    fn range(&self) -> Option<(i32, i32)> {
-        match self {
-            Bins::List(list) => Some((list.first()?.0, list.last()?.0)),
-            Bins::Run { first, counts, .. } => {
-                Some((*first, *first + i32::try_from(counts.len()).ok()? - 1))
-            }
-        }
-    }
-
-    fn add(&mut self, index: i32, n: u64) {
-        match self {
-            Bins::Run {
-                first,
-                counts,
-                filled,
-            } => {
-                let at = i64::from(index) - i64::from(*first);
-                if let Some(slot) = usize::try_from(at).ok().and_then(|at| counts.get_mut(at)) {
-                    *filled += usize::from(*slot == 0);
-                    *slot += n;
-                    return;
-                }
-                let high = i64::from(*first) + counts.len() as i64 - 1;
-                let span = (i64::from(index).max(high) - i64::from(index.min(*first)) + 1) as usize;
-                if dense_enough(*filled + 1, span) {
-                    if index < *first {
-                        let grow = (*first - index) as usize;
-                        counts.splice(0..0, std::iter::repeat_n(0, grow));
-                        *first = index;
-                        counts[0] = n;
-                    } else {
-                        counts.resize(span, 0);
-                        counts[span - 1] = n;
-                    }
-                    *filled += 1;
-                } else {
-                    let mut list: Vec<(i32, u64)> = self.iter().collect();
-                    let at = list.partition_point(|&(i, _)| i < index);
-                    list.insert(at, (index, n));
-                    *self = Bins::List(list);
-                }
-            }
-            Bins::List(list) => match list.binary_search_by_key(&index, |&(i, _)| i) {
-                Ok(at) => list[at].1 += n,
-                Err(at) => {
-                    list.insert(at, (index, n));
-                    if list.len() >= RUN_FROM {
-                        let span =
-                            (i64::from(list[list.len() - 1].0) - i64::from(list[0].0) + 1) as usize;
-                        if dense_enough(list.len(), span) {
-                            *self = Bins::from_list(std::mem::take(list));
-                        }
-                    }
-                }
-            },
-        }
-    }
-}
-
-/// The non-zero bins, by increasing index.
-enum BinIter<'a> {
-    List(std::slice::Iter<'a, (i32, u64)>),
-    Run(i32, std::iter::Enumerate<std::slice::Iter<'a, u64>>),
-}
-
-impl Iterator for BinIter<'_> {
-    type Item = (i32, u64);
-
-    fn next(&mut self) -> Option<(i32, u64)> {
-        match self {
-            BinIter::List(list) => list.next().copied(),
-            BinIter::Run(first, counts) => counts
-                .find(|(_, n)| **n > 0)
-                .map(|(at, n)| (*first + at as i32, *n)),
-        }
-    }
-}
-
-/// Sketches are equal when they hold the same counts, however they hold them.
-impl PartialEq for Sketch {
-    fn eq(&self, other: &Sketch) -> bool {
-        self.count == other.count
-            && self.zeros == other.zeros
-            && self.bins.iter().eq(other.bins.iter())
-    }
 }
 
 impl Sketch {
@@ -187,9 +34,13 @@ impl Sketch {
     /// Adds one value already placed in its bin (see [`Bin::of`]).
     pub(crate) fn add_bin(&mut self, bin: Bin) {
         self.count += 1;
-        match bin {
-            Bin::Zero => self.zeros += 1,
-            Bin::At(index) => self.bins.add(index, 1),
+        let Bin::At(index) = bin else {
+            self.zeros += 1;
+            return;
+        };
+        match self.bins.binary_search_by_key(&index, |(i, _)| *i) {
+            Ok(at) => self.bins[at].1 += 1,
+            Err(at) => self.bins.insert(at, (index, 1)),
         }
     }
 
@@ -197,40 +48,36 @@ impl Sketch {
     pub fn merge(&mut self, other: &Sketch) {
         self.count += other.count;
         self.zeros += other.zeros;
-        let (Some(mine), Some(theirs)) = (self.bins.range(), other.bins.range()) else {
-            if self.bins.is_empty() {
-                self.bins.clone_from(&other.bins);
-            }
-            return;
-        };
-        // Into a run that covers the other's bins: a count added per bin.
-        if matches!(self.bins, Bins::Run { .. }) && mine.0 <= theirs.0 && theirs.1 <= mine.1 {
-            for (index, n) in other.bins.iter() {
-                self.bins.add(index, n);
-            }
+        if self.bins.is_empty() {
+            self.bins.clone_from(&other.bins);
             return;
         }
-        // Both sorted: one pass, not an insert (a shift) per bin.
-        let mut merged = Vec::new();
-        let (mut a, mut b) = (self.bins.iter().peekable(), other.bins.iter().peekable());
-        loop {
-            let next = match (a.peek(), b.peek()) {
-                (Some(&x), Some(&y)) => match x.0.cmp(&y.0) {
-                    std::cmp::Ordering::Less => a.next(),
-                    std::cmp::Ordering::Greater => b.next(),
-                    std::cmp::Ordering::Equal => {
-                        a.next();
-                        b.next();
-                        Some((x.0, x.1 + y.1))
-                    }
-                },
-                (Some(_), None) => a.next(),
-                (None, Some(_)) => b.next(),
-                (None, None) => break,
-            };
-            merged.extend(next);
+        // Both lists are sorted: one pass, not an insert (a shift) per bin.
+        let (mine, theirs) = (&self.bins, &other.bins);
+        let mut merged = Vec::with_capacity(mine.len() + theirs.len());
+        let (mut at_mine, mut at_theirs) = (0, 0);
+        while at_mine < mine.len() && at_theirs < theirs.len() {
+            let (index, count) = mine[at_mine];
+            let (other_index, other_count) = theirs[at_theirs];
+            match index.cmp(&other_index) {
+                std::cmp::Ordering::Less => {
+                    merged.push((index, count));
+                    at_mine += 1;
+                }
+                std::cmp::Ordering::Greater => {
+                    merged.push((other_index, other_count));
+                    at_theirs += 1;
+                }
+                std::cmp::Ordering::Equal => {
+                    merged.push((index, count + other_count));
+                    at_mine += 1;
+                    at_theirs += 1;
+                }
+            }
         }
-        self.bins = Bins::from_list(merged);
+        merged.extend_from_slice(&mine[at_mine..]);
+        merged.extend_from_slice(&theirs[at_theirs..]);
+        self.bins = merged;
     }
 
     /// Values added.
@@ -253,15 +100,13 @@ impl Sketch {
             return Some(0.0);
         }
         let mut seen = self.zeros;
-        let mut last = None;
-        for (index, n) in self.bins.iter() {
+        for &(index, n) in &self.bins {
             seen += n;
             if seen > rank {
                 return Some(value_of(index));
             }
-            last = Some(index);
         }
-        last.map(value_of)
+        self.bins.last().map(|&(index, _)| value_of(index))
     }
 }
 
@@ -366,98 +211,9 @@ mod tests {
                 all.add(v);
             }
             merged.merge(&part);
-            let bins: Vec<(i32, u64)> = merged.bins.iter().collect();
-            assert!(bins.windows(2).all(|w| w[0].0 < w[1].0));
+            assert!(merged.bins.windows(2).all(|w| w[0].0 < w[1].0));
         }
         assert_eq!(merged, all);
-    }
-
-    /// The counts by bin, as a map; and whether a run is at least half full
-    /// and counts its non-zero bins right.
-    fn check(sketch: &Sketch) -> std::collections::BTreeMap<i32, u64> {
-        if let Bins::Run { counts, filled, .. } = &sketch.bins {
-            assert_eq!(*filled, counts.iter().filter(|n| **n > 0).count());
-            assert!(
-                dense_enough(*filled, counts.len()),
-                "{filled} of {}",
-                counts.len()
-            );
-        }
-        let bins: Vec<(i32, u64)> = sketch.bins.iter().collect();
-        assert!(bins.windows(2).all(|w| w[0].0 < w[1].0));
-        bins.into_iter().collect()
-    }
-
-    type Order = Box<dyn Fn(&mut Vec<f64>)>;
-
-    #[test]
-    fn runs_and_lists_hold_the_same_counts_in_any_order() {
-        // Clusters of latencies, then values far from them on both sides.
-        let mut state = 0x2545_f491_4f6c_dd1d_u64;
-        let mut next = || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        };
-        let mut values: Vec<f64> = (0..3000)
-            .map(|i| match i % 3 {
-                0 => 200.0 + (next() % 400) as f64,
-                1 => 1500.0 + (next() % 900) as f64,
-                _ => 50.0 + (next() % 30) as f64,
-            })
-            .collect();
-        values.extend([0.5, 600_000.0, 0.02, 90_000.0]);
-        let mut want = std::collections::BTreeMap::new();
-        for &v in &values {
-            *want.entry(index_of(v)).or_insert(0) += 1;
-        }
-        let orders: [Order; 3] = [
-            Box::new(|_| {}),
-            Box::new(|v| v.sort_by(f64::total_cmp)),
-            Box::new(|v| v.sort_by(|a, b| b.total_cmp(a))),
-        ];
-        let mut seen_run = false;
-        for order in &orders {
-            let mut values = values.clone();
-            order(&mut values);
-            let mut one = Sketch::default();
-            let mut parts = Sketch::default();
-            for chunk in values.chunks(37) {
-                let mut part = Sketch::default();
-                for &v in chunk {
-                    one.add(v);
-                    part.add(v);
-                    check(&one);
-                    seen_run |= matches!(one.bins, Bins::Run { .. });
-                }
-                parts.merge(&part);
-                check(&parts);
-            }
-            assert_eq!(check(&one), want);
-            assert_eq!(one, parts);
-            for q in [0.0, 0.5, 0.95, 0.99, 1.0] {
-                assert_eq!(one.quantile(q), parts.quantile(q));
-            }
-        }
-        assert!(seen_run, "the clusters fill runs");
-    }
-
-    #[test]
-    fn a_far_value_turns_a_run_back_into_a_list() {
-        let mut sketch = Sketch::default();
-        for v in 100..140 {
-            sketch.add(f64::from(v));
-        }
-        assert!(matches!(sketch.bins, Bins::Run { .. }));
-        sketch.add(500_000.0);
-        assert!(matches!(sketch.bins, Bins::List(_)));
-        assert_eq!(sketch.count(), 41);
-        let top = sketch.quantile(1.0).unwrap();
-        assert!(
-            (top - 500_000.0).abs() <= 500_000.0 * RELATIVE_ACCURACY,
-            "{top}"
-        );
     }
 
     #[test]
