@@ -30,22 +30,6 @@ struct Key {
     class: StatusClass,
 }
 
-/// A [`Key`] with the model and service by address (0 when absent).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-struct AddressKey {
-    window: i64,
-    provider: Provider,
-    model: usize,
-    service: usize,
-    class: StatusClass,
-}
-
-fn address_of(text: Option<&Shared>) -> usize {
-    text.map_or(0, Shared::address)
-}
-
-type FastHash = foldhash::fast::RandomState;
-
 #[derive(Debug, Clone, Default)]
 struct Group {
     requests: u64,
@@ -77,17 +61,7 @@ struct Minute {
 #[derive(Debug, Clone)]
 pub struct Rollups {
     window_ms: i64,
-    /// The groups, in the order first seen; `keys` and `by_address` index it.
-    groups: Vec<Group>,
-    keys: HashMap<Key, usize, FastHash>,
-    /// The same groups by the addresses of the model and service texts. The
-    /// calls of one batch share interned texts, so [`Rollups::add`] hashes
-    /// a few words and clones nothing, where a key by text would hash both
-    /// strings and clone two `Arc`s per call. An address stands for its text
-    /// only while that text is alive: `held` keeps alive every text looked
-    /// up by address whose `Arc` no key holds.
-    by_address: HashMap<AddressKey, usize, FastHash>,
-    held: Vec<Shared>,
+    groups: HashMap<Key, Group, foldhash::fast::RandomState>,
     minutes: BTreeMap<i64, Minute>,
     /// First and last call per provider.
     spans: BTreeMap<Provider, (i64, i64)>,
@@ -99,10 +73,7 @@ impl Rollups {
     pub fn new(window_ms: i64) -> Rollups {
         Rollups {
             window_ms: window_ms.max(1),
-            groups: Vec::new(),
-            keys: HashMap::default(),
-            by_address: HashMap::default(),
-            held: Vec::new(),
+            groups: HashMap::default(),
             minutes: BTreeMap::new(),
             spans: BTreeMap::new(),
         }
@@ -111,41 +82,15 @@ impl Rollups {
     /// Takes one classified call into account.
     pub fn add(&mut self, rec: &Record, provider: Provider, class: StatusClass) {
         let ts = rec.ts_ms;
-        let window = ts.div_euclid(self.window_ms) * self.window_ms;
-        let address = AddressKey {
-            window,
+        let key = Key {
+            window: ts.div_euclid(self.window_ms) * self.window_ms,
             provider,
-            model: address_of(rec.model.as_ref()),
-            service: address_of(rec.service.as_ref()),
+            model: rec.model.clone(),
+            service: rec.service.clone(),
             class,
         };
-        let slot = if let Some(&slot) = self.by_address.get(&address) {
-            slot
-        } else {
-            // A cache: cleared when callers pass fresh `Arc`s per call, so
-            // that it stays in proportion to the groups.
-            if self.by_address.len() >= 2 * self.groups.len() + 4096 {
-                self.by_address.clear();
-                self.held.clear();
-            }
-            let key = Key {
-                window,
-                provider,
-                model: rec.model.clone(),
-                service: rec.service.clone(),
-                class,
-            };
-            let slot = if let Some(&slot) = self.keys.get(&key) {
-                self.held.extend(key.model.into_iter().chain(key.service));
-                slot
-            } else {
-                self.slot(key, Group::default())
-            };
-            self.by_address.insert(address, slot);
-            slot
-        };
         let failed = class != StatusClass::Ok;
-        let group = &mut self.groups[slot];
+        let group = self.groups.entry(key).or_default();
         group.requests += 1;
         group.errors += u64::from(failed);
         group.prompt_tokens += u64::from(rec.prompt_tokens.unwrap_or(0));
@@ -166,9 +111,13 @@ impl Rollups {
 
     /// Adds `other` (built with the same window) into `self`.
     pub fn merge(&mut self, other: Rollups) {
-        let mut groups = other.groups;
-        for (key, slot) in other.keys {
-            self.slot(key, std::mem::take(&mut groups[slot]));
+        for (key, group) in other.groups {
+            match self.groups.get_mut(&key) {
+                Some(into) => into.merge(&group),
+                None => {
+                    self.groups.insert(key, group);
+                }
+            }
         }
         for (at, minute) in other.minutes {
             let into = self.minutes.entry(at).or_default();
@@ -184,33 +133,12 @@ impl Rollups {
         }
     }
 
-    /// The slot of `key`'s group, with `group` added into it (a new slot
-    /// when the key is new).
-    fn slot(&mut self, key: Key, group: Group) -> usize {
-        if let Some(&slot) = self.keys.get(&key) {
-            self.groups[slot].merge(&group);
-            slot
-        } else {
-            let slot = self.groups.len();
-            self.groups.push(group);
-            self.keys.insert(key, slot);
-            slot
-        }
-    }
-
-    /// Each group with its key, in no particular order.
-    fn each(&self) -> impl Iterator<Item = (&Key, &Group)> {
-        self.keys
-            .iter()
-            .map(|(key, &slot)| (key, &self.groups[slot]))
-    }
-
     /// `rollups.parquet`: per window x provider x model x service x
     /// status_class: requests, errors, error rate, latency p50/p95/p99
     /// (within 1%, nearest rank) and token sums, sorted by window then keys
     /// (absent model or service last).
     pub fn frame(&self) -> Result<DataFrame, Error> {
-        let mut rows: Vec<(&Key, &Group)> = self.each().collect();
+        let mut rows: Vec<(&Key, &Group)> = self.groups.iter().collect();
         rows.sort_by(|(a, _), (b, _)| {
             a.window
                 .cmp(&b.window)
@@ -263,7 +191,7 @@ impl Rollups {
     pub fn providers(&self) -> Vec<ProviderRow> {
         let mut per: BTreeMap<Provider, (u64, u64, Sketch, BTreeMap<StatusClass, u64>)> =
             BTreeMap::new();
-        for (key, group) in self.each() {
+        for (key, group) in &self.groups {
             let entry = per.entry(key.provider).or_default();
             entry.0 += group.requests;
             entry.1 += group.errors;
@@ -423,8 +351,7 @@ mod tests {
     #[test]
     fn groups_are_keyed_by_text_whether_texts_are_shared_or_not() {
         let shared = rollups(&calls(false), usize::MAX).frame().unwrap();
-        // Every call with its own copies: more addresses than the cache
-        // keeps, so it is cleared along the way.
+        // Every call with its own copies of the texts, at other addresses.
         let fresh = rollups(&calls(true), usize::MAX).frame().unwrap();
         let merged = rollups(&calls(true), 1_000).frame().unwrap();
         // 10 minutes x (2 models + none) x 2 services x 2 classes.
