@@ -191,52 +191,71 @@ pub(crate) fn finish(
         written,
     } = gathered;
     let out = &args.out;
-    progress.step("detecting incidents");
-    let step = Instant::now();
-    let incidents = incidents::detect(&collector.finish(), detect);
-    tracing::info!(
-        seconds = step.elapsed().as_secs_f64(),
-        incidents = incidents.len(),
-        "detected incidents"
+    let formats = &args.format;
+    let (md, html) = (
+        formats.contains(&ReportFormat::Md),
+        formats.contains(&ReportFormat::Html),
     );
+    // Detection and the rollup outputs need only what was gathered: they run
+    // side by side, on the two threads the stream used.
+    progress.step("detecting incidents and writing rollups");
+    let (incidents, from_rollups) = std::thread::scope(|scope| {
+        let detection = scope.spawn(|| {
+            let step = Instant::now();
+            let incidents = incidents::detect(&collector.finish(), detect);
+            tracing::info!(
+                seconds = step.elapsed().as_secs_f64(),
+                incidents = incidents.len(),
+                "detected incidents"
+            );
+            incidents
+        });
+        let from_rollups = (|| -> Result<_> {
+            let step = Instant::now();
+            let staged = Staged::new(out, "rollups.parquet");
+            let mut frame = rollups.frame().context("cannot build the rollups")?;
+            faultline_report::write_parquet(&mut frame, staged.path())?;
+            staged.commit()?;
+            let charts = if html { rollups.charts() } else { None };
+            let providers = if md || html {
+                rollups.providers()
+            } else {
+                Vec::new()
+            };
+            tracing::info!(
+                seconds = step.elapsed().as_secs_f64(),
+                "wrote rollups.parquet, built the charts and the provider table"
+            );
+            Ok((charts, providers))
+        })();
+        let incidents = detection
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        (incidents, from_rollups)
+    });
+    let (charts, providers) = from_rollups?;
 
-    progress.step("writing rollups");
-    let step = Instant::now();
-    let staged = Staged::new(out, "rollups.parquet");
-    let mut frame = rollups.frame().context("cannot build the rollups")?;
-    faultline_report::write_parquet(&mut frame, staged.path())?;
-    staged.commit()?;
-    drop(frame);
+    progress.step("writing incidents");
     let staged = Staged::new(out, "incidents.parquet");
     let mut frame = faultline_report::incidents_frame(&incidents)?;
     faultline_report::write_parquet(&mut frame, staged.path())?;
     staged.commit()?;
-    tracing::info!(
-        seconds = step.elapsed().as_secs_f64(),
-        "wrote rollups.parquet and incidents.parquet"
-    );
 
-    let formats = &args.format;
-    if formats.contains(&ReportFormat::Md) || formats.contains(&ReportFormat::Html) {
+    if md || html {
         progress.step("writing reports");
         let step = Instant::now();
-        let charts = if formats.contains(&ReportFormat::Html) {
-            rollups.charts()
-        } else {
-            None
-        };
         let report = Report {
             overview: overview(read, tally),
-            providers: rollups.providers(),
+            providers,
             incidents: &incidents,
             charts,
         };
-        if formats.contains(&ReportFormat::Md) {
+        if md {
             let mut file = Atomic::create(out, "report.md")?;
             file.write_all(faultline_report::markdown(&report).as_bytes())?;
             file.commit()?;
         }
-        if formats.contains(&ReportFormat::Html) {
+        if html {
             let mut file = Atomic::create(out, "report.html")?;
             file.write_all(faultline_report::html(&report).as_bytes())?;
             file.commit()?;
