@@ -196,8 +196,8 @@ pub(crate) fn finish(
         formats.contains(&ReportFormat::Md),
         formats.contains(&ReportFormat::Html),
     );
-    // Detection and the rollup outputs need only what was gathered: they run
-    // side by side, on the two threads the stream used.
+    // Detection and the rollup outputs need only what was gathered, not
+    // each other: they run side by side, and the run's tail is shorter.
     progress.step("detecting incidents and writing rollups");
     let (incidents, from_rollups) = std::thread::scope(|scope| {
         let detection = scope.spawn(|| {
