@@ -20,12 +20,6 @@ use std::process::ExitCode;
 
 use clap::{Args, FromArgMatches, Parser, Subcommand};
 
-/// Every batch allocates its records and columns on one worker and frees
-/// them on another; mimalloc's per-thread free lists take that without the
-/// arena locking and consolidation glibc's allocator spends time in.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 /// LLM API call logs in, incident reports out.
 #[derive(Debug, Parser)]
 #[command(name = "faultline", version, about, long_about = None)]
