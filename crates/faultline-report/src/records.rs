@@ -655,19 +655,15 @@ fn optional<'b, T: NativeType>(
     let mut out = Vec::with_capacity(rows);
     let mut validity: Option<MutableBitmap> = None;
     for (batch, range) in parts {
-        for value in &values(batch)[range.clone()] {
-            if let Some(v) = value {
-                out.push(*v);
-                if let Some(valid) = &mut validity {
-                    valid.push(true);
-                }
-            } else {
-                validity
-                    .get_or_insert_with(|| all_valid(out.len(), rows))
-                    .push(false);
-                out.push(T::default());
-            }
+        let values = &values(batch)[range.clone()];
+        // Whole slices at a time: a bit pushed per row cost more than the copy.
+        if validity.is_none() && values.iter().any(Option::is_none) {
+            validity = Some(all_valid(out.len(), rows));
         }
+        if let Some(valid) = &mut validity {
+            valid.extend_from_trusted_len_iter(values.iter().map(Option::is_some));
+        }
+        out.extend(values.iter().map(|v| v.unwrap_or_default()));
     }
     PrimitiveArray::new(dtype.clone(), out.into(), validity.map(Bitmap::from)).boxed()
 }
@@ -694,30 +690,31 @@ fn dictionary<'b>(
     let mut index: HashMap<&str, u32, FastHash> = HashMap::default();
     let mut remap = Vec::new();
     for (cat, range) in parts {
+        let codes = &cat.codes[range];
         remap.clear();
         remap.resize(cat.values.len(), UNSEEN);
-        for &code in &cat.codes[range] {
-            if code == NULL {
-                validity
-                    .get_or_insert_with(|| all_valid(keys.len(), rows))
-                    .push(false);
-                keys.push(0);
-                continue;
-            }
-            let mut key = remap[code as usize];
-            if key == UNSEEN {
+        // Values enter the dictionary in the order the rows first use them.
+        for &code in codes {
+            if code != NULL && remap[code as usize] == UNSEEN {
                 let text = &*cat.values[code as usize];
-                key = *index.entry(text).or_insert_with(|| {
+                remap[code as usize] = *index.entry(text).or_insert_with(|| {
                     values.push_value(text);
                     (values.len() - 1) as u32
                 });
-                remap[code as usize] = key;
-            }
-            keys.push(key);
-            if let Some(valid) = &mut validity {
-                valid.push(true);
             }
         }
+        // Then keys and validity a slice at a time; a null row's key is 0.
+        if validity.is_none() && codes.contains(&NULL) {
+            validity = Some(all_valid(keys.len(), rows));
+        }
+        if let Some(valid) = &mut validity {
+            valid.extend_from_trusted_len_iter(codes.iter().map(|&code| code != NULL));
+        }
+        keys.extend(
+            codes
+                .iter()
+                .map(|&code| remap.get(code as usize).copied().unwrap_or(0)),
+        );
     }
     let keys = PrimitiveArray::new(
         ArrowDataType::UInt32,
@@ -1032,6 +1029,47 @@ mod tests {
         cat.push_static(mini);
         assert_eq!(cat.codes, [0, 0, 1, NULL, 0, 0, 1, 0, 1]);
         assert_eq!(cat.values, ["gpt-4o".into(), "gpt-4o-mini".into()]);
+    }
+
+    #[test]
+    fn a_dictionary_lists_values_in_the_order_its_rows_first_use_them() {
+        let cat_of = |values: &[Option<&str>]| {
+            let mut cat = Cat::default();
+            for value in values {
+                cat.push(*value);
+            }
+            cat
+        };
+        // The first batch's first rows went to the row group before: "a"
+        // has a code there but shows up here only after "b".
+        let first = cat_of(&[Some("a"), None, Some("b"), Some("a"), None]);
+        let second = cat_of(&[Some("c"), Some("b"), None]);
+        let array = dictionary(
+            [(&first, 2..5), (&second, 0..3)].into_iter(),
+            6,
+            &ArrowDataType::Utf8View,
+        );
+        let array = array
+            .as_any()
+            .downcast_ref::<DictionaryArray<u32>>()
+            .expect("a dictionary array");
+        let rows: Vec<Option<String>> = (0..array.len())
+            .map(|row| {
+                array.is_valid(row).then(|| {
+                    let key = array.keys().value(row) as usize;
+                    let values = array.values().as_any();
+                    let values = values
+                        .downcast_ref::<polars_arrow::array::Utf8ViewArray>()
+                        .expect("text values");
+                    values.value(key).to_owned()
+                })
+            })
+            .collect();
+        let want = [Some("b"), Some("a"), None, Some("c"), Some("b"), None];
+        let want: Vec<Option<String>> = want.iter().map(|v| v.map(str::to_owned)).collect();
+        assert_eq!(rows, want);
+        let keys: Vec<u32> = array.keys().values().iter().copied().collect();
+        assert_eq!(keys, [0, 1, 0, 2, 0, 0]);
     }
 
     #[test]
