@@ -127,10 +127,11 @@ pub(crate) fn line<'a>(
         object(text, member)?;
         return Ok(Line::none());
     }
-    if scan_with(&TAPE, text, member)? {
+    if let Some(unicode_escape) = scan_with(&TAPE, text, member)? {
         ACTIVE.set((text.as_ptr() as usize, text.len()));
         Ok(Line {
             active: true,
+            unicode_escape: Some(unicode_escape),
             _text: PhantomData,
         })
     } else {
@@ -190,6 +191,8 @@ pub(crate) fn members_of<'a>(raw: Raw<'a>, mut member: impl FnMut(Key<'a>, Raw<'
 #[must_use = "the line's tokens are kept only while this lives"]
 pub(crate) struct Line<'a> {
     active: bool,
+    /// Whether a string of the line holds a `\u` escape, when the tape read it.
+    unicode_escape: Option<bool>,
     /// Tied to the line's text, and to this thread.
     _text: PhantomData<(&'a str, *const ())>,
 }
@@ -198,8 +201,15 @@ impl Line<'_> {
     fn none() -> Self {
         Line {
             active: false,
+            unicode_escape: None,
             _text: PhantomData,
         }
+    }
+
+    /// Whether a string of the line holds a `\u` escape; `None` when the
+    /// line was not read by the tape (the caller then looks for itself).
+    pub(crate) fn unicode_escape(&self) -> Option<bool> {
+        self.unicode_escape
     }
 }
 
@@ -211,18 +221,19 @@ impl Drop for Line<'_> {
     }
 }
 
-/// Scans with `tape` when it is free; true when the tape took the text.
+/// Scans with `tape` when it is free. When the tape took the text: whether
+/// a string of it holds a `\u` escape; `None` when the byte walker read it.
 fn scan_with<'a>(
     tape: &'static LocalKey<RefCell<Tape>>,
     text: &'a str,
     mut member: impl FnMut(Key<'a>, Raw<'a>),
-) -> Result<bool, Error> {
+) -> Result<Option<bool>, Error> {
     let taped = tape.with(|tape| {
         let Ok(mut tape) = tape.try_borrow_mut() else {
-            return false;
+            return None;
         };
         if !tape.object(text) {
-            return false;
+            return None;
         }
         for m in &tape.members {
             let key = Key {
@@ -231,12 +242,12 @@ fn scan_with<'a>(
             };
             member(key, Raw(&text[m.value.0 as usize..m.value.1 as usize]));
         }
-        true
+        Some(tape.unicode_escape)
     });
-    if taped {
-        Ok(true)
+    if taped.is_some() {
+        Ok(taped)
     } else {
-        scan_object(Scanner::new(text), &mut member).map(|()| false)
+        scan_object(Scanner::new(text), &mut member).map(|()| None)
     }
 }
 
@@ -769,6 +780,8 @@ pub(crate) struct Tape {
     closes: Vec<u32>,
     /// Stage 2's stack of open containers, kept for its capacity.
     open: Vec<u32>,
+    /// Whether a string of the last text indexed holds a `\u` escape.
+    unicode_escape: bool,
     /// The top-level object's members, once walked.
     members: Vec<Member>,
 }
@@ -861,6 +874,7 @@ impl Tape {
             self.closes.shrink_to_fit();
         }
         let mut len = 0usize;
+        self.unicode_escape = false;
         self.backslashes.clear();
         self.backslashes.reserve(text.len().div_ceil(64));
         let mut prev_escaped = 0u64;
@@ -887,6 +901,7 @@ impl Tape {
                 if !valid_escape(text, at) {
                     return false;
                 }
+                self.unicode_escape |= text.get(at) == Some(&b'u');
                 to_check &= to_check - 1;
             }
             let outside = !(in_string | quote);
@@ -928,6 +943,7 @@ impl Tape {
             closes,
             open,
             members,
+            unicode_escape: _,
         } = self;
         let t = &tokens[..*len];
         let end = walk_object(view, t, closes, open, |key, value| {
@@ -1517,6 +1533,19 @@ mod tests {
             .collect();
         assert_eq!(got, want);
         assert_eq!(members("{}").unwrap(), vec![]);
+    }
+
+    #[test]
+    fn a_line_says_whether_it_holds_unicode_escapes() {
+        let says = |text: &str| line(text, |_, _| {}).unwrap().unicode_escape();
+        assert_eq!(says(r#"{"a":"plain \"quoted\" \n"}"#), Some(false));
+        // An escaped backslash before a `u` is not a `\u` escape.
+        assert_eq!(says(r#"{"a":"C:\\users"}"#), Some(false));
+        assert_eq!(says(r#"{"a":"sk\u002dkey"}"#), Some(true));
+        assert_eq!(says(r#"{"k\u0065y":1}"#), Some(true));
+        // In a string past the first 64 bytes, and at the very end.
+        let long = format!(r#"{{"a":"{}","b":"\u00e9"}}"#, "x".repeat(100));
+        assert_eq!(says(&long), Some(true));
     }
 
     #[test]

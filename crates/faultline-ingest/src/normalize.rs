@@ -155,7 +155,7 @@ pub(crate) fn normalize_line(
             detail: Some(format!("invalid utf-8 at byte {at}")),
         }
     })?;
-    let (obj, _line) = Obj::line(text).map_err(|e| json_rejection(&e, last_unterminated))?;
+    let (obj, line_scan) = Obj::line(text).map_err(|e| json_rejection(&e, last_unterminated))?;
     let secrets = secret::count_secrets(line).min(usize::from(u16::MAX)) as u16;
     let start = out.len();
     if obj.has(F::Otlp) || obj.marks.gen_ai || attributes_have_gen_ai(&obj) {
@@ -185,7 +185,9 @@ pub(crate) fn normalize_line(
         }
     }
     // A key written with JSON escapes (`\u002d` for `-`) shows only once decoded.
-    let escaped = UNICODE_ESCAPE.find(line).is_some();
+    let escaped = line_scan
+        .unicode_escape()
+        .unwrap_or_else(|| UNICODE_ESCAPE.find(line).is_some());
     for rec in &mut out[start..] {
         rec.secrets_found = secrets;
         if secrets > 0 || escaped {
@@ -195,7 +197,8 @@ pub(crate) fn normalize_line(
     Ok(())
 }
 
-/// Built once: `memmem::find` would build its searcher on every line.
+/// For lines the tape did not read (it reports `\u` escapes itself). Built
+/// once: `memmem::find` would build its searcher on every line.
 static UNICODE_ESCAPE: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
     std::sync::LazyLock::new(|| memchr::memmem::Finder::new(b"\\u"));
 
