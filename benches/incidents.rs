@@ -4,8 +4,6 @@
 //!
 //! `cargo bench -p faultline-classify --bench incidents`
 
-use std::sync::Arc;
-
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use faultline_classify::incidents::{detect, Collector, DetectConfig};
 use faultline_classify::{Classification, Classifier, Record};
@@ -16,7 +14,7 @@ const DAY: i64 = 1_773_100_800_000;
 
 /// A day of calls from ten services (one key and model each), 3% failing.
 fn day(n: usize) -> Vec<Record> {
-    let file: Arc<str> = Arc::from("calls.jsonl");
+    let file = Shared::intern("calls.jsonl");
     let services: Vec<(Shared, Shared, Shared)> = (0..10)
         .map(|i| {
             (
@@ -32,7 +30,7 @@ fn day(n: usize) -> Vec<Record> {
             let (service, key, model) = &services[(i / 7) % services.len()];
             let mut rec = Record {
                 ts_ms: DAY + (i as i64 * 86_400_000) / n as i64,
-                source_file: Arc::clone(&file),
+                source_file: file.clone(),
                 source_line: i as u64 + 1,
                 service: Some(service.clone()),
                 key_fp: Some(key.clone()),

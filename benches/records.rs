@@ -4,8 +4,6 @@
 //!
 //! `cargo bench -p faultline-report --bench records`
 
-use std::sync::Arc;
-
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use faultline_classify::{Classification, Classifier};
 use faultline_ingest::{Format, Record, Shared};
@@ -15,7 +13,7 @@ const ROWS: usize = 200_000;
 
 fn records() -> Vec<(Record, Classification)> {
     let classifier = Classifier::default();
-    let file: Arc<str> = Arc::from("checkout-api.jsonl");
+    let file = Shared::intern("checkout-api.jsonl");
     // Interned, as ingest gives them.
     let services: Vec<Shared> = ["checkout-api", "support-bot", "search"]
         .into_iter()
@@ -30,7 +28,7 @@ fn records() -> Vec<(Record, Classification)> {
             let failed = i % 20 == 0;
             let rec = Record {
                 ts_ms: 1_773_100_800_000 + i as i64 * 37,
-                source_file: Arc::clone(&file),
+                source_file: file.clone(),
                 source_line: i as u64 + 1,
                 byte_offset: i as u64 * 380,
                 format: Some(Format::FlatEvent),

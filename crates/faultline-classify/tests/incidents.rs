@@ -1,8 +1,6 @@
 //! Each detector on small fixtures with and without its pattern, including
 //! the near misses a user would not want paged for.
 
-use std::sync::Arc;
-
 use faultline_classify::incidents::{detect, Collector, DetectConfig, Incident, Pattern};
 use faultline_classify::{Classifier, Provider};
 use faultline_ingest::Record;
@@ -14,7 +12,7 @@ const DAY: i64 = 1_773_100_800_000;
 fn call(s: f64, host: &str, model: &str, service: &str, key: &str) -> Record {
     Record {
         ts_ms: DAY + (s * 1000.0) as i64,
-        source_file: Arc::from("calls.jsonl"),
+        source_file: "calls.jsonl".into(),
         source_line: 0,
         host: Some(host.into()),
         model: Some(model.into()),

@@ -80,7 +80,7 @@ impl Stage for ClassifyStage<'_> {
         let last_record = batch
             .records
             .last()
-            .map(|r| (Arc::clone(&r.source_file), r.byte_offset));
+            .map(|r| (Arc::from(r.source_file.as_str()), r.byte_offset));
         let last_bad = batch
             .bad_lines
             .last()

@@ -13,6 +13,7 @@ use crate::normalize::{normalize_line, Ctx, Origin};
 use crate::quarantine::{excerpt, BadLine, Reason};
 use crate::record::{Format, Record};
 use crate::secret::{Fingerprinter, DEFAULT_FINGERPRINT_KEY};
+use crate::text::Shared;
 
 /// How ingest reads and parses. Shared by the CLI flags and the config file.
 #[derive(Debug, Clone)]
@@ -650,9 +651,11 @@ fn parse_piece<D: AsRef<[u8]>>(
     fingerprinter: &Fingerprinter,
 ) -> ChunkOut {
     let ctx = &Ctx::new(fingerprinter);
-    // A chunk-local copy of the name: every record holds a reference, and
-    // one shared count touched by all workers would bounce between cores.
+    // A chunk-local copy of the name for its bad lines (one shared count
+    // touched by all workers would bounce between cores), and the name
+    // interned for its records, which then hold it without any count.
     let file: &Arc<str> = &Arc::from(&**file);
+    let name = &Shared::intern(file);
     let mut out = ChunkOut {
         batch: Batch::default(),
         counts: Counts::default(),
@@ -699,6 +702,7 @@ fn parse_piece<D: AsRef<[u8]>>(
                 }
                 let origin = Origin {
                     file,
+                    name,
                     line: line_no,
                     offset: offset + start as u64,
                 };

@@ -101,6 +101,8 @@ fn promote(cached: &mut Shared) -> Shared {
 #[derive(Debug, Clone)]
 pub(crate) struct Origin<'f> {
     pub(crate) file: &'f Arc<str>,
+    /// The file's name as records hold it.
+    pub(crate) name: &'f Shared,
     pub(crate) line: u64,
     pub(crate) offset: u64,
 }
@@ -220,7 +222,7 @@ pub(crate) fn trim(text: &str) -> &str {
 }
 
 pub(crate) fn base_record(origin: &Origin<'_>) -> Record {
-    Record::at(Arc::clone(origin.file), origin.line, origin.offset)
+    Record::at(origin.name.clone(), origin.line, origin.offset)
 }
 
 // ---------------------------------------------------------------------------

@@ -1,7 +1,6 @@
 //! The normalized record: one LLM API call, whatever format it was logged in.
 
 use std::fmt;
-use std::sync::Arc;
 
 use crate::text::Shared;
 
@@ -102,7 +101,7 @@ pub struct Record {
     /// Start of the call, milliseconds since the Unix epoch (UTC).
     pub ts_ms: i64,
     /// The file the line came from (`-` for standard input).
-    pub source_file: Arc<str>,
+    pub source_file: Shared,
     /// 1-based line number in the (decompressed) file.
     pub source_line: u64,
     /// Byte offset of the line in the (decompressed) file.
@@ -157,13 +156,10 @@ impl Record {
     /// A record of the line at `source_line` (`byte_offset`) of
     /// `source_file`, every other field empty.
     ///
-    /// Prefer it to `Record { .., ..Record::default() }` where records are
-    /// made by the million: the default `source_file` is the empty
-    /// `Arc<str>`, one static shared by every thread, so building and
-    /// dropping it bumps a reference count whose cache line then bounces
-    /// between cores.
+    /// The same as `Record { source_file, source_line, byte_offset,
+    /// ..Record::default() }`, without building a default file name first.
     #[must_use]
-    pub fn at(source_file: Arc<str>, source_line: u64, byte_offset: u64) -> Record {
+    pub fn at(source_file: Shared, source_line: u64, byte_offset: u64) -> Record {
         Record {
             ts_ms: 0,
             source_file,

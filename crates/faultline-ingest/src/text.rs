@@ -109,6 +109,13 @@ impl AsRef<str> for Shared {
     }
 }
 
+/// The empty text, interned from the start: no reference count.
+impl Default for Shared {
+    fn default() -> Shared {
+        Shared::Static("")
+    }
+}
+
 impl From<&str> for Shared {
     fn from(text: &str) -> Shared {
         Shared::Counted(Arc::from(text))

@@ -185,8 +185,8 @@ impl<T: Clone + for<'a> From<&'a str>> Interner<T> {
     }
 }
 
-/// The interners of a read: `Arc<str>` for files, formats and causes,
-/// [`Shared`] for the record's service, model and key fingerprint.
+/// The interners of a read: `Arc<str>` for formats and causes, [`Shared`]
+/// for the record's file, service, model and key fingerprint.
 #[derive(Default)]
 struct Strings {
     counted: Interner<Arc<str>>,
@@ -241,10 +241,7 @@ fn read_batch(
             empty_response: empty.get(i).unwrap_or(false),
             secrets_found: secrets.get(i).unwrap_or(0),
             ..Record::at(
-                strings
-                    .counted
-                    .get(file.get(i))
-                    .unwrap_or_else(|| Arc::from("")),
+                strings.texts.get(file.get(i)).unwrap_or_default(),
                 line.get(i).unwrap_or(0),
                 offset.get(i).unwrap_or(0),
             )

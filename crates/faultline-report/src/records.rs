@@ -425,7 +425,7 @@ impl RecordColumns {
     /// Appends one classified record.
     pub fn push(&mut self, rec: &Record, class: &Classification) {
         self.ts.push(rec.ts_ms);
-        self.source_file.push_shared(Some(&rec.source_file));
+        self.source_file.push_text(Some(&rec.source_file));
         self.source_line.push(rec.source_line);
         self.byte_offset.push(rec.byte_offset);
         match rec.format {

@@ -320,7 +320,7 @@ mod tests {
         };
         (0..12_000)
             .map(|i: usize| {
-                let mut rec = Record::at(Arc::from("calls.jsonl"), i as u64 + 1, 0);
+                let mut rec = Record::at("calls.jsonl".into(), i as u64 + 1, 0);
                 rec.ts_ms = i as i64 * 50;
                 rec.model = (!i.is_multiple_of(5)).then(|| text(i % 2));
                 rec.service = Some(text(2 + i % 3 % 2));

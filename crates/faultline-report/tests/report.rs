@@ -1,10 +1,8 @@
 //! The parquet tables and the markdown report, from classified records.
 
-use std::sync::Arc;
-
 use faultline_classify::incidents::{detect, Collector, DetectConfig};
 use faultline_classify::Classifier;
-use faultline_ingest::Record;
+use faultline_ingest::{Record, Shared};
 use faultline_report::{
     html, incidents_frame, markdown, records_schema, write_parquet, Overview, RecordColumns,
     RecordSet, RecordsWriter, Report, Rollups, RELATIVE_ACCURACY,
@@ -15,13 +13,13 @@ use polars::prelude::*;
 const DAY: i64 = 1_773_100_800_000;
 
 fn calls() -> Vec<Record> {
-    let file: Arc<str> = Arc::from("calls.jsonl");
+    let file = Shared::intern("calls.jsonl");
     let mut out = Vec::new();
     for i in 0..600u32 {
         let minute = i64::from(i / 60);
         let mut rec = Record {
             ts_ms: DAY + minute * 60_000 + i64::from(i % 60) * 1000,
-            source_file: Arc::clone(&file),
+            source_file: file.clone(),
             source_line: u64::from(i) + 1,
             host: Some(
                 if i % 3 == 0 {

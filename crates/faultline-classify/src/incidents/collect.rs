@@ -2,7 +2,6 @@
 //! call and one small event per failure.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Arc;
 
 use faultline_ingest::{Record, Shared};
 
@@ -99,7 +98,7 @@ pub struct Event {
     /// The request id, for evidence and retry counting.
     pub request_id: Option<Box<str>>,
     /// Evidence pointer: file and 1-based line.
-    pub file: Arc<str>,
+    pub file: Shared,
     /// 1-based line.
     pub line: u64,
     /// Prompt tokens, when logged.
@@ -210,7 +209,7 @@ impl Collector {
                 cause: cause.clone(),
                 http_status: rec.http_status,
                 request_id: rec.request_id.as_deref().map(Box::from),
-                file: Arc::clone(&rec.source_file),
+                file: rec.source_file.clone(),
                 line: rec.source_line,
                 prompt_tokens: rec.prompt_tokens,
                 attempt: rec.attempt,

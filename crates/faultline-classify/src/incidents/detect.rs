@@ -877,7 +877,7 @@ impl Ctx<'_> {
                 .take(self.config.evidence)
                 .map(|e| format!("{}:{}", e.file, e.line))
                 .collect();
-            let files = distinct(&events, |e| Some(Arc::clone(&e.file)));
+            let files = distinct(&events, |e| Some(e.file.clone()));
             let secrets: u64 = events.iter().map(|e| u64::from(e.secrets)).sum();
             inc.summary = format!(
                 "{}{} {} {} {} (in {}); faultline copies none of them, but the logs leak them: rotate those keys and stop logging credentials.",
