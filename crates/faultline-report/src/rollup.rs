@@ -50,6 +50,9 @@ impl Group {
 }
 
 /// Per minute: calls by provider and class, and the latency of all calls.
+/// Kept per call only when rollup windows are not minutes; with one-minute
+/// windows (the default) the groups hold the same counts, and the charts
+/// sum them per minute once at the end instead.
 #[derive(Debug, Clone, Default)]
 struct Minute {
     calls: BTreeMap<(Provider, StatusClass), u64>,
@@ -95,14 +98,19 @@ impl Rollups {
         group.errors += u64::from(failed);
         group.prompt_tokens += u64::from(rec.prompt_tokens.unwrap_or(0));
         group.completion_tokens += u64::from(rec.completion_tokens.unwrap_or(0));
-        let minute = self
-            .minutes
-            .entry(ts.div_euclid(MINUTE_MS) * MINUTE_MS)
-            .or_default();
-        *minute.calls.entry((provider, class)).or_default() += 1;
-        if let Some(bin) = rec.latency_ms.and_then(Bin::of) {
+        let bin = rec.latency_ms.and_then(Bin::of);
+        if let Some(bin) = bin {
             group.latency.add_bin(bin);
-            minute.latency.add_bin(bin);
+        }
+        if self.window_ms != MINUTE_MS {
+            let minute = self
+                .minutes
+                .entry(ts.div_euclid(MINUTE_MS) * MINUTE_MS)
+                .or_default();
+            *minute.calls.entry((provider, class)).or_default() += 1;
+            if let Some(bin) = bin {
+                minute.latency.add_bin(bin);
+            }
         }
         let span = self.spans.entry(provider).or_insert((ts, ts));
         span.0 = span.0.min(ts);
@@ -228,6 +236,19 @@ impl Rollups {
         rows
     }
 
+    /// Per-minute counts and latencies summed from one-minute groups: the
+    /// same sums [`Rollups::add`] would have kept per call (sketches merge
+    /// exactly).
+    fn minutes_of_groups(&self) -> BTreeMap<i64, Minute> {
+        let mut minutes: BTreeMap<i64, Minute> = BTreeMap::new();
+        for (key, group) in &self.groups {
+            let minute = minutes.entry(key.window).or_default();
+            *minute.calls.entry((key.provider, key.class)).or_default() += group.requests;
+            minute.latency.merge(&group.latency);
+        }
+        minutes
+    }
+
     /// The chart series over the whole span, in at most
     /// [`crate::MAX_BUCKETS`] buckets; None when there was no call.
     #[must_use]
@@ -240,7 +261,14 @@ impl Rollups {
         let mut by_provider: BTreeMap<Provider, (Vec<u64>, Vec<u64>)> = BTreeMap::new();
         let mut by_class: BTreeMap<StatusClass, Vec<u64>> = BTreeMap::new();
         let mut latency: Vec<Sketch> = vec![Sketch::default(); buckets];
-        for (&at, minute) in &self.minutes {
+        let by_group;
+        let minutes = if self.window_ms == MINUTE_MS {
+            by_group = self.minutes_of_groups();
+            &by_group
+        } else {
+            &self.minutes
+        };
+        for (&at, minute) in minutes {
             let Some(i) = usize::try_from((at.max(start_ms) - start_ms) / bucket_ms)
                 .ok()
                 .filter(|&i| i < buckets)
@@ -337,9 +365,13 @@ mod tests {
     }
 
     fn rollups(calls: &[(Record, StatusClass)], part: usize) -> Rollups {
-        let mut all = Rollups::new(DEFAULT_WINDOW_MS);
+        rollups_of(calls, part, DEFAULT_WINDOW_MS)
+    }
+
+    fn rollups_of(calls: &[(Record, StatusClass)], part: usize, window_ms: i64) -> Rollups {
+        let mut all = Rollups::new(window_ms);
         for calls in calls.chunks(part) {
-            let mut rollups = Rollups::new(DEFAULT_WINDOW_MS);
+            let mut rollups = Rollups::new(window_ms);
             for (rec, class) in calls {
                 rollups.add(rec, Provider::OpenAi, *class);
             }
@@ -366,5 +398,20 @@ mod tests {
             .sum()
             .unwrap();
         assert_eq!(requests, 12_000);
+    }
+
+    #[test]
+    fn charts_are_the_same_whether_minutes_come_from_groups_or_from_calls() {
+        let calls = calls(false);
+        // One-minute windows: the charts' minutes are summed from the groups.
+        let from_groups = rollups_of(&calls, 1_000, MINUTE_MS).charts().unwrap();
+        // Other windows: every call is also counted in its minute.
+        for window_ms in [30_000, 5 * MINUTE_MS] {
+            let from_calls = rollups_of(&calls, 1_000, window_ms).charts().unwrap();
+            assert_eq!(from_groups, from_calls, "{window_ms} ms windows");
+        }
+        let requests: u64 = from_groups.providers.iter().flat_map(|p| &p.requests).sum();
+        assert_eq!(requests, 12_000);
+        assert!(from_groups.latency[0].iter().all(Option::is_some));
     }
 }
