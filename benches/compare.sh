@@ -23,19 +23,20 @@ duckdb.connect().execute(open(sys.argv[1]).read())
 PY
 echo "sample day: $size requested, $bytes bytes; $runs runs each, alternating"
 
-declare -a ft dt
+declare -a ft dt fs ds
 fr=0 dr=0
 for _ in $(seq "$runs"); do
     rm -rf "$work/duck" && mkdir -p "$work/duck"
-    /usr/bin/time -f "%e %M" -o "$work/t" "$venv/bin/python" "$work/job.py" "$work/job.sql"
-    read -r s kb <"$work/t"; dt+=("$s"); (( kb > dr )) && dr=$kb
-    /usr/bin/time -f "%e %M" -o "$work/t" "$bin" analyze -q -j 2 --out "$work/fl" "$work/day/logs"
-    read -r s kb <"$work/t"; ft+=("$s"); (( kb > fr )) && fr=$kb
+    /usr/bin/time -f "%e %S %M" -o "$work/t" "$venv/bin/python" "$work/job.py" "$work/job.sql"
+    read -r s sys kb <"$work/t"; dt+=("$s"); ds+=("$sys"); (( kb > dr )) && dr=$kb
+    /usr/bin/time -f "%e %S %M" -o "$work/t" "$bin" analyze -q -j 2 --out "$work/fl" "$work/day/logs"
+    read -r s sys kb <"$work/t"; ft+=("$s"); fs+=("$sys"); (( kb > fr )) && fr=$kb
 done
 fm=$(median "${ft[@]}"); dm=$(median "${dt[@]}")
-awk -v b="$bytes" -v f="$fm" -v d="$dm" -v fr="$fr" -v dr="$dr" 'BEGIN {
-    printf "faultline analyze: median %.2f s, %.0f MB/s, max RSS %.0f MiB\n", f, b / f / 1e6, fr / 1024
-    printf "duckdb job:        median %.2f s, %.0f MB/s, max RSS %.0f MiB\n", d, b / d / 1e6, dr / 1024
+fsm=$(median "${fs[@]}"); dsm=$(median "${ds[@]}")
+awk -v b="$bytes" -v f="$fm" -v d="$dm" -v fr="$fr" -v dr="$dr" -v fs="$fsm" -v ds="$dsm" 'BEGIN {
+    printf "faultline analyze: median %.2f s, %.0f MB/s, system %.2f s, max RSS %.0f MiB\n", f, b / f / 1e6, fs, fr / 1024
+    printf "duckdb job:        median %.2f s, %.0f MB/s, system %.2f s, max RSS %.0f MiB\n", d, b / d / 1e6, ds, dr / 1024
     printf "ratio (duckdb time / faultline time): %.2fx\n", d / f
 }'
 echo "duckdb rows: $("$venv/bin/python" -c "import duckdb; print(duckdb.sql(\"select count(*) from '$work/duck/records.parquet'\").fetchall()[0][0])")"

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # End-to-end benchmark: `faultline analyze` on a generated sample day, on
 # one core and on two, warm cache, median of N runs; prints seconds, MB/s,
-# max RSS and the scaling from one core to two.
+# user and system CPU, max RSS and the scaling from one core to two. System
+# time is printed because it moves with the machine's state (fresh pages
+# cost the kernel, and on a virtual machine often the host, a fault).
 #
 # `-j 1` sets one parser thread, but the parquet writer runs beside it, so
 # the one-core run is pinned with taskset: it measures what one core does,
@@ -24,19 +26,19 @@ for threads in 1 2; do
     if [[ $threads == 1 ]]; then
         pin=(taskset -c "$(taskset -pc $$ | sed 's/.*: //; s/[,-].*//')")
     fi
-    times=()
+    times=() users=() systems=()
     rss=0
     for _ in $(seq "$runs"); do
-        /usr/bin/time -f "%e %M" -o "$work/time" \
+        /usr/bin/time -f "%e %U %S %M" -o "$work/time" \
             "${pin[@]}" "$bin" analyze -q -j "$threads" --out "$work/out" "$work/day/logs"
-        read -r seconds kb <"$work/time"
-        times+=("$seconds")
+        read -r seconds user system kb <"$work/time"
+        times+=("$seconds") users+=("$user") systems+=("$system")
         (( kb > rss )) && rss=$kb
     done
     median=$(median "${times[@]}")
     mbps=$(awk -v b="$bytes" -v s="$median" 'BEGIN {printf "%.0f", b / s / 1e6}')
     medians[$threads]=$median
-    echo "threads $threads${pin:+ (pinned to one core)}: median ${median} s over $runs runs, ${mbps} MB/s, max RSS $((rss / 1024)) MiB"
+    echo "threads $threads${pin:+ (pinned to one core)}: median ${median} s over $runs runs, ${mbps} MB/s, CPU $(median "${users[@]}") s user + $(median "${systems[@]}") s system, max RSS $((rss / 1024)) MiB"
 done
 awk -v a="${medians[1]}" -v b="${medians[2]}" 'BEGIN {printf "scaling, one core to two: %.2fx\n", a / b}'
 
