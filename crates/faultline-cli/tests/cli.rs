@@ -347,7 +347,8 @@ fn everything_under(dir: &Path) -> String {
 #[test]
 fn planted_keys_reach_no_output_of_any_command() {
     // Keys of every shape (OpenAI, Anthropic, Google, AWS, bearer tokens, URL
-    // parameters) in every field of every format, and in bad lines.
+    // parameters) in every field of every format, in bad lines, and behind
+    // JSON escapes (in a line, and in JSON held in a string of a line).
     let planted = fixture("secrets/planted.jsonl");
     let work = tempfile::tempdir().unwrap();
     let out = work.path().join("out");
@@ -372,7 +373,7 @@ fn planted_keys_reach_no_output_of_any_command() {
         0,
     );
     let summary = read_json(&out.join("summary.json"));
-    assert_eq!(summary["totals"]["records"], 8, "every call is still read");
+    assert_eq!(summary["totals"]["records"], 10, "every call is still read");
     assert_eq!(summary["totals"]["bad_lines"], 3);
     assert_eq!(summary["totals"]["lines_with_plaintext_secrets"], 11);
     let classified = work.path().join("records.parquet");

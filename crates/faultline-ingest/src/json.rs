@@ -206,8 +206,9 @@ impl Line<'_> {
         }
     }
 
-    /// Whether a string of the line holds a `\u` escape; `None` when the
-    /// line was not read by the tape (the caller then looks for itself).
+    /// Whether the line holds the bytes `\u`: a `\u` escape, or one that
+    /// shows when a string holding JSON is decoded; `None` when the line
+    /// was not read by the tape (the caller then looks for itself).
     pub(crate) fn unicode_escape(&self) -> Option<bool> {
         self.unicode_escape
     }
@@ -780,7 +781,7 @@ pub(crate) struct Tape {
     closes: Vec<u32>,
     /// Stage 2's stack of open containers, kept for its capacity.
     open: Vec<u32>,
-    /// Whether a string of the last text indexed holds a `\u` escape.
+    /// Whether the last text indexed holds the bytes `\u` (see [`Line::unicode_escape`]).
     unicode_escape: bool,
     /// The top-level object's members, once walked.
     members: Vec<Member>,
@@ -901,7 +902,14 @@ impl Tape {
                 if !valid_escape(text, at) {
                     return false;
                 }
-                self.unicode_escape |= text.get(at) == Some(&b'u');
+                // A `\u` in the bytes: an escaped `u`, or an escaped
+                // backslash before a `u` (in a string holding JSON, that is
+                // a `\u` escape once the string is decoded).
+                self.unicode_escape |= match text.get(at) {
+                    Some(b'u') => true,
+                    Some(b'\\') => text.get(at + 1) == Some(&b'u'),
+                    _ => false,
+                };
                 to_check &= to_check - 1;
             }
             let outside = !(in_string | quote);
@@ -1539,8 +1547,10 @@ mod tests {
     fn a_line_says_whether_it_holds_unicode_escapes() {
         let says = |text: &str| line(text, |_, _| {}).unwrap().unicode_escape();
         assert_eq!(says(r#"{"a":"plain \"quoted\" \n"}"#), Some(false));
-        // An escaped backslash before a `u` is not a `\u` escape.
-        assert_eq!(says(r#"{"a":"C:\\users"}"#), Some(false));
+        // An escaped backslash before a `u`: JSON held in the string has a
+        // `\u` escape there.
+        assert_eq!(says(r#"{"a":"{\"k\":\"sk\\u002dkey\"}"}"#), Some(true));
+        assert_eq!(says(r#"{"a":"C:\\temp"}"#), Some(false));
         assert_eq!(says(r#"{"a":"sk\u002dkey"}"#), Some(true));
         assert_eq!(says(r#"{"k\u0065y":1}"#), Some(true));
         // In a string past the first 64 bytes, and at the very end.
@@ -1625,7 +1635,7 @@ mod tests {
                     r#""\u12""#, "\\", "\"", ",", ":", "}", "{", "[", "]", "1", "-0.5e+3", "01",
                     "1.", "null", "nul", "true", "falsey", "x",
                     "long text of a message that runs on past a block ", "\t", "\n", "\u{1}", "é",
-                    r#","k":"#, " ", "\r\n",
+                    r#","k":"#, " ", "\r\n", r#""\\u0041""#, "u",
                 ]),
                 0..40,
             ),
@@ -1636,6 +1646,11 @@ mod tests {
             proptest::prop_assert!(agree(&text).is_ok(), "{}", agree(&text).unwrap_err());
             let whole = format!("{text}}}");
             proptest::prop_assert!(agree(&whole).is_ok(), "{}", agree(&whole).unwrap_err());
+            // What the tape says of `\u` is what a search of the bytes finds.
+            let says = line(&whole, |_, _| {}).ok().and_then(|line| line.unicode_escape());
+            if let Some(found) = says {
+                proptest::prop_assert_eq!(found, whole.contains("\\u"), "{}", whole);
+            }
         }
 
         /// The AVX-512 token writer, where the CPU has it, writes what the
