@@ -703,19 +703,23 @@ fn explain_a_status_and_a_code() {
     assert!(stdout.starts_with("No rule speaks about"), "{stdout}");
 }
 
-/// A 4 MiB sample day (seed 7) shared by the tests below: written once.
+/// A 4 MiB sample day (seed 7) shared by the tests below: written once per
+/// run, under the target directory, over the previous run's. (A temporary
+/// directory held in a static is never dropped, so each run left one behind.)
 fn sample_day() -> &'static Path {
-    static DAY: std::sync::OnceLock<tempfile::TempDir> = std::sync::OnceLock::new();
+    static DAY: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
     DAY.get_or_init(|| {
-        let dir = tempfile::tempdir().unwrap();
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("cli-sample-day");
+        if dir.exists() {
+            std::fs::remove_dir_all(&dir).unwrap();
+        }
         faultline()
             .args(["sample", "--size", "4MiB", "--seed", "7", "--out"])
-            .arg(dir.path())
+            .arg(&dir)
             .assert()
             .success();
         dir
     })
-    .path()
 }
 
 fn incident_keys(incidents: &Value) -> Vec<(String, String, String, String)> {
