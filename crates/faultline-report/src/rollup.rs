@@ -102,7 +102,7 @@ impl Rollups {
         if let Some(bin) = bin {
             group.latency.add_bin(bin);
         }
-        if self.window_ms != MINUTE_MS {
+        if self.keeps_minutes() {
             let minute = self
                 .minutes
                 .entry(ts.div_euclid(MINUTE_MS) * MINUTE_MS)
@@ -236,6 +236,12 @@ impl Rollups {
         rows
     }
 
+    /// Whether calls are also counted per minute as they come: only when
+    /// groups are not minutes already (see [`Minute`]).
+    fn keeps_minutes(&self) -> bool {
+        self.window_ms != MINUTE_MS
+    }
+
     /// Per-minute counts and latencies summed from one-minute groups: the
     /// same sums [`Rollups::add`] would have kept per call (sketches merge
     /// exactly).
@@ -262,11 +268,11 @@ impl Rollups {
         let mut by_class: BTreeMap<StatusClass, Vec<u64>> = BTreeMap::new();
         let mut latency: Vec<Sketch> = vec![Sketch::default(); buckets];
         let by_group;
-        let minutes = if self.window_ms == MINUTE_MS {
+        let minutes = if self.keeps_minutes() {
+            &self.minutes
+        } else {
             by_group = self.minutes_of_groups();
             &by_group
-        } else {
-            &self.minutes
         };
         for (&at, minute) in minutes {
             let Some(i) = usize::try_from((at.max(start_ms) - start_ms) / bucket_ms)
