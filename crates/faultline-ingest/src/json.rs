@@ -127,11 +127,12 @@ pub(crate) fn line<'a>(
         object(text, member)?;
         return Ok(Line::none());
     }
-    if let Some(unicode_escape) = scan_with(&TAPE, text, member)? {
+    if let Some(escapes) = scan_with(&TAPE, text, member)? {
         ACTIVE.set((text.as_ptr() as usize, text.len()));
+        CLEAN.set(!escapes.backslash);
         Ok(Line {
             active: true,
-            unicode_escape: Some(unicode_escape),
+            unicode_escape: Some(escapes.unicode),
             _text: PhantomData,
         })
     } else {
@@ -187,7 +188,8 @@ pub(crate) fn members_of<'a>(raw: Raw<'a>, mut member: impl FnMut(Key<'a>, Raw<'
 /// Keeps a line's tokens for [`members_of`] while it lives. Dropping it
 /// forgets them; leaking it (`mem::forget`) would keep them past the line's
 /// life, which reads stay safe from (every access is bounds-checked) but
-/// which could pair a later text at the same addresses with wrong tokens.
+/// which could pair a later text at the same addresses with wrong tokens,
+/// or take it for a text without escapes.
 #[must_use = "the line's tokens are kept only while this lives"]
 pub(crate) struct Line<'a> {
     active: bool,
@@ -218,17 +220,38 @@ impl Drop for Line<'_> {
     fn drop(&mut self) {
         if self.active {
             ACTIVE.set((0, 0));
+            CLEAN.set(false);
         }
     }
 }
 
-/// Scans with `tape` when it is free. When the tape took the text: whether
-/// a string of it holds a `\u` escape; `None` when the byte walker read it.
+/// What stage 1 saw of a text's escapes.
+#[derive(Debug, Clone, Copy)]
+struct Escapes {
+    /// A backslash anywhere in the text.
+    backslash: bool,
+    /// The bytes `\u` (see [`Line::unicode_escape`]).
+    unicode: bool,
+}
+
+/// Whether `text` is a slice of the line being worked on (see [`line`])
+/// and that line holds no backslash, so `text` holds no escape.
+pub(crate) fn in_line_without_escapes(text: &str) -> bool {
+    if !CLEAN.get() {
+        return false;
+    }
+    let (line, len) = ACTIVE.get();
+    let at = (text.as_ptr() as usize).wrapping_sub(line);
+    at < len && len - at >= text.len()
+}
+
+/// Scans with `tape` when it is free. When the tape took the text: what it
+/// saw of its escapes; `None` when the byte walker read it.
 fn scan_with<'a>(
     tape: &'static LocalKey<RefCell<Tape>>,
     text: &'a str,
     mut member: impl FnMut(Key<'a>, Raw<'a>),
-) -> Result<Option<bool>, Error> {
+) -> Result<Option<Escapes>, Error> {
     let taped = tape.with(|tape| {
         let Ok(mut tape) = tape.try_borrow_mut() else {
             return None;
@@ -243,7 +266,10 @@ fn scan_with<'a>(
             };
             member(key, Raw(&text[m.value.0 as usize..m.value.1 as usize]));
         }
-        Some(tape.unicode_escape)
+        Some(Escapes {
+            backslash: tape.backslash,
+            unicode: tape.unicode_escape,
+        })
     });
     if taped.is_some() {
         Ok(taped)
@@ -258,6 +284,8 @@ thread_local! {
     /// The line whose tokens `TAPE` holds while it is worked on: its
     /// address and length, `(0, 0)` when none. See [`line`].
     static ACTIVE: Cell<(usize, usize)> = const { Cell::new((0, 0)) };
+    /// Whether that line holds no backslash at all.
+    static CLEAN: Cell<bool> = const { Cell::new(false) };
     /// The tape for any other object (a value, JSON held in a string).
     static SCRATCH: RefCell<Tape> = RefCell::default();
 }
@@ -783,6 +811,9 @@ pub(crate) struct Tape {
     open: Vec<u32>,
     /// Whether the last text indexed holds the bytes `\u` (see [`Line::unicode_escape`]).
     unicode_escape: bool,
+    /// Whether the last text indexed holds a backslash anywhere; most lines
+    /// do not, and then no key or value needs looking at for escapes.
+    backslash: bool,
     /// The top-level object's members, once walked.
     members: Vec<Member>,
 }
@@ -876,6 +907,7 @@ impl Tape {
         }
         let mut len = 0usize;
         self.unicode_escape = false;
+        let mut any_backslash = 0u64;
         self.backslashes.clear();
         self.backslashes.reserve(text.len().div_ceil(64));
         let mut prev_escaped = 0u64;
@@ -924,7 +956,9 @@ impl Tape {
             }
             len += tokens.count_ones() as usize;
             self.backslashes.push(m.backslash);
+            any_backslash |= m.backslash;
         }
+        self.backslash = any_backslash != 0;
         self.len = len.min(self.tokens.len());
         // A string still open at the end is not closed.
         prev_in_string == 0
@@ -952,12 +986,14 @@ impl Tape {
             open,
             members,
             unicode_escape: _,
+            backslash,
         } = self;
+        let backslash = *backslash;
         let t = &tokens[..*len];
         let end = walk_object(view, t, closes, open, |key, value| {
             members.push(Member {
                 key,
-                escaped: any_backslash(backslashes, key.0 as usize, key.1 as usize),
+                escaped: backslash && any_backslash(backslashes, key.0 as usize, key.1 as usize),
                 value,
             });
         });
@@ -999,7 +1035,8 @@ impl Tape {
             };
             member(Member {
                 key,
-                escaped: any_backslash(&self.backslashes, key.0 as usize, key.1 as usize),
+                escaped: self.backslash
+                    && any_backslash(&self.backslashes, key.0 as usize, key.1 as usize),
                 value: (start, end),
             });
             // Past the `,` that follows, or past the closing `}`.

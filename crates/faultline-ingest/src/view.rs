@@ -242,7 +242,9 @@ pub(crate) fn as_str(raw: Raw<'_>) -> Option<Cow<'_, str>> {
     match text.as_bytes().first()? {
         b'"' => {
             let inner = &text[1..text.len() - 1];
-            if memchr::memchr(b'\\', inner.as_bytes()).is_some() {
+            if !json::in_line_without_escapes(inner)
+                && memchr::memchr(b'\\', inner.as_bytes()).is_some()
+            {
                 serde_json::from_str::<Text<'_>>(text).ok().map(|t| t.0)
             } else {
                 // A raw value is valid JSON: a string without escapes is its own text.
@@ -347,6 +349,28 @@ mod tests {
         let obj = Obj::parse(r#"{"message":"plain","event":"tab\there"}"#).unwrap();
         assert!(matches!(obj.str(F::Message), Some(Cow::Borrowed("plain"))));
         assert_eq!(obj.str(F::Event).as_deref(), Some("tab\there"));
+    }
+
+    #[test]
+    fn values_of_a_line_unescape_only_when_the_line_has_a_backslash() {
+        let text = r#"{"message":"plain","event":"x","error":{"message":"deep"}}"#;
+        let (obj, line) = Obj::line(text).unwrap();
+        assert!(json::in_line_without_escapes(&text[5..10]));
+        assert!(matches!(obj.str(F::Message), Some(Cow::Borrowed("plain"))));
+        let error = obj.obj(F::Error).unwrap();
+        assert!(matches!(error.str(F::Message), Some(Cow::Borrowed("deep"))));
+        drop(line);
+        assert!(!json::in_line_without_escapes(&text[5..10]));
+
+        let text = r#"{"message":"say \"hi\"","event":"a\\b","error":{"message":"t\tab"}}"#;
+        let (obj, _line) = Obj::line(text).unwrap();
+        assert!(!json::in_line_without_escapes(text));
+        assert_eq!(obj.str(F::Message).as_deref(), Some("say \"hi\""));
+        assert_eq!(obj.str(F::Event).as_deref(), Some("a\\b"));
+        let error = obj.obj(F::Error).unwrap();
+        assert_eq!(error.str(F::Message).as_deref(), Some("t\tab"));
+        // Another text, even one without escapes, is not the line's.
+        assert!(!json::in_line_without_escapes("plain"));
     }
 
     #[test]
