@@ -6,7 +6,7 @@
 //! anything else with call fields -> flat event.
 
 use std::borrow::Cow;
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 
 /// Short strings from the logs are looked up on every line; SipHash costs more
@@ -22,7 +22,7 @@ use regex::Regex;
 use crate::quarantine::Reason;
 use crate::record::{BodyShape, Format, Record};
 use crate::secret::{self, Fingerprinter};
-use crate::text::Shared;
+use crate::text::{same_text, Shared};
 use crate::time::{self, TsError};
 use crate::view::{as_bool, as_f64, as_str, is_empty, Obj, F};
 
@@ -42,6 +42,20 @@ pub(crate) struct Ctx<'f> {
     /// Services, providers, models and hosts repeat too: one look into the
     /// process-wide interner each per chunk.
     strings: RefCell<HashMap<Box<str>, Shared, FastHash>>,
+    /// The interned text last found at each of a few slots, picked from the
+    /// text's length and two of its bytes. Lines in a chunk repeat the texts
+    /// of the lines before, so most lookups end here, with one comparison
+    /// instead of a hash and a probe of `strings`.
+    recent: [Cell<&'static str>; RECENT],
+}
+
+/// Slots of [`Ctx::recent`] (a power of two).
+const RECENT: usize = 16;
+
+/// The slot of [`Ctx::recent`] for a text that is not empty.
+fn recent_slot(text: &[u8]) -> usize {
+    let (len, last, middle) = (text.len(), text[text.len() - 1], text[text.len() / 2]);
+    (len.wrapping_mul(5) ^ usize::from(last) ^ (usize::from(middle) << 1)) & (RECENT - 1)
 }
 
 /// Entries a per-chunk cache holds at most; past that, values are not cached.
@@ -53,6 +67,7 @@ impl<'f> Ctx<'f> {
             fingerprinter,
             fingerprints: RefCell::new(HashMap::with_hasher(FastHash::default())),
             strings: RefCell::new(HashMap::with_hasher(FastHash::default())),
+            recent: std::array::from_fn(|_| Cell::new("")),
         }
     }
 
@@ -75,9 +90,17 @@ impl<'f> Ctx<'f> {
         if text.is_empty() {
             return None;
         }
+        let recent = &self.recent[recent_slot(text.as_bytes())];
+        if same_text(recent.get(), text) {
+            return Some(Shared::Static(recent.get()));
+        }
         let mut cache = self.strings.borrow_mut();
         if let Some(shared) = cache.get_mut(text) {
-            return Some(promote(shared));
+            let shared = promote(shared);
+            if let Shared::Static(kept) = shared {
+                recent.set(kept);
+            }
+            return Some(shared);
         }
         let shared = Shared::from(text);
         if cache.len() < CACHE_ENTRIES {
@@ -922,6 +945,26 @@ mod tests {
         let fp = ctx.fingerprint("sk-one-off-key-0001");
         assert!(!fp.is_static() && fp.starts_with("kf_"));
         assert!(ctx.fingerprint("sk-one-off-key-0001").is_static());
+    }
+
+    #[test]
+    fn recent_texts_answer_for_their_own_text_only() {
+        let fingerprinter = Fingerprinter::default();
+        let ctx = Ctx::new(&fingerprinter);
+        // More texts than slots, many of the same length: slots are shared
+        // and overwritten, and every lookup still returns its own text.
+        let texts: Vec<String> = (0..3 * RECENT)
+            .map(|i| format!("model-{i:02}"))
+            .chain(["gpt-4o", "gpt-4o-mini", "a", "api.openai.com"].map(String::from))
+            .collect();
+        for round in 0..4 {
+            for text in texts.iter().chain(texts.iter().rev()) {
+                let shared = ctx.intern(Some(Cow::Borrowed(text))).unwrap();
+                assert_eq!(shared.as_str(), text, "round {round}");
+                // Seen twice by the end of the first round: interned.
+                assert!(round == 0 || shared.is_static(), "{text}");
+            }
+        }
     }
 
     #[test]

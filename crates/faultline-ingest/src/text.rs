@@ -80,6 +80,31 @@ impl Shared {
     }
 }
 
+/// Whether two texts are equal. Texts of 4 to 32 bytes (most services,
+/// models and hosts) are compared as two overlapping words each, inline,
+/// rather than by a call to `memcmp`.
+#[inline]
+pub(crate) fn same_text(a: &str, b: &str) -> bool {
+    fn word<const W: usize>(text: &[u8], at: usize) -> [u8; W] {
+        let mut word = [0u8; W];
+        word.copy_from_slice(&text[at..at + W]);
+        word
+    }
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    let n = a.len();
+    if n != b.len() {
+        return false;
+    }
+    match n {
+        4..=7 => word::<4>(a, 0) == word::<4>(b, 0) && word::<4>(a, n - 4) == word::<4>(b, n - 4),
+        8..=16 => word::<8>(a, 0) == word::<8>(b, 0) && word::<8>(a, n - 8) == word::<8>(b, n - 8),
+        17..=32 => {
+            word::<16>(a, 0) == word::<16>(b, 0) && word::<16>(a, n - 16) == word::<16>(b, n - 16)
+        }
+        _ => a == b,
+    }
+}
+
 struct Pool {
     texts: HashSet<&'static str, foldhash::fast::RandomState>,
     bytes: usize,
@@ -138,7 +163,7 @@ impl PartialEq for Shared {
     fn eq(&self, other: &Shared) -> bool {
         let (a, b) = (self.as_str(), other.as_str());
         // Equal interned texts share one address: no byte comparison then.
-        std::ptr::eq(a, b) || a == b
+        std::ptr::eq(a, b) || same_text(a, b)
     }
 }
 
@@ -196,6 +221,46 @@ mod tests {
         assert_eq!(hash(&a), hash(&c));
         assert!(Shared::from("a") < Shared::intern("b"));
         assert_eq!(format!("{a} {c:?}"), "gpt-4o-mini \"gpt-4o-mini\"");
+    }
+
+    #[test]
+    fn same_text_is_equality() {
+        let texts = [
+            "",
+            "a",
+            "ab",
+            "abc",
+            "abcd",
+            "abce",
+            "bbcd",
+            "abcdefg",
+            "abcdefh",
+            "gpt-4o-mini",
+            "gpt-4o-maxi",
+            "api.openai.com",
+            "api.openai.con",
+            "claude-sonnet-4-5-20250929",
+            "claude-sonnet-4-5-20250930",
+            "xlaude-sonnet-4-5-20250929",
+            "generativelanguage.googleapis.com",
+            "generativelanguage.googleapis.coM",
+        ];
+        for a in texts {
+            for b in texts {
+                assert_eq!(same_text(a, b), a == b, "{a:?} {b:?}");
+            }
+        }
+        // Every length up to 40, with one byte changed at each position.
+        for n in 0..40 {
+            let a: String = (0..n).map(|i| char::from(b'a' + (i % 26) as u8)).collect();
+            assert!(same_text(&a, &a.clone()));
+            for at in 0..n {
+                let mut b = a.clone().into_bytes();
+                b[at] = b'-';
+                let b = String::from_utf8(b).unwrap();
+                assert!(!same_text(&a, &b), "{a:?} {b:?}");
+            }
+        }
     }
 
     #[test]
