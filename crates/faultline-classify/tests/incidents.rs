@@ -529,26 +529,33 @@ fn incidents_do_not_depend_on_input_order_or_how_work_was_split() {
     }
     let config = DetectConfig::default();
     let classifier = Classifier::default();
-    let detect_in = |parts: &[&[Record]]| {
+    let collect_in = |parts: &[&[Record]]| {
         let mut total = Collector::new(&config);
         for part in parts.iter().rev() {
             let mut collector = Collector::new(&config);
             for rec in *part {
                 collector.add(rec, &classifier.classify(rec));
             }
+            assert_eq!(collector.requests(), part.len() as u64);
             total.merge(collector);
         }
-        detect(&total.finish(), &config)
+        assert_eq!(total.requests(), records.len() as u64);
+        total.finish()
     };
-    let whole = detect_in(&[&records]);
-    assert_eq!(whole.len(), 2);
+    let whole = collect_in(&[&records]);
+    let incidents = detect(&whole, &config);
+    assert_eq!(incidents.len(), 2);
     let mut shuffled = records.clone();
     shuffled.reverse();
     shuffled.rotate_left(137);
     let (a, rest) = shuffled.split_at(100);
     let (b, c) = rest.split_at(77);
-    assert_eq!(detect_in(&[a, b, c]), whole);
-    assert_eq!(detect_in(&[&shuffled]), whole);
+    for parts in [&[a, b, c][..], &[&shuffled[..]]] {
+        let collected = collect_in(parts);
+        // The same calls per scope and minute, and so the same incidents.
+        assert_eq!(collected.scopes, whole.scopes);
+        assert_eq!(detect(&collected, &config), incidents);
+    }
 }
 
 #[test]
