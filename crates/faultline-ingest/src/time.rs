@@ -71,6 +71,13 @@ pub(crate) fn parse_ts_str(text: &str) -> Result<i64, TsError> {
     Err(TsError::Unparseable)
 }
 
+thread_local! {
+    /// The date part (`YYYY-MM-DD`) of the last timestamp read on this
+    /// thread, checked, and its days since the epoch: lines of a log share
+    /// their date with the line before.
+    static LAST_DATE: std::cell::Cell<([u8; 10], i64)> = const { std::cell::Cell::new(([0; 10], 0)) };
+}
+
 /// The shape nearly every line carries, `YYYY-MM-DDTHH:MM:SS[.f](Z|±HH:MM)`
 /// (or a space for the `T`, or no offset: UTC), read without chrono's
 /// general parser. `None` for anything else, a leap second or a date that
@@ -89,16 +96,22 @@ fn usual_rfc3339(b: &[u8]) -> Option<i64> {
         let (tens, ones) = (b[i].wrapping_sub(b'0'), b[i + 1].wrapping_sub(b'0'));
         (tens < 10 && ones < 10).then(|| i64::from(tens * 10 + ones))
     };
-    let year = two(0)? * 100 + two(2)?;
-    let (month, day) = (two(5)?, two(8)?);
+    let date: [u8; 10] = b[..10].try_into().ok()?;
+    let (last_date, last_days) = LAST_DATE.get();
+    let days = if date == last_date {
+        last_days
+    } else {
+        let year = two(0)? * 100 + two(2)?;
+        let (month, day) = (two(5)?, two(8)?);
+        if !(1..=12).contains(&month) || day < 1 || day > days_in_month(year, month) {
+            return None;
+        }
+        let days = days_from_civil(year, month, day);
+        LAST_DATE.set((date, days));
+        days
+    };
     let (hour, minute, second) = (two(11)?, two(14)?, two(17)?);
-    if !(1..=12).contains(&month)
-        || day < 1
-        || day > days_in_month(year, month)
-        || hour > 23
-        || minute > 59
-        || second > 59
-    {
+    if hour > 23 || minute > 59 || second > 59 {
         return None;
     }
     let mut at = 19;
@@ -137,7 +150,6 @@ fn usual_rfc3339(b: &[u8]) -> Option<i64> {
         }
         _ => return None,
     };
-    let days = days_from_civil(year, month, day);
     let minutes = (days * 24 + hour) * 60 + minute - offset_minutes;
     Some(minutes * 60_000 + second * 1000 + ms)
 }
@@ -224,6 +236,16 @@ mod tests {
                 read += 1;
                 assert_eq!(usual, general(&text), "{text}");
             }
+            // The same date again, as the next line of a log has it: the
+            // date is then taken from the last one read.
+            let again = format!(
+                "{}{:02}:{:02}:{:02}Z",
+                &text[..11],
+                next(24),
+                next(60),
+                next(60)
+            );
+            assert_eq!(usual_rfc3339(again.as_bytes()), general(&again), "{again}");
         }
         // Most of the generated texts are valid, and read by the shortcut.
         assert!(read > 5_000, "{read}");
