@@ -47,6 +47,9 @@ pub(crate) struct Ctx<'f> {
     /// of the lines before, so most lookups end here, with one comparison
     /// instead of a hash and a probe of `strings`.
     recent: [Cell<&'static str>; RECENT],
+    /// The last key fingerprinted and its interned fingerprint: a chunk's
+    /// lines mostly carry the key of the line before.
+    recent_key: RefCell<(String, Option<Shared>)>,
 }
 
 /// Slots of [`Ctx::recent`] (a power of two).
@@ -68,13 +71,24 @@ impl<'f> Ctx<'f> {
             fingerprints: RefCell::new(HashMap::with_hasher(FastHash::default())),
             strings: RefCell::new(HashMap::with_hasher(FastHash::default())),
             recent: std::array::from_fn(|_| Cell::new("")),
+            recent_key: RefCell::new((String::new(), None)),
         }
     }
 
     fn fingerprint(&self, key: &str) -> Shared {
+        let mut recent = self.recent_key.borrow_mut();
+        if let (true, Some(fp)) = (same_text(&recent.0, key), &recent.1) {
+            return fp.clone();
+        }
         let mut cache = self.fingerprints.borrow_mut();
         if let Some(fp) = cache.get_mut(key) {
-            return promote(fp);
+            let fp = promote(fp);
+            if fp.is_static() {
+                recent.0.clear();
+                recent.0.push_str(key);
+                recent.1 = Some(fp.clone());
+            }
+            return fp;
         }
         let fp = Shared::from(self.fingerprinter.fingerprint(key));
         if cache.len() < CACHE_ENTRIES {
@@ -945,6 +959,21 @@ mod tests {
         let fp = ctx.fingerprint("sk-one-off-key-0001");
         assert!(!fp.is_static() && fp.starts_with("kf_"));
         assert!(ctx.fingerprint("sk-one-off-key-0001").is_static());
+    }
+
+    #[test]
+    fn the_last_key_answers_for_itself_only() {
+        let fingerprinter = Fingerprinter::default();
+        let ctx = Ctx::new(&fingerprinter);
+        let keys = [
+            "key-a", "key-b", "key-a", "key-a", "key-c", "key-b", "key-b",
+        ];
+        for _ in 0..3 {
+            for key in keys {
+                let fp = ctx.fingerprint(key);
+                assert_eq!(fp.as_str(), fingerprinter.fingerprint(key), "{key}");
+            }
+        }
     }
 
     #[test]
