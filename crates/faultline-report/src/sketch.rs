@@ -52,10 +52,30 @@ impl Sketch {
             self.bins.clone_from(&other.bins);
             return;
         }
-        // Both lists are sorted: one pass, not an insert (a shift) per bin.
-        let (mine, theirs) = (&self.bins, &other.bins);
-        let mut merged = Vec::with_capacity(mine.len() + theirs.len());
+        // Both lists are sorted. Most merges (a group into its minute, one
+        // worker's group into another's) bring no new bin: counts are
+        // added in place while that holds.
+        let theirs = &other.bins;
         let (mut at_mine, mut at_theirs) = (0, 0);
+        while let Some(&(index, count)) = theirs.get(at_theirs) {
+            while self.bins.get(at_mine).is_some_and(|&(i, _)| i < index) {
+                at_mine += 1;
+            }
+            match self.bins.get_mut(at_mine) {
+                Some((i, n)) if *i == index => *n += count,
+                _ => break,
+            }
+            at_mine += 1;
+            at_theirs += 1;
+        }
+        if at_theirs == theirs.len() {
+            return;
+        }
+        // A new bin: the rest in one pass, not an insert (a shift) per bin.
+        // Bins before `at_mine` all sort before what is left of `theirs`.
+        let mine = &self.bins;
+        let mut merged = Vec::with_capacity(mine.len() + theirs.len() - at_theirs);
+        merged.extend_from_slice(&mine[..at_mine]);
         while at_mine < mine.len() && at_theirs < theirs.len() {
             let (index, count) = mine[at_mine];
             let (other_index, other_count) = theirs[at_theirs];
@@ -212,6 +232,36 @@ mod tests {
             }
             merged.merge(&part);
             assert!(merged.bins.windows(2).all(|w| w[0].0 < w[1].0));
+        }
+        assert_eq!(merged, all);
+    }
+
+    #[test]
+    fn merging_parts_with_and_without_new_bins_equals_adding_everything() {
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        let mut next = |n: u64| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state % n
+        };
+        let mut all = Sketch::default();
+        let mut merged = Sketch::default();
+        for _ in 0..300 {
+            // Parts of a few values each: most fall in bins already merged,
+            // some bring a new bin before, between or after them.
+            let mut part = Sketch::default();
+            for _ in 0..next(6) {
+                let v = match next(10) {
+                    0 => next(1_000_000) as f64 / 7.0,
+                    _ => 100.0 + next(400) as f64,
+                };
+                part.add(v);
+                all.add(v);
+            }
+            merged.merge(&part);
+            assert!(merged.bins.windows(2).all(|w| w[0].0 < w[1].0));
+            assert_eq!(merged.count(), all.count());
         }
         assert_eq!(merged, all);
     }
