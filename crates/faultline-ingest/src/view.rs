@@ -386,6 +386,90 @@ mod tests {
     }
 
     #[test]
+    fn every_field_of_an_object_that_fills_them_all_is_kept() {
+        // One key per field, each first null
+        // then given a value, then a later duplicate that must not win.
+        let keys: Vec<(F, &str)> = (0..FIELD_COUNT)
+            .filter_map(|i| {
+                let key = [
+                    "ts",
+                    "startTime",
+                    "endTime",
+                    "event",
+                    "message",
+                    "provider",
+                    "custom_llm_provider",
+                    "model",
+                    "response_model",
+                    "status",
+                    "status_code",
+                    "error",
+                    "error_str",
+                    "error_information",
+                    "error_type",
+                    "error_code",
+                    "latency_ms",
+                    "latency_s",
+                    "request_id",
+                    "service",
+                    "user_api_key_alias",
+                    "team",
+                    "api_key",
+                    "host",
+                    "prompt_tokens",
+                    "completion_tokens",
+                    "max_tokens",
+                    "usage",
+                    "attempt",
+                    "stream",
+                    "timeout_ms",
+                    "timeout",
+                    "choices",
+                    "content",
+                    "retry_after",
+                    "retry_after_ms",
+                    "x-amzn-errortype",
+                    "request",
+                    "response",
+                    "headers",
+                    "body",
+                    "metadata",
+                    "model_parameters",
+                    "attributes",
+                    "details",
+                    "errors",
+                    "object",
+                    "detail",
+                    "innererror",
+                    "resourceSpans",
+                    "raw",
+                    "delta",
+                    "litellm_call_id",
+                ]
+                .get(i)?;
+                Some((exact_field(key)?, *key))
+            })
+            .collect();
+        assert_eq!(keys.len(), FIELD_COUNT, "a key for every field");
+        let mut text = String::from("{");
+        for (i, (_, key)) in keys.iter().enumerate() {
+            text.push_str(&format!(r#""{key}":null,"{key}":"v{i}","{key}":"late","#));
+        }
+        text.push_str(r#""end":1}"#);
+        for obj in [Obj::parse(&text).unwrap(), Obj::line(&text).unwrap().0] {
+            for (i, (field, key)) in keys.iter().enumerate() {
+                assert_eq!(obj.str(*field).as_deref(), Some(&*format!("v{i}")), "{key}");
+            }
+        }
+        let obj = Obj::parse(r#"{"model":"m"}"#).unwrap();
+        assert_eq!(obj.str(F::Model).as_deref(), Some("m"));
+        assert!(keys
+            .iter()
+            .filter(|(f, _)| *f != F::Model)
+            .all(|(f, _)| obj.get(*f).is_none()));
+    }
+
+    #[test]
     fn first_non_null_duplicate_wins() {
         let obj = Obj::parse(r#"{"model":null,"model":"a","model":"b"}"#).unwrap();
         assert_eq!(obj.str(F::Model).as_deref(), Some("a"));
