@@ -738,7 +738,8 @@ pub struct RecordsWriter {
     /// Parquet type of each column.
     types: Vec<ParquetType>,
     encodings: Vec<Vec<Encoding>>,
-    options: WriteOptions,
+    /// Per column: statistics and compression.
+    options: Vec<WriteOptions>,
     /// Batches not yet wholly written; the first one from row `start` on.
     pending: VecDeque<RecordColumns>,
     start: usize,
@@ -785,13 +786,23 @@ impl RecordsWriter {
                 })
                 .collect(),
             types,
-            // What ParquetWriter uses for these settings.
-            options: WriteOptions {
-                statistics: StatisticsOptions::default(),
-                compression: compression.into(),
-                version: Version::V1,
-                data_page_size: None,
-            },
+            options: COLUMNS
+                .iter()
+                .map(|&(name, _)| WriteOptions {
+                    statistics: StatisticsOptions {
+                        // Request ids are random: their least and greatest
+                        // value in a row group let a reader skip nothing, and
+                        // finding them compares every id.
+                        min_value: name != "request_id",
+                        max_value: name != "request_id",
+                        ..StatisticsOptions::default()
+                    },
+                    // What ParquetWriter uses for these settings.
+                    compression: compression.into(),
+                    version: Version::V1,
+                    data_page_size: None,
+                })
+                .collect(),
             writer,
             pending: VecDeque::new(),
             start: 0,
@@ -842,7 +853,7 @@ impl RecordsWriter {
                     encode(
                         array.as_ref(),
                         &self.types[i],
-                        self.options,
+                        self.options[i],
                         &self.encodings[i],
                     )
                 })
