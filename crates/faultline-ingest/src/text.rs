@@ -85,12 +85,17 @@ impl Shared {
 /// rather than by a call to `memcmp`.
 #[inline]
 pub(crate) fn same_text(a: &str, b: &str) -> bool {
+    same_bytes(a.as_bytes(), b.as_bytes())
+}
+
+/// [`same_text`] for bytes.
+#[inline]
+pub(crate) fn same_bytes(a: &[u8], b: &[u8]) -> bool {
     fn word<const W: usize>(text: &[u8], at: usize) -> [u8; W] {
         let mut word = [0u8; W];
         word.copy_from_slice(&text[at..at + W]);
         word
     }
-    let (a, b) = (a.as_bytes(), b.as_bytes());
     let n = a.len();
     if n != b.len() {
         return false;

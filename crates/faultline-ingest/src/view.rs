@@ -5,11 +5,13 @@
 //! and nothing is allocated for fields faultline does not use.
 
 use std::borrow::Cow;
+use std::cell::RefCell;
 use std::fmt;
 
 use serde::Deserialize;
 
 use crate::json::{self, Raw};
+use crate::text::same_bytes;
 
 macro_rules! fields {
     ($($name:ident => [$($key:literal),+ $(,)?]),+ $(,)?) => {
@@ -119,6 +121,69 @@ fn field_of(key: &str) -> Option<F> {
     None
 }
 
+/// What a key means to an [`Obj`].
+#[derive(Debug, Clone, Copy, Default)]
+struct Known {
+    field: Option<F>,
+    /// The key starts with `gen_ai.` or `llm.`.
+    gen_ai: bool,
+}
+
+impl Known {
+    fn of(key: &str) -> Known {
+        Known {
+            field: field_of(key),
+            gen_ai: key.starts_with("gen_ai.") || key.starts_with("llm."),
+        }
+    }
+}
+
+/// Bytes of a key [`SEEN`] keeps; longer keys are matched every time.
+const SEEN_KEY_BYTES: usize = 30;
+
+/// The key last seen at one position of a line, and what it means.
+#[derive(Debug, Clone, Copy)]
+struct SeenKey {
+    text: [u8; SEEN_KEY_BYTES],
+    /// Bytes of `text` in use; more than [`SEEN_KEY_BYTES`] when none is
+    /// kept (no key is that key then).
+    len: u8,
+    known: Known,
+}
+
+impl SeenKey {
+    const NONE: SeenKey = SeenKey {
+        text: [0; SEEN_KEY_BYTES],
+        len: u8::MAX,
+        known: Known {
+            field: None,
+            gen_ai: false,
+        },
+    };
+
+    fn is(&self, key: &str) -> bool {
+        self.text
+            .get(..usize::from(self.len))
+            .is_some_and(|text| same_bytes(text, key.as_bytes()))
+    }
+
+    fn remember(&mut self, key: &str, known: Known) {
+        match self.text.get_mut(..key.len()) {
+            Some(text) => {
+                text.copy_from_slice(key.as_bytes());
+                self.len = key.len() as u8;
+                self.known = known;
+            }
+            None => *self = SeenKey::NONE,
+        }
+    }
+}
+
+thread_local! {
+    /// The keys of the last line read on this thread, by position.
+    static SEEN: RefCell<[SeenKey; 32]> = const { RefCell::new([SeenKey::NONE; 32]) };
+}
+
 /// Marks seen while scanning an object's keys.
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct Marks {
@@ -162,9 +227,35 @@ impl<'a> Obj<'a> {
     /// Parses a whole line as one JSON object and keeps its tokens while
     /// the returned [`json::Line`] lives, so that the objects nested in it
     /// ([`Obj::of`]) are read from them rather than scanned again.
+    ///
+    /// The keys of the line are first compared with those of the line
+    /// before, position by position ([`SEEN`]): lines of one log mostly
+    /// repeat them in the same order, and a key found there is not matched
+    /// against the aliases again.
     pub(crate) fn line(text: &'a str) -> Result<(Obj<'a>, json::Line<'a>), json::Error> {
         let mut obj = Obj::empty(text);
-        let line = json::line(text, |key, value| obj.fill(key, value))?;
+        let line = SEEN.with(|seen| {
+            let Ok(mut seen) = seen.try_borrow_mut() else {
+                return json::line(text, |key, value| obj.fill(key, value));
+            };
+            let mut at = 0;
+            json::line(text, |key, value| {
+                match seen.get_mut(at) {
+                    Some(seen) if !key.escaped => {
+                        let known = if seen.is(key.text) {
+                            seen.known
+                        } else {
+                            let known = Known::of(key.text);
+                            seen.remember(key.text, known);
+                            known
+                        };
+                        obj.put(known, value);
+                    }
+                    _ => obj.fill(key, value),
+                }
+                at += 1;
+            })
+        })?;
         Ok((obj, line))
     }
 
@@ -177,10 +268,14 @@ impl<'a> Obj<'a> {
         } else {
             Cow::Borrowed(key.text)
         };
-        if key.starts_with("gen_ai.") || key.starts_with("llm.") {
+        self.put(Known::of(&key), value);
+    }
+
+    fn put(&mut self, known: Known, value: Raw<'a>) {
+        if known.gen_ai {
             self.marks.gen_ai = true;
         }
-        if let Some(field) = field_of(&key) {
+        if let Some(field) = known.field {
             // The first non-null value wins; duplicates keep the first.
             if self.get(field).is_none_or(|old| old.get() == "null") {
                 if let Some(range) = value.range_in(self.text) {
@@ -323,6 +418,8 @@ pub(crate) fn is_empty(raw: Raw<'_>) -> bool {
 
 #[cfg(test)]
 mod tests {
+    use std::fmt::Write as _;
+
     use super::*;
 
     #[test]
@@ -453,7 +550,7 @@ mod tests {
         assert_eq!(keys.len(), FIELD_COUNT, "a key for every field");
         let mut text = String::from("{");
         for (i, (_, key)) in keys.iter().enumerate() {
-            text.push_str(&format!(r#""{key}":null,"{key}":"v{i}","{key}":"late","#));
+            write!(text, r#""{key}":null,"{key}":"v{i}","{key}":"late","#).unwrap();
         }
         text.push_str(r#""end":1}"#);
         for obj in [Obj::parse(&text).unwrap(), Obj::line(&text).unwrap().0] {
@@ -467,6 +564,56 @@ mod tests {
             .iter()
             .filter(|(f, _)| *f != F::Model)
             .all(|(f, _)| obj.get(*f).is_none()));
+    }
+
+    #[test]
+    fn keys_at_the_positions_of_the_line_before_mean_what_they_say() {
+        // Lines whose keys change at some positions: same length, another
+        // length, too long to keep, escaped, `gen_ai.` marks, more keys than
+        // positions kept. Each line reads as it does on its own.
+        let long = "a_key_much_longer_than_thirty_bytes_of_text";
+        let lines = [
+            r#"{"model":"a","status":200,"service":"s"}"#.to_owned(),
+            r#"{"model":"b","status":201,"service":"t"}"#.to_owned(),
+            r#"{"modex":"c","statux":202,"service":"u"}"#.to_owned(),
+            r#"{"model":"d","status_code":203,"app":"v"}"#.to_owned(),
+            format!(r#"{{"{long}":1,"model":"e","gen_ai.system":"openai"}}"#),
+            format!(r#"{{"{long}":1,"model":"f","gen_ai_system":"x"}}"#),
+            r#"{"mod\u0065l":"g","llm.provider":"p","service":"w"}"#.to_owned(),
+            r#"{"model":"h","llm.provider":"q","service":"x"}"#.to_owned(),
+            format!(
+                "{{{}}}",
+                (0..40)
+                    .map(|i| format!(r#""k{i}":{i}"#))
+                    .collect::<Vec<_>>()
+                    .join(",")
+                    + r#","model":"i""#
+            ),
+            r#"{"model":"j"}"#.to_owned(),
+        ];
+        let fields = [F::Model, F::Status, F::StatusCode, F::Service, F::Provider];
+        for _ in 0..2 {
+            for text in &lines {
+                let (seen, _line) = Obj::line(text).unwrap();
+                let fresh = Obj::parse(text).unwrap();
+                for field in fields {
+                    assert_eq!(
+                        seen.get(field).map(Raw::get),
+                        fresh.get(field).map(Raw::get),
+                        "{field:?} in {text}"
+                    );
+                }
+                assert_eq!(seen.marks.gen_ai, fresh.marks.gen_ai, "{text}");
+            }
+        }
+        let (obj, _line) = Obj::line(&lines[2]).unwrap();
+        assert!(obj.get(F::Model).is_none() && obj.get(F::Status).is_none());
+        assert!(Obj::line(&lines[4]).unwrap().0.marks.gen_ai);
+        assert!(!Obj::line(&lines[5]).unwrap().0.marks.gen_ai);
+        assert_eq!(
+            Obj::line(&lines[6]).unwrap().0.str(F::Model).as_deref(),
+            Some("g")
+        );
     }
 
     #[test]
