@@ -194,7 +194,10 @@ pub(crate) fn normalize_line(
             detail: Some(format!("invalid utf-8 at byte {at}")),
         }
     })?;
-    let (obj, line_scan) = Obj::line(text).map_err(|e| json_rejection(&e, last_unterminated))?;
+    let mut obj = Obj::empty(text);
+    let line_scan = obj
+        .read_line()
+        .map_err(|e| json_rejection(&e, last_unterminated))?;
     let secrets = secret::count_secrets(line).min(usize::from(u16::MAX)) as u16;
     let start = out.len();
     if obj.has(F::Otlp) || obj.marks.gen_ai || attributes_have_gen_ai(&obj) {

@@ -209,7 +209,8 @@ impl fmt::Debug for Obj<'_> {
 }
 
 impl<'a> Obj<'a> {
-    fn empty(text: &'a str) -> Obj<'a> {
+    /// An object of `text` with no field filled yet.
+    pub(crate) fn empty(text: &'a str) -> Obj<'a> {
         Obj {
             text,
             slots: [(0, 0); FIELD_COUNT],
@@ -224,17 +225,28 @@ impl<'a> Obj<'a> {
         Ok(obj)
     }
 
-    /// Parses a whole line as one JSON object and keeps its tokens while
-    /// the returned [`json::Line`] lives, so that the objects nested in it
-    /// ([`Obj::of`]) are read from them rather than scanned again.
+    /// [`Obj::read_line`] into a new object, for tests.
+    #[cfg(test)]
+    pub(crate) fn line(text: &'a str) -> Result<(Obj<'a>, json::Line<'a>), json::Error> {
+        let mut obj = Obj::empty(text);
+        let line = obj.read_line()?;
+        Ok((obj, line))
+    }
+
+    /// Parses the object's text, a whole line, as one JSON object into this
+    /// empty object ([`Obj::empty`]), where it stays (an `Obj` is a few
+    /// hundred bytes, and returning one copies it). The line's tokens are
+    /// kept while the returned [`json::Line`] lives, so that the objects
+    /// nested in it ([`Obj::of`]) are read from them rather than scanned
+    /// again.
     ///
     /// The keys of the line are first compared with those of the line
     /// before, position by position ([`SEEN`]): lines of one log mostly
     /// repeat them in the same order, and a key found there is not matched
     /// against the aliases again.
-    pub(crate) fn line(text: &'a str) -> Result<(Obj<'a>, json::Line<'a>), json::Error> {
-        let mut obj = Obj::empty(text);
-        let line = SEEN.with(|seen| {
+    pub(crate) fn read_line(&mut self) -> Result<json::Line<'a>, json::Error> {
+        let (text, obj) = (self.text, self);
+        SEEN.with(|seen| {
             let Ok(mut seen) = seen.try_borrow_mut() else {
                 return json::line(text, |key, value| obj.fill(key, value));
             };
@@ -255,8 +267,7 @@ impl<'a> Obj<'a> {
                 }
                 at += 1;
             })
-        })?;
-        Ok((obj, line))
+        })
     }
 
     fn fill(&mut self, key: json::Key<'a>, value: Raw<'a>) {
