@@ -34,7 +34,50 @@ pub struct Classification {
 #[derive(Debug, Clone)]
 pub struct Classifier {
     rules: RuleSet,
+    /// Tells classifiers apart in [`RECENT`] (a copy has the same rules).
+    id: u64,
 }
+
+/// What an error was classified as: status class, cause, rule.
+type Outcome = (StatusClass, Cause, Option<Arc<str>>);
+
+/// An error classified on this thread, and what decided it.
+#[derive(Debug)]
+struct Recent {
+    classifier: u64,
+    http_status: Option<u16>,
+    provider: Provider,
+    error_type: Option<String>,
+    error_code: Option<String>,
+    error_message: Option<String>,
+    outcome: Outcome,
+}
+
+impl Recent {
+    fn is_for(&self, classifier: u64, rec: &Record, provider: Provider) -> bool {
+        self.classifier == classifier
+            && self.http_status == rec.http_status
+            && self.provider == provider
+            && self.error_message == rec.error_message
+            && self.error_type == rec.error_type
+            && self.error_code == rec.error_code
+    }
+}
+
+/// Errors [`RECENT`] keeps.
+const RECENT_ERRORS: usize = 4;
+
+thread_local! {
+    /// The last errors classified on this thread. Failures come in runs of
+    /// the same error (an outage, a rate limit), and classifying one reads
+    /// its text against every rule; an error equal to one kept here, for the
+    /// same classifier, status and provider, is classified the same.
+    static RECENT: std::cell::RefCell<(Vec<Recent>, usize)> =
+        const { std::cell::RefCell::new((Vec::new(), 0)) };
+}
+
+/// Source of [`Classifier::id`].
+static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 /// The finer reason of an outcome: a built-in name, or a rule's.
 ///
@@ -115,7 +158,8 @@ impl Classifier {
     /// A classifier over `rules`.
     #[must_use]
     pub fn new(rules: RuleSet) -> Classifier {
-        Classifier { rules }
+        let id = NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Classifier { rules, id }
     }
 
     /// The rules in use.
@@ -131,7 +175,7 @@ impl Classifier {
         let has_error =
             rec.error_type.is_some() || rec.error_code.is_some() || rec.error_message.is_some();
         let (status_class, cause, rule) = if has_error {
-            self.classify_error(rec, provider)
+            self.classify_error_recalling(rec, provider)
         } else if rec.empty_response {
             (
                 StatusClass::EmptyResponse,
@@ -162,11 +206,38 @@ impl Classifier {
         }
     }
 
-    fn classify_error(
-        &self,
-        rec: &Record,
-        provider: Provider,
-    ) -> (StatusClass, Cause, Option<Arc<str>>) {
+    /// [`Classifier::classify_error`], or what it said of an equal error
+    /// recently (see [`RECENT`]).
+    fn classify_error_recalling(&self, rec: &Record, provider: Provider) -> Outcome {
+        RECENT.with(|recent| {
+            let Ok(mut recent) = recent.try_borrow_mut() else {
+                return self.classify_error(rec, provider);
+            };
+            let (kept, next) = &mut *recent;
+            if let Some(hit) = kept.iter().find(|r| r.is_for(self.id, rec, provider)) {
+                return hit.outcome.clone();
+            }
+            let outcome = self.classify_error(rec, provider);
+            let entry = Recent {
+                classifier: self.id,
+                http_status: rec.http_status,
+                provider,
+                error_type: rec.error_type.clone(),
+                error_code: rec.error_code.clone(),
+                error_message: rec.error_message.clone(),
+                outcome: outcome.clone(),
+            };
+            if kept.len() < RECENT_ERRORS {
+                kept.push(entry);
+            } else {
+                kept[*next] = entry;
+                *next = (*next + 1) % RECENT_ERRORS;
+            }
+            outcome
+        })
+    }
+
+    fn classify_error(&self, rec: &Record, provider: Provider) -> Outcome {
         let text = format!(
             "{} {} {}",
             rec.error_type.as_deref().unwrap_or(""),

@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use faultline_classify::{Classifier, Provider, ProviderSource, StatusClass};
+use faultline_classify::{Classifier, Provider, ProviderSource, RuleSet, StatusClass};
 use faultline_ingest::{IngestOptions, Ingester, Record};
 
 fn fixture(rel: &str) -> std::path::PathBuf {
@@ -616,4 +616,50 @@ fn provider_names_match_in_any_case_and_with_spaces() {
     assert_eq!(provider_from_name(&"OpenAI".repeat(10)), None);
     assert_eq!(provider_from_name("Ａnthropic"), None);
     assert_eq!(provider_from_name("ÉOpenAI"), None);
+}
+
+#[test]
+fn a_repeated_error_classifies_as_it_did_and_only_for_its_own_rules() {
+    let teapot = |status: u16, message: &str| Record {
+        host: Some("api.openai.com".into()),
+        http_status: Some(status),
+        error_message: Some(message.into()),
+        ..Record::default()
+    };
+    let rules = RuleSet::parse(
+        "[[rule]]\nid = \"teapot\"\nclass = \"overloaded\"\ncause = \"teapot\"\npattern = \"teapot\"\n",
+        Path::new("test.toml"),
+    )
+    .unwrap();
+    let custom = Classifier::new(rules);
+    let default = Classifier::default();
+    let outcome = |c: &Classifier, rec: &Record| {
+        let c = c.classify(rec);
+        (
+            c.status_class,
+            c.cause.to_string(),
+            c.rule.as_deref().map(str::to_owned),
+        )
+    };
+    let teapot_rule = (
+        StatusClass::Overloaded,
+        "teapot".to_owned(),
+        Some("teapot".to_owned()),
+    );
+    let unknown = (StatusClass::BadRequest, "unknown".to_owned(), None);
+    // The same error, again and again, alternately under each rule set and
+    // with another status or text between: each keeps its own answer.
+    for _ in 0..3 {
+        assert_eq!(outcome(&custom, &teapot(418, "I'm a teapot")), teapot_rule);
+        assert_eq!(outcome(&default, &teapot(418, "I'm a teapot")), unknown);
+        assert_eq!(
+            outcome(&default, &teapot(503, "I'm a teapot")).0,
+            StatusClass::Unavailable
+        );
+        assert_eq!(outcome(&custom, &teapot(418, "I'm a kettle")).1, "unknown");
+        assert_eq!(
+            outcome(&custom.clone(), &teapot(418, "I'm a teapot")),
+            teapot_rule
+        );
+    }
 }
