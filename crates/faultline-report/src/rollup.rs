@@ -21,6 +21,9 @@ pub const DEFAULT_WINDOW_MS: i64 = 60_000;
 
 const MINUTE_MS: i64 = 60_000;
 
+/// Groups [`Rollups`] finds without hashing.
+const RECENT: usize = 4;
+
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 struct Key {
     window: i64,
@@ -64,7 +67,13 @@ struct Minute {
 #[derive(Debug, Clone)]
 pub struct Rollups {
     window_ms: i64,
-    groups: HashMap<Key, Group, foldhash::fast::RandomState>,
+    groups: Vec<(Key, Group)>,
+    /// Each group's index in `groups`.
+    index: HashMap<Key, usize, foldhash::fast::RandomState>,
+    /// The groups of the last calls: calls in a row mostly fall in a group
+    /// just used, found here by comparing keys (interned texts by address)
+    /// rather than hashing the key's texts.
+    recent: [usize; RECENT],
     minutes: BTreeMap<i64, Minute>,
     /// First and last call per provider.
     spans: BTreeMap<Provider, (i64, i64)>,
@@ -76,7 +85,9 @@ impl Rollups {
     pub fn new(window_ms: i64) -> Rollups {
         Rollups {
             window_ms: window_ms.max(1),
-            groups: HashMap::default(),
+            groups: Vec::new(),
+            index: HashMap::default(),
+            recent: [usize::MAX; RECENT],
             minutes: BTreeMap::new(),
             spans: BTreeMap::new(),
         }
@@ -85,15 +96,40 @@ impl Rollups {
     /// Takes one classified call into account.
     pub fn add(&mut self, rec: &Record, provider: Provider, class: StatusClass) {
         let ts = rec.ts_ms;
-        let key = Key {
-            window: ts.div_euclid(self.window_ms) * self.window_ms,
-            provider,
-            model: rec.model.clone(),
-            service: rec.service.clone(),
-            class,
+        let window = ts.div_euclid(self.window_ms) * self.window_ms;
+        let same = |key: &Key| {
+            key.window == window
+                && key.provider == provider
+                && key.class == class
+                && key.model == rec.model
+                && key.service == rec.service
+        };
+        let at = match self
+            .recent
+            .iter()
+            .position(|&i| self.groups.get(i).is_some_and(|(key, _)| same(key)))
+        {
+            Some(0) => self.recent[0],
+            Some(hit) => {
+                // Most recent first.
+                self.recent[..=hit].rotate_right(1);
+                self.recent[0]
+            }
+            None => {
+                let at = self.slot(Key {
+                    window,
+                    provider,
+                    model: rec.model.clone(),
+                    service: rec.service.clone(),
+                    class,
+                });
+                self.recent.rotate_right(1);
+                self.recent[0] = at;
+                at
+            }
         };
         let failed = class != StatusClass::Ok;
-        let group = self.groups.entry(key).or_default();
+        let group = &mut self.groups[at].1;
         group.requests += 1;
         group.errors += u64::from(failed);
         group.prompt_tokens += u64::from(rec.prompt_tokens.unwrap_or(0));
@@ -117,13 +153,24 @@ impl Rollups {
         span.1 = span.1.max(ts);
     }
 
+    /// The index of `key`'s group, created empty on first sight.
+    fn slot(&mut self, key: Key) -> usize {
+        if let Some(&at) = self.index.get(&key) {
+            return at;
+        }
+        self.groups.push((key.clone(), Group::default()));
+        self.index.insert(key, self.groups.len() - 1);
+        self.groups.len() - 1
+    }
+
     /// Adds `other` (built with the same window) into `self`.
     pub fn merge(&mut self, other: Rollups) {
         for (key, group) in other.groups {
-            match self.groups.get_mut(&key) {
-                Some(into) => into.merge(&group),
+            match self.index.get(&key) {
+                Some(&at) => self.groups[at].1.merge(&group),
                 None => {
-                    self.groups.insert(key, group);
+                    self.index.insert(key.clone(), self.groups.len());
+                    self.groups.push((key, group));
                 }
             }
         }
@@ -146,7 +193,7 @@ impl Rollups {
     /// (within 1%, nearest rank) and token sums, sorted by window then keys
     /// (absent model or service last).
     pub fn frame(&self) -> Result<DataFrame, Error> {
-        let mut rows: Vec<(&Key, &Group)> = self.groups.iter().collect();
+        let mut rows: Vec<(&Key, &Group)> = self.groups.iter().map(|(k, g)| (k, g)).collect();
         rows.sort_by(|(a, _), (b, _)| {
             a.window
                 .cmp(&b.window)
@@ -392,10 +439,16 @@ mod tests {
         // Every call with its own copies of the texts, at other addresses.
         let fresh = rollups(&calls(true), usize::MAX).frame().unwrap();
         let merged = rollups(&calls(true), 1_000).frame().unwrap();
+        // Calls in another order: groups come back in turn, not in runs.
+        let mut scrambled = calls(false);
+        scrambled.reverse();
+        scrambled.rotate_left(4_321);
+        let scrambled = rollups(&scrambled, 777).frame().unwrap();
         // 10 minutes x (2 models + none) x 2 services x 2 classes.
         assert_eq!(shared.height(), 120);
         assert!(shared.equals_missing(&fresh));
         assert!(shared.equals_missing(&merged));
+        assert!(shared.equals_missing(&scrambled));
         let requests: u64 = shared
             .column("requests")
             .unwrap()
