@@ -50,6 +50,9 @@ pub(crate) struct Ctx<'f> {
     /// The last key fingerprinted and its interned fingerprint: a chunk's
     /// lines mostly carry the key of the line before.
     recent_key: RefCell<(String, Option<Shared>)>,
+    /// The last URL read for its host, and that host interned: the same
+    /// endpoint is logged line after line.
+    recent_url: RefCell<(String, Option<Shared>)>,
 }
 
 /// Slots of [`Ctx::recent`] (a power of two).
@@ -72,6 +75,7 @@ impl<'f> Ctx<'f> {
             strings: RefCell::new(HashMap::with_hasher(FastHash::default())),
             recent: std::array::from_fn(|_| Cell::new("")),
             recent_key: RefCell::new((String::new(), None)),
+            recent_url: RefCell::new((String::new(), None)),
         }
     }
 
@@ -98,6 +102,21 @@ impl<'f> Ctx<'f> {
     }
 
     /// The text trimmed and shared; `None` when it is absent or blank.
+    /// The host of `url` ([`host_of`]), interned.
+    pub(crate) fn host(&self, url: &str) -> Option<Shared> {
+        let mut recent = self.recent_url.borrow_mut();
+        if let (true, Some(host)) = (same_text(&recent.0, url), &recent.1) {
+            return Some(host.clone());
+        }
+        let host = self.intern(host_of(url));
+        if let Some(kept) = host.as_ref().filter(|h| h.is_static()) {
+            recent.0.clear();
+            recent.0.push_str(url);
+            recent.1 = Some(kept.clone());
+        }
+        host
+    }
+
     pub(crate) fn intern(&self, text: Option<Cow<'_, str>>) -> Option<Shared> {
         let text = text?;
         let text = trim(&text);
@@ -404,7 +423,7 @@ pub(crate) fn common(obj: &Obj<'_>, ctx: &Ctx<'_>, rec: &mut Record) {
     set_if_none(&mut rec.provider_hint, ctx.intern(obj.str(F::Provider)));
     set_if_none(&mut rec.model, ctx.intern(obj.str(F::Model)));
     if rec.host.is_none() {
-        rec.host = obj.str(F::Host).and_then(|url| ctx.intern(host_of(&url)));
+        rec.host = obj.str(F::Host).and_then(|url| ctx.host(&url));
     }
     set_if_none(&mut rec.key_fp, fingerprint(obj, ctx));
     set_if_none(&mut rec.http_status, to_status(obj.f64(F::StatusCode)));
@@ -514,7 +533,7 @@ fn envelope(obj: &Obj<'_>, ctx: &Ctx<'_>, rec: &mut Record) -> Result<(), Reason
     common(obj, ctx, rec);
     if let Some(request) = obj.obj(F::Request) {
         if let Some(url) = request.str(F::Host) {
-            set_if_none(&mut rec.host, ctx.intern(host_of(&url)));
+            set_if_none(&mut rec.host, ctx.host(&url));
         }
         if let Some(headers) = request.obj(F::Headers) {
             set_if_none(&mut rec.key_fp, fingerprint(&headers, ctx));
@@ -962,6 +981,28 @@ mod tests {
         let fp = ctx.fingerprint("sk-one-off-key-0001");
         assert!(!fp.is_static() && fp.starts_with("kf_"));
         assert!(ctx.fingerprint("sk-one-off-key-0001").is_static());
+    }
+
+    #[test]
+    fn the_last_url_answers_for_itself_only() {
+        let fingerprinter = Fingerprinter::default();
+        let ctx = Ctx::new(&fingerprinter);
+        let urls = [
+            "https://api.openai.com/v1",
+            "https://api.openai.com/v1",
+            "https://api.anthropic.com",
+            "https://API.openai.com/v1",
+            "https://api.openai.com/v1",
+            "  ",
+            "https://api.openai.com/v1",
+        ];
+        for _ in 0..3 {
+            for url in urls {
+                let host = ctx.host(url);
+                let expected = host_of(url).map(Cow::into_owned);
+                assert_eq!(host.as_deref(), expected.as_deref(), "{url}");
+            }
+        }
     }
 
     #[test]
