@@ -166,12 +166,11 @@ impl Rollups {
     /// Adds `other` (built with the same window) into `self`.
     pub fn merge(&mut self, other: Rollups) {
         for (key, group) in other.groups {
-            match self.index.get(&key) {
-                Some(&at) => self.groups[at].1.merge(&group),
-                None => {
-                    self.index.insert(key.clone(), self.groups.len());
-                    self.groups.push((key, group));
-                }
+            if let Some(&at) = self.index.get(&key) {
+                self.groups[at].1.merge(&group);
+            } else {
+                self.index.insert(key.clone(), self.groups.len());
+                self.groups.push((key, group));
             }
         }
         for (at, minute) in other.minutes {
