@@ -47,12 +47,39 @@ pub(crate) struct Ctx<'f> {
     /// of the lines before, so most lookups end here, with one comparison
     /// instead of a hash and a probe of `strings`.
     recent: [Cell<&'static str>; RECENT],
-    /// The last key fingerprinted and its interned fingerprint: a chunk's
-    /// lines mostly carry the key of the line before.
-    recent_key: RefCell<(String, Option<Shared>)>,
-    /// The last URL read for its host, and that host interned: the same
-    /// endpoint is logged line after line.
-    recent_url: RefCell<(String, Option<Shared>)>,
+    /// The last key fingerprinted and its fingerprint: a chunk's lines
+    /// mostly carry the key of the line before.
+    recent_key: RefCell<Last>,
+    /// The last URL read for its host, and that host: the same endpoint is
+    /// logged line after line.
+    recent_url: RefCell<Last>,
+}
+
+/// The last text a lookup was made for, and its interned answer.
+#[derive(Debug, Default)]
+struct Last {
+    text: String,
+    answer: Option<Shared>,
+}
+
+impl Last {
+    /// The answer kept for `text`, if it is the last text.
+    fn answer(&self, text: &str) -> Option<Shared> {
+        self.answer
+            .as_ref()
+            .filter(|_| same_text(&self.text, text))
+            .cloned()
+    }
+
+    /// Keeps `answer` for `text` when it is interned (a counted answer may
+    /// be for a text seen once).
+    fn keep(&mut self, text: &str, answer: &Shared) {
+        if answer.is_static() {
+            self.text.clear();
+            self.text.push_str(text);
+            self.answer = Some(answer.clone());
+        }
+    }
 }
 
 /// Slots of [`Ctx::recent`] (a power of two).
@@ -74,24 +101,20 @@ impl<'f> Ctx<'f> {
             fingerprints: RefCell::new(HashMap::with_hasher(FastHash::default())),
             strings: RefCell::new(HashMap::with_hasher(FastHash::default())),
             recent: std::array::from_fn(|_| Cell::new("")),
-            recent_key: RefCell::new((String::new(), None)),
-            recent_url: RefCell::new((String::new(), None)),
+            recent_key: RefCell::default(),
+            recent_url: RefCell::default(),
         }
     }
 
     fn fingerprint(&self, key: &str) -> Shared {
         let mut recent = self.recent_key.borrow_mut();
-        if let (true, Some(fp)) = (same_text(&recent.0, key), &recent.1) {
-            return fp.clone();
+        if let Some(fp) = recent.answer(key) {
+            return fp;
         }
         let mut cache = self.fingerprints.borrow_mut();
         if let Some(fp) = cache.get_mut(key) {
             let fp = promote(fp);
-            if fp.is_static() {
-                recent.0.clear();
-                recent.0.push_str(key);
-                recent.1 = Some(fp.clone());
-            }
+            recent.keep(key, &fp);
             return fp;
         }
         let fp = Shared::from(self.fingerprinter.fingerprint(key));
@@ -101,22 +124,20 @@ impl<'f> Ctx<'f> {
         fp
     }
 
-    /// The text trimmed and shared; `None` when it is absent or blank.
     /// The host of `url` ([`host_of`]), interned.
     pub(crate) fn host(&self, url: &str) -> Option<Shared> {
         let mut recent = self.recent_url.borrow_mut();
-        if let (true, Some(host)) = (same_text(&recent.0, url), &recent.1) {
-            return Some(host.clone());
+        if let Some(host) = recent.answer(url) {
+            return Some(host);
         }
         let host = self.intern(host_of(url));
-        if let Some(kept) = host.as_ref().filter(|h| h.is_static()) {
-            recent.0.clear();
-            recent.0.push_str(url);
-            recent.1 = Some(kept.clone());
+        if let Some(host) = &host {
+            recent.keep(url, host);
         }
         host
     }
 
+    /// The text trimmed and shared; `None` when it is absent or blank.
     pub(crate) fn intern(&self, text: Option<Cow<'_, str>>) -> Option<Shared> {
         let text = text?;
         let text = trim(&text);
