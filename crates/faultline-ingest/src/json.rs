@@ -145,14 +145,7 @@ pub(crate) fn line<'a>(
 /// line (nothing is handed out then): the caller scans it instead.
 pub(crate) fn members_of<'a>(raw: Raw<'a>, mut member: impl FnMut(Key<'a>, Raw<'a>)) -> bool {
     let text = raw.get();
-    let (line, len) = ACTIVE.get();
-    // The line is borrowed while it is active, so no other live text can
-    // share its addresses: a value within them is a slice of it.
-    let at = (text.as_ptr() as usize).wrapping_sub(line);
-    if line == 0 || at >= len || len - at < text.len() {
-        return false;
-    }
-    let Ok(at) = u32::try_from(at) else {
+    let Some(Ok(at)) = offset_in_line(text).map(u32::try_from) else {
         return false;
     };
     TAPE.with(|tape| {
@@ -237,12 +230,16 @@ struct Escapes {
 /// Whether `text` is a slice of the line being worked on (see [`line`])
 /// and that line holds no backslash, so `text` holds no escape.
 pub(crate) fn in_line_without_escapes(text: &str) -> bool {
-    if !CLEAN.get() {
-        return false;
-    }
+    CLEAN.get() && offset_in_line(text).is_some()
+}
+
+/// Where `text` starts in the line being worked on, when it is a slice of
+/// it. The line is borrowed while it is active, so no other live text can
+/// share its addresses: a text within them is a slice of it.
+fn offset_in_line(text: &str) -> Option<usize> {
     let (line, len) = ACTIVE.get();
     let at = (text.as_ptr() as usize).wrapping_sub(line);
-    at < len && len - at >= text.len()
+    (line != 0 && at < len && len - at >= text.len()).then_some(at)
 }
 
 /// Scans with `tape` when it is free. When the tape took the text: what it
