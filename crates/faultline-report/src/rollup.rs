@@ -166,12 +166,8 @@ impl Rollups {
     /// Adds `other` (built with the same window) into `self`.
     pub fn merge(&mut self, other: Rollups) {
         for (key, group) in other.groups {
-            if let Some(&at) = self.index.get(&key) {
-                self.groups[at].1.merge(&group);
-            } else {
-                self.index.insert(key.clone(), self.groups.len());
-                self.groups.push((key, group));
-            }
+            let at = self.slot(key);
+            self.groups[at].1.merge(&group);
         }
         for (at, minute) in other.minutes {
             let into = self.minutes.entry(at).or_default();
