@@ -64,3 +64,17 @@ pub use crate::quarantine::{BadLine, Reason, EXCERPT_BYTES};
 pub use crate::record::{BodyShape, Format, Record, ShortText};
 pub use crate::secret::{count_secrets, redact, Fingerprinter, DEFAULT_FINGERPRINT_KEY, REDACTED};
 pub use crate::text::{Shared, INTERN_BUDGET};
+
+/// Reproducible draws for the unit tests' generated inputs.
+#[cfg(test)]
+mod testing {
+    /// Draws below `n` from a xorshift sequence started at `seed`.
+    pub(crate) fn draws(mut seed: u64) -> impl FnMut(u64) -> u64 {
+        move |n| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % n
+        }
+    }
+}

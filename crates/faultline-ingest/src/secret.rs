@@ -186,13 +186,8 @@ mod tests {
             "key",
             "tok",
         ];
-        let mut state = 0x853c_49e6_748f_ea9bu64;
-        let mut next = |n: usize| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            (state % n as u64) as usize
-        };
+        let mut draw = crate::testing::draws(0x853c_49e6_748f_ea9b);
+        let mut next = |n: usize| draw(n as u64) as usize;
         let mut matched = 0;
         for _ in 0..50_000 {
             let text: String = (0..=next(8)).map(|_| pieces[next(pieces.len())]).collect();

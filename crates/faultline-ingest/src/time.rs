@@ -206,13 +206,7 @@ mod tests {
 
     #[test]
     fn the_usual_shape_reads_as_chrono_reads_it() {
-        let mut state = 0x9e37_79b9_7f4a_7c15_u64;
-        let mut next = |n: u64| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state % n
-        };
+        let mut next = crate::testing::draws(0x9e37_79b9_7f4a_7c15);
         let fractions = ["", ".5", ".25", ".250", ".123456", ".123456789", "."];
         let offsets = [
             "Z", "z", "", "+02:00", "-07:30", "+23:59", "+24:00", "-00:00", "+0200",
