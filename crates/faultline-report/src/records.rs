@@ -152,6 +152,9 @@ struct Cat {
     /// shared text the column holds a reference to (in `held`).
     recent: [(usize, usize, u32); RECENT],
     next_recent: usize,
+    /// The entry of `recent` found last: most columns hold one value for
+    /// long runs of rows, and it is tried first.
+    last_hit: usize,
     held: Vec<Arc<str>>,
 }
 
@@ -181,16 +184,24 @@ impl Cat {
         code
     }
 
-    fn recent(&self, text: &str) -> Option<u32> {
+    fn recent(&mut self, text: &str) -> Option<u32> {
         let key = (text.as_ptr() as usize, text.len());
-        self.recent
+        if let Some(&(addr, len, code)) = self.recent.get(self.last_hit) {
+            if (addr, len) == key {
+                return Some(code);
+            }
+        }
+        let hit = self
+            .recent
             .iter()
-            .find(|&&(addr, len, _)| (addr, len) == key)
-            .map(|&(_, _, code)| code)
+            .position(|&(addr, len, _)| (addr, len) == key)?;
+        self.last_hit = hit;
+        Some(self.recent[hit].2)
     }
 
     fn remember(&mut self, text: &str, code: u32) {
         self.recent[self.next_recent] = (text.as_ptr() as usize, text.len(), code);
+        self.last_hit = self.next_recent;
         self.next_recent = (self.next_recent + 1) % RECENT;
     }
 
@@ -779,9 +790,11 @@ impl RecordsWriter {
                     // stored as deltas they take a few bits a row, and the
                     // compressor has an eighth of the bytes to go through.
                     (_, Kind::Ts | Kind::U64) => vec![Encoding::DeltaBinaryPacked],
-                    // Nearly one id per call: a dictionary never pays, and
-                    // finding that out costs a hash of every id per group.
-                    ("request_id", _) => vec![Encoding::Plain],
+                    // Nearly one id per call, and latencies are measured, not
+                    // chosen from a few values: a dictionary never pays, and
+                    // polars would find that out per row group by hashing
+                    // every value to estimate how many differ.
+                    ("request_id", _) | (_, Kind::OptF64) => vec![Encoding::Plain],
                     _ => default.clone(),
                 })
                 .collect(),
