@@ -790,10 +790,11 @@ impl RecordsWriter {
                     // stored as deltas they take a few bits a row, and the
                     // compressor has an eighth of the bytes to go through.
                     (_, Kind::Ts | Kind::U64) => vec![Encoding::DeltaBinaryPacked],
-                    // Nearly one id per call, and latencies are measured, not
-                    // chosen from a few values: a dictionary never pays, and
-                    // polars would find that out per row group by hashing
-                    // every value to estimate how many differ.
+                    // Nearly one id per call: a dictionary never pays, and
+                    // finding that out costs a hash of every id per group.
+                    // Floats are never dictionary-encoded by polars-parquet
+                    // (it cannot pack them), but asked for a dictionary it
+                    // first hashes every value to estimate how many differ.
                     ("request_id", _) | (_, Kind::OptF64) => vec![Encoding::Plain],
                     _ => default.clone(),
                 })
