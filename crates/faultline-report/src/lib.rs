@@ -20,6 +20,7 @@
 mod charts;
 mod html;
 mod markdown;
+mod pages;
 mod read;
 mod records;
 mod report;
@@ -27,6 +28,22 @@ mod rollup;
 mod sketch;
 mod tables;
 mod text;
+
+/// Helpers of the unit tests.
+#[cfg(test)]
+mod testing {
+    /// A seeded xorshift generator: `next(n)` is a number below `n`, the same
+    /// ones every run.
+    pub(crate) fn numbers(seed: u64) -> impl FnMut(u64) -> u64 {
+        let mut state = seed;
+        move |n| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state % n
+        }
+    }
+}
 
 use std::path::PathBuf;
 

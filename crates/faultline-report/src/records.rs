@@ -4,11 +4,11 @@
 //! texts (file, service, model, cause, action...) are kept there as a code
 //! per row into the batch's own short list of distinct values. The writer
 //! merges those lists into each row group's dictionary (work per distinct
-//! value, not per row) and hands parquet the dictionary-encoded column
-//! directly, where a column of plain strings would be copied, then hashed
-//! twice per row (once to estimate its cardinality, once to build the
-//! dictionary). The file's schema still says plain strings: readers see the
-//! same columns either way.
+//! value, not per row) and writes the dictionary-encoded pages from the
+//! codes (`pages`), where a column of plain strings would be copied, then
+//! hashed twice per row (once to estimate its cardinality, once to build
+//! the dictionary). The file's schema still says plain strings: readers see
+//! the same columns either way.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::fs::File;
@@ -20,11 +20,9 @@ use faultline_classify::{Cause, Classification};
 use faultline_ingest::{Record, Shared};
 use polars::io::parquet::write::{get_encodings, BatchedWriter};
 use polars::prelude::*;
-use polars_arrow::array::{
-    Array, BooleanArray, DictionaryArray, MutableBinaryViewArray, PrimitiveArray,
-};
+use polars_arrow::array::{Array, BooleanArray, MutableBinaryViewArray, PrimitiveArray};
 use polars_arrow::bitmap::{Bitmap, MutableBitmap};
-use polars_arrow::datatypes::{ArrowDataType, IntegerType};
+use polars_arrow::datatypes::ArrowDataType;
 use polars_arrow::types::NativeType;
 use polars_core::runtime::RAYON;
 use polars_parquet::write::{
@@ -33,6 +31,7 @@ use polars_parquet::write::{
 };
 use rayon::prelude::*;
 
+use crate::pages::{dictionary_column, CodedPart, NULL};
 use crate::Error;
 
 /// Rows per row group.
@@ -134,9 +133,6 @@ pub(crate) fn cast_to(frame: DataFrame, schema: &Schema) -> Result<DataFrame, Er
         .collect::<PolarsResult<Vec<_>>>()?;
     Ok(DataFrame::new(height, columns)?)
 }
-
-/// Code of a missing value in a [`Cat`] column.
-const NULL: u32 = u32::MAX;
 
 /// A low-cardinality text column: a code per row into `values`, the
 /// distinct values in the order first seen.
@@ -622,14 +618,8 @@ fn assemble(parts: &[Part<'_>], i: usize, dtype: &ArrowDataType) -> Box<dyn Arra
                 .collect();
             values.boxed()
         }
-        Kind::Cat => dictionary(
-            parts.iter().filter_map(|(b, range)| match b.column(i) {
-                Col::Cat(cat) => Some((cat, range.clone())),
-                _ => None,
-            }),
-            rows,
-            dtype,
-        ),
+        // Written from the codes by `pages::dictionary_column`.
+        Kind::Cat => unreachable!("dictionary columns are not assembled"),
         Kind::Text => {
             let mut out = MutableBinaryViewArray::<str>::with_capacity(rows);
             for (b, range) in parts {
@@ -684,61 +674,6 @@ fn all_valid(len: usize, rows: usize) -> MutableBitmap {
     let mut valid = MutableBitmap::with_capacity(rows);
     valid.extend_constant(len, true);
     valid
-}
-
-/// The rows of `parts` of a [`Kind::Cat`] column as a dictionary array whose
-/// values are in the order first seen in the rows (so the row group does
-/// not depend on how its rows were batched).
-fn dictionary<'b>(
-    parts: impl Iterator<Item = (&'b Cat, Range<usize>)>,
-    rows: usize,
-    dtype: &ArrowDataType,
-) -> Box<dyn Array> {
-    const UNSEEN: u32 = u32::MAX;
-    let mut keys = Vec::with_capacity(rows);
-    let mut validity: Option<MutableBitmap> = None;
-    let mut values = MutableBinaryViewArray::<str>::new();
-    let mut index: HashMap<&str, u32, FastHash> = HashMap::default();
-    let mut remap = Vec::new();
-    for (cat, range) in parts {
-        let codes = &cat.codes[range];
-        remap.clear();
-        remap.resize(cat.values.len(), UNSEEN);
-        // Values enter the dictionary in the order the rows first use them.
-        for &code in codes {
-            if code != NULL && remap[code as usize] == UNSEEN {
-                let text = &*cat.values[code as usize];
-                remap[code as usize] = *index.entry(text).or_insert_with(|| {
-                    values.push_value(text);
-                    (values.len() - 1) as u32
-                });
-            }
-        }
-        // Then keys and validity a slice at a time; a null row's key is 0.
-        if validity.is_none() && codes.contains(&NULL) {
-            validity = Some(all_valid(keys.len(), rows));
-        }
-        if let Some(valid) = &mut validity {
-            valid.extend_from_trusted_len_iter(codes.iter().map(|&code| code != NULL));
-        }
-        keys.extend(
-            codes
-                .iter()
-                .map(|&code| remap.get(code as usize).copied().unwrap_or(0)),
-        );
-    }
-    let keys = PrimitiveArray::new(
-        ArrowDataType::UInt32,
-        keys.into(),
-        validity.map(Bitmap::from),
-    );
-    let values = values.freeze_with_dtype(dtype.clone()).boxed();
-    let dtype = ArrowDataType::Dictionary(IntegerType::UInt32, Box::new(dtype.clone()), false);
-    match DictionaryArray::try_new(dtype, keys, values) {
-        Ok(array) => array.boxed(),
-        // Every key is below the number of values, by construction.
-        Err(e) => unreachable!("dictionary keys out of range: {e}"),
-    }
 }
 
 /// Streams record batches into one parquet file, a row group at a time.
@@ -863,6 +798,21 @@ impl RecordsWriter {
             (0..COLUMNS.len())
                 .into_par_iter()
                 .map(|i| {
+                    if let (Kind::Cat, ParquetType::PrimitiveType(type_)) =
+                        (COLUMNS[i].1, &self.types[i])
+                    {
+                        let coded: Vec<CodedPart<'_>> = parts
+                            .iter()
+                            .filter_map(|(batch, range)| match batch.column(i) {
+                                Col::Cat(cat) => Some(CodedPart {
+                                    codes: &cat.codes[range.clone()],
+                                    values: &cat.values,
+                                }),
+                                _ => None,
+                            })
+                            .collect();
+                        return dictionary_column(&coded, type_, self.options[i]);
+                    }
                     let array = assemble(&parts, i, &self.dtypes[i]);
                     encode(
                         array.as_ref(),
@@ -1054,47 +1004,6 @@ mod tests {
         cat.push_static(mini);
         assert_eq!(cat.codes, [0, 0, 1, NULL, 0, 0, 1, 0, 1]);
         assert_eq!(cat.values, ["gpt-4o".into(), "gpt-4o-mini".into()]);
-    }
-
-    #[test]
-    fn a_dictionary_lists_values_in_the_order_its_rows_first_use_them() {
-        let cat_of = |values: &[Option<&str>]| {
-            let mut cat = Cat::default();
-            for value in values {
-                cat.push(*value);
-            }
-            cat
-        };
-        // The first batch's first rows went to the row group before: "a"
-        // has a code there but shows up here only after "b".
-        let first = cat_of(&[Some("a"), None, Some("b"), Some("a"), None]);
-        let second = cat_of(&[Some("c"), Some("b"), None]);
-        let array = dictionary(
-            [(&first, 2..5), (&second, 0..3)].into_iter(),
-            6,
-            &ArrowDataType::Utf8View,
-        );
-        let array = array
-            .as_any()
-            .downcast_ref::<DictionaryArray<u32>>()
-            .expect("a dictionary array");
-        let rows: Vec<Option<String>> = (0..array.len())
-            .map(|row| {
-                array.is_valid(row).then(|| {
-                    let key = array.keys().value(row) as usize;
-                    let values = array.values().as_any();
-                    let values = values
-                        .downcast_ref::<polars_arrow::array::Utf8ViewArray>()
-                        .expect("text values");
-                    values.value(key).to_owned()
-                })
-            })
-            .collect();
-        let want = [Some("b"), Some("a"), None, Some("c"), Some("b"), None];
-        let want: Vec<Option<String>> = want.iter().map(|v| v.map(str::to_owned)).collect();
-        assert_eq!(rows, want);
-        let keys: Vec<u32> = array.keys().values().iter().copied().collect();
-        assert_eq!(keys, [0, 1, 0, 2, 0, 0]);
     }
 
     #[test]

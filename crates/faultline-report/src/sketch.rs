@@ -238,13 +238,7 @@ mod tests {
 
     #[test]
     fn merging_parts_with_and_without_new_bins_equals_adding_everything() {
-        let mut state = 0x2545_f491_4f6c_dd1du64;
-        let mut next = |n: u64| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state % n
-        };
+        let mut next = crate::testing::numbers(0x2545_f491_4f6c_dd1d);
         let mut all = Sketch::default();
         let mut merged = Sketch::default();
         for _ in 0..300 {
