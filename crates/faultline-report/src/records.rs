@@ -26,12 +26,12 @@ use polars_arrow::datatypes::ArrowDataType;
 use polars_arrow::types::NativeType;
 use polars_core::runtime::RAYON;
 use polars_parquet::write::{
-    array_to_columns, compress, CompressedPage, Encoding, ParquetType, StatisticsOptions, Version,
-    WriteOptions, ZstdLevel,
+    array_to_columns, compress, CompressedPage, Encoding, Page, ParquetType, StatisticsOptions,
+    Version, WriteOptions, ZstdLevel,
 };
 use rayon::prelude::*;
 
-use crate::pages::{dictionary_column, CodedPart, NULL};
+use crate::pages::{compress_random, dictionary_column, CodedPart, NULL};
 use crate::Error;
 
 /// Rows per row group.
@@ -819,6 +819,7 @@ impl RecordsWriter {
                         &self.types[i],
                         self.options[i],
                         &self.encodings[i],
+                        COLUMNS[i].0 == "request_id",
                     )
                 })
                 .collect::<PolarsResult<Vec<_>>>()
@@ -846,17 +847,22 @@ impl RecordsWriter {
     }
 }
 
-/// One column of a row group, encoded and compressed.
+/// One column of a row group, encoded and compressed; `random` for a column
+/// of random text (see `pages::compress_random`).
 fn encode(
     array: &dyn Array,
     type_: &ParquetType,
     options: WriteOptions,
     encoding: &[Encoding],
+    random: bool,
 ) -> PolarsResult<Vec<CompressedPage>> {
     let mut out = Vec::new();
     for pages in array_to_columns(array, type_.clone(), options, encoding)? {
         for page in pages {
-            out.push(compress(page?, Vec::new(), options.compression)?);
+            out.push(match page? {
+                Page::Data(page) if random => compress_random(&page)?,
+                page => compress(page, Vec::new(), options.compression)?,
+            });
         }
     }
     Ok(out)
