@@ -332,6 +332,40 @@ fn chart_series_add_up_to_the_records_in_named_buckets() {
 }
 
 #[test]
+fn floats_read_back_exactly_missing_ones_included() {
+    // More rows than a page and a row group hold, so that values cross both.
+    let file = Shared::intern("floats.jsonl");
+    let latency = |i: u32| match i % 97 {
+        0 => None,
+        1 => Some(0.0),
+        2 => Some(1e-3),
+        3 => Some(86_400_000.5),
+        _ => Some(f64::from(i % 5000) + f64::from(i % 7) / 8.0),
+    };
+    let retry_after = |i: u32| i.is_multiple_of(1000).then(|| f64::from(i / 1000));
+    let records: Vec<Record> = (0..140_000u32)
+        .map(|i| Record {
+            ts_ms: DAY + i64::from(i),
+            source_file: file.clone(),
+            source_line: u64::from(i) + 1,
+            latency_ms: latency(i),
+            retry_after_s: retry_after(i),
+            ..Record::default()
+        })
+        .collect();
+    let written = write_records(&records);
+    let frame = read(&written.path);
+    let column = |name: &str| -> Vec<Option<f64>> {
+        let values = frame.column(name).unwrap().f64().unwrap();
+        (0..values.len()).map(|i| values.get(i)).collect()
+    };
+    let want: Vec<Option<f64>> = (0..140_000).map(latency).collect();
+    assert_eq!(column("latency_ms"), want);
+    let want: Vec<Option<f64>> = (0..140_000).map(retry_after).collect();
+    assert_eq!(column("retry_after_s"), want);
+}
+
+#[test]
 fn records_read_back_as_they_were_classified() {
     let records = calls();
     let written = write_records(&records);
