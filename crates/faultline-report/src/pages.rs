@@ -21,13 +21,16 @@ use polars_parquet::parquet::compression::Compression;
 use polars_parquet::parquet::encoding::hybrid_rle::Encoder;
 use polars_parquet::parquet::metadata::Descriptor;
 use polars_parquet::parquet::page::{
-    CompressedDataPage, DataPage, DataPageHeader, DataPageHeaderV1, DictPage, Page,
+    CompressedDataPage, CompressedDictPage, DataPage, DataPageHeader, DataPageHeaderV1, DictPage,
+    Page,
 };
 use polars_parquet::parquet::schema::types::PrimitiveType;
 use polars_parquet::parquet::schema::Repetition;
 use polars_parquet::parquet::statistics::{BinaryStatistics, ParquetStatistics};
 use polars_parquet::parquet::CowBuffer;
-use polars_parquet::write::{compress, CompressedPage, Encoding, Version, WriteOptions};
+use polars_parquet::write::{
+    compress, CompressedPage, CompressionOptions, Encoding, Version, WriteOptions,
+};
 use zstd::zstd_safe::{self, CCtx, CParameter, ParamSwitch};
 
 type FastHash = foldhash::fast::RandomState;
@@ -47,46 +50,83 @@ const PAGE_BYTES: usize = 1024 * 1024;
 /// then raised so that it still bounds the column).
 const STATISTIC_BYTES: usize = 64;
 
-/// Compresses a data page of random text (request ids): zstd at a negative
-/// level with its literals still Huffman-coded. zstd stores literals raw at
-/// negative levels, which leaves random hex half empty; with Huffman codes
-/// kept, the page is as small as at level 1 (smaller for ids sharing a
-/// prefix, a few percent larger for base62 ids and UUIDs) for a third less
-/// time: the match search, not the coding, is what level 1 spends its time
-/// on. One compression context per thread, kept between pages.
-pub(crate) fn compress_random(page: &DataPage) -> PolarsResult<CompressedPage> {
+/// Compresses a page as polars-parquet's `compress` does, with the same
+/// bytes, but with one zstd context per thread kept between pages (where
+/// `compress` makes a context, about a megabyte of tables, per page) and
+/// into an output buffer it does not zero first.
+///
+/// `random` marks a page of random text (request ids): it is compressed at
+/// a negative level with its literals still Huffman-coded. zstd stores
+/// literals raw at negative levels, which leaves random hex half empty; with
+/// Huffman codes kept, the page is as small as at level 1 (smaller for ids
+/// sharing a prefix, a few percent larger for base62 ids and UUIDs) for a
+/// third less time: the match search, not the coding, is what level 1
+/// spends its time on.
+pub(crate) fn compress_page(
+    page: Page,
+    compression: CompressionOptions,
+    random: bool,
+) -> PolarsResult<CompressedPage> {
     thread_local! {
-        static CONTEXT: RefCell<Option<CCtx<'static>>> = const { RefCell::new(None) };
+        /// Contexts by level and literal mode.
+        static CONTEXTS: RefCell<Vec<((i32, bool), CCtx<'static>)>> = const { RefCell::new(Vec::new()) };
     }
-    let input = page.buffer();
-    let mut output = vec![0; zstd_safe::compress_bound(input.len())];
-    let written = CONTEXT.with_borrow_mut(|context| {
-        if context.is_none() {
+    let level = match (compression, &page) {
+        // V2 pages compress their values only: polars-parquet knows how.
+        (_, Page::Data(data)) if matches!(data.header(), DataPageHeader::V2(_)) => {
+            return Ok(compress(page, Vec::new(), compression)?);
+        }
+        (CompressionOptions::Zstd(_), _) if random => RANDOM_LEVEL,
+        // polars-parquet's level when none is given: zstd's default.
+        (CompressionOptions::Zstd(level), _) => level.map_or(0, |l| l.compression_level()),
+        _ => return Ok(compress(page, Vec::new(), compression)?),
+    };
+    let input: &[u8] = match &page {
+        Page::Data(data) => data.buffer(),
+        Page::Dict(dict) => &dict.buffer,
+    };
+    let mut output = Vec::with_capacity(zstd_safe::compress_bound(input.len()));
+    CONTEXTS.with_borrow_mut(|contexts| {
+        let key = (level, random);
+        let at = if let Some(at) = contexts.iter().position(|(k, _)| *k == key) {
+            at
+        } else {
             let mut made = CCtx::create();
-            made.set_parameter(CParameter::CompressionLevel(RANDOM_LEVEL))
-                .and_then(|_| {
-                    made.set_parameter(CParameter::LiteralCompressionMode(ParamSwitch::Enable))
-                })
+            made.set_parameter(CParameter::CompressionLevel(level))
                 .map_err(zstd_error)?;
-            *context = Some(made);
-        }
-        match context {
-            Some(context) => context
-                .compress2(&mut output[..], input)
-                .map_err(zstd_error),
-            None => unreachable!("the context was made above"),
-        }
+            if random {
+                made.set_parameter(CParameter::LiteralCompressionMode(ParamSwitch::Enable))
+                    .map_err(zstd_error)?;
+            }
+            contexts.push((key, made));
+            contexts.len() - 1
+        };
+        contexts[at]
+            .1
+            .compress2(&mut output, input)
+            .map_err(zstd_error)
     })?;
-    output.truncate(written);
-    let num_rows = page.num_rows().unwrap_or_else(|| page.num_values());
-    Ok(CompressedPage::Data(CompressedDataPage::new(
-        page.header().clone(),
-        CowBuffer::Owned(output),
-        Compression::Zstd,
-        input.len(),
-        page.descriptor.clone(),
-        num_rows,
-    )))
+    let size = input.len();
+    Ok(match page {
+        Page::Data(data) => {
+            let num_rows = data.num_rows().unwrap_or_else(|| data.num_values());
+            CompressedPage::Data(CompressedDataPage::new(
+                data.header().clone(),
+                CowBuffer::Owned(output),
+                Compression::Zstd,
+                size,
+                data.descriptor.clone(),
+                num_rows,
+            ))
+        }
+        Page::Dict(dict) => CompressedPage::Dict(CompressedDictPage::new(
+            CowBuffer::Owned(output),
+            Compression::Zstd,
+            size,
+            dict.num_values,
+            dict.is_sorted,
+        )),
+    })
 }
 
 fn zstd_error(code: usize) -> PolarsError {
@@ -144,7 +184,7 @@ pub(crate) fn dictionary_column(
         dict.extend_from_slice(value.as_bytes());
     }
     let dict = DictPage::new(CowBuffer::Owned(dict), values.len(), false);
-    pages.push(compress(Page::Dict(dict), Vec::new(), options.compression)?);
+    pages.push(compress_page(Page::Dict(dict), options.compression, false)?);
 
     let statistics = options
         .has_statistics()
@@ -210,7 +250,7 @@ pub(crate) fn dictionary_column(
             max_rep_level: 0,
         };
         let data = DataPage::new(header, CowBuffer::Owned(buffer), descriptor, len);
-        pages.push(compress(Page::Data(data), Vec::new(), options.compression)?);
+        pages.push(compress_page(Page::Data(data), options.compression, false)?);
     }
     debug_assert!(options.version == Version::V1, "pages are written as V1");
     Ok(pages)
@@ -432,6 +472,7 @@ mod tests {
     use polars_parquet::parquet::encoding::hybrid_rle;
     use polars_parquet::write::{
         array_to_columns, to_parquet_type, CompressionOptions, ParquetType, StatisticsOptions,
+        ZstdLevel,
     };
 
     use super::*;
@@ -627,7 +668,7 @@ mod tests {
     }
 
     #[test]
-    fn pages_of_random_text_decompress_to_their_bytes_one_by_one() {
+    fn pages_compress_as_polars_parquet_does_and_random_text_decompresses_page_by_page() {
         let mut next = numbers(42);
         let hex = b"0123456789abcdef";
         for page in 0..4 {
@@ -655,7 +696,14 @@ mod tests {
                 max_rep_level: 0,
             };
             let data = DataPage::new(header, CowBuffer::Owned(buffer.clone()), descriptor, 1);
-            let CompressedPage::Data(mut compressed) = compress_random(&data).expect("compressed")
+            let level_1 = CompressionOptions::Zstd(ZstdLevel::try_new(1).ok());
+            // Not random: the bytes polars-parquet's `compress` writes.
+            let ours = compress_page(Page::Data(data.clone()), level_1, false).expect("compressed");
+            let theirs =
+                compress(Page::Data(data.clone()), Vec::new(), level_1).expect("compressed");
+            assert_eq!(format!("{ours:?}"), format!("{theirs:?}"), "page {page}");
+            let CompressedPage::Data(mut compressed) =
+                compress_page(Page::Data(data), level_1, true).expect("compressed")
             else {
                 panic!("a data page stays a data page");
             };

@@ -26,12 +26,12 @@ use polars_arrow::datatypes::ArrowDataType;
 use polars_arrow::types::NativeType;
 use polars_core::runtime::RAYON;
 use polars_parquet::write::{
-    array_to_columns, compress, CompressedPage, Encoding, Page, ParquetType, StatisticsOptions,
-    Version, WriteOptions, ZstdLevel,
+    array_to_columns, CompressedPage, Encoding, ParquetType, StatisticsOptions, Version,
+    WriteOptions, ZstdLevel,
 };
 use rayon::prelude::*;
 
-use crate::pages::{compress_random, dictionary_column, CodedPart, NULL};
+use crate::pages::{compress_page, dictionary_column, CodedPart, NULL};
 use crate::Error;
 
 /// Rows per row group.
@@ -848,7 +848,7 @@ impl RecordsWriter {
 }
 
 /// One column of a row group, encoded and compressed; `random` for a column
-/// of random text (see `pages::compress_random`).
+/// of random text (see `pages::compress_page`).
 fn encode(
     array: &dyn Array,
     type_: &ParquetType,
@@ -859,10 +859,7 @@ fn encode(
     let mut out = Vec::new();
     for pages in array_to_columns(array, type_.clone(), options, encoding)? {
         for page in pages {
-            out.push(match page? {
-                Page::Data(page) if random => compress_random(&page)?,
-                page => compress(page, Vec::new(), options.compression)?,
-            });
+            out.push(compress_page(page?, options.compression, random)?);
         }
     }
     Ok(out)
