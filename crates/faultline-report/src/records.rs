@@ -798,9 +798,10 @@ impl RecordsWriter {
             (0..COLUMNS.len())
                 .into_par_iter()
                 .map(|i| {
-                    if let (Kind::Cat, ParquetType::PrimitiveType(type_)) =
-                        (COLUMNS[i].1, &self.types[i])
-                    {
+                    if COLUMNS[i].1 == Kind::Cat {
+                        let ParquetType::PrimitiveType(type_) = &self.types[i] else {
+                            polars_bail!(ComputeError: "column {} is not a leaf", COLUMNS[i].0);
+                        };
                         let coded: Vec<CodedPart<'_>> = parts
                             .iter()
                             .filter_map(|(batch, range)| match batch.column(i) {
