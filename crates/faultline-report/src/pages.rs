@@ -1,7 +1,7 @@
 //! Parquet pages records.parquet writes itself rather than through
 //! polars-parquet: those of the low-cardinality text columns, encoded
-//! straight from the codes the workers wrote, and the compression of
-//! columns of random text.
+//! straight from the codes the workers wrote; and the compression of every
+//! page, with one zstd context per thread, random text at its own level.
 //!
 //! polars-parquet encodes a dictionary column from an arrow dictionary array:
 //! the codes would be copied into a key array (and a validity bitmap), then
