@@ -47,6 +47,10 @@ mod testing {
 
 use std::path::PathBuf;
 
+/// The hasher of the crate's maps keyed by texts and small keys: not
+/// DoS-resistant, and not needed to be (keys come from one run's logs).
+pub(crate) type FastHash = foldhash::fast::RandomState;
+
 pub use crate::charts::{bucket_width, Charts, ProviderSeries, MAX_BUCKETS};
 pub use crate::html::{esc, html};
 pub use crate::markdown::markdown;

@@ -33,7 +33,7 @@ use polars_parquet::write::{
 };
 use zstd::zstd_safe::{self, CCtx, CParameter, ParamSwitch};
 
-type FastHash = foldhash::fast::RandomState;
+use crate::FastHash;
 
 /// zstd's level for random text: negative levels look for matches at
 /// fewer positions (random ids have none but their common prefix).

@@ -32,12 +32,10 @@ use polars_parquet::write::{
 use rayon::prelude::*;
 
 use crate::pages::{compress_page, dictionary_column, CodedPart, NULL};
-use crate::Error;
+use crate::{Error, FastHash};
 
 /// Rows per row group.
 const ROW_GROUP_ROWS: usize = 128 * 1024;
-
-type FastHash = foldhash::fast::RandomState;
 
 /// How a column is held while rows gather, and so which type it has.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

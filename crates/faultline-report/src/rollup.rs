@@ -14,7 +14,7 @@ use crate::charts::{bucket_width, Charts, ProviderSeries};
 use crate::records::cast_to;
 use crate::sketch::{Bin, Sketch};
 use crate::tables::{ts_type, ProviderRow};
-use crate::Error;
+use crate::{Error, FastHash};
 
 /// Default rollup window: one minute.
 pub const DEFAULT_WINDOW_MS: i64 = 60_000;
@@ -69,7 +69,7 @@ pub struct Rollups {
     window_ms: i64,
     groups: Vec<(Key, Group)>,
     /// Each group's index in `groups`.
-    index: HashMap<Key, usize, foldhash::fast::RandomState>,
+    index: HashMap<Key, usize, FastHash>,
     /// The groups of the last calls: calls in a row mostly fall in a group
     /// just used, found here by comparing keys (interned texts by address)
     /// rather than hashing the key's texts.
