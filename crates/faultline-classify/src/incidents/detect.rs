@@ -1,6 +1,6 @@
 //! The detectors: one function per pattern over the collected events and counters.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fmt::Write as _;
 use std::sync::Arc;
 
@@ -13,6 +13,10 @@ use crate::incidents::{Incident, Pattern, Severity};
 use crate::taxonomy::{Provider, StatusClass};
 
 type Key = Option<Shared>;
+
+/// Hashing for maps that are looked up, never iterated (their order would
+/// change from run to run).
+type FastHash = foldhash::fast::RandomState;
 
 /// Runs every enabled detector; incidents come most severe first, then by
 /// start time, and do not depend on the order records arrived in.
@@ -567,8 +571,11 @@ impl Ctx<'_> {
         if !c.enabled {
             return;
         }
-        // Requests retried more than max_retries times, by attempt counter or repeated id.
-        let mut tries: BTreeMap<&str, (u64, u16)> = BTreeMap::new();
+        // Requests retried more than max_retries times, by attempt counter or
+        // repeated id. Looked up once per failed call and never iterated:
+        // hashed, not ordered (an ordered map compared ids byte by byte).
+        let mut tries: HashMap<&str, (u64, u16), FastHash> =
+            HashMap::with_capacity_and_hasher(self.data.events.len(), FastHash::default());
         for e in &self.data.events {
             if let Some(id) = &e.request_id {
                 let entry = tries.entry(id).or_default();
@@ -589,7 +596,7 @@ impl Ctx<'_> {
         let mut covered: Vec<(Provider, i64, i64)> = Vec::new();
         // Requests of a burst: their retries belong to it, even when they
         // land after its last 500.
-        let mut in_storm: BTreeSet<&str> = BTreeSet::new();
+        let mut in_storm: HashSet<&str, FastHash> = HashSet::default();
         for (key, events) in errors {
             let Some(minutes) = series.get(&key) else {
                 continue;
