@@ -396,10 +396,13 @@ fn number(text: &str) -> Option<f64> {
                 _ => return text.parse().ok(),
             }
         }
-        let scale = point.map_or(0, |at| bytes.len() - at - 1);
         // At most 15 digits: 16 could pass 2^53.
         if bytes.len() - usize::from(point.is_some()) <= 15 {
-            return Some(digits as f64 / TENS[scale]);
+            // Whole numbers, most of a log's, need no division.
+            return Some(match point {
+                None => digits as f64,
+                Some(at) => digits as f64 / TENS[bytes.len() - at - 1],
+            });
         }
     }
     text.parse().ok()
