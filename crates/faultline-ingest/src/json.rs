@@ -110,21 +110,34 @@ pub(crate) struct Key<'a> {
 /// (invalid, or a string it cannot vouch for) is walked byte by byte, which
 /// says where and why it breaks. `member` is called only once the whole text
 /// is known to be valid on the fast path, so it never sees a member twice.
-pub(crate) fn object<'a>(text: &'a str, member: impl FnMut(Key<'a>, Raw<'a>)) -> Result<(), Error> {
-    scan_with(&SCRATCH, text, member).map(|_| ())
+pub(crate) fn object<'a>(
+    text: &'a str,
+    mut member: impl FnMut(Key<'a>, Raw<'a>),
+) -> Result<(), Error> {
+    scan_with(&SCRATCH, text, |key, (start, end)| {
+        if let Some(value) = text.get(start as usize..end as usize) {
+            member(key, Raw(value));
+        }
+    })
+    .map(|_| ())
 }
+
+/// A value's byte range in the text it was read from.
+pub(crate) type Span = (u32, u32);
 
 /// [`object`] for a whole line, whose tokens are then kept until the
 /// returned [`Line`] is dropped, so that [`members_of`] serves the objects
-/// nested in it without scanning them again.
+/// nested in it without scanning them again. Values come as their ranges in
+/// `text`, which is what a line's reader keeps of them: no slice of the
+/// line is made (and checked) per value only to be turned back into a range.
 pub(crate) fn line<'a>(
     text: &'a str,
-    member: impl FnMut(Key<'a>, Raw<'a>),
+    member: impl FnMut(Key<'a>, Span),
 ) -> Result<Line<'a>, Error> {
     if ACTIVE.get().0 != 0 {
         // A line is being worked on (a line held in a string of a line):
         // this one is scanned on its own and its tokens are not kept.
-        object(text, member)?;
+        scan_with(&SCRATCH, text, member)?;
         return Ok(Line::none());
     }
     if let Some(escapes) = scan_with(&TAPE, text, member)? {
@@ -247,7 +260,7 @@ fn offset_in_line(text: &str) -> Option<usize> {
 fn scan_with<'a>(
     tape: &'static LocalKey<RefCell<Tape>>,
     text: &'a str,
-    mut member: impl FnMut(Key<'a>, Raw<'a>),
+    mut member: impl FnMut(Key<'a>, Span),
 ) -> Result<Option<Escapes>, Error> {
     let taped = tape.with(|tape| {
         let Ok(mut tape) = tape.try_borrow_mut() else {
@@ -261,7 +274,7 @@ fn scan_with<'a>(
                 text: &text[m.key.0 as usize..m.key.1 as usize],
                 escaped: m.escaped,
             };
-            member(key, Raw(&text[m.value.0 as usize..m.value.1 as usize]));
+            member(key, m.value);
         }
         Some(Escapes {
             backslash: tape.backslash,
@@ -271,6 +284,12 @@ fn scan_with<'a>(
     if taped.is_some() {
         Ok(taped)
     } else {
+        // The byte walker hands out slices of `text`, which always have a range in it.
+        let mut member = |key, value: Raw<'a>| {
+            if let Some(span) = value.range_in(text) {
+                member(key, span);
+            }
+        };
         scan_object(Scanner::new(text), &mut member).map(|()| None)
     }
 }
@@ -1909,7 +1928,7 @@ mod tests {
     fn nested_objects_are_read_from_the_line_tokens_only_while_it_is_kept() {
         let text = r#"{"response":{"status":529,"body":{"error":{"type":"overloaded_error"}}},"s":"{\"a\":1}","t":"{}"}"#;
         let mut top = Vec::new();
-        let line = line(text, |k, v| top.push((k.text, v))).unwrap();
+        let line = line(text, |k, v| top.push((k.text, Raw::at(text, v).unwrap()))).unwrap();
         let response = top[0].1;
         let want = members(response.get()).unwrap();
         assert_eq!(nested(response), Some(want));
@@ -1925,7 +1944,10 @@ mod tests {
         let outer = super::line(text, |_, _| {}).unwrap();
         let inner_text = r#"{"a":{"b":1}}"#.to_owned();
         let mut inner_top = Vec::new();
-        let inner = super::line(&inner_text, |_, v| inner_top.push(v)).unwrap();
+        let inner = super::line(&inner_text, |_, v| {
+            inner_top.push(Raw::at(&inner_text, v).unwrap())
+        })
+        .unwrap();
         assert_eq!(nested(inner_top[0]), None);
         assert_eq!(nested(response).map(|m| m.len()), Some(2));
         drop((inner, outer));
@@ -1997,7 +2019,7 @@ mod tests {
         fn nested_objects_from_the_tokens_are_the_scanned_ones(a in json_text(), b in json_text()) {
             let text = format!(r#"{{"a":{a}, "s":"{{}}" ,"b" : {b}}}"#);
             let mut top = Vec::new();
-            let line = line(&text, |_, v| top.push(v)).unwrap();
+            let line = line(&text, |_, v| top.push(Raw::at(&text, v).unwrap())).unwrap();
             let mut objects = Vec::new();
             for value in top {
                 objects_in(value, &mut objects);

@@ -248,10 +248,10 @@ impl<'a> Obj<'a> {
         let (text, obj) = (self.text, self);
         SEEN.with(|seen| {
             let Ok(mut seen) = seen.try_borrow_mut() else {
-                return json::line(text, |key, value| obj.fill(key, value));
+                return json::line(text, |key, span| obj.fill_span(key, span));
             };
             let mut at = 0;
-            json::line(text, |key, value| {
+            json::line(text, |key, span| {
                 match seen.get_mut(at) {
                     Some(seen) if !key.escaped => {
                         let known = if seen.is(key.text) {
@@ -261,9 +261,9 @@ impl<'a> Obj<'a> {
                             seen.remember(key.text, known);
                             known
                         };
-                        obj.put(known, value);
+                        obj.put_span(known, span);
                     }
-                    _ => obj.fill(key, value),
+                    _ => obj.fill_span(key, span),
                 }
                 at += 1;
             })
@@ -271,6 +271,13 @@ impl<'a> Obj<'a> {
     }
 
     fn fill(&mut self, key: json::Key<'a>, value: Raw<'a>) {
+        if let Some(span) = value.range_in(self.text) {
+            self.fill_span(key, span);
+        }
+    }
+
+    /// [`Obj::fill`] with the value given by its range in the object's text.
+    fn fill_span(&mut self, key: json::Key<'a>, span: json::Span) {
         let key: Cow<'_, str> = if key.escaped {
             match unescape_key(key.text) {
                 Some(key) => Cow::Owned(key),
@@ -279,19 +286,17 @@ impl<'a> Obj<'a> {
         } else {
             Cow::Borrowed(key.text)
         };
-        self.put(Known::of(&key), value);
+        self.put_span(Known::of(&key), span);
     }
 
-    fn put(&mut self, known: Known, value: Raw<'a>) {
+    fn put_span(&mut self, known: Known, span: json::Span) {
         if known.gen_ai {
             self.marks.gen_ai = true;
         }
         if let Some(field) = known.field {
             // The first non-null value wins; duplicates keep the first.
             if self.get(field).is_none_or(|old| old.get() == "null") {
-                if let Some(range) = value.range_in(self.text) {
-                    self.slots[field as usize] = range;
-                }
+                self.slots[field as usize] = span;
             }
         }
     }
