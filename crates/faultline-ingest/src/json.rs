@@ -108,8 +108,11 @@ pub(crate) struct Key<'a> {
 ///
 /// A valid text takes the fast path ([`Tape`]); a text the tape declines
 /// (invalid, or a string it cannot vouch for) is walked byte by byte, which
-/// says where and why it breaks. `member` is called only once the whole text
-/// is known to be valid on the fast path, so it never sees a member twice.
+/// says where and why it breaks. Members are handed out as they are read:
+/// when the fast path gives up part way, the byte walker hands out the
+/// members before the break again, in the same order with the same values,
+/// so `member` must take a member it has seen as it took it the first time
+/// (the object readers keep the first value of a key, so it changes nothing).
 pub(crate) fn object<'a>(
     text: &'a str,
     mut member: impl FnMut(Key<'a>, Raw<'a>),
@@ -266,17 +269,21 @@ fn scan_with<'a>(
         let Ok(mut tape) = tape.try_borrow_mut() else {
             return None;
         };
-        if !tape.object(text) {
+        let bytes = text.as_bytes();
+        if u32::try_from(bytes.len()).is_err() || !tape.index(bytes) {
             return None;
         }
-        for m in &tape.members {
+        // Members go out as stage 2 reads them, not gathered first: a
+        // text that breaks the grammar part way is rare, and its members
+        // are then handed out again by the byte walker.
+        let valid = tape.walk_with(bytes, |m| {
             let key = Key {
                 text: &text[m.key.0 as usize..m.key.1 as usize],
                 escaped: m.escaped,
             };
             member(key, m.value);
-        }
-        Some(Escapes {
+        });
+        valid.then_some(Escapes {
             backslash: tape.backslash,
             unicode: tape.unicode_escape,
         })
@@ -830,7 +837,8 @@ pub(crate) struct Tape {
     /// Whether the last text indexed holds a backslash anywhere; most lines
     /// do not, and then no key or value needs looking at for escapes.
     backslash: bool,
-    /// The top-level object's members, once walked.
+    /// The top-level object's members, once walked (by [`Tape::walk`]).
+    #[cfg(any(test, fuzzing))]
     members: Vec<Member>,
 }
 
@@ -850,6 +858,7 @@ struct Masks {
 impl Tape {
     /// True when `text` is one valid JSON object; its members are then in
     /// `self.members`.
+    #[cfg(test)]
     fn object(&mut self, text: &str) -> bool {
         self.members.clear();
         let bytes = text.as_bytes();
@@ -990,7 +999,18 @@ impl Tape {
     }
 
     /// Stage 2: the grammar over the tokens, keeping the top-level members.
+    #[cfg(any(test, fuzzing))]
     fn walk(&mut self, text: &[u8]) -> bool {
+        let mut members = std::mem::take(&mut self.members);
+        let valid = self.walk_with(text, |m| members.push(m));
+        self.members = members;
+        valid
+    }
+
+    /// Stage 2: the grammar over the tokens, handing out each top-level
+    /// member as it is read. When the text breaks the grammar part way,
+    /// the members before the break have been handed out.
+    fn walk_with(&mut self, text: &[u8], mut member: impl FnMut(Member)) -> bool {
         let view = View {
             bytes: text,
             base: 0,
@@ -1004,14 +1024,13 @@ impl Tape {
             len,
             closes,
             open,
-            members,
-            unicode_escape: _,
             backslash,
+            ..
         } = self;
         let backslash = *backslash;
         let t = &tokens[..*len];
         let end = walk_object(view, t, closes, open, |key, value| {
-            members.push(Member {
+            member(Member {
                 key,
                 escaped: backslash && any_backslash(backslashes, key.0 as usize, key.1 as usize),
                 value,
@@ -1922,6 +1941,19 @@ mod tests {
             out.push((k.text.to_owned(), v.get().to_owned()));
         })
         .then_some(out)
+    }
+
+    /// A text that breaks part way: the members before the break come out
+    /// as the tape reads them, then again, in the same order with the same
+    /// values, from the byte walker that says where the text breaks.
+    #[test]
+    fn members_before_a_break_are_handed_out_again_in_the_same_order() {
+        let text = r#"{"a":1,"b":{"c":[2]},"d":"x" "e":3}"#;
+        let mut seen = Vec::new();
+        let err = object(text, |k, v| seen.push((k.text, v.get()))).unwrap_err();
+        assert_eq!(err.to_string(), "expected `,` or `}` at column 30");
+        let once = [("a", "1"), ("b", r#"{"c":[2]}"#), ("d", r#""x""#)];
+        assert_eq!(seen, [once, once].concat());
     }
 
     #[test]
