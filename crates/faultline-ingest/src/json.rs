@@ -1977,7 +1977,7 @@ mod tests {
         let inner_text = r#"{"a":{"b":1}}"#.to_owned();
         let mut inner_top = Vec::new();
         let inner = super::line(&inner_text, |_, v| {
-            inner_top.push(Raw::at(&inner_text, v).unwrap())
+            inner_top.push(Raw::at(&inner_text, v).unwrap());
         })
         .unwrap();
         assert_eq!(nested(inner_top[0]), None);
