@@ -1803,27 +1803,12 @@ mod tests {
         #[test]
         fn simd_token_writes_are_the_plain_ones(tokens in proptest::prelude::any::<u64>(), base in 0u32..1 << 30) {
             #[cfg(target_arch = "x86_64")]
-            if std::arch::is_x86_feature_detected!("popcnt") {
+            {
                 let mut plain = [0u32; 64];
                 write_tokens(&mut plain, tokens, base);
                 let n = tokens.count_ones() as usize;
-                if std::arch::is_x86_feature_detected!("avx512f") {
-                    let mut simd = [u32::MAX; 64];
-                    // SAFETY: the CPU reported the function's features.
-                    #[allow(unsafe_code)]
-                    unsafe {
-                        write_tokens_avx512(&mut simd, tokens, base);
-                    }
-                    proptest::prop_assert_eq!(&plain[..n], &simd[..n]);
-                }
-                if std::arch::is_x86_feature_detected!("avx2") {
-                    let mut simd = [u32::MAX; 64];
-                    // SAFETY: the CPU reported the function's features.
-                    #[allow(unsafe_code)]
-                    unsafe {
-                        write_tokens_avx2(&mut simd, tokens, base);
-                    }
-                    proptest::prop_assert_eq!(&plain[..n], &simd[..n]);
+                for (path, simd) in simd_token_writes(tokens, base) {
+                    proptest::prop_assert_eq!(&plain[..n], &simd[..n], "{}", path);
                 }
             }
         }
@@ -1834,20 +1819,72 @@ mod tests {
             #[cfg(target_arch = "x86_64")]
             {
                 let portable = block_masks(&block);
-                // SAFETY: SSE2 is part of the x86_64 baseline, and the
-                // other paths run only when the CPU reports their features.
-                #[allow(unsafe_code)]
-                unsafe {
-                    proptest::prop_assert_eq!(block_masks_sse2(&block), portable);
-                    if std::arch::is_x86_feature_detected!("avx2") {
-                        proptest::prop_assert_eq!(block_masks_avx2(&block), portable);
-                    }
-                    if std::arch::is_x86_feature_detected!("avx512bw") {
-                        proptest::prop_assert_eq!(block_masks_avx512(&block), portable);
-                    }
+                for (path, simd) in simd_masks(&block) {
+                    proptest::prop_assert_eq!(simd, portable, "{}", path);
                 }
             }
         }
+    }
+
+    /// A SIMD path of stage 1's masks, and a SIMD token writer.
+    #[cfg(target_arch = "x86_64")]
+    type MasksPath = unsafe fn(&[u8]) -> Masks;
+    #[cfg(target_arch = "x86_64")]
+    type TokenWriter = unsafe fn(&mut [u32; 64], u64, u32);
+
+    /// The masks of `block` from each SIMD path this CPU can run, by name.
+    #[cfg(target_arch = "x86_64")]
+    #[allow(unsafe_code)]
+    fn simd_masks(block: &[u8]) -> Vec<(&'static str, Masks)> {
+        let paths: [(&str, bool, MasksPath); 3] = [
+            ("sse2", true, block_masks_sse2),
+            (
+                "avx2",
+                std::arch::is_x86_feature_detected!("avx2"),
+                block_masks_avx2,
+            ),
+            (
+                "avx512",
+                std::arch::is_x86_feature_detected!("avx512bw"),
+                block_masks_avx512,
+            ),
+        ];
+        paths
+            .into_iter()
+            .filter(|(_, available, _)| *available)
+            // SAFETY: SSE2 is part of the x86_64 baseline, and the other
+            // paths run only when the CPU reports their features.
+            .map(|(path, _, masks)| (path, unsafe { masks(block) }))
+            .collect()
+    }
+
+    /// `tokens` written by each SIMD token writer this CPU can run, by name.
+    #[cfg(target_arch = "x86_64")]
+    #[allow(unsafe_code)]
+    fn simd_token_writes(tokens: u64, base: u32) -> Vec<(&'static str, [u32; 64])> {
+        let popcnt = std::arch::is_x86_feature_detected!("popcnt");
+        let writers: [(&str, bool, TokenWriter); 2] = [
+            (
+                "avx512",
+                popcnt && std::arch::is_x86_feature_detected!("avx512f"),
+                write_tokens_avx512,
+            ),
+            (
+                "avx2",
+                popcnt && std::arch::is_x86_feature_detected!("avx2"),
+                write_tokens_avx2,
+            ),
+        ];
+        writers
+            .into_iter()
+            .filter(|(_, available, _)| *available)
+            .map(|(path, _, write)| {
+                let mut out = [u32::MAX; 64];
+                // SAFETY: the writer runs only when the CPU reports its features.
+                unsafe { write(&mut out, tokens, base) };
+                (path, out)
+            })
+            .collect()
     }
 
     /// Every byte value, at every position of a block, gets the masks the
@@ -1862,17 +1899,8 @@ mod tests {
                     .map(|i| ((first + (i + shift) % 64) % 256) as u8)
                     .collect();
                 let portable = block_masks(&block);
-                // SAFETY: SSE2 is part of the x86_64 baseline, and the
-                // other paths run only when the CPU reports their features.
-                #[allow(unsafe_code)]
-                unsafe {
-                    assert_eq!(block_masks_sse2(&block), portable);
-                    if std::arch::is_x86_feature_detected!("avx2") {
-                        assert_eq!(block_masks_avx2(&block), portable);
-                    }
-                    if std::arch::is_x86_feature_detected!("avx512bw") {
-                        assert_eq!(block_masks_avx512(&block), portable);
-                    }
+                for (path, simd) in simd_masks(&block) {
+                    assert_eq!(simd, portable, "{path}: {block:?}");
                 }
             }
         }
