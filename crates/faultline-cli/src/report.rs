@@ -176,6 +176,13 @@ pub(crate) struct Gathered<'a> {
 
 /// Detects incidents, writes every report output, prints the summary and
 /// returns the exit code.
+/// The value of a scoped thread; its panic, if it panicked, goes on here.
+fn rejoin<T>(thread: std::thread::ScopedJoinHandle<'_, T>) -> T {
+    thread
+        .join()
+        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+}
+
 pub(crate) fn finish(
     args: &OutputArgs,
     quiet: bool,
@@ -196,10 +203,11 @@ pub(crate) fn finish(
         formats.contains(&ReportFormat::Md),
         formats.contains(&ReportFormat::Html),
     );
-    // Detection and the rollup outputs need only what was gathered, not
-    // each other: they run side by side, and the run's tail is shorter.
+    // Detection, rollups.parquet, the charts and the provider table need
+    // only what was gathered, not each other: they run side by side, and
+    // the run's tail is shorter.
     progress.step("detecting incidents and writing rollups");
-    let (incidents, from_rollups) = std::thread::scope(|scope| {
+    let (incidents, charts, providers, written_rollups) = std::thread::scope(|scope| {
         let detection = scope.spawn(|| {
             let step = Instant::now();
             let incidents = incidents::detect(&collector.finish(), detect);
@@ -210,30 +218,35 @@ pub(crate) fn finish(
             );
             incidents
         });
-        let from_rollups = (|| -> Result<_> {
+        let rollups = &rollups;
+        let charts = scope.spawn(move || html.then(|| rollups.charts()).flatten());
+        let providers = scope.spawn(move || {
+            if md || html {
+                rollups.providers()
+            } else {
+                Vec::new()
+            }
+        });
+        let written = (|| -> Result<()> {
             let step = Instant::now();
             let staged = Staged::new(out, "rollups.parquet");
             let mut frame = rollups.frame().context("cannot build the rollups")?;
             faultline_report::write_parquet(&mut frame, staged.path())?;
             staged.commit()?;
-            let charts = if html { rollups.charts() } else { None };
-            let providers = if md || html {
-                rollups.providers()
-            } else {
-                Vec::new()
-            };
             tracing::info!(
                 seconds = step.elapsed().as_secs_f64(),
-                "wrote rollups.parquet, built the charts and the provider table"
+                "wrote rollups.parquet"
             );
-            Ok((charts, providers))
+            Ok(())
         })();
-        let incidents = detection
-            .join()
-            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-        (incidents, from_rollups)
+        (
+            rejoin(detection),
+            rejoin(charts),
+            rejoin(providers),
+            written,
+        )
     });
-    let (charts, providers) = from_rollups?;
+    written_rollups?;
 
     progress.step("writing incidents");
     let staged = Staged::new(out, "incidents.parquet");

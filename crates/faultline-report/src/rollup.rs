@@ -12,7 +12,7 @@ use polars::prelude::*;
 
 use crate::charts::{bucket_width, Charts, ProviderSeries};
 use crate::records::cast_to;
-use crate::sketch::{Bin, Sketch};
+use crate::sketch::{Bin, Sketch, SketchSum};
 use crate::tables::{ts_type, ProviderRow};
 use crate::{Error, FastHash};
 
@@ -55,7 +55,7 @@ impl Group {
 /// Per minute: calls by provider and class, and the latency of all calls.
 /// Kept per call only when rollup windows are not minutes; with one-minute
 /// windows (the default) the groups hold the same counts, and the charts
-/// sum them per minute once at the end instead.
+/// sum them into their buckets once at the end instead.
 #[derive(Debug, Clone, Default)]
 struct Minute {
     calls: BTreeMap<(Provider, StatusClass), u64>,
@@ -202,9 +202,11 @@ impl Rollups {
         };
         let count =
             |f: &dyn Fn(&Group) -> u64| -> Vec<u64> { rows.iter().map(|(_, g)| f(g)).collect() };
-        let quantile = |q: f64| -> Vec<Option<f64>> {
-            rows.iter().map(|(_, g)| g.latency.quantile(q)).collect()
-        };
+        let quantiles: Vec<[Option<f64>; 3]> = rows
+            .iter()
+            .map(|(_, g)| g.latency.quantiles([0.5, 0.95, 0.99]))
+            .collect();
+        let quantile = |i: usize| -> Vec<Option<f64>> { quantiles.iter().map(|q| q[i]).collect() };
         let columns = vec![
             Column::new(
                 "window_start".into(),
@@ -222,9 +224,9 @@ impl Rollups {
                     .map(|(_, g)| g.errors as f64 / g.requests.max(1) as f64)
                     .collect::<Vec<_>>(),
             ),
-            Column::new("latency_p50_ms".into(), quantile(0.5)),
-            Column::new("latency_p95_ms".into(), quantile(0.95)),
-            Column::new("latency_p99_ms".into(), quantile(0.99)),
+            Column::new("latency_p50_ms".into(), quantile(0)),
+            Column::new("latency_p95_ms".into(), quantile(1)),
+            Column::new("latency_p99_ms".into(), quantile(2)),
             Column::new("prompt_tokens".into(), count(&|g| g.prompt_tokens)),
             Column::new("completion_tokens".into(), count(&|g| g.completion_tokens)),
         ];
@@ -239,13 +241,13 @@ impl Rollups {
     /// frequent failure class, busiest provider first.
     #[must_use]
     pub fn providers(&self) -> Vec<ProviderRow> {
-        let mut per: BTreeMap<Provider, (u64, u64, Sketch, BTreeMap<StatusClass, u64>)> =
+        let mut per: BTreeMap<Provider, (u64, u64, SketchSum, BTreeMap<StatusClass, u64>)> =
             BTreeMap::new();
         for (key, group) in &self.groups {
             let entry = per.entry(key.provider).or_default();
             entry.0 += group.requests;
             entry.1 += group.errors;
-            entry.2.merge(&group.latency);
+            entry.2.add(&group.latency);
             if key.class != StatusClass::Ok {
                 *entry.3.entry(key.class).or_default() += group.requests;
             }
@@ -254,6 +256,7 @@ impl Rollups {
             .into_iter()
             .map(|(provider, (requests, errors, latency, failures))| {
                 let (first_ms, last_ms) = self.spans.get(&provider).copied().unwrap_or((0, 0));
+                let [p50_ms, p95_ms] = latency.finish().quantiles([0.5, 0.95]);
                 let top_failure = failures
                     .into_iter()
                     .map(|(class, n)| (class.as_str().to_owned(), n))
@@ -262,8 +265,8 @@ impl Rollups {
                     provider: provider.as_str().to_owned(),
                     requests,
                     errors,
-                    p50_ms: latency.quantile(0.5),
-                    p95_ms: latency.quantile(0.95),
+                    p50_ms,
+                    p95_ms,
                     top_failure,
                     first_ms,
                     last_ms,
@@ -284,19 +287,6 @@ impl Rollups {
         self.window_ms != MINUTE_MS
     }
 
-    /// Per-minute counts and latencies summed from one-minute groups: the
-    /// same sums [`Rollups::add`] would have kept per call (sketches merge
-    /// exactly).
-    fn minutes_of_groups(&self) -> BTreeMap<i64, Minute> {
-        let mut minutes: BTreeMap<i64, Minute> = BTreeMap::new();
-        for (key, group) in &self.groups {
-            let minute = minutes.entry(key.window).or_default();
-            *minute.calls.entry((key.provider, key.class)).or_default() += group.requests;
-            minute.latency.merge(&group.latency);
-        }
-        minutes
-    }
-
     /// The chart series over the whole span, in at most
     /// [`crate::MAX_BUCKETS`] buckets; None when there was no call.
     #[must_use]
@@ -308,32 +298,40 @@ impl Rollups {
         let buckets = usize::try_from((last - start_ms) / bucket_ms + 1).unwrap_or(1);
         let mut by_provider: BTreeMap<Provider, (Vec<u64>, Vec<u64>)> = BTreeMap::new();
         let mut by_class: BTreeMap<StatusClass, Vec<u64>> = BTreeMap::new();
-        let mut latency: Vec<Sketch> = vec![Sketch::default(); buckets];
-        let by_group;
-        let minutes = if self.keeps_minutes() {
-            &self.minutes
-        } else {
-            by_group = self.minutes_of_groups();
-            &by_group
-        };
-        for (&at, minute) in minutes {
-            let Some(i) = usize::try_from((at.max(start_ms) - start_ms) / bucket_ms)
+        let mut latency: Vec<SketchSum> = vec![SketchSum::default(); buckets];
+        let bucket = |at: i64| {
+            usize::try_from((at.max(start_ms) - start_ms) / bucket_ms)
                 .ok()
                 .filter(|&i| i < buckets)
-            else {
-                continue;
-            };
-            for (&(provider, class), &n) in &minute.calls {
-                let series = by_provider
-                    .entry(provider)
-                    .or_insert_with(|| (vec![0; buckets], vec![0; buckets]));
-                series.0[i] += n;
-                if class != StatusClass::Ok {
-                    series.1[i] += n;
-                    by_class.entry(class).or_insert_with(|| vec![0; buckets])[i] += n;
-                }
+        };
+        let mut count = |i: usize, provider: Provider, class: StatusClass, n: u64| {
+            let series = by_provider
+                .entry(provider)
+                .or_insert_with(|| (vec![0; buckets], vec![0; buckets]));
+            series.0[i] += n;
+            if class != StatusClass::Ok {
+                series.1[i] += n;
+                by_class.entry(class).or_insert_with(|| vec![0; buckets])[i] += n;
             }
-            latency[i].merge(&minute.latency);
+        };
+        if self.keeps_minutes() {
+            for (&at, minute) in &self.minutes {
+                let Some(i) = bucket(at) else { continue };
+                for (&(provider, class), &n) in &minute.calls {
+                    count(i, provider, class, n);
+                }
+                latency[i].add(&minute.latency);
+            }
+        } else {
+            // One-minute groups hold the same counts and latencies as the
+            // minutes would have (see [`Minute`]); a bucket is whole minutes.
+            for (key, group) in &self.groups {
+                let Some(i) = bucket(key.window) else {
+                    continue;
+                };
+                count(i, key.provider, key.class, group.requests);
+                latency[i].add(&group.latency);
+            }
         }
         let mut providers: Vec<ProviderSeries> = by_provider
             .into_iter()
@@ -358,14 +356,18 @@ impl Rollups {
             let (na, nb) = (a.1.iter().sum::<u64>(), b.1.iter().sum::<u64>());
             nb.cmp(&na).then_with(|| a.0.cmp(&b.0))
         });
-        let percentile = |q: f64| latency.iter().map(|s| s.quantile(q)).collect::<Vec<_>>();
+        let quantiles: Vec<[Option<f64>; 3]> = latency
+            .into_iter()
+            .map(|sum| sum.finish().quantiles([0.5, 0.95, 0.99]))
+            .collect();
+        let percentile = |k: usize| quantiles.iter().map(|q| q[k]).collect::<Vec<_>>();
         Some(Charts {
             bucket_ms,
             start_ms,
             buckets,
             providers,
             failures_by_class,
-            latency: [percentile(0.5), percentile(0.95), percentile(0.99)],
+            latency: [percentile(0), percentile(1), percentile(2)],
         })
     }
 }

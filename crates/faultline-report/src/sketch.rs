@@ -58,8 +58,10 @@ impl Sketch {
         let theirs = &other.bins;
         let (mut at_mine, mut at_theirs) = (0, 0);
         while let Some(&(index, count)) = theirs.get(at_theirs) {
-            while self.bins.get(at_mine).is_some_and(|&(i, _)| i < index) {
-                at_mine += 1;
+            // A wide sketch (a provider's, a chart bucket's) takes in many
+            // narrow ones: the next bin is found by bisection, not a walk.
+            if self.bins.get(at_mine).is_some_and(|&(i, _)| i < index) {
+                at_mine += 1 + self.bins[at_mine + 1..].partition_point(|&(i, _)| i < index);
             }
             match self.bins.get_mut(at_mine) {
                 Some((i, n)) if *i == index => *n += count,
@@ -110,23 +112,83 @@ impl Sketch {
     /// [`RELATIVE_ACCURACY`]; None when empty.
     #[must_use]
     pub fn quantile(&self, q: f64) -> Option<f64> {
+        let [value] = self.quantiles([q]);
+        value
+    }
+
+    /// [`Sketch::quantile`] of each of `qs`, in ascending order, found in one
+    /// walk over the bins.
+    pub(crate) fn quantiles<const N: usize>(&self, qs: [f64; N]) -> [Option<f64>; N] {
+        let mut out = [None; N];
         if self.count == 0 {
-            return None;
+            return out;
         }
-        let q = q.clamp(0.0, 1.0);
-        // 0-based rank of the value sought.
-        let rank = (q * (self.count - 1) as f64).round() as u64;
-        if rank < self.zeros {
-            return Some(0.0);
+        // 0-based rank of each value sought.
+        let ranks = qs.map(|q| (q.clamp(0.0, 1.0) * (self.count - 1) as f64).round() as u64);
+        let mut k = 0;
+        while k < N && ranks[k] < self.zeros {
+            out[k] = Some(0.0);
+            k += 1;
         }
         let mut seen = self.zeros;
         for &(index, n) in &self.bins {
             seen += n;
-            if seen > rank {
-                return Some(value_of(index));
+            while k < N && seen > ranks[k] {
+                out[k] = Some(value_of(index));
+                k += 1;
             }
         }
-        self.bins.last().map(|&(index, _)| value_of(index))
+        let last = self.bins.last().map(|&(index, _)| value_of(index));
+        for value in &mut out[k..] {
+            *value = last;
+        }
+        out
+    }
+}
+
+/// The sum of many sketches, its counts held densely from its lowest bin to
+/// its highest: adding a sketch costs that sketch's bins, however many the
+/// sum holds (merging into a [`Sketch`] walks the sum's bins). [`SketchSum::finish`]
+/// gives the sketch that merging them all would have given.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct SketchSum {
+    /// Bin index of `counts[0]`.
+    first: i32,
+    counts: Vec<u64>,
+    zeros: u64,
+    count: u64,
+}
+
+impl SketchSum {
+    pub(crate) fn add(&mut self, sketch: &Sketch) {
+        self.count += sketch.count;
+        self.zeros += sketch.zeros;
+        let (Some(&(low, _)), Some(&(high, _))) = (sketch.bins.first(), sketch.bins.last()) else {
+            return;
+        };
+        if self.counts.is_empty() {
+            self.first = low;
+        } else if low < self.first {
+            let before = (self.first - low) as usize;
+            self.counts.splice(0..0, std::iter::repeat_n(0, before));
+            self.first = low;
+        }
+        let span = (high - self.first) as usize + 1;
+        if self.counts.len() < span {
+            self.counts.resize(span, 0);
+        }
+        for &(index, n) in &sketch.bins {
+            self.counts[(index - self.first) as usize] += n;
+        }
+    }
+
+    pub(crate) fn finish(self) -> Sketch {
+        let first = self.first;
+        Sketch {
+            bins: (first..).zip(self.counts).filter(|&(_, n)| n > 0).collect(),
+            zeros: self.zeros,
+            count: self.count,
+        }
     }
 }
 
@@ -258,6 +320,31 @@ mod tests {
             assert_eq!(merged.count(), all.count());
         }
         assert_eq!(merged, all);
+    }
+
+    #[test]
+    fn a_sum_of_sketches_is_what_merging_them_gives() {
+        let mut next = crate::testing::numbers(0x1d8e_4e27_c47d_124f);
+        let mut merged = Sketch::default();
+        let mut sum = SketchSum::default();
+        for round in 0..400 {
+            // Narrow parts in a drifting range, wide ones, empty ones and
+            // zeros, so that the sum grows downward as well as upward.
+            let mut part = Sketch::default();
+            for _ in 0..next(8) {
+                let v = match next(12) {
+                    0 => 0.0,
+                    1 => next(10_000_000) as f64 / 3.0,
+                    _ => (1000 - 2 * (round % 500)) as f64 + next(50) as f64,
+                };
+                part.add(v);
+            }
+            merged.merge(&part);
+            sum.add(&part);
+        }
+        assert!(merged.count() > 0);
+        assert_eq!(sum.finish(), merged);
+        assert_eq!(SketchSum::default().finish(), Sketch::default());
     }
 
     #[test]
