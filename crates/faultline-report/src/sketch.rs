@@ -138,9 +138,11 @@ impl Sketch {
                 k += 1;
             }
         }
-        let last = self.bins.last().map(|&(index, _)| value_of(index));
-        for value in &mut out[k..] {
-            *value = last;
+        if k < N {
+            let last = self.bins.last().map(|&(index, _)| value_of(index));
+            for value in &mut out[k..] {
+                *value = last;
+            }
         }
         out
     }

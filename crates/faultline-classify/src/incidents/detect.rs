@@ -2,6 +2,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fmt::Write as _;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use chrono::DateTime;
@@ -21,20 +22,54 @@ type FastHash = foldhash::fast::RandomState;
 /// Runs every enabled detector; incidents come most severe first, then by
 /// start time, and do not depend on the order records arrived in.
 #[must_use]
-pub fn detect(data: &Collected, config: &DetectConfig) -> Vec<Incident> {
+///
+/// The detectors read the same data and nothing else, so two threads take
+/// them in turn (one when no thread can be started); their incidents are put
+/// back in detector order before sorting, as if one thread had run them all.
+pub fn detect<'d>(data: &'d Collected, config: &'d DetectConfig) -> Vec<Incident> {
     let ctx = Ctx { data, config };
-    let mut out = Vec::new();
-    ctx.rate_limit_under_load(&mut out);
-    ctx.quota_exhausted(&mut out);
-    ctx.auth(&mut out);
-    ctx.long_context_timeout(&mut out);
-    ctx.overload_persistent(&mut out);
-    ctx.server_error_storm(&mut out);
-    ctx.outage(&mut out);
-    ctx.empty_response(&mut out);
-    ctx.access_blocked(&mut out);
-    ctx.bad_request_spike(&mut out);
-    ctx.secret_in_log(&mut out);
+    let detectors: [fn(&Ctx<'d>, &mut Vec<Incident>); 11] = [
+        Ctx::rate_limit_under_load,
+        Ctx::quota_exhausted,
+        Ctx::auth,
+        Ctx::long_context_timeout,
+        Ctx::overload_persistent,
+        Ctx::server_error_storm,
+        Ctx::outage,
+        Ctx::empty_response,
+        Ctx::access_blocked,
+        Ctx::bad_request_spike,
+        Ctx::secret_in_log,
+    ];
+    let next = AtomicUsize::new(0);
+    let take_turns = || {
+        let mut found = Vec::new();
+        loop {
+            let at = next.fetch_add(1, Ordering::Relaxed);
+            let Some(detector) = detectors.get(at) else {
+                break found;
+            };
+            let mut out = Vec::new();
+            detector(&ctx, &mut out);
+            found.push((at, out));
+        }
+    };
+    let mut found = std::thread::scope(|scope| {
+        let other = std::thread::Builder::new()
+            .name("faultline-detect".into())
+            .spawn_scoped(scope, take_turns);
+        let mut found = take_turns();
+        if let Ok(other) = other {
+            found.extend(
+                other
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+            );
+        }
+        found
+    });
+    found.sort_by_key(|&(at, _)| at);
+    let mut out: Vec<Incident> = found.into_iter().flat_map(|(_, out)| out).collect();
     out.sort_by(|a, b| {
         (a.severity, a.start_ms, a.pattern, &a.id).cmp(&(b.severity, b.start_ms, b.pattern, &b.id))
     });
