@@ -337,7 +337,7 @@ mod tests {
                 let v = match next(12) {
                     0 => 0.0,
                     1 => next(10_000_000) as f64 / 3.0,
-                    _ => (1000 - 2 * (round % 500)) as f64 + next(50) as f64,
+                    _ => f64::from(1000 - 2 * (round % 500)) + next(50) as f64,
                 };
                 part.add(v);
             }
