@@ -174,8 +174,6 @@ pub(crate) struct Gathered<'a> {
     pub written: &'a [&'a str],
 }
 
-/// Detects incidents, writes every report output, prints the summary and
-/// returns the exit code.
 /// The value of a scoped thread; its panic, if it panicked, goes on here.
 fn rejoin<T>(thread: std::thread::ScopedJoinHandle<'_, T>) -> T {
     thread
@@ -183,6 +181,8 @@ fn rejoin<T>(thread: std::thread::ScopedJoinHandle<'_, T>) -> T {
         .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
 }
 
+/// Detects incidents, writes every report output, prints the summary and
+/// returns the exit code.
 pub(crate) fn finish(
     args: &OutputArgs,
     quiet: bool,

@@ -52,9 +52,9 @@ impl Sketch {
             self.bins.clone_from(&other.bins);
             return;
         }
-        // Both lists are sorted. Most merges (a group into its minute, one
-        // worker's group into another's) bring no new bin: counts are
-        // added in place while that holds.
+        // Both lists are sorted. Most merges (one worker's group into
+        // another's) bring no new bin: counts are added in place while
+        // that holds.
         let theirs = &other.bins;
         let (mut at_mine, mut at_theirs) = (0, 0);
         while let Some(&(index, count)) = theirs.get(at_theirs) {
@@ -116,8 +116,8 @@ impl Sketch {
         value
     }
 
-    /// [`Sketch::quantile`] of each of `qs`, in ascending order, found in one
-    /// walk over the bins.
+    /// [`Sketch::quantile`] of each of `qs` (which must ascend), found in
+    /// one walk over the bins.
     pub(crate) fn quantiles<const N: usize>(&self, qs: [f64; N]) -> [Option<f64>; N] {
         let mut out = [None; N];
         if self.count == 0 {
@@ -347,6 +347,33 @@ mod tests {
         assert!(merged.count() > 0);
         assert_eq!(sum.finish(), merged);
         assert_eq!(SketchSum::default().finish(), Sketch::default());
+    }
+
+    #[test]
+    fn quantiles_in_one_walk_are_each_quantile() {
+        let qs = [0.0, 0.01, 0.5, 0.95, 0.99, 1.0];
+        let mut sketch = Sketch::default();
+        assert_eq!(sketch.quantiles(qs), [None; 6]);
+        for i in 0..3000 {
+            // A third zeros, so that low ranks fall among them.
+            sketch.add(if i % 3 == 0 {
+                0.0
+            } else {
+                f64::from(i % 211) * 4.5
+            });
+            if i % 7 == 0 {
+                assert_eq!(sketch.quantiles(qs), qs.map(|q| sketch.quantile(q)));
+            }
+        }
+        assert_eq!(sketch.quantiles(qs)[0], Some(0.0));
+        // Several quantiles in one bin that is not the last.
+        let mut narrow = Sketch::default();
+        for _ in 0..1000 {
+            narrow.add(100.0);
+        }
+        narrow.add(5000.0);
+        assert_eq!(narrow.quantiles(qs), qs.map(|q| narrow.quantile(q)));
+        assert!(narrow.quantiles(qs)[4].is_some_and(|p99| p99 < 200.0));
     }
 
     #[test]

@@ -21,11 +21,11 @@ type FastHash = foldhash::fast::RandomState;
 
 /// Runs every enabled detector; incidents come most severe first, then by
 /// start time, and do not depend on the order records arrived in.
-#[must_use]
 ///
 /// The detectors read the same data and nothing else, so two threads take
 /// them in turn (one when no thread can be started); their incidents are put
 /// back in detector order before sorting, as if one thread had run them all.
+#[must_use]
 pub fn detect<'d>(data: &'d Collected, config: &'d DetectConfig) -> Vec<Incident> {
     let ctx = Ctx { data, config };
     let detectors: [fn(&Ctx<'d>, &mut Vec<Incident>); 11] = [
