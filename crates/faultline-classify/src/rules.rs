@@ -2,7 +2,7 @@
 //! rules, and their compiled form.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use regex::{Regex, RegexSet};
 use serde::Deserialize;
@@ -74,7 +74,10 @@ pub struct Rule {
     pub cause: Arc<str>,
     /// The pattern as written (empty: the rule decides by status and provider alone).
     pub pattern: String,
-    pub(crate) regex: Option<Regex>,
+    /// The pattern compiled on its own, on first use: calls are matched
+    /// through the set's one automaton of every pattern, so a run need not
+    /// pay for compiling each rule's regex too.
+    regex: OnceLock<Option<Regex>>,
     /// HTTP statuses it is limited to (`None`: any).
     pub status: Option<Vec<u16>>,
     /// Providers it is limited to (`None`: any).
@@ -123,11 +126,31 @@ impl Rule {
     /// Whether the rule's pattern matches `text` (ignoring its status and provider limits).
     #[must_use]
     pub fn matches_text(&self, text: &str) -> bool {
-        self.regex.as_ref().is_some_and(|r| r.is_match(text))
+        self.regex().is_some_and(|r| r.is_match(text))
     }
 
     pub(crate) fn applies(&self, status: Option<u16>, provider: Provider, text: &str) -> bool {
-        self.fits(status, provider) && self.regex.as_ref().is_none_or(|r| r.is_match(text))
+        self.fits(status, provider)
+            && (self.pattern.is_empty() || self.regex().is_some_and(|r| r.is_match(text)))
+    }
+
+    /// The pattern as the regex engine takes it: matched case-insensitively.
+    fn source(&self) -> String {
+        format!("(?i){}", self.pattern)
+    }
+
+    /// The rule's own regex (`None` without a pattern). Patterns are checked
+    /// when the rule set is made, so compiling one here does not fail.
+    fn regex(&self) -> Option<&Regex> {
+        self.regex
+            .get_or_init(|| {
+                if self.pattern.is_empty() {
+                    None
+                } else {
+                    Regex::new(&self.source()).ok()
+                }
+            })
+            .as_ref()
     }
 
     /// Whether the rule's status and provider limits admit the call.
@@ -160,16 +183,20 @@ pub struct RuleSet {
 }
 
 impl RuleSet {
+    /// The rules with their patterns in one automaton. Every pattern was
+    /// compiled once already (by the set of a parsed file, or on its own
+    /// when that set could not be built), so `new` does not fail.
     fn new(rules: Vec<Rule>) -> RuleSet {
         let patterns = rules
             .iter()
-            .filter_map(|r| r.regex.as_ref().map(Regex::as_str));
+            .filter(|r| !r.pattern.is_empty())
+            .map(Rule::source);
         let set = RegexSet::new(patterns).ok();
         let mut next = 0;
         let in_set = rules
             .iter()
             .map(|r| {
-                r.regex.as_ref().map(|_| {
+                (!r.pattern.is_empty()).then(|| {
                     next += 1;
                     next - 1
                 })
@@ -229,9 +256,11 @@ impl RuleSet {
         })?;
         let origin: Arc<str> = Arc::from(path.display().to_string());
         let mut rules = Vec::with_capacity(file.rule.len());
+        let mut lines = Vec::with_capacity(file.rule.len());
         for raw in file.rule {
             // TOML spans are not kept per table; find the rule by its id.
             let line = text.find(&format!("\"{}\"", raw.id)).map_or(1, line_of);
+            lines.push(line);
             let class = StatusClass::parse(&raw.class).ok_or_else(|| {
                 invalid(
                     line,
@@ -244,13 +273,6 @@ impl RuleSet {
                     format!("rule {}: needs a pattern, a status or providers", raw.id),
                 ));
             }
-            let regex = if raw.pattern.is_empty() {
-                None
-            } else {
-                let regex = Regex::new(&format!("(?i){}", raw.pattern))
-                    .map_err(|e| invalid(line, format!("rule {}: invalid pattern: {e}", raw.id)))?;
-                Some(regex)
-            };
             let providers = match raw.providers {
                 None => None,
                 Some(names) => Some(
@@ -272,7 +294,7 @@ impl RuleSet {
                 class,
                 cause: Arc::from(raw.cause),
                 pattern: raw.pattern,
-                regex,
+                regex: OnceLock::new(),
                 status: raw.status,
                 providers,
                 why: raw.why,
@@ -281,7 +303,22 @@ impl RuleSet {
                 origin: Arc::clone(&origin),
             });
         }
-        Ok(RuleSet::new(rules))
+        let set = RuleSet::new(rules);
+        if set.set.is_none() {
+            // A pattern is invalid, or the patterns do not fit in one
+            // automaton: each is compiled on its own, and the first that
+            // fails is named.
+            for (rule, &line) in set.rules.iter().zip(&lines) {
+                if rule.pattern.is_empty() {
+                    continue;
+                }
+                let regex = Regex::new(&rule.source()).map_err(|e| {
+                    invalid(line, format!("rule {}: invalid pattern: {e}", rule.id))
+                })?;
+                let _ = rule.regex.set(Some(regex));
+            }
+        }
+        Ok(set)
     }
 
     /// Reads a user rule file.
