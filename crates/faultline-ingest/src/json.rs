@@ -8,10 +8,13 @@
 //! the input, decoded later only if a normalizer asks for it. The input is a
 //! `&str`, so UTF-8 is already valid.
 //!
-//! Two scanners share that contract: the [`Tape`] (SIMD token index, then a
+//! Three scanners share that contract: the [`Tape`] (SIMD token index, then a
 //! walk over the tokens) for whole lines, and the byte walker ([`Scanner`])
 //! for small values and for the lines the tape declines, where it names the
-//! column at which the text breaks.
+//! column at which the text breaks. Before either, a line is tried against
+//! the [`Shape`] of the last flat line the tape read: most lines of a log
+//! repeat its keys in the same order, and then only their values need
+//! reading.
 
 use std::cell::{Cell, RefCell};
 use std::fmt;
@@ -135,7 +138,7 @@ pub(crate) type Span = (u32, u32);
 /// line is made (and checked) per value only to be turned back into a range.
 pub(crate) fn line<'a>(
     text: &'a str,
-    member: impl FnMut(Key<'a>, Span),
+    mut member: impl FnMut(Key<'a>, Span),
 ) -> Result<Line<'a>, Error> {
     if ACTIVE.get().0 != 0 {
         // A line is being worked on (a line held in a string of a line):
@@ -143,9 +146,28 @@ pub(crate) fn line<'a>(
         scan_with(&SCRATCH, text, member)?;
         return Ok(Line::none());
     }
-    if let Some(escapes) = scan_with(&TAPE, text, member)? {
+    if by_shape(text, &mut member) {
+        // No backslash anywhere (strings with one are declined), no `\u`.
+        ACTIVE.set((text.as_ptr() as usize, text.len()));
+        CLEAN.set(true);
+        return Ok(Line {
+            active: true,
+            unicode_escape: Some(false),
+            _text: PhantomData,
+        });
+    }
+    let mut seen = Seen::default();
+    let scanned = scan_with(&TAPE, text, |key, span| {
+        seen.push(key, span, text.as_bytes());
+        member(key, span);
+    })?;
+    if let Some(escapes) = scanned {
+        if !escapes.backslash {
+            seen.keep_as_shape(text);
+        }
         ACTIVE.set((text.as_ptr() as usize, text.len()));
         CLEAN.set(!escapes.backslash);
+        TOKENS.set(true);
         Ok(Line {
             active: true,
             unicode_escape: Some(escapes.unicode),
@@ -156,6 +178,189 @@ pub(crate) fn line<'a>(
     }
 }
 
+/// Members a shape holds at most; a line with more is left to the tape.
+const SHAPE_MEMBERS: usize = 32;
+
+/// The shape of a flat line (every value a string, number or literal, no
+/// backslash anywhere): the bytes between its values, key by key.
+///
+/// A line whose bytes between values are exactly those of the shape has the
+/// same keys in the same order, with the same spacing; only its values need
+/// reading: a string up to its closing quote (declined at a backslash or a
+/// control byte), a number or a literal by its grammar (declined at a
+/// nested object or array). The gaps were read from a valid line, so such
+/// a line is valid JSON, with the members the tape would hand out; any
+/// other line is declined and goes to the tape. Each worker keeps the shape
+/// of the last flat line its tape read.
+#[derive(Debug, Default)]
+struct Shape {
+    /// The gaps one after the other: before the first value (`{"ts":`),
+    /// between two (`,"level":`), and after the last (`}`).
+    gaps: Vec<u8>,
+    /// Per member, where its gap (the one before its value) ends in `gaps`,
+    /// and its key's range within that gap.
+    members: Vec<ShapeMember>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct ShapeMember {
+    gap_end: u32,
+    key: (u32, u32),
+}
+
+/// What the tape handed out of a line, kept to become the next [`Shape`].
+struct Seen {
+    /// Key and value ranges in the line.
+    members: [((u32, u32), Span); SHAPE_MEMBERS],
+    len: usize,
+    /// Whether the line can be a shape so far: not too many members, no
+    /// escaped key, every value a scalar.
+    flat: bool,
+}
+
+impl Default for Seen {
+    fn default() -> Self {
+        Seen {
+            members: [((0, 0), (0, 0)); SHAPE_MEMBERS],
+            len: 0,
+            flat: true,
+        }
+    }
+}
+
+impl Seen {
+    #[inline]
+    fn push(&mut self, key: Key<'_>, span: Span, text: &[u8]) {
+        let key_at = (key.text.as_ptr() as usize).checked_sub(text.as_ptr() as usize);
+        let nested = matches!(text.get(span.0 as usize), Some(b'{' | b'['));
+        match (self.members.get_mut(self.len), key_at) {
+            (Some(slot), Some(key_at)) if self.flat && !key.escaped && !nested => {
+                // Key offsets fit: the line's length was checked to fit in u32.
+                *slot = ((key_at as u32, (key_at + key.text.len()) as u32), span);
+                self.len += 1;
+            }
+            _ => self.flat = false,
+        }
+    }
+
+    /// Makes the line the worker's shape, when it is flat and the tape
+    /// found it valid and without backslashes.
+    fn keep_as_shape(&self, text: &str) {
+        if !self.flat || self.len == 0 {
+            return;
+        }
+        SHAPE.with(|shape| {
+            if let Ok(mut shape) = shape.try_borrow_mut() {
+                shape.keep(text.as_bytes(), &self.members[..self.len]);
+            }
+        });
+    }
+}
+
+impl Shape {
+    fn keep(&mut self, text: &[u8], members: &[((u32, u32), Span)]) {
+        self.gaps.clear();
+        self.members.clear();
+        let mut from = 0u32;
+        for &(key, value) in members {
+            let (Some(gap), Some(key)) = (
+                text.get(from as usize..value.0 as usize),
+                key.0.checked_sub(from).zip(key.1.checked_sub(from)),
+            ) else {
+                self.members.clear();
+                return;
+            };
+            self.gaps.extend_from_slice(gap);
+            self.members.push(ShapeMember {
+                gap_end: self.gaps.len() as u32,
+                key,
+            });
+            from = value.1;
+        }
+        match text.get(from as usize..) {
+            Some(tail) => self.gaps.extend_from_slice(tail),
+            None => self.members.clear(),
+        }
+    }
+
+    /// The members of `text` when it has this shape; `None` when it does
+    /// not (nothing is handed out then).
+    fn read<'a>(&self, text: &'a str, out: &mut [(&'a str, Span); SHAPE_MEMBERS]) -> Option<usize> {
+        let bytes = text.as_bytes();
+        u32::try_from(bytes.len()).ok()?;
+        let mut at = 0usize;
+        let mut from = 0usize;
+        for (m, out) in self.members.iter().zip(out.iter_mut()) {
+            let gap = self.gaps.get(from..m.gap_end as usize)?;
+            if !crate::text::same_bytes(bytes.get(at..at + gap.len())?, gap) {
+                return None;
+            }
+            let key = text.get(at + m.key.0 as usize..at + m.key.1 as usize)?;
+            at += gap.len();
+            from = m.gap_end as usize;
+            let end = scalar_value_end(bytes, at)?;
+            // Both fit: the text's length does.
+            *out = (key, (at as u32, end as u32));
+            at = end;
+        }
+        let tail = self.gaps.get(from..)?;
+        (bytes.get(at..)? == tail).then_some(self.members.len())
+    }
+}
+
+/// The end of the string, number or literal at `at` in a text without
+/// backslashes; `None` for anything else, or a string holding a backslash
+/// or a control byte.
+#[inline]
+fn scalar_value_end(bytes: &[u8], at: usize) -> Option<usize> {
+    match *bytes.get(at)? {
+        b'"' => {
+            let mut pos = at + 1;
+            while let Some(chunk) = bytes.get(pos..pos + 8) {
+                let word = u64::from_le_bytes(chunk.try_into().ok()?);
+                let stops = string_stops(word);
+                if stops != 0 {
+                    pos += (stops.trailing_zeros() / 8) as usize;
+                    break;
+                }
+                pos += 8;
+            }
+            loop {
+                match *bytes.get(pos)? {
+                    b'"' => return Some(pos + 1),
+                    b'\\' | 0..=0x1f => return None,
+                    _ => pos += 1,
+                }
+            }
+        }
+        b'-' | b'0'..=b'9' => number_end(bytes, at),
+        b't' => literal_end(bytes, at, b"true"),
+        b'f' => literal_end(bytes, at, b"false"),
+        b'n' => literal_end(bytes, at, b"null"),
+        _ => None,
+    }
+}
+
+/// Reads `text` by the worker's shape, handing out its members; false (and
+/// nothing handed out) when it does not have that shape.
+fn by_shape<'a>(text: &'a str, member: &mut impl FnMut(Key<'a>, Span)) -> bool {
+    let mut out = [("", (0, 0)); SHAPE_MEMBERS];
+    let read = SHAPE.with(|shape| shape.try_borrow().ok()?.read(text, &mut out));
+    let Some(n) = read else {
+        return false;
+    };
+    for &(key, span) in &out[..n] {
+        member(
+            Key {
+                text: key,
+                escaped: false,
+            },
+            span,
+        );
+    }
+    true
+}
+
 /// Hands out the members of `raw`, an object nested in the line being
 /// worked on, from that line's tokens. False when `raw` is not part of that
 /// line (nothing is handed out then): the caller scans it instead.
@@ -164,6 +369,10 @@ pub(crate) fn members_of<'a>(raw: Raw<'a>, mut member: impl FnMut(Key<'a>, Raw<'
     let Some(Ok(at)) = offset_in_line(text).map(u32::try_from) else {
         return false;
     };
+    if !TOKENS.get() {
+        // The line was read by its shape: the tape holds another line's tokens.
+        return false;
+    }
     TAPE.with(|tape| {
         let Ok(tape) = tape.try_borrow() else {
             return false;
@@ -230,6 +439,7 @@ impl Drop for Line<'_> {
         if self.active {
             ACTIVE.set((0, 0));
             CLEAN.set(false);
+            TOKENS.set(false);
         }
     }
 }
@@ -309,6 +519,11 @@ thread_local! {
     static ACTIVE: Cell<(usize, usize)> = const { Cell::new((0, 0)) };
     /// Whether that line holds no backslash at all.
     static CLEAN: Cell<bool> = const { Cell::new(false) };
+    /// Whether `TAPE` holds that line's tokens (not so when it was read by
+    /// its [`Shape`]).
+    static TOKENS: Cell<bool> = const { Cell::new(false) };
+    /// The shape of the last flat line the tape read (see [`Shape`]).
+    static SHAPE: RefCell<Shape> = RefCell::default();
     /// The tape for any other object (a value, JSON held in a string).
     static SCRATCH: RefCell<Tape> = RefCell::default();
 }
@@ -774,9 +989,44 @@ fn taped(text: &str, portable: bool) -> Scanned {
     )
 }
 
+/// The members of `b` read by the shape of `a`: `None` when `a` gives no
+/// shape (the tape rejects it, or it is not flat) or `b` does not have it.
+#[cfg(any(test, fuzzing))]
+fn shaped(a: &str, b: &str) -> Scanned {
+    let mut tape = Tape::default();
+    let bytes = a.as_bytes();
+    if u32::try_from(bytes.len()).is_err() || !tape.index(bytes) {
+        return None;
+    }
+    let mut seen = Seen::default();
+    let valid = tape.walk_with(bytes, |m| {
+        let key = Key {
+            text: &a[m.key.0 as usize..m.key.1 as usize],
+            escaped: m.escaped,
+        };
+        seen.push(key, m.value, bytes);
+    });
+    if !valid || tape.backslash || !seen.flat || seen.len == 0 {
+        return None;
+    }
+    let mut shape = Shape::default();
+    shape.keep(bytes, &seen.members[..seen.len]);
+    let mut out = [("", (0, 0)); SHAPE_MEMBERS];
+    let n = shape.read(b, &mut out)?;
+    let value = |(start, end): Span| b[start as usize..end as usize].to_owned();
+    Some(
+        out[..n]
+            .iter()
+            .map(|&(key, span)| (key.to_owned(), value(span), false))
+            .collect(),
+    )
+}
+
 /// Whether the tape and the byte walker give `text` the same verdict and
-/// the same members, with either set of masks. The property tests use it,
-/// and the fuzz target `json_scanners` (built with `--cfg fuzzing`).
+/// the same members, with either set of masks; and, when `text` holds a
+/// line feed, whether the part after it, when read by the shape of the part
+/// before, has the members the byte walker gives it. The property tests use
+/// it, and the fuzz target `json_scanners` (built with `--cfg fuzzing`).
 #[cfg(any(test, fuzzing))]
 pub fn scanners_agree(text: &str) -> Result<(), String> {
     let walked = walked(text);
@@ -786,6 +1036,16 @@ pub fn scanners_agree(text: &str) -> Result<(), String> {
             return Err(format!(
                 "portable masks {portable}: tape {taped:?}, byte walker {walked:?}"
             ));
+        }
+    }
+    if let Some((a, b)) = text.split_once('\n') {
+        if let Some(shaped) = shaped(a, b) {
+            let walked = self::walked(b);
+            if walked.as_ref() != Some(&shaped) {
+                return Err(format!(
+                    "shape of {a:?}: {shaped:?}, byte walker {walked:?}"
+                ));
+            }
         }
     }
     Ok(())
@@ -1798,6 +2058,60 @@ mod tests {
             }
         }
 
+        /// A line read by the shape of a flat line before it, with the same
+        /// keys and spacing and any values, has the members the byte walker
+        /// finds; one whose values are all plain strings, numbers and
+        /// literals is read by it, others may be declined but never misread.
+        #[test]
+        fn lines_read_by_a_shape_have_the_members_the_byte_walker_finds(
+            members in proptest::collection::vec(
+                (
+                    proptest::sample::select(vec!["ts", "a b", "é", "", "status_code", "k"]),
+                    proptest::sample::select(PLAIN.to_vec()),
+                    proptest::sample::select([PLAIN, OTHER].concat()),
+                    proptest::sample::select(vec!["", " ", "\t", "\r\n "]),
+                    proptest::sample::select(vec!["", " "]),
+                ),
+                1..12,
+            ),
+        ) {
+            let text = |second: bool| {
+                let members: Vec<String> = members
+                    .iter()
+                    .map(|(k, a, b, w1, w2)| {
+                        format!("{w1}\"{k}\"{w2}:{w1}{}{w2}", if second { b } else { a })
+                    })
+                    .collect();
+                format!("{{{}}}", members.join(","))
+            };
+            let (a, b) = (text(false), text(true));
+            let walked = walked(&b);
+            match shaped(&a, &b) {
+                Some(members) => proptest::prop_assert_eq!(Some(members), walked.clone(), "{} then {}", a, b),
+                None => proptest::prop_assert!(
+                    !members.iter().all(|m| PLAIN.contains(&m.2)),
+                    "{} then {} declined", a, b
+                ),
+            }
+            let both = format!("{a}\n{b}");
+            proptest::prop_assert!(scanners_agree(&both).is_ok(), "{}", both);
+            // The same through `line`, whose shape the line before left.
+            drop(line(&a, |_, _| {}));
+            let mut handed = Vec::new();
+            let read = line(&b, |key, (start, end)| {
+                handed.push((key.text.to_owned(), b[start as usize..end as usize].to_owned(), key.escaped));
+            });
+            if let Ok(line) = &read {
+                // A line read by its shape is one without escapes.
+                let by_shape = !TOKENS.get();
+                proptest::prop_assert!(!(by_shape && b.contains('\\')), "{}", b);
+                if let Some(found) = line.unicode_escape() {
+                    proptest::prop_assert_eq!(found, b.contains("\\u"), "{}", b);
+                }
+            }
+            proptest::prop_assert_eq!(read.is_ok().then_some(handed), walked);
+        }
+
         /// The AVX-512 and AVX2 token writers, where the CPU has them, write
         /// what the plain one writes.
         #[test]
@@ -2015,6 +2329,73 @@ mod tests {
 
     /// JSON text of any nesting, with strings that hold operators, escapes
     /// and whitespace between tokens.
+    /// Values a shape reads: strings without backslashes, numbers, literals.
+    const PLAIN: &[&str] = &[
+        r#""x""#,
+        r#""""#,
+        r#""{}[]:, é""#,
+        r#""long text of a message that runs on past a block of sixty-four bytes""#,
+        "1",
+        "-0.5e+3",
+        "0",
+        "true",
+        "false",
+        "null",
+    ];
+
+    /// Values a shape declines, or that are not values at all.
+    const OTHER: &[&str] = &[
+        r#""a\"b""#,
+        r#""\u00e9""#,
+        "\"\u{1}\"",
+        "\"unterminated",
+        "01",
+        "1.",
+        "-",
+        "nul",
+        "truex",
+        "{}",
+        "[1]",
+        r#"{"k":1}"#,
+        "x",
+        "",
+    ];
+
+    #[test]
+    fn a_line_of_the_last_flat_lines_shape_is_read_by_it() {
+        let first = r#"{"ts":"2026-03-10T00:00:00Z", "status_code":200,"ok":true}"#;
+        let second = r#"{"ts":"2026-03-10T00:00:01Z", "status_code":429,"ok":false}"#;
+        let read = |text: &str| {
+            let mut members = Vec::new();
+            let line = line(text, |key, (start, end)| {
+                members.push(format!(
+                    "{}={}",
+                    key.text,
+                    &text[start as usize..end as usize]
+                ));
+            })
+            .unwrap();
+            // The tape's tokens are the line's only when the tape read it.
+            let by_tape = TOKENS.get();
+            assert_eq!(line.unicode_escape(), Some(false));
+            drop(line);
+            (members, by_tape)
+        };
+        assert!(read(first).1);
+        let (members, by_tape) = read(second);
+        assert!(!by_tape, "read by the first line's shape");
+        assert_eq!(
+            members,
+            ["ts=\"2026-03-10T00:00:01Z\"", "status_code=429", "ok=false"]
+        );
+        // Another key, another spacing, a nested value: the tape reads them,
+        // and a nested value leaves the shape as it was.
+        assert!(read(r#"{"ts":"x","status":200,"ok":true}"#).1);
+        assert!(read(r#"{"ts":"x", "status":200 ,"ok":true}"#).1);
+        assert!(read(r#"{"ts":"x", "status":{},"ok":true}"#).1);
+        assert!(!read(r#"{"ts":"y", "status":1 ,"ok":null}"#).1);
+    }
+
     fn json_text() -> impl proptest::strategy::Strategy<Value = String> {
         use proptest::prelude::*;
         let ws = || proptest::sample::select(vec!["", " ", "\t", " \r\n "]);
