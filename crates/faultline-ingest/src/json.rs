@@ -105,6 +105,10 @@ impl<'a> Raw<'a> {
 pub(crate) struct Key<'a> {
     pub(crate) text: &'a str,
     pub(crate) escaped: bool,
+    /// The key is, byte for byte, the one at its position among the
+    /// members the last call of [`line`] on this thread handed out: that
+    /// call read a line of the same shape, and handed out all its members.
+    pub(crate) repeated: bool,
 }
 
 /// Scans `text` as one object, calling `member` for each key and value in order.
@@ -143,10 +147,12 @@ pub(crate) fn line<'a>(
     if ACTIVE.get().0 != 0 {
         // A line is being worked on (a line held in a string of a line):
         // this one is scanned on its own and its tokens are not kept.
+        REPEAT.set(false);
         scan_with(&SCRATCH, text, member)?;
         return Ok(Line::none());
     }
     if let Some(tokens) = by_shape(text, &mut member) {
+        REPEAT.set(true);
         // No backslash anywhere (strings with one are declined), no `\u`.
         ACTIVE.set((text.as_ptr() as usize, text.len()));
         CLEAN.set(true);
@@ -159,6 +165,7 @@ pub(crate) fn line<'a>(
             _text: PhantomData,
         });
     }
+    REPEAT.set(false);
     let mut seen = Seen::default();
     let scanned = scan_with(&TAPE, text, |key, span| {
         seen.push(key, span, text.as_bytes());
@@ -166,11 +173,12 @@ pub(crate) fn line<'a>(
     })?;
     if let Some(escapes) = scanned {
         if !escapes.backslash {
-            if seen.flat {
-                seen.keep_as_shape(text);
+            let kept = if seen.flat {
+                seen.keep_as_shape(text)
             } else {
-                keep_tokens_as_shape(text.as_bytes());
-            }
+                keep_tokens_as_shape(text.as_bytes())
+            };
+            REPEAT.set(kept);
         }
         ACTIVE.set((text.as_ptr() as usize, text.len()));
         CLEAN.set(!escapes.backslash);
@@ -335,16 +343,18 @@ impl Seen {
     }
 
     /// Makes the line the worker's shape, when it is flat and the tape
-    /// found it valid and without backslashes.
-    fn keep_as_shape(&self, text: &str) {
+    /// found it valid and without backslashes; whether it did.
+    fn keep_as_shape(&self, text: &str) -> bool {
         if !self.flat || self.len == 0 {
-            return;
+            return false;
         }
         SHAPE.with(|shape| {
-            if let Ok(mut shape) = shape.try_borrow_mut() {
-                shape.keep(text.as_bytes(), &self.members[..self.len]);
-            }
-        });
+            let Ok(mut shape) = shape.try_borrow_mut() else {
+                return false;
+            };
+            shape.keep(text.as_bytes(), &self.members[..self.len]);
+            !shape.members.is_empty()
+        })
     }
 }
 
@@ -460,15 +470,23 @@ impl Shape {
 }
 
 /// Makes the line the tape just read (valid, without backslashes, with
-/// nested values) the worker's shape.
-fn keep_tokens_as_shape(text: &[u8]) {
+/// nested values) the worker's shape; whether it did.
+fn keep_tokens_as_shape(text: &[u8]) -> bool {
     TAPE.with(|tape| {
         SHAPE.with(|shape| {
-            if let (Ok(tape), Ok(mut shape)) = (tape.try_borrow(), shape.try_borrow_mut()) {
-                shape.keep_tokens(text, &tape);
-            }
-        });
-    });
+            let (Ok(tape), Ok(mut shape)) = (tape.try_borrow(), shape.try_borrow_mut()) else {
+                return false;
+            };
+            shape.keep_tokens(text, &tape);
+            !shape.members.is_empty()
+        })
+    })
+}
+
+/// Makes the next line's keys not [`Key::repeated`]: for a reader that
+/// did not take in all the keys of the line it just read.
+pub(crate) fn forget_keys() {
+    REPEAT.set(false);
 }
 
 impl Tape {
@@ -599,9 +617,11 @@ fn by_shape<'a>(text: &'a str, member: &mut impl FnMut(Key<'a>, Span)) -> Option
     SHAPE.with(|shape| {
         let shape = shape.try_borrow().ok()?;
         let n = shape.read(text.as_bytes(), &mut values)?;
+        let repeated = REPEAT.get();
         let key = |(start, end): (usize, usize)| Key {
             text: text.get(start..end).unwrap_or_default(),
             escaped: false,
+            repeated,
         };
         if shape.tokens.is_empty() {
             let mut from = 0usize;
@@ -662,6 +682,7 @@ pub(crate) fn members_of<'a>(raw: Raw<'a>, mut member: impl FnMut(Key<'a>, Raw<'
                     Key {
                         text: key,
                         escaped: m.escaped,
+                        repeated: false,
                     },
                     Raw(value),
                 );
@@ -758,6 +779,7 @@ fn scan_with<'a>(
             let key = Key {
                 text: &text[m.key.0 as usize..m.key.1 as usize],
                 escaped: m.escaped,
+                repeated: false,
             };
             member(key, m.value);
         });
@@ -792,6 +814,9 @@ thread_local! {
     static TOKENS: Cell<bool> = const { Cell::new(false) };
     /// The shape of the last line without backslashes the tape read (see [`Shape`]).
     static SHAPE: RefCell<Shape> = RefCell::default();
+    /// Whether the last call of [`line`] handed out the keys of the shape,
+    /// all of them (see [`Key::repeated`]).
+    static REPEAT: Cell<bool> = const { Cell::new(false) };
     /// Lines read by their shape, for tests.
     #[cfg(test)]
     static SHAPED: Cell<usize> = const { Cell::new(0) };
@@ -1003,6 +1028,7 @@ impl<'a> Scanner<'a> {
         let key = Key {
             text: &self.text[start..self.pos - 1],
             escaped,
+            repeated: false,
         };
         self.ws();
         if self.peek() != Some(b':') {
@@ -1275,6 +1301,7 @@ fn shaped(a: &str, b: &str) -> Scanned {
         let key = Key {
             text: &a[m.key.0 as usize..m.key.1 as usize],
             escaped: m.escaped,
+            repeated: false,
         };
         seen.push(key, m.value, bytes);
     });

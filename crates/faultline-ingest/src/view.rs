@@ -161,6 +161,11 @@ impl SeenKey {
         },
     };
 
+    /// Whether a key is kept (not so for one longer than [`SEEN_KEY_BYTES`]).
+    fn holds_a_key(&self) -> bool {
+        usize::from(self.len) <= SEEN_KEY_BYTES
+    }
+
     fn is(&self, key: &str) -> bool {
         self.text
             .get(..usize::from(self.len))
@@ -243,18 +248,29 @@ impl<'a> Obj<'a> {
     /// The keys of the line are first compared with those of the line
     /// before, position by position ([`SEEN`]): lines of one log mostly
     /// repeat them in the same order, and a key found there is not matched
-    /// against the aliases again.
+    /// against the aliases again. A line read by the shape of the line
+    /// before has its keys ([`json::Key::repeated`]): they are not even
+    /// compared. That holds because this is the only reader of whole lines,
+    /// and it takes in every key it is handed below the memo's 32
+    /// positions (a key with escapes comes only in a line that no shape
+    /// reads).
     pub(crate) fn read_line(&mut self) -> Result<json::Line<'a>, json::Error> {
         let (text, obj) = (self.text, self);
         SEEN.with(|seen| {
             let Ok(mut seen) = seen.try_borrow_mut() else {
-                return json::line(text, |key, span| obj.fill_span(key, span));
+                // These keys are not remembered: the next line's cannot be
+                // taken for them.
+                let line = json::line(text, |key, span| obj.fill_span(key, span));
+                json::forget_keys();
+                return line;
             };
             let mut at = 0;
             json::line(text, |key, span| {
                 match seen.get_mut(at) {
                     Some(seen) if !key.escaped => {
-                        let known = if seen.is(key.text) {
+                        // A key the line before had here (and this memo
+                        // took in) needs no compare.
+                        let known = if (key.repeated && seen.holds_a_key()) || seen.is(key.text) {
                             seen.known
                         } else {
                             let known = Known::of(key.text);
@@ -583,6 +599,20 @@ mod tests {
     }
 
     #[test]
+    fn a_line_that_breaks_leaves_no_keys_for_the_next_to_repeat() {
+        let first = r#"{"ts":"2026-03-10T00:00:00Z","model":"gpt-4o","status_code":200}"#;
+        let broken = r#"{"model":"m1","ts":"x","#;
+        let next = r#"{"ts":"2026-03-10T00:00:01Z","model":"gpt-4.1","status_code":429}"#;
+        drop(Obj::line(first).unwrap());
+        assert!(Obj::line(broken).is_err());
+        // Read by the first line's shape, with the keys the broken line left
+        // in the memo at its positions: they must be compared, not assumed.
+        let (obj, _line) = Obj::line(next).unwrap();
+        assert_eq!(obj.get(F::Model).map(Raw::get), Some(r#""gpt-4.1""#));
+        assert_eq!(obj.get(F::StatusCode).map(Raw::get), Some("429"));
+    }
+
+    #[test]
     fn keys_at_the_positions_of_the_line_before_mean_what_they_say() {
         // Lines whose keys change at some positions: same length, another
         // length, too long to keep, escaped, `gen_ai.` marks, more keys than
@@ -606,6 +636,10 @@ mod tests {
                     + r#","model":"i""#
             ),
             r#"{"model":"j"}"#.to_owned(),
+            // A line read by the shape of the line before, whose first key
+            // (a `gen_ai.` mark) was too long for the memo to keep.
+            format!(r#"{{"gen_ai.{long}":1,"model":"k"}}"#),
+            format!(r#"{{"gen_ai.{long}":22,"model":"l"}}"#),
         ];
         let fields = [F::Model, F::Status, F::StatusCode, F::Service, F::Provider];
         for _ in 0..2 {
