@@ -387,6 +387,11 @@ impl Shape {
     /// The ranges of the values of `bytes` when it has this shape; `None`
     /// when it does not.
     fn read(&self, bytes: &[u8], out: &mut [Span; SHAPE_VALUES]) -> Option<usize> {
+        // No shape (none kept yet, or the last one could not be): its gaps
+        // may be a line's part, which no line is to be taken for.
+        if self.members.is_empty() {
+            return None;
+        }
         u32::try_from(bytes.len()).ok()?;
         let kinds = !self.tokens.is_empty();
         let mut at = 0usize;
@@ -421,8 +426,7 @@ impl Shape {
         let byte = |i: usize| t.get(i).and_then(|&at| text.get(at as usize)).copied();
         let mut from = 0u32;
         let mut i = 0;
-        while let Some(b) = byte(i) {
-            let start = t[i];
+        while let (Some(b), Some(&start)) = (byte(i), t.get(i)) {
             let (end, string, next) = match b {
                 b'{' | b'}' | b'[' | b']' | b':' | b',' => {
                     i += 1;
@@ -528,7 +532,9 @@ impl Tape {
             shift = end.wrapping_sub(m.end);
         }
         shifted(tokens, next, len, shift);
-        self.closes[..len].copy_from_slice(&shape.closes);
+        for (close, &old) in self.closes.iter_mut().zip(&shape.closes) {
+            *close = old;
+        }
         self.len = len;
         self.backslash = false;
         self.unicode_escape = false;
@@ -2782,6 +2788,17 @@ mod tests {
         "x",
         "",
     ];
+
+    #[test]
+    fn a_line_with_too_many_values_for_a_shape_leaves_none() {
+        let ones = vec!["1"; SHAPE_VALUES + 1].join(",");
+        drop(line(&format!(r#"{{"a":[{ones}]}}"#), |_, _| {}).unwrap());
+        // The bytes between the values kept before the shape was given up.
+        let gaps = format!(r#"{{"a":[{}"#, ",".repeat(SHAPE_VALUES - 1));
+        assert!(line(&gaps, |_, _| {}).is_err());
+        let ones = vec!["2"; SHAPE_VALUES + 1].join(",");
+        assert!(line(&format!(r#"{{"a":[{ones}]}}"#), |_, _| {}).is_ok());
+    }
 
     #[test]
     fn a_line_of_the_last_lines_shape_is_read_by_it() {
