@@ -176,7 +176,7 @@ pub(crate) fn line<'a>(
             let kept = if seen.flat {
                 seen.keep_as_shape(text)
             } else {
-                keep_tokens_as_shape(text.as_bytes())
+                seen.count <= SHAPE_MEMBERS && keep_tokens_as_shape(text.as_bytes())
             };
             REPEAT.set(kept);
         }
@@ -312,9 +312,11 @@ struct Seen {
     /// Key and value ranges in the line.
     members: [((u32, u32), Span); SHAPE_MEMBERS],
     len: usize,
-    /// Whether the line can be a shape so far: not too many members, no
-    /// escaped key, every value a scalar.
+    /// Whether the line can be a flat shape so far: not too many members,
+    /// no escaped key, every value a scalar.
     flat: bool,
+    /// Members handed out: a shape hands out at most [`SHAPE_MEMBERS`].
+    count: usize,
 }
 
 impl Default for Seen {
@@ -323,6 +325,7 @@ impl Default for Seen {
             members: [((0, 0), (0, 0)); SHAPE_MEMBERS],
             len: 0,
             flat: true,
+            count: 0,
         }
     }
 }
@@ -330,6 +333,7 @@ impl Default for Seen {
 impl Seen {
     #[inline]
     fn push(&mut self, key: Key<'_>, span: Span, text: &[u8]) {
+        self.count += 1;
         let key_at = (key.text.as_ptr() as usize).checked_sub(text.as_ptr() as usize);
         let nested = matches!(text.get(span.0 as usize), Some(b'{' | b'['));
         match (self.members.get_mut(self.len), key_at) {
@@ -640,7 +644,15 @@ fn by_shape<'a>(text: &'a str, member: &mut impl FnMut(Key<'a>, Span)) -> Option
             }
             return Some(false);
         }
-        TAPE.with(|tape| {
+        // The members are gathered first, so that none is handed out
+        // unless all are (the reader counts positions).
+        let mut members = [Member {
+            key: (0, 0),
+            escaped: false,
+            value: (0, 0),
+        }; SHAPE_MEMBERS];
+        let mut len = 0;
+        let taken = TAPE.with(|tape| {
             tape.try_borrow_mut().ok()?.take_shape(&shape, &values[..n]);
             let tape = tape.try_borrow().ok()?;
             let view = View {
@@ -648,10 +660,19 @@ fn by_shape<'a>(text: &'a str, member: &mut impl FnMut(Key<'a>, Span)) -> Option
                 base: 0,
             };
             tape.members_of_valid(view, 0, |m| {
-                member(key((m.key.0 as usize, m.key.1 as usize)), m.value);
-            })?;
-            Some(true)
-        })
+                if let Some(slot) = members.get_mut(len) {
+                    *slot = m;
+                }
+                len += 1;
+            })
+        });
+        if taken.is_none() || len > SHAPE_MEMBERS {
+            return None;
+        }
+        for m in &members[..len] {
+            member(key((m.key.0 as usize, m.key.1 as usize)), m.value);
+        }
+        Some(true)
     })
 }
 
@@ -2788,6 +2809,32 @@ mod tests {
         "x",
         "",
     ];
+
+    #[test]
+    fn a_nested_line_with_more_members_than_a_shape_hands_out_is_read_by_the_tape() {
+        let text = |v: usize| {
+            let members: Vec<String> = (0..=SHAPE_MEMBERS)
+                .map(|i| format!(r#""k{i}":{v}"#))
+                .collect();
+            format!(r#"{{"n":{{"a":{v}}},{}}}"#, members.join(","))
+        };
+        drop(line(&text(1), |_, _| {}).unwrap());
+        let shaped = SHAPED.get();
+        let second = text(2);
+        let mut handed = Vec::new();
+        drop(
+            line(&second, |key, (start, end)| {
+                handed.push((
+                    key.text.to_owned(),
+                    second[start as usize..end as usize].to_owned(),
+                    false,
+                ));
+            })
+            .unwrap(),
+        );
+        assert_eq!(SHAPED.get(), shaped);
+        assert_eq!(Some(handed), walked(&second));
+    }
 
     #[test]
     fn a_line_with_too_many_values_for_a_shape_leaves_none() {
