@@ -254,6 +254,17 @@ struct ShapeMember {
 /// Longest gap compared by words ([`ShapeMember::words`]).
 const GAP_WORDS: usize = 32;
 
+/// The 16 bytes of `bytes` from `at` as a little-endian word (zero where
+/// `bytes` ends before them).
+#[inline]
+fn word_at(bytes: &[u8], at: usize) -> u128 {
+    let mut w = [0u8; 16];
+    if let Some(b) = bytes.get(at..at + 16) {
+        w.copy_from_slice(b);
+    }
+    u128::from_le_bytes(w)
+}
+
 impl ShapeMember {
     fn new(gap: &[u8], gap_end: u32, key: (u32, u32)) -> ShapeMember {
         Self::of_value(gap, gap_end, key, (0, false), 0)
@@ -272,11 +283,7 @@ impl ShapeMember {
             padded[..gap.len()].copy_from_slice(gap);
             ones[..gap.len()].fill(0xff);
         }
-        let word = |b: &[u8; GAP_WORDS], i: usize| {
-            let mut w = [0u8; 16];
-            w.copy_from_slice(&b[i * 16..i * 16 + 16]);
-            u128::from_le_bytes(w)
-        };
+        let word = |b: &[u8; GAP_WORDS], i: usize| word_at(b, i * 16);
         ShapeMember {
             gap_end,
             key,
@@ -293,13 +300,8 @@ impl ShapeMember {
     fn gap_at(&self, bytes: &[u8], at: usize, gap: &[u8]) -> bool {
         match bytes.get(at..at + GAP_WORDS) {
             Some(window) if gap.len() <= GAP_WORDS => {
-                let word = |i: usize| {
-                    let mut w = [0u8; 16];
-                    w.copy_from_slice(&window[i * 16..i * 16 + 16]);
-                    u128::from_le_bytes(w)
-                };
-                ((word(0) ^ self.words[0]) & self.mask[0])
-                    | ((word(1) ^ self.words[1]) & self.mask[1])
+                ((word_at(window, 0) ^ self.words[0]) & self.mask[0])
+                    | ((word_at(window, 16) ^ self.words[1]) & self.mask[1])
                     == 0
             }
             _ => bytes.get(at..at + gap.len()) == Some(gap),
@@ -2776,8 +2778,6 @@ mod tests {
         drop((inner, outer));
     }
 
-    /// JSON text of any nesting, with strings that hold operators, escapes
-    /// and whitespace between tokens.
     /// Values a shape reads: strings without backslashes, numbers, literals.
     const PLAIN: &[&str] = &[
         r#""x""#,
@@ -2887,6 +2887,8 @@ mod tests {
         assert!(read(r#"{"ts":"y", "status":1 ,"ok":null}"#).1);
     }
 
+    /// JSON text of any nesting, with strings that hold operators, escapes
+    /// and whitespace between tokens.
     fn json_text() -> impl proptest::strategy::Strategy<Value = String> {
         use proptest::prelude::*;
         let ws = || proptest::sample::select(vec!["", " ", "\t", " \r\n "]);
