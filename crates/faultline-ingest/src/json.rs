@@ -109,6 +109,11 @@ pub(crate) struct Key<'a> {
     /// members the last call of [`line`] on this thread handed out: that
     /// call read a line of the same shape, and handed out all its members.
     pub(crate) repeated: bool,
+    /// For a key of an object nested in a line whose tokens are those of a
+    /// shape, the key's place in that shape (its token's index, plus one);
+    /// else 0. While [`tokens_shape`] gives the same shape, the key at a
+    /// place is the same key.
+    pub(crate) place: u32,
 }
 
 /// Scans `text` as one object, calling `member` for each key and value in order.
@@ -151,12 +156,13 @@ pub(crate) fn line<'a>(
         scan_with(&SCRATCH, text, member)?;
         return Ok(Line::none());
     }
-    if let Some(tokens) = by_shape(text, &mut member) {
+    if let Some(shape) = by_shape(text, &mut member) {
         REPEAT.set(true);
         // No backslash anywhere (strings with one are declined), no `\u`.
         ACTIVE.set((text.as_ptr() as usize, text.len()));
         CLEAN.set(true);
-        TOKENS.set(tokens);
+        TOKENS.set(shape != 0);
+        SHAPE_TOKENS.set(shape);
         #[cfg(test)]
         SHAPED.set(SHAPED.get() + 1);
         return Ok(Line {
@@ -166,6 +172,7 @@ pub(crate) fn line<'a>(
         });
     }
     REPEAT.set(false);
+    SHAPE_TOKENS.set(0);
     let mut seen = Seen::default();
     let scanned = scan_with(&TAPE, text, |key, span| {
         seen.push(key, span, text.as_bytes());
@@ -175,8 +182,12 @@ pub(crate) fn line<'a>(
         if !escapes.backslash {
             let kept = if seen.flat {
                 seen.keep_as_shape(text)
+            } else if seen.count <= SHAPE_MEMBERS {
+                let shape = keep_tokens_as_shape(text.as_bytes());
+                SHAPE_TOKENS.set(shape);
+                shape != 0
             } else {
-                seen.count <= SHAPE_MEMBERS && keep_tokens_as_shape(text.as_bytes())
+                false
             };
             REPEAT.set(kept);
         }
@@ -230,25 +241,42 @@ struct Shape {
     /// container's opening token, the index of its closing one.
     tokens: Vec<u32>,
     closes: Vec<u32>,
+    /// Per token, how many values end before it (a string's closing quote
+    /// counts its own): a line of the shape has the token where the shape's
+    /// line had it, moved by the change in length of those values.
+    groups: Vec<u8>,
+    /// Counts the lines kept as the shape on this thread: two lines read
+    /// while it is the same have the same structure.
+    generation: u64,
 }
+
+/// Entries of the table of shifts by [`Shape::groups`]: more than a shape
+/// has values, and a power of two, so that a group indexes it unchecked.
+const SHIFTS: usize = 128;
+const _: () = assert!(SHAPE_VALUES < SHIFTS);
 
 #[derive(Debug, Clone, Copy)]
 struct ShapeMember {
     gap_end: u32,
     /// In a flat shape, the member's key's range within the gap.
     key: (u32, u32),
-    /// In a shape with tokens, the index of the value's first token, and
-    /// whether the value is a string (two tokens: its quotes) or not (one).
-    token: u32,
+    /// In a shape with tokens, whether the value is a string.
     string: bool,
     /// Where the value ended in the line the shape was read from.
     end: u32,
-    /// The gap's first 32 bytes as two little-endian words, zero past its
-    /// end, and the mask of its bytes in them: a gap is compared with the
-    /// line in two word operations, whatever its length, when it is no
-    /// longer than 32 bytes and the line has 32 bytes from there.
+    /// The first 32 bytes from the gap's start as two little-endian words
+    /// (zero past the line's end): the gap, then the value the shape's line
+    /// had there, then the byte after it.
     words: [u128; 2],
+    /// The gap's bytes in `words`: a gap is compared with the line in two
+    /// word operations, whatever its length, when it is no longer than 32
+    /// bytes and the line has 32 bytes from there.
     mask: [u128; 2],
+    /// The bytes of the gap, the value and the byte after it in `words`,
+    /// and how many they are (0 when more than 32): a line holding them
+    /// holds the shape line's value there, read with the gap.
+    same_mask: [u128; 2],
+    same: u32,
 }
 
 /// Longest gap compared by words ([`ShapeMember::words`]).
@@ -266,45 +294,37 @@ fn word_at(bytes: &[u8], at: usize) -> u128 {
 }
 
 impl ShapeMember {
-    fn new(gap: &[u8], gap_end: u32, key: (u32, u32)) -> ShapeMember {
-        Self::of_value(gap, gap_end, key, (0, false), 0)
-    }
-
+    /// The member whose gap is `run`'s first `gap` bytes, followed in the
+    /// shape's line by a value and the byte after it (the rest of `run`).
     fn of_value(
-        gap: &[u8],
+        run: &[u8],
+        gap: usize,
         gap_end: u32,
         key: (u32, u32),
-        (token, string): (u32, bool),
+        string: bool,
         end: u32,
     ) -> ShapeMember {
+        let ones = |n: usize| {
+            let mut ones = [0u8; GAP_WORDS];
+            if let Some(ones) = ones.get_mut(..n) {
+                ones.fill(0xff);
+            }
+            ones
+        };
         let mut padded = [0u8; GAP_WORDS];
-        let mut ones = [0u8; GAP_WORDS];
-        if gap.len() <= GAP_WORDS {
-            padded[..gap.len()].copy_from_slice(gap);
-            ones[..gap.len()].fill(0xff);
-        }
-        let word = |b: &[u8; GAP_WORDS], i: usize| word_at(b, i * 16);
+        let kept = run.len().min(GAP_WORDS);
+        padded[..kept].copy_from_slice(&run[..kept]);
+        let same = if run.len() <= GAP_WORDS { run.len() } else { 0 };
+        let words = |b: &[u8; GAP_WORDS]| [word_at(b, 0), word_at(b, 16)];
         ShapeMember {
             gap_end,
             key,
-            token,
             string,
             end,
-            words: [word(&padded, 0), word(&padded, 1)],
-            mask: [word(&ones, 0), word(&ones, 1)],
-        }
-    }
-
-    /// Whether `bytes` holds this member's gap, `gap`, at `at`.
-    #[inline]
-    fn gap_at(&self, bytes: &[u8], at: usize, gap: &[u8]) -> bool {
-        match bytes.get(at..at + GAP_WORDS) {
-            Some(window) if gap.len() <= GAP_WORDS => {
-                ((word_at(window, 0) ^ self.words[0]) & self.mask[0])
-                    | ((word_at(window, 16) ^ self.words[1]) & self.mask[1])
-                    == 0
-            }
-            _ => bytes.get(at..at + gap.len()) == Some(gap),
+            words: words(&padded),
+            mask: words(&ones(gap)),
+            same_mask: words(&ones(same)),
+            same: same as u32,
         }
     }
 }
@@ -366,10 +386,12 @@ impl Seen {
 
 impl Shape {
     fn keep(&mut self, text: &[u8], members: &[((u32, u32), Span)]) {
+        self.generation += 1;
         self.gaps.clear();
         self.members.clear();
         self.tokens.clear();
         self.closes.clear();
+        self.groups.clear();
         let mut from = 0u32;
         for &(key, value) in members {
             let (Some(gap), Some(key)) = (
@@ -379,9 +401,20 @@ impl Shape {
                 self.members.clear();
                 return;
             };
+            // The tail after the last value is never empty (`}`).
+            let Some(run) = text.get(from as usize..=value.1 as usize) else {
+                self.members.clear();
+                return;
+            };
             self.gaps.extend_from_slice(gap);
-            self.members
-                .push(ShapeMember::new(gap, self.gaps.len() as u32, key));
+            self.members.push(ShapeMember::of_value(
+                run,
+                gap.len(),
+                self.gaps.len() as u32,
+                key,
+                false,
+                value.1,
+            ));
             from = value.1;
         }
         match text.get(from as usize..) {
@@ -404,11 +437,29 @@ impl Shape {
         let mut from = 0usize;
         for (m, out) in self.members.iter().zip(out.iter_mut()) {
             let gap = self.gaps.get(from..m.gap_end as usize)?;
-            if !m.gap_at(bytes, at, gap) {
-                return None;
+            from = m.gap_end as usize;
+            match bytes.get(at..at + GAP_WORDS) {
+                Some(window) if gap.len() <= GAP_WORDS => {
+                    let x = [
+                        word_at(window, 0) ^ m.words[0],
+                        word_at(window, 16) ^ m.words[1],
+                    ];
+                    if m.same != 0 && (x[0] & m.same_mask[0]) | (x[1] & m.same_mask[1]) == 0 {
+                        // The shape line's value, and the byte after it:
+                        // the value ends where it ended there.
+                        let end = at + m.same as usize - 1;
+                        *out = ((at + gap.len()) as u32, end as u32);
+                        at = end;
+                        continue;
+                    }
+                    if (x[0] & m.mask[0]) | (x[1] & m.mask[1]) != 0 {
+                        return None;
+                    }
+                }
+                _ if bytes.get(at..at + gap.len()) != Some(gap) => return None,
+                _ => {}
             }
             at += gap.len();
-            from = m.gap_end as usize;
             if kinds && m.string != (bytes.get(at) == Some(&b'"')) {
                 return None;
             }
@@ -424,22 +475,28 @@ impl Shape {
     /// Makes the line whose tokens `tape` holds, valid and without
     /// backslashes, the shape; no shape when it has too many values.
     fn keep_tokens(&mut self, text: &[u8], tape: &Tape) {
+        self.generation += 1;
         self.gaps.clear();
         self.members.clear();
         self.tokens.clear();
         self.closes.clear();
+        self.groups.clear();
         let t = tape.tokens();
         let byte = |i: usize| t.get(i).and_then(|&at| text.get(at as usize)).copied();
         let mut from = 0u32;
         let mut i = 0;
         while let (Some(b), Some(&start)) = (byte(i), t.get(i)) {
+            // At most SHAPE_VALUES values: checked below before one more is kept.
+            let group = self.members.len() as u8;
             let (end, string, next) = match b {
                 b'{' | b'}' | b'[' | b']' | b':' | b',' => {
+                    self.groups.push(group);
                     i += 1;
                     continue;
                 }
                 // A string followed by `:` is a key, part of a gap.
                 b'"' if byte(i + 2) == Some(b':') => {
+                    self.groups.extend_from_slice(&[group, group]);
                     i += 2;
                     continue;
                 }
@@ -455,14 +512,22 @@ impl Shape {
             if self.members.len() == SHAPE_VALUES {
                 return self.members.clear();
             }
+            let Some(run) = text.get(from as usize..=end as usize) else {
+                return self.members.clear();
+            };
             self.gaps.extend_from_slice(gap);
             self.members.push(ShapeMember::of_value(
-                gap,
+                run,
+                gap.len(),
                 self.gaps.len() as u32,
                 (0, 0),
-                (i as u32, string),
+                string,
                 end,
             ));
+            self.groups.push(group);
+            if string {
+                self.groups.push(group + 1);
+            }
             from = end;
             i = next;
         }
@@ -473,22 +538,27 @@ impl Shape {
         self.tokens.extend_from_slice(t);
         self.closes
             .extend_from_slice(tape.closes.get(..t.len()).unwrap_or_default());
-        if self.closes.len() != t.len() {
+        if self.closes.len() != t.len() || self.groups.len() != t.len() {
             self.members.clear();
         }
     }
 }
 
 /// Makes the line the tape just read (valid, without backslashes, with
-/// nested values) the worker's shape; whether it did.
-fn keep_tokens_as_shape(text: &[u8]) -> bool {
+/// nested values) the worker's shape: its [`Shape::generation`], 0 when it
+/// could not be.
+fn keep_tokens_as_shape(text: &[u8]) -> u64 {
     TAPE.with(|tape| {
         SHAPE.with(|shape| {
             let (Ok(tape), Ok(mut shape)) = (tape.try_borrow(), shape.try_borrow_mut()) else {
-                return false;
+                return 0;
             };
             shape.keep_tokens(text, &tape);
-            !shape.members.is_empty()
+            if shape.members.is_empty() {
+                0
+            } else {
+                shape.generation
+            }
         })
     })
 }
@@ -501,8 +571,8 @@ pub(crate) fn forget_keys() {
 
 impl Tape {
     /// Takes the tokens of a line of `shape` whose values lie at `values`:
-    /// the shape's, each shifted by the change in length of the values
-    /// before it, and its containers' closing tokens as they are.
+    /// the shape's, each moved by the change in length of the values that
+    /// end before it, and its containers' closing tokens as they are.
     fn take_shape(&mut self, shape: &Shape, values: &[Span]) {
         let len = shape.tokens.len();
         if self.tokens.len() < len {
@@ -511,35 +581,28 @@ impl Tape {
         if self.closes.len() < len {
             self.closes.resize(len, 0);
         }
-        let (tokens, old) = (&mut self.tokens[..len], &shape.tokens[..]);
-        // The tokens in `from..to`, between two values, move with the values before them.
-        let shifted = |tokens: &mut [u32], from: usize, to: usize, shift: u32| {
-            if let (Some(new), Some(old)) = (tokens.get_mut(from..to), old.get(from..to)) {
-                for (new, &old) in new.iter_mut().zip(old) {
-                    *new = old.wrapping_add(shift);
-                }
-            }
-        };
-        let mut shift = 0u32;
-        let mut next = 0usize;
-        for (m, &(start, end)) in shape.members.iter().zip(values) {
-            let at = m.token as usize;
-            shifted(tokens, next, at, shift);
-            if let Some(first) = tokens.get_mut(at) {
-                *first = start;
-            }
-            next = at + 1;
-            if m.string {
-                if let Some(close) = tokens.get_mut(at + 1) {
-                    *close = end - 1;
-                }
-                next += 1;
-            }
-            shift = end.wrapping_sub(m.end);
+        // By group: how far a token after that many values has moved.
+        let mut shifts = [0u32; SHIFTS];
+        for ((shift, m), &(_, end)) in shifts[1..].iter_mut().zip(&shape.members).zip(values) {
+            *shift = end.wrapping_sub(m.end);
         }
-        shifted(tokens, next, len, shift);
-        for (close, &old) in self.closes.iter_mut().zip(&shape.closes) {
-            *close = old;
+        // The shape holds as many of each (checked when it was kept); the
+        // tape holds no tokens if it did not.
+        let (Some(old), Some(groups), Some(closes)) = (
+            shape.tokens.get(..len),
+            shape.groups.get(..len),
+            shape.closes.get(..len),
+        ) else {
+            self.len = 0;
+            return;
+        };
+        self.closes[..len].copy_from_slice(closes);
+        let new = &mut self.tokens[..len];
+        // Indexed: the three slices have one length, so no index is checked
+        // (zipped, the loop kept a check per slice and step).
+        #[allow(clippy::needless_range_loop)]
+        for i in 0..len {
+            new[i] = old[i].wrapping_add(shifts[usize::from(groups[i]) & (SHIFTS - 1)]);
         }
         self.len = len;
         self.backslash = false;
@@ -621,10 +684,11 @@ fn string_stops_sse2(lane: &[u8]) -> u32 {
     (_mm_movemask_epi8(stops) as u32) & 0xffff
 }
 
-/// Reads `text` by the worker's shape, handing out its members: whether the
-/// tape now holds the line's tokens (a shape with nested values), or `None`
+/// Reads `text` by the worker's shape, handing out its members: the shape's
+/// [`Shape::generation`] when the tape now holds the line's tokens (a shape
+/// with nested values), 0 when it does not (a flat shape), or `None`
 /// (nothing handed out) when the line does not have that shape.
-fn by_shape<'a>(text: &'a str, member: &mut impl FnMut(Key<'a>, Span)) -> Option<bool> {
+fn by_shape<'a>(text: &'a str, member: &mut impl FnMut(Key<'a>, Span)) -> Option<u64> {
     let mut values = [(0, 0); SHAPE_VALUES];
     SHAPE.with(|shape| {
         let shape = shape.try_borrow().ok()?;
@@ -634,6 +698,7 @@ fn by_shape<'a>(text: &'a str, member: &mut impl FnMut(Key<'a>, Span)) -> Option
             text: text.get(start..end).unwrap_or_default(),
             escaped: false,
             repeated,
+            place: 0,
         };
         if shape.tokens.is_empty() {
             let mut from = 0usize;
@@ -644,12 +709,13 @@ fn by_shape<'a>(text: &'a str, member: &mut impl FnMut(Key<'a>, Span)) -> Option
                 );
                 from = span.1 as usize;
             }
-            return Some(false);
+            return Some(0);
         }
         // The members are gathered first, so that none is handed out
         // unless all are (the reader counts positions).
         let mut members = [Member {
             key: (0, 0),
+            token: 0,
             escaped: false,
             value: (0, 0),
         }; SHAPE_MEMBERS];
@@ -674,8 +740,17 @@ fn by_shape<'a>(text: &'a str, member: &mut impl FnMut(Key<'a>, Span)) -> Option
         for m in &members[..len] {
             member(key((m.key.0 as usize, m.key.1 as usize)), m.value);
         }
-        Some(true)
+        Some(shape.generation)
     })
+}
+
+/// The shape (its [`Shape::generation`]) whose tokens the tape holds for
+/// the line being worked on, 0 for none: see [`Key::place`].
+pub(crate) fn tokens_shape() -> u64 {
+    if ACTIVE.get().0 == 0 || !TOKENS.get() {
+        return 0;
+    }
+    SHAPE_TOKENS.get()
 }
 
 /// Hands out the members of `raw`, an object nested in the line being
@@ -703,6 +778,7 @@ pub(crate) fn members_of<'a>(raw: Raw<'a>, mut member: impl FnMut(Key<'a>, Raw<'
             base: at,
         };
         let slice = |(a, b): (u32, u32)| text.get((a - at) as usize..(b - at) as usize);
+        let shaped = SHAPE_TOKENS.get() != 0;
         // The line was valid, so this walk cannot fail; if it did, the
         // caller's scan would hand out the same members again, first ones first.
         tape.members_of_valid(view, k, |m| {
@@ -712,6 +788,7 @@ pub(crate) fn members_of<'a>(raw: Raw<'a>, mut member: impl FnMut(Key<'a>, Raw<'
                         text: key,
                         escaped: m.escaped,
                         repeated: false,
+                        place: if shaped { m.token + 1 } else { 0 },
                     },
                     Raw(value),
                 );
@@ -809,6 +886,7 @@ fn scan_with<'a>(
                 text: &text[m.key.0 as usize..m.key.1 as usize],
                 escaped: m.escaped,
                 repeated: false,
+                place: 0,
             };
             member(key, m.value);
         });
@@ -846,6 +924,9 @@ thread_local! {
     /// Whether the last call of [`line`] handed out the keys of the shape,
     /// all of them (see [`Key::repeated`]).
     static REPEAT: Cell<bool> = const { Cell::new(false) };
+    /// The [`Shape::generation`] of the shape whose line (the one it was
+    /// kept from, or one read by it) `TAPE` holds the tokens of; 0 for none.
+    static SHAPE_TOKENS: Cell<u64> = const { Cell::new(0) };
     /// Lines read by their shape, for tests.
     #[cfg(test)]
     static SHAPED: Cell<usize> = const { Cell::new(0) };
@@ -1058,6 +1139,7 @@ impl<'a> Scanner<'a> {
             text: &self.text[start..self.pos - 1],
             escaped,
             repeated: false,
+            place: 0,
         };
         self.ws();
         if self.peek() != Some(b':') {
@@ -1331,6 +1413,7 @@ fn shaped(a: &str, b: &str) -> Scanned {
             text: &a[m.key.0 as usize..m.key.1 as usize],
             escaped: m.escaped,
             repeated: false,
+            place: 0,
         };
         seen.push(key, m.value, bytes);
     });
@@ -1404,6 +1487,8 @@ const RETAINED_TOKENS: usize = 1 << 19;
 #[derive(Debug, Clone, Copy)]
 struct Member {
     key: (u32, u32),
+    /// The index of the key's first token.
+    token: u32,
     escaped: bool,
     value: (u32, u32),
 }
@@ -1637,6 +1722,8 @@ impl Tape {
         let end = walk_object(view, t, closes, open, |key, value| {
             member(Member {
                 key,
+                // Not known here, and not needed: only `members_of_valid`'s are.
+                token: 0,
                 escaped: backslash && any_backslash(backslashes, key.0 as usize, key.1 as usize),
                 value,
             });
@@ -1664,6 +1751,7 @@ impl Tape {
         let mut i = k + 1;
         while i < last {
             let key = (t.get(i)? + 1, *t.get(i + 1)?);
+            let token = i as u32;
             i += 3;
             let start = *t.get(i)?;
             let (end, next) = match v.at(start)? {
@@ -1679,6 +1767,7 @@ impl Tape {
             };
             member(Member {
                 key,
+                token,
                 escaped: self.backslash
                     && any_backslash(&self.backslashes, key.0 as usize, key.1 as usize),
                 value: (start, end),
@@ -2404,9 +2493,10 @@ mod tests {
         }
 
         /// A line read by the shape of a flat line before it, with the same
-        /// keys and spacing and any values, has the members the byte walker
-        /// finds; one whose values are all plain strings, numbers and
-        /// literals is read by it, others may be declined but never misread.
+        /// keys and spacing and any values (half of them those of the line
+        /// before), has the members the byte walker finds; one whose values
+        /// are all plain strings, numbers and literals is read by it, others
+        /// may be declined but never misread.
         #[test]
         fn lines_read_by_a_shape_have_the_members_the_byte_walker_finds(
             members in proptest::collection::vec(
@@ -2416,10 +2506,15 @@ mod tests {
                     proptest::sample::select([PLAIN, OTHER].concat()),
                     proptest::sample::select(vec!["", " ", "\t", "\r\n "]),
                     proptest::sample::select(vec!["", " "]),
+                    proptest::prelude::any::<bool>(),
                 ),
                 1..12,
             ),
         ) {
+            let members: Vec<_> = members
+                .into_iter()
+                .map(|(k, a, b, w1, w2, same)| (k, a, if same { a } else { b }, w1, w2))
+                .collect();
             let text = |second: bool| {
                 let members: Vec<String> = members
                     .iter()

@@ -187,6 +187,34 @@ impl SeenKey {
 thread_local! {
     /// The keys of the last line read on this thread, by position.
     static SEEN: RefCell<[SeenKey; 32]> = const { RefCell::new([SeenKey::NONE; 32]) };
+    /// What the keys of nested objects mean, by their place in a shape.
+    static PLACES: RefCell<Places> = RefCell::default();
+}
+
+/// Places (see [`json::Key::place`]) kept at most: a shape holds few values,
+/// but a line of empty objects may hold many keys.
+const PLACES_KEPT: usize = 1024;
+
+/// What the key at each place of one shape means.
+#[derive(Debug, Default)]
+struct Places {
+    /// The shape (see [`json::tokens_shape`]) the places are of.
+    shape: u64,
+    known: Vec<Option<Known>>,
+}
+
+impl Places {
+    /// What `key`, at `place` of the shape, means.
+    fn known(&mut self, place: u32, key: &str) -> Known {
+        let at = place as usize;
+        if at >= PLACES_KEPT {
+            return Known::of(key);
+        }
+        if self.known.len() <= at {
+            self.known.resize(at + 1, None);
+        }
+        *self.known[at].get_or_insert_with(|| Known::of(key))
+    }
 }
 
 /// Marks seen while scanning an object's keys.
@@ -323,7 +351,24 @@ impl<'a> Obj<'a> {
             return None;
         }
         let mut obj = Obj::empty(raw.get());
-        if json::members_of(raw, |key, value| obj.fill(key, value)) {
+        let shape = json::tokens_shape();
+        let read = PLACES.with(|places| match places.try_borrow_mut() {
+            Ok(mut places) if shape != 0 => {
+                if places.shape != shape {
+                    places.known.clear();
+                    places.shape = shape;
+                }
+                // Keys of a shape are never escaped: its lines hold no backslash.
+                json::members_of(raw, |key, value| match value.range_in(obj.text) {
+                    Some(span) if key.place != 0 && !key.escaped => {
+                        obj.put_span(places.known(key.place, key.text), span);
+                    }
+                    _ => obj.fill(key, value),
+                })
+            }
+            _ => json::members_of(raw, |key, value| obj.fill(key, value)),
+        });
+        if read {
             return Some(obj);
         }
         Obj::parse(raw.get()).ok()
@@ -664,6 +709,44 @@ mod tests {
             Obj::line(&lines[6]).unwrap().0.str(F::Model).as_deref(),
             Some("g")
         );
+    }
+
+    #[test]
+    fn keys_of_nested_objects_mean_what_they_say_from_shape_to_shape() {
+        // Pairs of lines of one shape; from pair to pair, other keys at the
+        // same places (same length, other case, a `gen_ai.` mark). The
+        // second line of each pair is read by the shape of the first, and
+        // its nested keys by what the first line's meant.
+        let lines = [
+            r#"{"ts":"t1","request":{"model":"a","stream":true},"response":{"status":200}}"#,
+            r#"{"ts":"t2","request":{"model":"bb","stream":false},"response":{"status":429}}"#,
+            r#"{"ts":"t3","request":{"error":"c","stream":true},"response":{"status":200}}"#,
+            r#"{"ts":"t4","request":{"error":"dd","stream":true},"response":{"status":500}}"#,
+            r#"{"ts":"t5","request":{"Model":"e","gen_ai.x":1},"response":{"stream":200}}"#,
+            r#"{"ts":"t6","request":{"Model":"f","gen_ai.x":2},"response":{"stream":201}}"#,
+            r#"{"ts":"t7","request":{"model":"g","stream":true},"response":{"status":200}}"#,
+        ];
+        let fields = [F::Model, F::Error, F::Stream, F::Status];
+        for (i, text) in lines.iter().enumerate() {
+            let (line, _tokens) = Obj::line(text).unwrap();
+            assert!(json::tokens_shape() != 0, "{text}");
+            for outer in [F::Request, F::Response] {
+                let nested = line.obj(outer).unwrap();
+                let fresh = Obj::parse(line.get(outer).unwrap().get()).unwrap();
+                for field in fields {
+                    assert_eq!(
+                        nested.get(field).map(Raw::get),
+                        fresh.get(field).map(Raw::get),
+                        "{outer:?}.{field:?} in line {i}"
+                    );
+                }
+                assert_eq!(nested.marks.gen_ai, fresh.marks.gen_ai, "line {i}");
+            }
+        }
+        let (line, _tokens) = Obj::line(lines[3]).unwrap();
+        let request = line.obj(F::Request).unwrap();
+        assert!(request.get(F::Model).is_none());
+        assert_eq!(request.str(F::Error).as_deref(), Some("dd"));
     }
 
     #[test]
