@@ -502,6 +502,20 @@ mod tests {
 
     use super::*;
 
+    /// Asserts that `seen` (an object read with the thread's memos) holds
+    /// what `fresh` (the same text parsed on its own) holds in `fields`,
+    /// and the same marks.
+    fn assert_reads_as(seen: &Obj<'_>, fresh: &Obj<'_>, fields: &[F], what: &str) {
+        for &field in fields {
+            assert_eq!(
+                seen.get(field).map(Raw::get),
+                fresh.get(field).map(Raw::get),
+                "{field:?} in {what}"
+            );
+        }
+        assert_eq!(seen.marks.gen_ai, fresh.marks.gen_ai, "{what}");
+    }
+
     #[test]
     fn numbers_read_as_the_float_parser_reads_them() {
         for text in [
@@ -691,14 +705,7 @@ mod tests {
             for text in &lines {
                 let (seen, _line) = Obj::line(text).unwrap();
                 let fresh = Obj::parse(text).unwrap();
-                for field in fields {
-                    assert_eq!(
-                        seen.get(field).map(Raw::get),
-                        fresh.get(field).map(Raw::get),
-                        "{field:?} in {text}"
-                    );
-                }
-                assert_eq!(seen.marks.gen_ai, fresh.marks.gen_ai, "{text}");
+                assert_reads_as(&seen, &fresh, &fields, text);
             }
         }
         let (obj, _line) = Obj::line(&lines[2]).unwrap();
@@ -733,14 +740,7 @@ mod tests {
             for outer in [F::Request, F::Response] {
                 let nested = line.obj(outer).unwrap();
                 let fresh = Obj::parse(line.get(outer).unwrap().get()).unwrap();
-                for field in fields {
-                    assert_eq!(
-                        nested.get(field).map(Raw::get),
-                        fresh.get(field).map(Raw::get),
-                        "{outer:?}.{field:?} in line {i}"
-                    );
-                }
-                assert_eq!(nested.marks.gen_ai, fresh.marks.gen_ai, "line {i}");
+                assert_reads_as(&nested, &fresh, &fields, &format!("{outer:?} of line {i}"));
             }
         }
         let (line, _tokens) = Obj::line(lines[3]).unwrap();
