@@ -27,7 +27,15 @@ type FastHash = foldhash::fast::RandomState;
 /// back in detector order before sorting, as if one thread had run them all.
 #[must_use]
 pub fn detect<'d>(data: &'d Collected, config: &'d DetectConfig) -> Vec<Incident> {
-    let ctx = Ctx { data, config };
+    let mut by_class: BTreeMap<StatusClass, Vec<&Event>> = BTreeMap::new();
+    for e in &data.events {
+        by_class.entry(e.class).or_default().push(e);
+    }
+    let ctx = Ctx {
+        data,
+        config,
+        by_class,
+    };
     let detectors: [fn(&Ctx<'d>, &mut Vec<Incident>); 11] = [
         Ctx::rate_limit_under_load,
         Ctx::quota_exhausted,
@@ -79,11 +87,14 @@ pub fn detect<'d>(data: &'d Collected, config: &'d DetectConfig) -> Vec<Incident
 struct Ctx<'a> {
     data: &'a Collected,
     config: &'a DetectConfig,
+    /// The events of each class, in their order: most detectors read one
+    /// class, and the events are sorted out once rather than once each.
+    by_class: BTreeMap<StatusClass, Vec<&'a Event>>,
 }
 
 impl Ctx<'_> {
     fn events(&self, class: StatusClass) -> impl Iterator<Item = &Event> {
-        self.data.events.iter().filter(move |e| e.class == class)
+        self.by_class.get(&class).into_iter().flatten().copied()
     }
 
     /// Joins qualifying episodes closer than `merge_gap_s` into one incident.
