@@ -176,22 +176,20 @@ pub struct RuleSet {
     rules: Vec<Rule>,
     /// Every rule's pattern in one automaton, so a message is read once
     /// however many rules are tried; `None` if the patterns do not fit in
-    /// one (each rule's own regex is then used).
-    set: Option<RegexSet>,
+    /// one (each rule's own regex is then used). Built when a failure first
+    /// needs it: building it is most of a small run's time (tens of
+    /// milliseconds), and a run without failures, `faultline rules` and
+    /// `explain` never need it.
+    set: OnceLock<Option<RegexSet>>,
     /// Each rule's index in `set`, for rules with a pattern.
     in_set: Vec<Option<usize>>,
 }
 
 impl RuleSet {
-    /// The rules with their patterns in one automaton. Every pattern was
-    /// compiled once already (by the set of a parsed file, or on its own
-    /// when that set could not be built), so `new` does not fail.
+    /// The rules, their patterns to be put in one automaton when first
+    /// needed. Every pattern is valid (checked by [`RuleSet::parse`], or
+    /// by the tests for the embedded rules), so that does not fail.
     fn new(rules: Vec<Rule>) -> RuleSet {
-        let patterns = rules
-            .iter()
-            .filter(|r| !r.pattern.is_empty())
-            .map(Rule::source);
-        let set = RegexSet::new(patterns).ok();
         let mut next = 0;
         let in_set = rules
             .iter()
@@ -202,7 +200,25 @@ impl RuleSet {
                 })
             })
             .collect();
-        RuleSet { rules, set, in_set }
+        RuleSet {
+            rules,
+            set: OnceLock::new(),
+            in_set,
+        }
+    }
+
+    /// The automaton of every pattern, built on first use.
+    fn set(&self) -> Option<&RegexSet> {
+        self.set
+            .get_or_init(|| {
+                let patterns = self
+                    .rules
+                    .iter()
+                    .filter(|r| !r.pattern.is_empty())
+                    .map(Rule::source);
+                RegexSet::new(patterns).ok()
+            })
+            .as_ref()
     }
 
     /// The first rule that applies to a call with this status, provider and
@@ -213,7 +229,7 @@ impl RuleSet {
         provider: Provider,
         text: &str,
     ) -> Option<&Rule> {
-        let Some(set) = &self.set else {
+        let Some(set) = self.set() else {
             return self
                 .rules
                 .iter()
@@ -238,12 +254,42 @@ impl RuleSet {
     /// Never in a released build: the embedded file is checked by the tests.
     #[must_use]
     pub fn defaults() -> RuleSet {
-        RuleSet::parse(DEFAULT_RULES, Path::new("default"))
+        // Their patterns are checked by the tests, not on every run.
+        RuleSet::read(DEFAULT_RULES, Path::new("default"))
             .expect("the embedded default rules are valid")
     }
 
-    /// Parses a rule file's text; `path` names it in errors.
+    /// Parses a rule file's text and checks every pattern; `path` names it
+    /// in errors.
     pub fn parse(text: &str, path: &Path) -> Result<RuleSet, Error> {
+        let (set, lines) = RuleSet::read_lines(text, path)?;
+        // All patterns in one automaton, kept for the run. When that cannot
+        // be built (a pattern is invalid, or the patterns do not fit in one
+        // automaton), each is compiled on its own and the first that fails
+        // is named.
+        if set.set().is_none() {
+            for (rule, &line) in set.rules.iter().zip(&lines) {
+                if rule.pattern.is_empty() {
+                    continue;
+                }
+                let regex = Regex::new(&rule.source()).map_err(|e| Error::Invalid {
+                    path: path.to_path_buf(),
+                    line,
+                    reason: format!("rule {}: invalid pattern: {e}", rule.id),
+                })?;
+                let _ = rule.regex.set(Some(regex));
+            }
+        }
+        Ok(set)
+    }
+
+    /// Parses a rule file's text without compiling its patterns.
+    fn read(text: &str, path: &Path) -> Result<RuleSet, Error> {
+        RuleSet::read_lines(text, path).map(|(set, _)| set)
+    }
+
+    /// [`RuleSet::read`], with the line of each rule.
+    fn read_lines(text: &str, path: &Path) -> Result<(RuleSet, Vec<usize>), Error> {
         let invalid = |line: usize, reason: String| Error::Invalid {
             path: path.to_path_buf(),
             line,
@@ -303,22 +349,7 @@ impl RuleSet {
                 origin: Arc::clone(&origin),
             });
         }
-        let set = RuleSet::new(rules);
-        if set.set.is_none() {
-            // A pattern is invalid, or the patterns do not fit in one
-            // automaton: each is compiled on its own, and the first that
-            // fails is named.
-            for (rule, &line) in set.rules.iter().zip(&lines) {
-                if rule.pattern.is_empty() {
-                    continue;
-                }
-                let regex = Regex::new(&rule.source()).map_err(|e| {
-                    invalid(line, format!("rule {}: invalid pattern: {e}", rule.id))
-                })?;
-                let _ = rule.regex.set(Some(regex));
-            }
-        }
-        Ok(set)
+        Ok((RuleSet::new(rules), lines))
     }
 
     /// Reads a user rule file.
@@ -411,7 +442,7 @@ mod tests {
     fn the_combined_automaton_picks_the_rule_each_regex_would() {
         let set = RuleSet::defaults();
         assert!(
-            set.set.is_some(),
+            set.set().is_some(),
             "the default patterns fit in one automaton"
         );
         let mut statuses: Vec<Option<u16>> = vec![None, Some(200)];
@@ -448,7 +479,8 @@ mod tests {
 
     #[test]
     fn defaults_compile_with_unique_ids() {
-        let set = RuleSet::defaults();
+        // What `defaults` skips: every pattern is compiled and checked.
+        let set = RuleSet::parse(DEFAULT_RULES, Path::new("default")).unwrap();
         assert!(set.rules().len() > 15);
         assert!(set
             .rules()
