@@ -29,6 +29,8 @@ for threads in 1 2; do
     times=() users=() systems=()
     rss=0
     for _ in $(seq "$runs"); do
+        # An empty output directory each run, as a first run has.
+        rm -rf "$work/out"
         /usr/bin/time -f "%e %U %S %M" -o "$work/time" \
             "${pin[@]}" "$bin" analyze -q -j "$threads" --out "$work/out" "$work/day/logs"
         read -r seconds user system kb <"$work/time"
