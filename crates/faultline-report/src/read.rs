@@ -11,7 +11,7 @@ use faultline_ingest::{Record, Shared, ShortText};
 use polars::prelude::*;
 
 use crate::records::records_schema;
-use crate::Error;
+use crate::{Error, FastHash};
 
 /// Rows decoded at a time: one row group of what [`crate::RecordsWriter`] writes.
 const BATCH_ROWS: usize = 128 * 1024;
@@ -164,12 +164,13 @@ fn same_type(got: &DataType, want: &DataType) -> bool {
 }
 
 /// One shared copy of each distinct text read, as ingest makes them, so
-/// that scopes compare and clone cheaply.
-struct Interner<T>(HashMap<String, T>);
+/// that scopes compare and clone cheaply. Every text of every row is looked
+/// up: hashed with the standard hasher, this was a fifth of a report run.
+struct Interner<T>(HashMap<String, T, FastHash>);
 
 impl<T> Default for Interner<T> {
     fn default() -> Self {
-        Interner(HashMap::new())
+        Interner(HashMap::default())
     }
 }
 

@@ -139,7 +139,9 @@ pub struct Collector {
     /// mostly come in time order, and a map entry per call cost more than
     /// the rest of this step. Index as in `scopes`; see [`Collector::flush`].
     current: Vec<(i64, Counts)>,
-    index: HashMap<Scope, usize>,
+    /// Each scope's index in `scopes`, found by a fast hash: reading
+    /// records back, scopes alternate from row to row.
+    index: HashMap<Scope, usize, foldhash::fast::RandomState>,
     last: Option<usize>,
     /// Calls with a logged prompt size per prompt-size bucket, by scope
     /// (index as in `scopes`; empty until the scope logs one). Folded by
