@@ -125,17 +125,6 @@ pub(crate) struct Tally {
 }
 
 impl Tally {
-    pub(crate) fn add(
-        &mut self,
-        rec: &Record,
-        provider: Provider,
-        class: StatusClass,
-        cause: &str,
-    ) {
-        self.count(provider, class, family(rec.http_status), 1);
-        self.add_details(rec, class, cause);
-    }
-
     /// Counts `n` calls of one provider, class and HTTP status family.
     fn count(&mut self, provider: Provider, class: StatusClass, family: usize, n: u64) {
         *self.by_provider.entry(provider.as_str()).or_default() += n;
@@ -143,8 +132,9 @@ impl Tally {
         *self.by_status.entry(FAMILIES[family]).or_default() += n;
     }
 
-    /// What [`Tally::add`] counts besides provider, class and status family.
-    fn add_details(&mut self, rec: &Record, class: StatusClass, cause: &str) {
+    /// What a call adds besides its provider, class, status family and
+    /// format (which a [`Kinds`] counts).
+    pub(crate) fn add_details(&mut self, rec: &Record, class: StatusClass, cause: &str) {
         if class != StatusClass::Ok {
             add_count(&mut self.by_cause, cause, 1);
         }
@@ -194,7 +184,7 @@ impl Tally {
 const FAMILIES: [&str; 5] = ["2xx", "4xx", "5xx", "other", "no_response"];
 
 /// The index in [`FAMILIES`] of a call's status.
-fn family(status: Option<u16>) -> usize {
+pub(crate) fn family(status: Option<u16>) -> usize {
     match status {
         Some(200..=299) => 0,
         Some(400..=499) => 1,
@@ -215,19 +205,19 @@ fn add_count(counts: &mut BTreeMap<String, u64>, name: &str, n: u64) {
 }
 
 /// Provider, class, status family (index in [`FAMILIES`]) and format.
-type Kind = (Provider, StatusClass, usize, Option<Format>);
+pub(crate) type Kind = (Provider, StatusClass, usize, Option<Format>);
 
 /// Calls of a batch by provider, class, status family and format: one
 /// comparison of small values per call, folded into the string-keyed maps
 /// of a [`Tally`] once per batch.
 #[derive(Default)]
-struct Kinds {
+pub(crate) struct Kinds {
     counts: Vec<(Kind, u64)>,
     last: usize,
 }
 
 impl Kinds {
-    fn add(&mut self, kind: Kind) {
+    pub(crate) fn add(&mut self, kind: Kind) {
         if let Some((k, n)) = self.counts.get_mut(self.last) {
             if *k == kind {
                 *n += 1;
@@ -243,7 +233,7 @@ impl Kinds {
         self.counts[self.last].1 += 1;
     }
 
-    fn fold_into(self, tally: &mut Tally) {
+    pub(crate) fn fold_into(self, tally: &mut Tally) {
         for ((provider, class, family, format), n) in self.counts {
             tally.count(provider, class, family, n);
             if let Some(format) = format {

@@ -10,11 +10,12 @@ use std::time::Instant;
 
 use anyhow::{Context, Result};
 use faultline_classify::incidents::{self, Collector, DetectConfig, Incident, Severity};
+use faultline_ingest::Format;
 use faultline_report::{Overview, RecordSet, Report, Rollups};
 use serde_json::{json, Value};
 
 use crate::output::{rfc3339, Atomic, Staged};
-use crate::pipeline::Tally;
+use crate::pipeline::{family, Kinds, Tally};
 use crate::progress::Progress;
 use crate::{FailOn, OutputArgs, ReportArgs, ReportFormat};
 
@@ -360,17 +361,32 @@ pub(crate) fn run(args: &ReportArgs, quiet: bool) -> Result<ExitCode> {
     let mut tally = Tally::default();
     let mut collector = Collector::new(&detect);
     let mut rollups = Rollups::new(args.output.window);
+    let mut kinds = Kinds::default();
     let mut with_secrets = 0u64;
     let rows = records.for_each(|rec, outcome| {
-        tally.add(rec, outcome.provider, outcome.status_class, &outcome.cause);
-        if let Some(format) = &outcome.format {
-            tally.format(format);
-        }
+        // Counted by kind, as analyze counts them, and folded into the
+        // tally's maps once: a lookup in each map per row cost more than
+        // the rest of the tally.
+        let format = outcome.format.as_deref().and_then(|name| {
+            let format = Format::ALL.into_iter().find(|f| f.as_str() == name);
+            if format.is_none() {
+                tally.format(name);
+            }
+            format
+        });
+        kinds.add((
+            outcome.provider,
+            outcome.status_class,
+            family(rec.http_status),
+            format,
+        ));
+        tally.add_details(rec, outcome.status_class, &outcome.cause);
         with_secrets += u64::from(rec.secrets_found > 0);
         collector.add_outcome(rec, outcome.provider, outcome.status_class, &outcome.cause);
         rollups.add(rec, outcome.provider, outcome.status_class);
         progress.batch(1, None);
     })?;
+    kinds.fold_into(&mut tally);
     tracing::info!(
         rows,
         seconds = started.elapsed().as_secs_f64(),
