@@ -134,6 +134,11 @@ impl Sketch {
         }
         let mut seen = self.zeros;
         for &(index, n) in &self.bins {
+            if k == N {
+                // The bins past the highest quantile sought: a long tail of
+                // few calls each, not read.
+                break;
+            }
             seen += n;
             while k < N && seen > ranks[k] {
                 out[k] = Some(value_of(index));
