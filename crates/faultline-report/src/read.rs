@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{mpsc, Arc};
 
 use faultline_classify::{Cause, Provider, StatusClass};
 use faultline_ingest::{Record, Shared, ShortText};
@@ -115,30 +115,66 @@ impl RecordSet {
     }
 
     /// Calls `f` with every row, file by file in order; returns the rows read.
+    ///
+    /// Batches are decoded on a thread of their own while the rows of the
+    /// batch before are handed to `f`: the two take about as long. The
+    /// decoded batch waits for the one before to be done, so memory holds
+    /// two batches at most.
     pub fn for_each(&self, mut f: impl FnMut(&Record, &Outcome)) -> Result<u64, Error> {
         self.check()?;
         let mut strings = Strings::default();
         let mut rows = 0u64;
-        for path in &self.paths {
-            let total = scan_one(path)?
-                .select([len().cast(DataType::UInt64).alias("n")])
-                .collect()?
-                .column("n")?
-                .u64()?
-                .get(0)
-                .unwrap_or(0);
-            let mut offset = 0u64;
-            while offset < total {
-                let mut batch = scan_one(path)?.slice(offset as i64, BATCH_ROWS as IdxSize);
-                if let Some(filter) = &self.filter {
-                    batch = batch.filter(filter.clone());
+        std::thread::scope(|scope| {
+            let (batches, decoded) = mpsc::sync_channel::<Result<(&Path, DataFrame), Error>>(0);
+            scope.spawn(move || {
+                // Stops at the first error, or when the rows are no longer
+                // wanted (the receiver is gone).
+                for path in &self.paths {
+                    match self.decode(path, &batches) {
+                        Ok(true) => {}
+                        Ok(false) => return,
+                        Err(e) => {
+                            let _ = batches.send(Err(e));
+                            return;
+                        }
+                    }
                 }
-                let frame = batch.select(COLUMNS.map(col)).collect()?;
+            });
+            for batch in decoded {
+                let (path, frame) = batch?;
                 rows += read_batch(path, &frame, &mut strings, &mut f)?;
-                offset += BATCH_ROWS as u64;
             }
+            Ok(rows)
+        })
+    }
+
+    /// Decodes `path` a batch at a time into `batches`; false when the
+    /// receiver hung up.
+    fn decode<'p>(
+        &self,
+        path: &'p Path,
+        batches: &mpsc::SyncSender<Result<(&'p Path, DataFrame), Error>>,
+    ) -> Result<bool, Error> {
+        let total = scan_one(path)?
+            .select([len().cast(DataType::UInt64).alias("n")])
+            .collect()?
+            .column("n")?
+            .u64()?
+            .get(0)
+            .unwrap_or(0);
+        let mut offset = 0u64;
+        while offset < total {
+            let mut batch = scan_one(path)?.slice(offset as i64, BATCH_ROWS as IdxSize);
+            if let Some(filter) = &self.filter {
+                batch = batch.filter(filter.clone());
+            }
+            let frame = batch.select(COLUMNS.map(col)).collect()?;
+            if batches.send(Ok((path, frame))).is_err() {
+                return Ok(false);
+            }
+            offset += BATCH_ROWS as u64;
         }
-        Ok(rows)
+        Ok(true)
     }
 }
 

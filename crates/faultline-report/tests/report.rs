@@ -475,3 +475,46 @@ fn records_parquet_bytes_do_not_depend_on_how_the_rows_arrive() {
         Some(300_000)
     );
 }
+
+#[test]
+fn rows_read_back_stop_at_the_first_bad_one_across_batches_and_files() {
+    // Two files of two batches each (131,072 rows a batch), the first with
+    // a status class faultline never writes in its second batch.
+    let file = Shared::intern("many.jsonl");
+    let records: Vec<Record> = (0..140_000u32)
+        .map(|i| Record {
+            ts_ms: DAY + i64::from(i),
+            source_file: file.clone(),
+            source_line: u64::from(i) + 1,
+            http_status: Some(200),
+            ..Record::default()
+        })
+        .collect();
+    let good = write_records(&records);
+    let mut frame = read(&good.path);
+    let classes: Vec<&str> = (0..frame.height())
+        .map(|i| if i == 135_000 { "bogus" } else { "ok" })
+        .collect();
+    frame
+        .replace("status_class", Column::new("status_class".into(), classes))
+        .unwrap();
+    let bad = good.path.with_file_name("bad.parquet");
+    write_parquet(&mut frame, &bad).unwrap();
+
+    let mut seen = 0u64;
+    let err = RecordSet::new(&[bad.clone(), good.path.clone()])
+        .for_each(|_, _| seen += 1)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("bad.parquet"), "{err}");
+    assert!(err.contains("\"bogus\""), "{err}");
+    // Every row before the bad one was handed out, none after it.
+    assert_eq!(seen, 135_000);
+
+    // The same files the other way round: the good one is read whole first.
+    let mut seen = 0u64;
+    assert!(RecordSet::new(&[good.path.clone(), bad])
+        .for_each(|_, _| seen += 1)
+        .is_err());
+    assert_eq!(seen, 140_000 + 135_000);
+}
