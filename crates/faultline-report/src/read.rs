@@ -9,6 +9,7 @@ use std::sync::{mpsc, Arc};
 use faultline_classify::{Cause, Provider, StatusClass};
 use faultline_ingest::{Record, Shared, ShortText};
 use polars::prelude::*;
+use polars_arrow::array::StaticArray;
 
 use crate::records::records_schema;
 use crate::{Error, FastHash};
@@ -230,15 +231,60 @@ struct Strings {
     texts: Interner<Shared>,
 }
 
+/// A column's last text and what it was interned as: a column mostly holds
+/// one value for long runs of rows, found again by one compare instead of
+/// a hash and a lookup.
+struct Last<'a, T> {
+    text: Option<&'a str>,
+    value: Option<T>,
+}
+
+impl<T> Default for Last<'_, T> {
+    fn default() -> Self {
+        Last {
+            text: None,
+            value: None,
+        }
+    }
+}
+
+impl<'a, T: Clone + for<'b> From<&'b str>> Last<'a, T> {
+    fn get(&mut self, text: Option<&'a str>, interner: &mut Interner<T>) -> Option<T> {
+        if text != self.text {
+            self.value = interner.get(text);
+            self.text = text;
+        }
+        self.value.clone()
+    }
+}
+
+/// The [`Last`] text of each interned column of a batch.
+#[derive(Default)]
+struct LastTexts<'a> {
+    file: Last<'a, Shared>,
+    service: Last<'a, Shared>,
+    model: Last<'a, Shared>,
+    key_fp: Last<'a, Shared>,
+    cause: Last<'a, Arc<str>>,
+    format: Last<'a, Arc<str>>,
+}
+
+/// A column of a batch (not empty) as one chunk.
+fn one<T: PolarsDataType>(column: &ChunkedArray<T>) -> ChunkedArray<T> {
+    column.rechunk().into_owned()
+}
+
 fn read_batch(
     path: &Path,
     frame: &DataFrame,
     strings: &mut Strings,
     f: &mut impl FnMut(&Record, &Outcome),
 ) -> Result<u64, Error> {
-    let text =
-        |name: &str| -> Result<StringChunked, Error> { Ok(frame.column(name)?.str()?.clone()) };
-    let ts = frame.column("ts")?.cast(&DataType::Int64)?.i64()?.clone();
+    if frame.height() == 0 {
+        return Ok(0);
+    }
+    let text = |name: &str| -> Result<StringChunked, Error> { Ok(one(frame.column(name)?.str()?)) };
+    let ts = one(frame.column("ts")?.cast(&DataType::Int64)?.i64()?);
     let (file, format, request_id, service, provider, model, key_fp) = (
         text("source_file")?,
         text("format")?,
@@ -254,21 +300,50 @@ fn read_batch(
         text("status_class")?,
         text("cause")?,
     );
-    let line = frame.column("source_line")?.u64()?.clone();
-    let offset = frame.column("byte_offset")?.u64()?.clone();
-    let status = frame.column("http_status")?.u16()?.clone();
-    let latency = frame.column("latency_ms")?.f64()?.clone();
-    let prompt = frame.column("prompt_tokens")?.u32()?.clone();
-    let attempt = frame.column("attempt")?.u16()?.clone();
-    let empty = frame.column("empty_response")?.bool()?.clone();
-    let secrets = frame.column("secrets_found")?.u16()?.clone();
+    let line = one(frame.column("source_line")?.u64()?);
+    let offset = one(frame.column("byte_offset")?.u64()?);
+    let status = one(frame.column("http_status")?.u16()?);
+    let latency = one(frame.column("latency_ms")?.f64()?);
+    let prompt = one(frame.column("prompt_tokens")?.u32()?);
+    let attempt = one(frame.column("attempt")?.u16()?);
+    let empty = one(frame.column("empty_response")?.bool()?);
+    let secrets = one(frame.column("secrets_found")?.u16()?);
+    // Rows are read from each column's one arrow array: `ChunkedArray::get`
+    // looks for the chunk of every row, and was a third of a report run.
+    let (ts, file, format, request_id, service, provider, model, key_fp) = (
+        ts.downcast_as_array(),
+        file.downcast_as_array(),
+        format.downcast_as_array(),
+        request_id.downcast_as_array(),
+        service.downcast_as_array(),
+        provider.downcast_as_array(),
+        model.downcast_as_array(),
+        key_fp.downcast_as_array(),
+    );
+    let (error_type, error_message, class, cause) = (
+        error_type.downcast_as_array(),
+        error_message.downcast_as_array(),
+        class.downcast_as_array(),
+        cause.downcast_as_array(),
+    );
+    let (line, offset, status, latency, prompt, attempt, empty, secrets) = (
+        line.downcast_as_array(),
+        offset.downcast_as_array(),
+        status.downcast_as_array(),
+        latency.downcast_as_array(),
+        prompt.downcast_as_array(),
+        attempt.downcast_as_array(),
+        empty.downcast_as_array(),
+        secrets.downcast_as_array(),
+    );
+    let mut last = LastTexts::default();
     for i in 0..frame.height() {
         let record = Record {
             ts_ms: ts.get(i).unwrap_or(0),
             request_id: request_id.get(i).map(ShortText::from),
-            service: strings.texts.get(service.get(i)),
-            model: strings.texts.get(model.get(i)),
-            key_fp: strings.texts.get(key_fp.get(i)),
+            service: last.service.get(service.get(i), &mut strings.texts),
+            model: last.model.get(model.get(i), &mut strings.texts),
+            key_fp: last.key_fp.get(key_fp.get(i), &mut strings.texts),
             http_status: status.get(i),
             error_type: error_type.get(i).map(str::to_owned),
             error_message: error_message.get(i).map(str::to_owned),
@@ -278,7 +353,9 @@ fn read_batch(
             empty_response: empty.get(i).unwrap_or(false),
             secrets_found: secrets.get(i).unwrap_or(0),
             ..Record::at(
-                strings.texts.get(file.get(i)).unwrap_or_default(),
+                last.file
+                    .get(file.get(i), &mut strings.texts)
+                    .unwrap_or_default(),
                 line.get(i).unwrap_or(0),
                 offset.get(i).unwrap_or(0),
             )
@@ -300,11 +377,11 @@ fn read_batch(
                     })
                 }
             },
-            cause: strings
-                .counted
-                .get(cause.get(i))
+            cause: last
+                .cause
+                .get(cause.get(i), &mut strings.counted)
                 .map_or(Cause::Builtin("unknown"), Cause::Shared),
-            format: strings.counted.get(format.get(i)),
+            format: last.format.get(format.get(i), &mut strings.counted),
         };
         f(&record, &outcome);
     }
