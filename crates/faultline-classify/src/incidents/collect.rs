@@ -360,7 +360,9 @@ impl Collected {
         total
     }
 
-    /// Per-minute traffic of the scopes `keep` accepts, grouped by `project`.
+    /// Per-minute traffic of the scopes `project` maps to a key, grouped by
+    /// that key. Detectors ask only for the keys they have events of: a
+    /// series of every scope costs a map insert per scope and minute.
     pub fn series<K: Ord>(
         &self,
         project: impl Fn(&Scope) -> Option<K>,

@@ -231,7 +231,9 @@ impl Ctx<'_> {
         if limited.is_empty() {
             return;
         }
-        let series = self.data.series(|s| Some(project(s)));
+        let series = self
+            .data
+            .series(|s| Some(project(s)).filter(|k| limited.contains_key(k)));
         for (key, events) in limited {
             let Some(minutes) = series.get(&key) else {
                 continue;
@@ -535,8 +537,11 @@ impl Ctx<'_> {
         }
         let overloaded: Vec<&Event> = self.events(StatusClass::Overloaded).collect();
         let project = |s: &Scope| (s.provider, s.model.clone());
-        let series = self.data.series(|s| Some(project(s)));
-        for (key, events) in group(overloaded.iter().copied(), |e| project(&e.scope)) {
+        let groups = group(overloaded.iter().copied(), |e| project(&e.scope));
+        let series = self
+            .data
+            .series(|s| Some(project(s)).filter(|k| groups.contains_key(k)));
+        for (key, events) in groups {
             let (provider, model) = key.clone();
             let scope = |s: &Scope| project(s) == key;
             let Some(minutes) = series.get(&key) else {
@@ -638,7 +643,9 @@ impl Ctx<'_> {
         };
         let project = |s: &Scope| (s.provider, s.model.clone());
         let errors = group(self.events(StatusClass::ServerError), |e| project(&e.scope));
-        let series = self.data.series(|s| Some(project(s)));
+        let series = self
+            .data
+            .series(|s| Some(project(s)).filter(|k| errors.contains_key(k)));
         let mut covered: Vec<(Provider, i64, i64)> = Vec::new();
         // Requests of a burst: their retries belong to it, even when they
         // land after its last 500.
@@ -745,7 +752,9 @@ impl Ctx<'_> {
         }
         // Continuous means down minute after down minute, whatever the
         // traffic: a minute is down when most of its calls got 503.
-        let series = self.data.series(|s| Some(project(s)));
+        let series = self
+            .data
+            .series(|s| Some(project(s)).filter(|k| failures.contains_key(k)));
         for (key, events) in failures {
             let Some(minutes) = series.get(&key) else {
                 continue;
