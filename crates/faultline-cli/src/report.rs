@@ -10,8 +10,8 @@ use std::time::Instant;
 
 use anyhow::{Context, Result};
 use faultline_classify::incidents::{self, Collector, DetectConfig, Incident, Severity};
-use faultline_ingest::Format;
-use faultline_report::{Overview, RecordSet, Report, Rollups};
+use faultline_ingest::{Format, Record};
+use faultline_report::{Outcome, Overview, RecordSet, Report, Rollups};
 use serde_json::{json, Value};
 
 use crate::output::{rfc3339, Atomic, Staged};
@@ -361,40 +361,32 @@ pub(crate) fn run(args: &ReportArgs, quiet: bool) -> Result<ExitCode> {
     let mut tally = Tally::default();
     let mut collector = Collector::new(&detect);
     let mut rollups = Rollups::new(args.output.window);
-    let mut kinds = Kinds::default();
     let mut with_secrets = 0u64;
-    let mut unshown = 0;
-    let rows = records.for_each(|rec, outcome| {
-        // Counted by kind, as analyze counts them, and folded into the
-        // tally's maps once: a lookup in each map per row cost more than
-        // the rest of the tally.
-        let format = outcome.format.as_deref().and_then(|name| {
-            let format = Format::ALL.into_iter().find(|f| f.as_str() == name);
-            if format.is_none() {
-                tally.format(name);
-            }
-            format
-        });
-        kinds.add((
-            outcome.provider,
-            outcome.status_class,
-            family(rec.http_status),
-            format,
-        ));
-        tally.add_details(rec, outcome.status_class, &outcome.cause);
-        with_secrets += u64::from(rec.secrets_found > 0);
-        collector.add_outcome(rec, outcome.provider, outcome.status_class, &outcome.cause);
-        rollups.add(rec, outcome.provider, outcome.status_class);
-        // The bar is told every few thousand rows: it redraws every 100 ms
-        // at most, and a check per row was 1% of a report run.
-        unshown += 1;
-        if unshown == 4096 {
-            progress.batch(unshown, None);
-            unshown = 0;
-        }
-    })?;
-    progress.batch(unshown, None);
-    kinds.fold_into(&mut tally);
+    // Each batch of rows is folded into a part of its own on a worker; the
+    // parts are merged in the order of the batches, as analyze merges its
+    // chunks.
+    let threads = std::thread::available_parallelism().map_or(1, usize::from);
+    let rows = records.fold(
+        threads,
+        || Part::new(&detect, args.output.window),
+        Part::add,
+        |part| {
+            progress.batch(part.rows, None);
+            let Part {
+                tally: mut part_tally,
+                kinds,
+                collector: part_collector,
+                rollups: part_rollups,
+                with_secrets: part_secrets,
+                rows: _,
+            } = part;
+            kinds.fold_into(&mut part_tally);
+            tally.merge(part_tally);
+            collector.merge(part_collector);
+            rollups.merge(part_rollups);
+            with_secrets += part_secrets;
+        },
+    )?;
     tracing::info!(
         rows,
         seconds = started.elapsed().as_secs_f64(),
@@ -430,6 +422,55 @@ pub(crate) fn run(args: &ReportArgs, quiet: bool) -> Result<ExitCode> {
         },
         &progress,
     )
+}
+
+/// What one batch of records read back adds to a report.
+struct Part {
+    tally: Tally,
+    /// Calls by kind, folded into the tally's maps once per batch: a lookup
+    /// in each map per row cost more than the rest of the tally.
+    kinds: Kinds,
+    collector: Collector,
+    rollups: Rollups,
+    with_secrets: u64,
+    rows: usize,
+}
+
+impl Part {
+    fn new(detect: &DetectConfig, window_ms: i64) -> Part {
+        Part {
+            tally: Tally::default(),
+            kinds: Kinds::default(),
+            collector: Collector::new(detect),
+            rollups: Rollups::new(window_ms),
+            with_secrets: 0,
+            rows: 0,
+        }
+    }
+
+    fn add(&mut self, rec: &Record, outcome: &Outcome) {
+        let format = outcome.format.as_deref().and_then(|name| {
+            let format = Format::ALL.into_iter().find(|f| f.as_str() == name);
+            if format.is_none() {
+                self.tally.format(name);
+            }
+            format
+        });
+        self.kinds.add((
+            outcome.provider,
+            outcome.status_class,
+            family(rec.http_status),
+            format,
+        ));
+        self.tally
+            .add_details(rec, outcome.status_class, &outcome.cause);
+        self.with_secrets += u64::from(rec.secrets_found > 0);
+        self.collector
+            .add_outcome(rec, outcome.provider, outcome.status_class, &outcome.cause);
+        self.rollups
+            .add(rec, outcome.provider, outcome.status_class);
+        self.rows += 1;
+    }
 }
 
 fn overview(read: &Read, tally: &Tally) -> Overview {

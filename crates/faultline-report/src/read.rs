@@ -2,7 +2,7 @@
 //! or read back row by row as records and outcomes, so that `faultline
 //! report` can detect incidents again over earlier output.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::{mpsc, Arc};
 
@@ -147,6 +147,105 @@ impl RecordSet {
             }
             Ok(rows)
         })
+    }
+
+    /// Folds the rows into one `P` per batch (from `start`, each row added by
+    /// `row`) on `threads` workers, and hands each batch's `P` to `done` in
+    /// the order of the batches; returns the rows read. This thread decodes
+    /// the batches meanwhile: at most `threads` + 1 batches are held.
+    pub fn fold<P: Send>(
+        &self,
+        threads: usize,
+        start: impl Fn() -> P + Sync,
+        row: impl Fn(&mut P, &Record, &Outcome) + Sync,
+        mut done: impl FnMut(P),
+    ) -> Result<u64, Error> {
+        self.check()?;
+        let (work, todo) = mpsc::sync_channel::<(usize, &Path, DataFrame)>(0);
+        let (results, folded) = mpsc::channel::<(usize, Result<(P, u64), Error>)>();
+        let todo = std::sync::Mutex::new(todo);
+        std::thread::scope(|scope| {
+            // Owned here, so that an early return hangs up and the workers,
+            // waiting for work, stop.
+            let work = work;
+            for _ in 0..threads.max(1) {
+                let (todo, results, start, row) = (&todo, results.clone(), &start, &row);
+                scope.spawn(move || {
+                    let mut strings = Strings::default();
+                    // Until the batches end, or nobody waits for results.
+                    while let Ok(Ok((at, path, frame))) = todo.lock().map(|t| t.recv()) {
+                        let mut part = start();
+                        let read = read_batch(path, &frame, &mut strings, &mut |rec, outcome| {
+                            row(&mut part, rec, outcome);
+                        });
+                        if results.send((at, read.map(|rows| (part, rows)))).is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+            drop(results);
+            // Parts that came back before the ones ahead of them.
+            let mut early = BTreeMap::new();
+            let (mut next, mut rows) = (0, 0);
+            let mut take = |at: usize, read: Result<(P, u64), Error>| -> Result<(), Error> {
+                early.insert(at, read);
+                while let Some(read) = early.remove(&next) {
+                    let (part, n) = read?;
+                    done(part);
+                    rows += n;
+                    next += 1;
+                }
+                Ok(())
+            };
+            let mut sent = 0;
+            for path in &self.paths {
+                for frame in self.batches(path) {
+                    work.send((sent, path, frame?))
+                        .map_err(|_| Error::NotRecords {
+                            path: path.clone(),
+                            reason: "the reading threads stopped".to_owned(),
+                        })?;
+                    sent += 1;
+                    while let Ok((at, read)) = folded.try_recv() {
+                        take(at, read)?;
+                    }
+                }
+            }
+            drop(work);
+            for (at, read) in folded {
+                take(at, read)?;
+            }
+            Ok(rows)
+        })
+    }
+
+    /// The batches of `path`, decoded one at a time.
+    fn batches<'p>(
+        &'p self,
+        path: &'p Path,
+    ) -> impl Iterator<Item = Result<DataFrame, Error>> + 'p {
+        let total = (|| -> Result<u64, Error> {
+            Ok(scan_one(path)?
+                .select([len().cast(DataType::UInt64).alias("n")])
+                .collect()?
+                .column("n")?
+                .u64()?
+                .get(0)
+                .unwrap_or(0))
+        })();
+        let (total, error) = match total {
+            Ok(total) => (total, None),
+            Err(e) => (0, Some(e)),
+        };
+        let decoded = (0..total).step_by(BATCH_ROWS).map(move |offset| {
+            let mut batch = scan_one(path)?.slice(offset as i64, BATCH_ROWS as IdxSize);
+            if let Some(filter) = &self.filter {
+                batch = batch.filter(filter.clone());
+            }
+            Ok(batch.select(COLUMNS.map(col)).collect()?)
+        });
+        error.map(Err).into_iter().chain(decoded)
     }
 
     /// Decodes `path` a batch at a time into `batches`; false when the

@@ -476,10 +476,9 @@ fn records_parquet_bytes_do_not_depend_on_how_the_rows_arrive() {
     );
 }
 
-#[test]
-fn rows_read_back_stop_at_the_first_bad_one_across_batches_and_files() {
-    // Two files of two batches each (131,072 rows a batch), the first with
-    // a status class faultline never writes in its second batch.
+/// A records file of 140,000 rows (two batches of reading), and a copy
+/// whose row 135,000 holds a status class faultline never writes.
+fn good_and_bad_files() -> (Written, std::path::PathBuf) {
     let file = Shared::intern("many.jsonl");
     let records: Vec<Record> = (0..140_000u32)
         .map(|i| Record {
@@ -500,7 +499,13 @@ fn rows_read_back_stop_at_the_first_bad_one_across_batches_and_files() {
         .unwrap();
     let bad = good.path.with_file_name("bad.parquet");
     write_parquet(&mut frame, &bad).unwrap();
+    (good, bad)
+}
 
+#[test]
+fn rows_read_back_stop_at_the_first_bad_one_across_batches_and_files() {
+    // Two files of two batches each, the first with a bad row in its second.
+    let (good, bad) = good_and_bad_files();
     let mut seen = 0u64;
     let err = RecordSet::new(&[bad.clone(), good.path.clone()])
         .for_each(|_, _| seen += 1)
@@ -517,4 +522,39 @@ fn rows_read_back_stop_at_the_first_bad_one_across_batches_and_files() {
         .for_each(|_, _| seen += 1)
         .is_err());
     assert_eq!(seen, 140_000 + 135_000);
+}
+
+#[test]
+fn rows_folded_by_batch_come_back_in_order_and_stop_at_the_first_bad_batch() {
+    let (good, bad) = good_and_bad_files();
+    // Each batch folded into its lines, on two workers: handed back in
+    // file and batch order, whatever worker finished first.
+    let lines = |paths: &[std::path::PathBuf]| {
+        let mut parts: Vec<Vec<u64>> = Vec::new();
+        let rows = RecordSet::new(paths).fold(
+            2,
+            Vec::new,
+            |lines: &mut Vec<u64>, rec, _| lines.push(rec.source_line),
+            |lines| parts.push(lines),
+        );
+        (rows, parts)
+    };
+    let (rows, parts) = lines(&[good.path.clone(), good.path.clone()]);
+    assert_eq!(rows.unwrap(), 280_000);
+    let sizes: Vec<usize> = parts.iter().map(Vec::len).collect();
+    assert_eq!(sizes, [131_072, 8_928, 131_072, 8_928]);
+    let all: Vec<u64> = parts.concat();
+    let want: Vec<u64> = (1..=140_000).chain(1..=140_000).collect();
+    assert_eq!(all, want);
+
+    // The bad row's batch is not handed back, nor any after it; the error
+    // names the file and the value, and the workers stop.
+    let (rows, parts) = lines(&[bad, good.path.clone()]);
+    let err = rows.unwrap_err().to_string();
+    assert!(
+        err.contains("bad.parquet") && err.contains("\"bogus\""),
+        "{err}"
+    );
+    let sizes: Vec<usize> = parts.iter().map(Vec::len).collect();
+    assert_eq!(sizes, [131_072]);
 }
