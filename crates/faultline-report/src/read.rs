@@ -128,14 +128,12 @@ impl RecordSet {
         std::thread::scope(|scope| {
             let (batches, decoded) = mpsc::sync_channel::<Result<(&Path, DataFrame), Error>>(0);
             scope.spawn(move || {
-                // Stops at the first error, or when the rows are no longer
-                // wanted (the receiver is gone).
+                // Stops after the first error, or when the rows are no
+                // longer wanted (the receiver is gone).
                 for path in &self.paths {
-                    match self.decode(path, &batches) {
-                        Ok(true) => {}
-                        Ok(false) => return,
-                        Err(e) => {
-                            let _ = batches.send(Err(e));
+                    for frame in self.batches(path) {
+                        let failed = frame.is_err();
+                        if batches.send(frame.map(|f| (&**path, f))).is_err() || failed {
                             return;
                         }
                     }
@@ -246,35 +244,6 @@ impl RecordSet {
             Ok(batch.select(COLUMNS.map(col)).collect()?)
         });
         error.map(Err).into_iter().chain(decoded)
-    }
-
-    /// Decodes `path` a batch at a time into `batches`; false when the
-    /// receiver hung up.
-    fn decode<'p>(
-        &self,
-        path: &'p Path,
-        batches: &mpsc::SyncSender<Result<(&'p Path, DataFrame), Error>>,
-    ) -> Result<bool, Error> {
-        let total = scan_one(path)?
-            .select([len().cast(DataType::UInt64).alias("n")])
-            .collect()?
-            .column("n")?
-            .u64()?
-            .get(0)
-            .unwrap_or(0);
-        let mut offset = 0u64;
-        while offset < total {
-            let mut batch = scan_one(path)?.slice(offset as i64, BATCH_ROWS as IdxSize);
-            if let Some(filter) = &self.filter {
-                batch = batch.filter(filter.clone());
-            }
-            let frame = batch.select(COLUMNS.map(col)).collect()?;
-            if batches.send(Ok((path, frame))).is_err() {
-                return Ok(false);
-            }
-            offset += BATCH_ROWS as u64;
-        }
-        Ok(true)
     }
 }
 
