@@ -238,6 +238,10 @@ enum Piece<D> {
 struct ChunkOut {
     batch: Batch,
     counts: Counts,
+    /// Records by format (in [`Format::ALL`]'s order), folded into
+    /// `counts.records_by_format` when the piece is done: a map entry per
+    /// record cost more than the rest of the line's bookkeeping.
+    by_format: [u64; Format::ALL.len()],
 }
 
 impl Ingester {
@@ -659,6 +663,7 @@ fn parse_piece<D: AsRef<[u8]>>(
     let mut out = ChunkOut {
         batch: Batch::default(),
         counts: Counts::default(),
+        by_format: [0; Format::ALL.len()],
     };
     match piece {
         Piece::Overlong { offset, len, head } => {
@@ -712,6 +717,11 @@ fn parse_piece<D: AsRef<[u8]>>(
             out.counts.lines = line_no;
         }
     }
+    for (format, n) in Format::ALL.into_iter().zip(out.by_format) {
+        if n > 0 {
+            out.counts.records_by_format.insert(format, n);
+        }
+    }
     out
 }
 
@@ -748,7 +758,7 @@ fn parse_line(
             }
             for rec in new {
                 if let Some(format) = rec.format {
-                    *out.counts.records_by_format.entry(format).or_default() += 1;
+                    out.by_format[format.index()] += 1;
                 }
             }
         }

@@ -28,6 +28,16 @@ impl Format {
     ];
 
     /// The stable snake_case name used in outputs.
+    /// The format's place in [`Format::ALL`].
+    pub(crate) fn index(self) -> usize {
+        match self {
+            Format::FlatEvent => 0,
+            Format::Envelope => 1,
+            Format::LiteLlm => 2,
+            Format::OtelGenAi => 3,
+        }
+    }
+
     #[must_use]
     pub fn as_str(self) -> &'static str {
         match self {
@@ -187,6 +197,18 @@ impl Record {
             empty_response: false,
             retry_after_s: None,
             secrets_found: 0,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Format;
+
+    #[test]
+    fn each_format_counts_in_its_own_place() {
+        for (at, format) in Format::ALL.into_iter().enumerate() {
+            assert_eq!(format.index(), at, "{format}");
         }
     }
 }
