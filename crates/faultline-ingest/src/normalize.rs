@@ -285,8 +285,8 @@ static UNICODE_ESCAPE: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
     std::sync::LazyLock::new(|| memchr::memmem::Finder::new(b"\\u"));
 
 fn attributes_have_gen_ai(obj: &Obj<'_>) -> bool {
-    obj.obj(F::Attributes)
-        .is_some_and(|attrs| attrs.marks.gen_ai)
+    obj.with_obj(F::Attributes, |attrs| attrs.marks.gen_ai)
+        .unwrap_or(false)
 }
 
 /// `text` without surrounding whitespace, as `str::trim` gives it, with a
@@ -469,13 +469,16 @@ pub(crate) fn common(obj: &Obj<'_>, ctx: &Ctx<'_>, rec: &mut Record) {
         ),
     );
     set_if_none(&mut rec.retry_after_s, retry_after(obj));
-    if let Some(usage) = obj.obj(F::Usage) {
-        set_if_none(&mut rec.prompt_tokens, to_u32(usage.f64(F::PromptTokens)));
-        set_if_none(
-            &mut rec.completion_tokens,
-            to_u32(usage.f64(F::CompletionTokens)),
-        );
-    }
+    obj.with_obj(F::Usage, |usage| tokens_of_usage(usage, rec));
+}
+
+/// Token counts of a `usage` object.
+fn tokens_of_usage(usage: &Obj<'_>, rec: &mut Record) {
+    set_if_none(&mut rec.prompt_tokens, to_u32(usage.f64(F::PromptTokens)));
+    set_if_none(
+        &mut rec.completion_tokens,
+        to_u32(usage.f64(F::CompletionTokens)),
+    );
 }
 
 fn retry_after(obj: &Obj<'_>) -> Option<f64> {
@@ -552,19 +555,19 @@ pub(crate) fn error_value(raw: Raw<'_>, rec: &mut Record) {
 fn envelope(obj: &Obj<'_>, ctx: &Ctx<'_>, rec: &mut Record) -> Result<(), Reason> {
     rec.ts_ms = timestamp(obj, &[F::Ts, F::StartTime])?;
     common(obj, ctx, rec);
-    if let Some(request) = obj.obj(F::Request) {
+    obj.with_obj(F::Request, |request| {
         if let Some(url) = request.str(F::Host) {
             set_if_none(&mut rec.host, ctx.host(&url));
         }
-        if let Some(headers) = request.obj(F::Headers) {
-            set_if_none(&mut rec.key_fp, fingerprint(&headers, ctx));
+        request.with_obj(F::Headers, |headers| {
+            set_if_none(&mut rec.key_fp, fingerprint(headers, ctx));
             set_if_none(&mut rec.request_id, owned(headers.str(F::RequestId)));
-        }
-        if let Some(req_body) = request.obj(F::Body) {
+        });
+        request.with_obj(F::Body, |req_body| {
             set_if_none(&mut rec.model, ctx.intern(req_body.str(F::Model)));
             set_if_none(&mut rec.max_tokens, to_u32(req_body.f64(F::MaxTokens)));
             set_if_none(&mut rec.stream, req_body.get(F::Stream).and_then(as_bool));
-        }
+        });
         set_if_none(&mut rec.model, ctx.intern(request.str(F::Model)));
         set_if_none(
             &mut rec.timeout_ms,
@@ -574,8 +577,8 @@ fn envelope(obj: &Obj<'_>, ctx: &Ctx<'_>, rec: &mut Record) -> Result<(), Reason
                     .or_else(|| request.f64(F::TimeoutS).map(|s| s * 1e3)),
             ),
         );
-    }
-    if let Some(response) = obj.obj(F::Response) {
+    });
+    obj.with_obj(F::Response, |response| {
         set_if_none(
             &mut rec.http_status,
             to_status(
@@ -584,17 +587,18 @@ fn envelope(obj: &Obj<'_>, ctx: &Ctx<'_>, rec: &mut Record) -> Result<(), Reason
                     .or_else(|| response.f64(F::StatusCode)),
             ),
         );
-        let mut amzn_error_type = None;
-        if let Some(headers) = response.obj(F::Headers) {
-            // The provider's request id beats the client's own.
-            if let Some(id) = owned(headers.str(F::RequestId)) {
-                rec.request_id = Some(id);
-            }
-            set_if_none(&mut rec.retry_after_s, retry_after(&headers));
-            amzn_error_type = headers
-                .str(F::AmznErrorType)
-                .and_then(|t| owned(Some(Cow::Borrowed(t.split(':').next().unwrap_or(&t)))));
-        }
+        let amzn_error_type = response
+            .with_obj(F::Headers, |headers| {
+                // The provider's request id beats the client's own.
+                if let Some(id) = owned(headers.str(F::RequestId)) {
+                    rec.request_id = Some(id);
+                }
+                set_if_none(&mut rec.retry_after_s, retry_after(headers));
+                headers.str(F::AmznErrorType).and_then(|t| {
+                    owned::<String>(Some(Cow::Borrowed(t.split(':').next().unwrap_or(&t))))
+                })
+            })
+            .flatten();
         if let Some(raw) = response.get(F::Body) {
             body(raw, 0, rec);
         }
@@ -605,7 +609,7 @@ fn envelope(obj: &Obj<'_>, ctx: &Ctx<'_>, rec: &mut Record) -> Result<(), Reason
         if let Some(raw) = response.get(F::Error) {
             error_value(raw, rec);
         }
-    }
+    });
     if let Some(raw) = obj.get(F::Error) {
         // No response came back: this is what the client saw.
         error_value(raw, rec);
@@ -624,9 +628,7 @@ pub(crate) fn body(raw: Raw<'_>, depth: u8, rec: &mut Record) {
     let text = raw.get();
     match text.as_bytes().first() {
         Some(b'{') => {
-            if let Some(obj) = Obj::of(raw) {
-                body_object(&obj, depth, rec);
-            }
+            Obj::read(raw, |obj| body_object(obj, depth, rec));
         }
         Some(b'[') => {
             // Gemini via Code Assist / Vertex streaming: `[{"error": {...}}]`.
@@ -661,15 +663,9 @@ fn body_object(obj: &Obj<'_>, depth: u8, rec: &mut Record) {
     if rec.model.is_none() {
         rec.model = owned(obj.str(F::Model));
     }
-    if let Some(usage) = obj.obj(F::Usage) {
-        set_if_none(&mut rec.prompt_tokens, to_u32(usage.f64(F::PromptTokens)));
-        set_if_none(
-            &mut rec.completion_tokens,
-            to_u32(usage.f64(F::CompletionTokens)),
-        );
-    }
+    obj.with_obj(F::Usage, |usage| tokens_of_usage(usage, rec));
     if let Some(error) = obj.get(F::Error).filter(|r| r.get() != "null") {
-        if let Some(err) = Obj::of(error) {
+        let read = Obj::read(error, |err| {
             let shape = if obj.str(F::ErrorType).as_deref() == Some("error") {
                 BodyShape::Anthropic
             } else if err.get(F::Status).is_some_and(|s| s.get().starts_with('"'))
@@ -683,13 +679,16 @@ fn body_object(obj: &Obj<'_>, depth: u8, rec: &mut Record) {
                 BodyShape::OpenAi
             };
             rec.body_shape = Some(shape);
-            error_object(&err, shape, depth, rec);
+            error_object(err, shape, depth, rec);
             if rec.request_id.is_none() {
                 rec.request_id = owned(obj.str(F::RequestId));
             }
-        } else if let Some(text) = as_str(error) {
-            rec.body_shape = Some(BodyShape::Text);
-            error_text(&text, rec);
+        });
+        if read.is_none() {
+            if let Some(text) = as_str(error) {
+                rec.body_shape = Some(BodyShape::Text);
+                error_text(&text, rec);
+            }
         }
         return;
     }
@@ -736,17 +735,19 @@ fn body_object(obj: &Obj<'_>, depth: u8, rec: &mut Record) {
 fn choices_empty(raw: Raw<'_>) -> bool {
     raw.items().next().is_some()
         && raw.items().all(|item| {
-            let Some(choice) = Obj::of(item) else {
-                return false;
-            };
-            // OpenAI `message` (or `delta` in a stream chunk) holds the content.
-            let message = choice.obj(F::Message).or_else(|| choice.obj(F::Delta));
-            let content_empty = |m: &Obj<'_>| m.get(F::Content).is_none_or(is_empty);
-            match message {
-                Some(msg) => content_empty(&msg) && !item.get().contains("\"tool_calls\":[{"),
-                // Gemini candidates carry `content.parts`.
-                None => choice.get(F::Content).is_none_or(is_empty),
-            }
+            Obj::read(item, |choice| {
+                // OpenAI `message` (or `delta` in a stream chunk) holds the content.
+                let content_empty = |m: &Obj<'_>| m.get(F::Content).is_none_or(is_empty);
+                let message = choice
+                    .with_obj(F::Message, content_empty)
+                    .or_else(|| choice.with_obj(F::Delta, content_empty));
+                match message {
+                    Some(empty) => empty && !item.get().contains("\"tool_calls\":[{"),
+                    // Gemini candidates carry `content.parts`.
+                    None => choice.get(F::Content).is_none_or(is_empty),
+                }
+            })
+            .unwrap_or(false)
         })
 }
 
@@ -780,18 +781,18 @@ fn error_object(err: &Obj<'_>, shape: BodyShape, depth: u8, rec: &mut Record) {
         }
         _ => {}
     }
-    if let Some(inner) = err.obj(F::InnerError) {
+    err.with_obj(F::InnerError, |inner| {
         set_if_none(&mut rec.error_code, owned(inner.str(F::ErrorCode)));
-    }
-    if let Some(details) = err.obj(F::Details) {
+    });
+    err.with_obj(F::Details, |details| {
         // Anthropic spend caps: `error.details.error_code`.
         set_if_none(&mut rec.error_code, owned(details.str(F::ErrorCode)));
-    }
-    if let Some(nested) = err.obj(F::Error) {
+    });
+    err.with_obj(F::Error, |nested| {
         // OpenRouter at times nests the error object in another.
-        error_object(&nested, shape, depth + 1, rec);
-    }
-    if let Some(raw) = err.obj(F::Metadata).and_then(|m| m.str(F::Raw)) {
+        error_object(nested, shape, depth + 1, rec);
+    });
+    if let Some(raw) = err.with_obj(F::Metadata, |m| m.str(F::Raw)).flatten() {
         // OpenRouter: the upstream provider's own words are in `metadata.raw`.
         let outer = err.str(F::Message).unwrap_or_default();
         rec.error_message = message(&format!("{outer}: {raw}"));
@@ -945,26 +946,26 @@ fn litellm(obj: &Obj<'_>, ctx: &Ctx<'_>, rec: &mut Record) -> Result<(), Reason>
             }
         }
     }
-    if let Some(meta) = obj.obj(F::Metadata) {
-        set_if_none(&mut rec.key_fp, fingerprint(&meta, ctx));
+    obj.with_obj(F::Metadata, |meta| {
+        set_if_none(&mut rec.key_fp, fingerprint(meta, ctx));
         // The key alias names the caller more closely than its team does.
         set_if_none(&mut rec.service, ctx.intern(meta.str(F::KeyAlias)));
         set_if_none(&mut rec.service, ctx.intern(meta.str(F::TeamAlias)));
         set_if_none(&mut rec.request_id, owned(meta.str(F::RequestId)));
-    }
-    if let Some(params) = obj.obj(F::ModelParameters) {
+    });
+    obj.with_obj(F::ModelParameters, |params| {
         set_if_none(&mut rec.max_tokens, to_u32(params.f64(F::MaxTokens)));
         set_if_none(&mut rec.stream, params.get(F::Stream).and_then(as_bool));
-    }
+    });
     let failed = obj.str(F::Status).as_deref() == Some("failure");
-    if let Some(info) = obj.obj(F::ErrorInformation) {
+    obj.with_obj(F::ErrorInformation, |info| {
         set_if_none(&mut rec.http_status, to_status(info.f64(F::ErrorCode)));
         set_if_none(&mut rec.error_type, owned(info.str(F::ErrorType)));
         set_if_none(&mut rec.provider_hint, ctx.intern(info.str(F::Provider)));
         if let Some(msg) = info.str(F::Message) {
             error_text(&msg, rec);
         }
-    }
+    });
     if let Some(text) = obj.str(F::ErrorStr) {
         error_text(&text, rec);
     }

@@ -345,14 +345,26 @@ impl<'a> Obj<'a> {
         }
     }
 
-    /// Parses a raw value when it is an object.
-    pub(crate) fn of(raw: Raw<'a>) -> Option<Obj<'a>> {
+    /// Parses a raw value when it is an object and hands it to `read`.
+    ///
+    /// The object is built where `read` looks at it: an `Obj` is a few
+    /// hundred bytes, and returning one would copy it (nested objects are
+    /// read several to a line).
+    pub(crate) fn read<R>(raw: Raw<'a>, read: impl FnOnce(&Obj<'a>) -> R) -> Option<R> {
         if !raw.get().starts_with('{') {
             return None;
         }
         let mut obj = Obj::empty(raw.get());
+        obj.fill_members(raw).then(|| read(&obj))
+    }
+
+    /// Fills this empty object of `raw`'s text with `raw`'s members; false
+    /// when `raw` is not a valid object. Not generic, unlike its callers:
+    /// one copy of the scan serves every caller.
+    fn fill_members(&mut self, raw: Raw<'a>) -> bool {
+        let obj = self;
         let shape = json::tokens_shape();
-        let read = PLACES.with(|places| match places.try_borrow_mut() {
+        let members_read = PLACES.with(|places| match places.try_borrow_mut() {
             Ok(mut places) if shape != 0 => {
                 if places.shape != shape {
                     places.known.clear();
@@ -368,10 +380,17 @@ impl<'a> Obj<'a> {
             }
             _ => json::members_of(raw, |key, value| obj.fill(key, value)),
         });
-        if read {
-            return Some(obj);
+        if members_read {
+            return true;
         }
-        Obj::parse(raw.get()).ok()
+        *obj = Obj::empty(raw.get());
+        json::object(obj.text, |key, value| obj.fill(key, value)).is_ok()
+    }
+
+    /// [`Obj::read`] into a new object, for tests.
+    #[cfg(test)]
+    pub(crate) fn of(raw: Raw<'a>) -> Option<Obj<'a>> {
+        Obj::read(raw, |obj| Obj { ..*obj })
     }
 
     pub(crate) fn get(&self, field: F) -> Option<Raw<'a>> {
@@ -389,6 +408,14 @@ impl<'a> Obj<'a> {
         self.get(field).and_then(as_str)
     }
 
+    /// The object at `field`, handed to `read` ([`Obj::read`]).
+    #[inline]
+    pub(crate) fn with_obj<R>(&self, field: F, read: impl FnOnce(&Obj<'a>) -> R) -> Option<R> {
+        self.get(field).and_then(|raw| Obj::read(raw, read))
+    }
+
+    /// The object at `field`, for tests.
+    #[cfg(test)]
     pub(crate) fn obj(&self, field: F) -> Option<Obj<'a>> {
         self.get(field).and_then(Obj::of)
     }
