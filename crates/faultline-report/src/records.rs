@@ -723,6 +723,9 @@ impl RecordsWriter {
                     // stored as deltas they take a few bits a row, and the
                     // compressor has an eighth of the bytes to go through.
                     (_, Kind::Ts | Kind::U64) => vec![Encoding::DeltaBinaryPacked],
+                    ("prompt_tokens" | "completion_tokens", _) => {
+                        vec![Encoding::DeltaBinaryPacked]
+                    }
                     // Nearly one id per call: a dictionary never pays, and
                     // finding that out costs a hash of every id per group.
                     // Floats are never dictionary-encoded by polars-parquet
