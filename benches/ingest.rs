@@ -4,7 +4,9 @@
 //!
 //! The corpus (about 64 MiB) is made here, deterministically: mostly flat
 //! events, some request/response envelopes and LiteLLM payloads, about 5%
-//! errors, with the field sizes seen in production logs.
+//! errors, with the field sizes seen in production logs. Next to the line
+//! split, serde_json validating every line without building anything is
+//! measured as a yardstick of the machine's speed at that hour.
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use faultline_ingest::{IngestOptions, Ingester};
@@ -98,6 +100,17 @@ fn bench_ingest(c: &mut Criterion) {
     group.sample_size(10);
     group.bench_function("split_lines", |b| {
         b.iter(|| memchr::memchr_iter(b'\n', &data).count());
+    });
+    // A yardstick measured in the same run: serde_json validating each line
+    // and building nothing. This machine's speed moves between hours, and
+    // parse + normalize is best read against this figure of the same hour.
+    group.bench_function("serde_json_validate_1t", |b| {
+        b.iter(|| {
+            data.split(|&byte| byte == b'\n')
+                .filter(|line| !line.is_empty())
+                .filter(|line| serde_json::from_slice::<serde::de::IgnoredAny>(line).is_ok())
+                .count()
+        });
     });
     for threads in [1, 2] {
         let ingester = Ingester::new(IngestOptions {
