@@ -19,7 +19,7 @@ pub enum Format {
 }
 
 impl Format {
-    /// Every format, in a stable order.
+    /// Every format, in a stable order: the order of declaration.
     pub const ALL: [Format; 4] = [
         Format::FlatEvent,
         Format::Envelope,
@@ -27,17 +27,13 @@ impl Format {
         Format::OtelGenAi,
     ];
 
-    /// The stable snake_case name used in outputs.
-    /// The format's place in [`Format::ALL`].
+    /// The format's place in [`Format::ALL`], which lists the variants in
+    /// the order they are declared.
     pub(crate) fn index(self) -> usize {
-        match self {
-            Format::FlatEvent => 0,
-            Format::Envelope => 1,
-            Format::LiteLlm => 2,
-            Format::OtelGenAi => 3,
-        }
+        self as usize
     }
 
+    /// The stable snake_case name used in outputs.
     #[must_use]
     pub fn as_str(self) -> &'static str {
         match self {
