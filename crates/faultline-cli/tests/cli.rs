@@ -703,21 +703,47 @@ fn explain_a_status_and_a_code() {
     assert!(stdout.starts_with("No rule speaks about"), "{stdout}");
 }
 
-/// A 4 MiB sample day (seed 7) shared by the tests below: written once per
-/// run, under the target directory, over the previous run's. (A temporary
-/// directory held in a static is never dropped, so each run left one behind.)
+/// A 4 MiB sample day (seed 7) shared by the tests below, under the target
+/// directory (a temporary directory held in a static is never dropped, so
+/// each run left one behind).
+///
+/// Test processes run side by side (nextest runs one per test), each with
+/// its own `OnceLock`: the day is written under a name of the process's
+/// own and renamed into place under the writing binary's modification
+/// time, so no process reads a day that another is writing or removing.
+/// Days written by earlier builds are removed.
 fn sample_day() -> &'static Path {
     static DAY: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
     DAY.get_or_init(|| {
-        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("cli-sample-day");
-        if dir.exists() {
-            std::fs::remove_dir_all(&dir).unwrap();
+        let root = Path::new(env!("CARGO_TARGET_TMPDIR"));
+        let built = std::fs::metadata(assert_cmd::cargo::cargo_bin("faultline"))
+            .and_then(|meta| meta.modified())
+            .unwrap()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos();
+        let name = format!("cli-sample-day-{built:x}");
+        let dir = root.join(&name);
+        if !dir.exists() {
+            let writing = root.join(format!("cli-sample-day.{}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&writing);
+            faultline()
+                .args(["sample", "--size", "4MiB", "--seed", "7", "--out"])
+                .arg(&writing)
+                .assert()
+                .success();
+            // Fails when another process renamed its day into place first.
+            if std::fs::rename(&writing, &dir).is_err() {
+                std::fs::remove_dir_all(&writing).unwrap();
+            }
         }
-        faultline()
-            .args(["sample", "--size", "4MiB", "--seed", "7", "--out"])
-            .arg(&dir)
-            .assert()
-            .success();
+        for entry in std::fs::read_dir(root).unwrap().flatten() {
+            let old = entry.file_name();
+            let old = old.to_string_lossy();
+            if old.starts_with("cli-sample-day") && old != name && !old.contains('.') {
+                let _ = std::fs::remove_dir_all(entry.path());
+            }
+        }
         dir
     })
 }
