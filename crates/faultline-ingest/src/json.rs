@@ -12,9 +12,9 @@
 //! walk over the tokens) for whole lines, and the byte walker ([`Scanner`])
 //! for small values and for the lines the tape declines, where it names the
 //! column at which the text breaks. Before either, a line is tried against
-//! the [`Shape`] of the last flat line the tape read: most lines of a log
-//! repeat its keys in the same order, and then only their values need
-//! reading.
+//! the [`Shapes`] of the last lines the tape read: most lines of a log
+//! repeat the keys of one of a few kinds of line in the same order, and
+//! then only their values need reading.
 
 use std::cell::{Cell, RefCell};
 use std::fmt;
@@ -105,15 +105,13 @@ impl<'a> Raw<'a> {
 pub(crate) struct Key<'a> {
     pub(crate) text: &'a str,
     pub(crate) escaped: bool,
-    /// The key is, byte for byte, the one at its position among the
-    /// members the last call of [`line`] on this thread handed out: that
-    /// call read a line of the same shape, and handed out all its members.
-    pub(crate) repeated: bool,
-    /// For a key of an object nested in a line whose tokens are those of a
-    /// shape, the key's place in that shape (its token's index, plus one);
-    /// else 0. While [`tokens_shape`] gives the same shape, the key at a
-    /// place is the same key.
+    /// For a key of a line read by a [`Shape`], or of an object nested in
+    /// a line whose tokens are those of a shape, the key's place in that
+    /// shape (its member's or its token's index, plus one); else 0.
     pub(crate) place: u32,
+    /// That shape's [`Shape::generation`] (0 when `place` is). A key at a
+    /// place of a shape is always the same key.
+    pub(crate) shape: u64,
 }
 
 /// Scans `text` as one object, calling `member` for each key and value in order.
@@ -152,12 +150,10 @@ pub(crate) fn line<'a>(
     if ACTIVE.get().0 != 0 {
         // A line is being worked on (a line held in a string of a line):
         // this one is scanned on its own and its tokens are not kept.
-        REPEAT.set(false);
         scan_with(&SCRATCH, text, member)?;
         return Ok(Line::none());
     }
     if let Some(shape) = by_shape(text, &mut member) {
-        REPEAT.set(true);
         // No backslash anywhere (strings with one are declined), no `\u`.
         ACTIVE.set((text.as_ptr() as usize, text.len()));
         CLEAN.set(true);
@@ -171,7 +167,6 @@ pub(crate) fn line<'a>(
             _text: PhantomData,
         });
     }
-    REPEAT.set(false);
     SHAPE_TOKENS.set(0);
     let mut seen = Seen::default();
     let scanned = scan_with(&TAPE, text, |key, span| {
@@ -180,16 +175,11 @@ pub(crate) fn line<'a>(
     })?;
     if let Some(escapes) = scanned {
         if !escapes.backslash {
-            let kept = if seen.flat {
-                seen.keep_as_shape(text)
+            if seen.flat {
+                seen.keep_as_shape(text);
             } else if seen.count <= SHAPE_MEMBERS {
-                let shape = keep_tokens_as_shape(text.as_bytes());
-                SHAPE_TOKENS.set(shape);
-                shape != 0
-            } else {
-                false
-            };
-            REPEAT.set(kept);
+                SHAPE_TOKENS.set(keep_tokens_as_shape(text.as_bytes()));
+            }
         }
         ACTIVE.set((text.as_ptr() as usize, text.len()));
         CLEAN.set(!escapes.backslash);
@@ -220,8 +210,8 @@ const SHAPE_VALUES: usize = 64;
 /// (declined where the shape has the other kind, or a nested object or
 /// array). The gaps were read from a valid line, so such a line is valid
 /// JSON, with the members the tape would hand out; any other line is
-/// declined and goes to the tape. Each worker keeps the shape of the last
-/// line without backslashes its tape read.
+/// declined and goes to the tape. Each worker keeps the shapes of the last
+/// few lines without backslashes its tape read ([`Shapes`]).
 ///
 /// A flat line (every member's value a string, number or literal) hands out
 /// its members from the gaps: the keys are at known places in them. A line
@@ -245,9 +235,56 @@ struct Shape {
     /// counts its own): a line of the shape has the token where the shape's
     /// line had it, moved by the change in length of those values.
     groups: Vec<u8>,
-    /// Counts the lines kept as the shape on this thread: two lines read
-    /// while it is the same have the same structure.
+    /// Which line kept on this thread the shape is of (from 1): two lines
+    /// read by shapes of one generation have the same structure.
     generation: u64,
+}
+
+/// Shapes a worker keeps: a log interleaving the lines of several services,
+/// or successes and failures, repeats a few kinds of line rather than one.
+pub(crate) const SHAPES_KEPT: usize = 8;
+
+/// The shapes of the last lines a worker's tape read that could be kept,
+/// tried from the most recently used: a line of none of them goes to the
+/// tape and takes the place of the least recently used.
+#[derive(Debug)]
+struct Shapes {
+    kept: [Shape; SHAPES_KEPT],
+    /// Indexes into `kept`, the most recently used first.
+    order: [u8; SHAPES_KEPT],
+    /// Lines kept as shapes on this thread.
+    generation: u64,
+}
+
+impl Default for Shapes {
+    fn default() -> Self {
+        Shapes {
+            kept: std::array::from_fn(|_| Shape::default()),
+            order: std::array::from_fn(|i| i as u8),
+            generation: 0,
+        }
+    }
+}
+
+impl Shapes {
+    /// The shape used `at` places after the most recent one, made the most
+    /// recent.
+    fn use_at(&mut self, at: usize) -> &Shape {
+        let i = self.order[at];
+        self.order.copy_within(..at, 1);
+        self.order[0] = i;
+        &self.kept[usize::from(i) % SHAPES_KEPT]
+    }
+
+    /// The least recently used shape, made the most recent, with a new
+    /// generation: for a line to be kept in it.
+    fn renew(&mut self) -> &mut Shape {
+        self.generation += 1;
+        self.use_at(SHAPES_KEPT - 1);
+        let shape = &mut self.kept[usize::from(self.order[0]) % SHAPES_KEPT];
+        shape.generation = self.generation;
+        shape
+    }
 }
 
 /// Entries of the table of shifts by [`Shape::groups`]: more than a shape
@@ -368,25 +405,24 @@ impl Seen {
         }
     }
 
-    /// Makes the line the worker's shape, when it is flat and the tape
-    /// found it valid and without backslashes; whether it did.
-    fn keep_as_shape(&self, text: &str) -> bool {
+    /// Keeps the line as a shape of the worker's, when it is flat and the
+    /// tape found it valid and without backslashes.
+    fn keep_as_shape(&self, text: &str) {
         if !self.flat || self.len == 0 {
-            return false;
+            return;
         }
-        SHAPE.with(|shape| {
-            let Ok(mut shape) = shape.try_borrow_mut() else {
-                return false;
-            };
-            shape.keep(text.as_bytes(), &self.members[..self.len]);
-            !shape.members.is_empty()
-        })
+        SHAPES.with(|shapes| {
+            if let Ok(mut shapes) = shapes.try_borrow_mut() {
+                shapes
+                    .renew()
+                    .keep(text.as_bytes(), &self.members[..self.len]);
+            }
+        });
     }
 }
 
 impl Shape {
     fn keep(&mut self, text: &[u8], members: &[((u32, u32), Span)]) {
-        self.generation += 1;
         self.gaps.clear();
         self.members.clear();
         self.tokens.clear();
@@ -475,7 +511,6 @@ impl Shape {
     /// Makes the line whose tokens `tape` holds, valid and without
     /// backslashes, the shape; no shape when it has too many values.
     fn keep_tokens(&mut self, text: &[u8], tape: &Tape) {
-        self.generation += 1;
         self.gaps.clear();
         self.members.clear();
         self.tokens.clear();
@@ -544,15 +579,16 @@ impl Shape {
     }
 }
 
-/// Makes the line the tape just read (valid, without backslashes, with
-/// nested values) the worker's shape: its [`Shape::generation`], 0 when it
-/// could not be.
+/// Keeps the line the tape just read (valid, without backslashes, with
+/// nested values) as a shape of the worker's: its [`Shape::generation`], 0
+/// when it could not be.
 fn keep_tokens_as_shape(text: &[u8]) -> u64 {
     TAPE.with(|tape| {
-        SHAPE.with(|shape| {
-            let (Ok(tape), Ok(mut shape)) = (tape.try_borrow(), shape.try_borrow_mut()) else {
+        SHAPES.with(|shapes| {
+            let (Ok(tape), Ok(mut shapes)) = (tape.try_borrow(), shapes.try_borrow_mut()) else {
                 return 0;
             };
+            let shape = shapes.renew();
             shape.keep_tokens(text, &tape);
             if shape.members.is_empty() {
                 0
@@ -561,12 +597,6 @@ fn keep_tokens_as_shape(text: &[u8]) -> u64 {
             }
         })
     })
-}
-
-/// Makes the next line's keys not [`Key::repeated`]: for a reader that
-/// did not take in all the keys of the line it just read.
-pub(crate) fn forget_keys() {
-    REPEAT.set(false);
 }
 
 impl Tape {
@@ -684,27 +714,31 @@ fn string_stops_sse2(lane: &[u8]) -> u32 {
     (_mm_movemask_epi8(stops) as u32) & 0xffff
 }
 
-/// Reads `text` by the worker's shape, handing out its members: the shape's
-/// [`Shape::generation`] when the tape now holds the line's tokens (a shape
-/// with nested values), 0 when it does not (a flat shape), or `None`
-/// (nothing handed out) when the line does not have that shape.
+/// Reads `text` by the first of the worker's shapes it has, handing out its
+/// members: the shape's [`Shape::generation`] when the tape now holds the
+/// line's tokens (a shape with nested values), 0 when it does not (a flat
+/// shape), or `None` (nothing handed out) when the line has none of them.
 fn by_shape<'a>(text: &'a str, member: &mut impl FnMut(Key<'a>, Span)) -> Option<u64> {
     let mut values = [(0, 0); SHAPE_VALUES];
-    SHAPE.with(|shape| {
-        let shape = shape.try_borrow().ok()?;
-        let n = shape.read(text.as_bytes(), &mut values)?;
-        let repeated = REPEAT.get();
-        let key = |(start, end): (usize, usize)| Key {
+    SHAPES.with(|shapes| {
+        let mut shapes = shapes.try_borrow_mut().ok()?;
+        let bytes = text.as_bytes();
+        let (at, n) = shapes.order.iter().enumerate().find_map(|(at, &i)| {
+            let shape = &shapes.kept[usize::from(i) % SHAPES_KEPT];
+            Some((at, shape.read(bytes, &mut values)?))
+        })?;
+        let shape = shapes.use_at(at);
+        let key = |(start, end): (usize, usize), place: u32| Key {
             text: text.get(start..end).unwrap_or_default(),
             escaped: false,
-            repeated,
-            place: 0,
+            place,
+            shape: shape.generation,
         };
         if shape.tokens.is_empty() {
             let mut from = 0usize;
-            for (m, &span) in shape.members.iter().zip(&values[..n]) {
+            for (place, (m, &span)) in (1..).zip(shape.members.iter().zip(&values[..n])) {
                 member(
-                    key((from + m.key.0 as usize, from + m.key.1 as usize)),
+                    key((from + m.key.0 as usize, from + m.key.1 as usize), place),
                     span,
                 );
                 from = span.1 as usize;
@@ -721,7 +755,7 @@ fn by_shape<'a>(text: &'a str, member: &mut impl FnMut(Key<'a>, Span)) -> Option
         }; SHAPE_MEMBERS];
         let mut len = 0;
         let taken = TAPE.with(|tape| {
-            tape.try_borrow_mut().ok()?.take_shape(&shape, &values[..n]);
+            tape.try_borrow_mut().ok()?.take_shape(shape, &values[..n]);
             let tape = tape.try_borrow().ok()?;
             let view = View {
                 bytes: text.as_bytes(),
@@ -738,7 +772,10 @@ fn by_shape<'a>(text: &'a str, member: &mut impl FnMut(Key<'a>, Span)) -> Option
             return None;
         }
         for m in &members[..len] {
-            member(key((m.key.0 as usize, m.key.1 as usize)), m.value);
+            member(
+                key((m.key.0 as usize, m.key.1 as usize), m.token + 1),
+                m.value,
+            );
         }
         Some(shape.generation)
     })
@@ -778,7 +815,8 @@ pub(crate) fn members_of<'a>(raw: Raw<'a>, mut member: impl FnMut(Key<'a>, Raw<'
             base: at,
         };
         let slice = |(a, b): (u32, u32)| text.get((a - at) as usize..(b - at) as usize);
-        let shaped = SHAPE_TOKENS.get() != 0;
+        let shape = SHAPE_TOKENS.get();
+        let shaped = shape != 0;
         // The line was valid, so this walk cannot fail; if it did, the
         // caller's scan would hand out the same members again, first ones first.
         tape.members_of_valid(view, k, |m| {
@@ -787,8 +825,8 @@ pub(crate) fn members_of<'a>(raw: Raw<'a>, mut member: impl FnMut(Key<'a>, Raw<'
                     Key {
                         text: key,
                         escaped: m.escaped,
-                        repeated: false,
                         place: if shaped { m.token + 1 } else { 0 },
+                        shape,
                     },
                     Raw(value),
                 );
@@ -885,8 +923,8 @@ fn scan_with<'a>(
             let key = Key {
                 text: &text[m.key.0 as usize..m.key.1 as usize],
                 escaped: m.escaped,
-                repeated: false,
                 place: 0,
+                shape: 0,
             };
             member(key, m.value);
         });
@@ -919,11 +957,8 @@ thread_local! {
     /// Whether `TAPE` holds that line's tokens (not so when it was read by
     /// its [`Shape`]).
     static TOKENS: Cell<bool> = const { Cell::new(false) };
-    /// The shape of the last line without backslashes the tape read (see [`Shape`]).
-    static SHAPE: RefCell<Shape> = RefCell::default();
-    /// Whether the last call of [`line`] handed out the keys of the shape,
-    /// all of them (see [`Key::repeated`]).
-    static REPEAT: Cell<bool> = const { Cell::new(false) };
+    /// The shapes of the last lines without backslashes the tape read.
+    static SHAPES: RefCell<Shapes> = RefCell::default();
     /// The [`Shape::generation`] of the shape whose line (the one it was
     /// kept from, or one read by it) `TAPE` holds the tokens of; 0 for none.
     static SHAPE_TOKENS: Cell<u64> = const { Cell::new(0) };
@@ -1138,8 +1173,8 @@ impl<'a> Scanner<'a> {
         let key = Key {
             text: &self.text[start..self.pos - 1],
             escaped,
-            repeated: false,
             place: 0,
+            shape: 0,
         };
         self.ws();
         if self.peek() != Some(b':') {
@@ -1412,8 +1447,8 @@ fn shaped(a: &str, b: &str) -> Scanned {
         let key = Key {
             text: &a[m.key.0 as usize..m.key.1 as usize],
             escaped: m.escaped,
-            repeated: false,
             place: 0,
+            shape: 0,
         };
         seen.push(key, m.value, bytes);
     });
@@ -2979,7 +3014,57 @@ mod tests {
         assert!(!by_tape, "read by the nested line's shape");
         assert_eq!(members[1], r#"status={"a":[22,"c"]}"#);
         assert!(read(r#"{"ts":"y", "status":{"a":["22","c"]},"ok":false}"#).1);
-        assert!(read(r#"{"ts":"y", "status":1 ,"ok":null}"#).1);
+        // Shapes kept earlier still read their lines, interleaved.
+        for _ in 0..2 {
+            let (members, by_tape) = read(r#"{"ts":"y", "status":1 ,"ok":null}"#);
+            assert!(!by_tape, "read by the shape of the second spacing");
+            assert_eq!(members, ["ts=\"y\"", "status=1", "ok=null"]);
+            assert!(!read(second).1, "read by the first line's shape");
+            assert!(!read(r#"{"ts":"", "status":{"a":[3,""]},"ok":true}"#).1);
+        }
+        // Past as many new shapes as are kept, the first is forgotten.
+        for key in 0..SHAPES_KEPT {
+            assert!(read(&format!(r#"{{"k{key}":1}}"#)).1);
+        }
+        assert!(read(second).1);
+    }
+
+    #[test]
+    fn interleaved_shapes_hand_out_what_the_byte_walker_finds() {
+        let kinds = [
+            r#"{"ts":"V","status":200,"usage":{"in":1,"out":2}}"#,
+            r#"{"ts":"V","status":429,"error":{"type":"rate_limit","message":"V"}}"#,
+            r#"{"ts":"V","level":"info","status":200}"#,
+            r#"{"request":{"url":"V","body":{"model":"m"}},"response":{"status":529}}"#,
+        ];
+        let mut shaped = 0;
+        for round in 0..6 {
+            for i in 0..kinds.len() {
+                // Each kind of line with other values, in a changing order.
+                let kind = if round % 2 == 0 {
+                    kinds[i]
+                } else {
+                    kinds[3 - i]
+                };
+                let text = kind.replace('V', &"x".repeat(round + 1));
+                let before = SHAPED.get();
+                let mut handed = Vec::new();
+                drop(
+                    line(&text, |key, (start, end)| {
+                        handed.push((
+                            key.text.to_owned(),
+                            text[start as usize..end as usize].to_owned(),
+                            false,
+                        ));
+                    })
+                    .unwrap(),
+                );
+                shaped += SHAPED.get() - before;
+                assert_eq!(Some(handed), walked(&text), "{text}");
+            }
+        }
+        // Only the first line of each kind went to the tape.
+        assert_eq!(shaped, 6 * kinds.len() - kinds.len());
     }
 
     /// JSON text of any nesting, with strings that hold operators, escapes

@@ -161,11 +161,6 @@ impl SeenKey {
         },
     };
 
-    /// Whether a key is kept (not so for one longer than [`SEEN_KEY_BYTES`]).
-    fn holds_a_key(&self) -> bool {
-        usize::from(self.len) <= SEEN_KEY_BYTES
-    }
-
     fn is(&self, key: &str) -> bool {
         self.text
             .get(..usize::from(self.len))
@@ -187,8 +182,8 @@ impl SeenKey {
 thread_local! {
     /// The keys of the last line read on this thread, by position.
     static SEEN: RefCell<[SeenKey; 32]> = const { RefCell::new([SeenKey::NONE; 32]) };
-    /// What the keys of nested objects mean, by their place in a shape.
-    static PLACES: RefCell<Places> = RefCell::default();
+    /// What the keys of the shapes' lines mean, by their place in a shape.
+    static PLACES: RefCell<ShapePlaces> = RefCell::default();
 }
 
 /// Places (see [`json::Key::place`]) kept at most: a shape holds few values,
@@ -198,9 +193,49 @@ const PLACES_KEPT: usize = 1024;
 /// What the key at each place of one shape means.
 #[derive(Debug, Default)]
 struct Places {
-    /// The shape (see [`json::tokens_shape`]) the places are of.
+    /// The shape (see [`json::Key::shape`]) the places are of.
     shape: u64,
     known: Vec<Option<Known>>,
+    /// When the places were last looked up, in [`ShapePlaces::clock`] ticks.
+    used: u64,
+}
+
+/// [`Places`] for as many shapes as a worker keeps, each found by its
+/// shape's generation; a new shape takes the least recently used entry.
+#[derive(Debug, Default)]
+struct ShapePlaces {
+    of: [Places; json::SHAPES_KEPT],
+    /// The entry looked up last: a line's keys look up one shape in turn.
+    last: usize,
+    clock: u64,
+}
+
+impl ShapePlaces {
+    /// The places of `shape` (a generation, not 0).
+    #[inline]
+    fn of(&mut self, shape: u64) -> &mut Places {
+        if self.of[self.last % json::SHAPES_KEPT].shape == shape {
+            return &mut self.of[self.last % json::SHAPES_KEPT];
+        }
+        self.clock += 1;
+        let at = self
+            .of
+            .iter()
+            .position(|places| places.shape == shape)
+            .unwrap_or_else(|| {
+                // The least recently used entry takes the new shape.
+                let at = (0..self.of.len())
+                    .min_by_key(|&at| self.of[at].used)
+                    .unwrap_or(0);
+                self.of[at].shape = shape;
+                self.of[at].known.clear();
+                at
+            });
+        self.last = at;
+        let places = &mut self.of[at];
+        places.used = self.clock;
+        places
+    }
 }
 
 impl Places {
@@ -273,43 +308,45 @@ impl<'a> Obj<'a> {
     /// nested in it ([`Obj::of`]) are read from them rather than scanned
     /// again.
     ///
-    /// The keys of the line are first compared with those of the line
-    /// before, position by position ([`SEEN`]): lines of one log mostly
-    /// repeat them in the same order, and a key found there is not matched
-    /// against the aliases again. A line read by the shape of the line
-    /// before has its keys ([`json::Key::repeated`]): they are not even
-    /// compared. That holds because this is the only reader of whole lines,
-    /// and it takes in every key it is handed below the memo's 32
-    /// positions (a key with escapes comes only in a line that no shape
-    /// reads).
+    /// A line read by one of the worker's shapes has the keys of that
+    /// shape ([`json::Key::place`]): what each means was found once for the
+    /// shape and is not even compared. The keys of any other line are
+    /// compared with those of the last such line, position by position
+    /// ([`SEEN`]): lines of one log mostly repeat them in the same order,
+    /// and a key found there is not matched against the aliases again.
     pub(crate) fn read_line(&mut self) -> Result<json::Line<'a>, json::Error> {
         let (text, obj) = (self.text, self);
         SEEN.with(|seen| {
-            let Ok(mut seen) = seen.try_borrow_mut() else {
-                // These keys are not remembered: the next line's cannot be
-                // taken for them.
-                let line = json::line(text, |key, span| obj.fill_span(key, span));
-                json::forget_keys();
-                return line;
-            };
-            let mut at = 0;
-            json::line(text, |key, span| {
-                match seen.get_mut(at) {
-                    Some(seen) if !key.escaped => {
-                        // A key the line before had here (and this memo
-                        // took in) needs no compare.
-                        let known = if (key.repeated && seen.holds_a_key()) || seen.is(key.text) {
-                            seen.known
-                        } else {
-                            let known = Known::of(key.text);
-                            seen.remember(key.text, known);
-                            known
-                        };
+            PLACES.with(|places| {
+                let (Ok(mut seen), Ok(mut places)) =
+                    (seen.try_borrow_mut(), places.try_borrow_mut())
+                else {
+                    return json::line(text, |key, span| obj.fill_span(key, span));
+                };
+                let mut at = 0;
+                json::line(text, |key, span| {
+                    if key.place != 0 {
+                        // Every key of a line read by a shape has a place in it.
+                        let known = places.of(key.shape).known(key.place, key.text);
                         obj.put_span(known, span);
+                        return;
                     }
-                    _ => obj.fill_span(key, span),
-                }
-                at += 1;
+                    match seen.get_mut(at) {
+                        Some(seen) if !key.escaped => {
+                            // A key the line before had here needs no compare.
+                            let known = if seen.is(key.text) {
+                                seen.known
+                            } else {
+                                let known = Known::of(key.text);
+                                seen.remember(key.text, known);
+                                known
+                            };
+                            obj.put_span(known, span);
+                        }
+                        _ => obj.fill_span(key, span),
+                    }
+                    at += 1;
+                })
             })
         })
     }
@@ -366,10 +403,7 @@ impl<'a> Obj<'a> {
         let shape = json::tokens_shape();
         let members_read = PLACES.with(|places| match places.try_borrow_mut() {
             Ok(mut places) if shape != 0 => {
-                if places.shape != shape {
-                    places.known.clear();
-                    places.shape = shape;
-                }
+                let places = places.of(shape);
                 // Keys of a shape are never escaped: its lines hold no backslash.
                 json::members_of(raw, |key, value| match value.range_in(obj.text) {
                     Some(span) if key.place != 0 && !key.escaped => {
@@ -774,6 +808,47 @@ mod tests {
         let request = line.obj(F::Request).unwrap();
         assert!(request.get(F::Model).is_none());
         assert_eq!(request.str(F::Error).as_deref(), Some("dd"));
+    }
+
+    #[test]
+    fn keys_of_interleaved_shapes_mean_what_they_say() {
+        // Kinds of line alike but for one key (same length, same place),
+        // flat and nested, taken in turn: more kinds than a worker keeps
+        // shapes of, then as many, so shapes and their places are both
+        // reused and given up.
+        let keys = ["model", "Model", "error", "event", "level", "stats"];
+        let kind = |k: usize, v: usize| {
+            let key = keys[k % keys.len()];
+            if k < keys.len() {
+                format!(r#"{{"ts":"t{v}","{key}":"v{v}","status":{v}}}"#)
+            } else {
+                format!(
+                    r#"{{"ts":"t{v}","request":{{"{key}":"v{v}"}},"response":{{"status":{v}}}}}"#
+                )
+            }
+        };
+        let fields = [
+            F::Model,
+            F::Error,
+            F::Event,
+            F::Status,
+            F::Request,
+            F::Response,
+        ];
+        for kinds in [2 * keys.len(), json::SHAPES_KEPT / 2] {
+            for v in 0..3 {
+                for k in 0..kinds {
+                    let text = kind(k, v);
+                    let (line, _tokens) = Obj::line(&text).unwrap();
+                    assert_reads_as(&line, &Obj::parse(&text).unwrap(), &fields, &text);
+                    if let (Some(nested), Some(raw)) = (line.obj(F::Request), line.get(F::Request))
+                    {
+                        let fresh = Obj::parse(raw.get()).unwrap();
+                        assert_reads_as(&nested, &fresh, &fields, &text);
+                    }
+                }
+            }
+        }
     }
 
     #[test]
