@@ -836,6 +836,38 @@ pub(crate) fn members_of<'a>(raw: Raw<'a>, mut member: impl FnMut(Key<'a>, Raw<'
     })
 }
 
+/// Hands out the elements of `raw`, an array nested in the line being
+/// worked on, from that line's tokens, while `item` returns true. False
+/// when `raw` is not part of that line (nothing is handed out then): the
+/// caller reads [`Raw::items`] instead.
+pub(crate) fn items_of<'a>(raw: Raw<'a>, mut item: impl FnMut(Raw<'a>) -> bool) -> bool {
+    let text = raw.get();
+    let Some(Ok(at)) = offset_in_line(text).map(u32::try_from) else {
+        return false;
+    };
+    if !TOKENS.get() {
+        return false;
+    }
+    TAPE.with(|tape| {
+        let Ok(tape) = tape.try_borrow() else {
+            return false;
+        };
+        let Ok(k) = tape.tokens().binary_search(&at) else {
+            return false;
+        };
+        let view = View {
+            bytes: text.as_bytes(),
+            base: at,
+        };
+        let slice = |(a, b): (u32, u32)| text.get((a - at) as usize..(b - at) as usize);
+        // The line was valid, so this walk cannot fail part way.
+        tape.items_of_valid(view, k, |value| {
+            slice(value).is_none_or(|value| item(Raw(value)))
+        })
+        .is_some()
+    })
+}
+
 /// Keeps a line's tokens for [`members_of`] while it lives. Dropping it
 /// forgets them; leaking it (`mem::forget`) would keep them past the line's
 /// life, which reads stay safe from (every access is bounds-checked) but
@@ -1808,6 +1840,43 @@ impl Tape {
                 value: (start, end),
             });
             // Past the `,` that follows, or past the closing `}`.
+            i = next + 1;
+        }
+        Some(())
+    }
+
+    /// The elements of the array whose `[` is token `k`, in the view of a
+    /// text that [`Tape::walk`] found valid, as line offsets, while `item`
+    /// returns true; `None` if the tokens do not hold such an array.
+    fn items_of_valid(
+        &self,
+        v: View<'_>,
+        k: usize,
+        mut item: impl FnMut((u32, u32)) -> bool,
+    ) -> Option<()> {
+        let t = self.tokens();
+        if v.tok(t, k)? != b'[' {
+            return None;
+        }
+        let last = *self.closes.get(k)? as usize;
+        let mut i = k + 1;
+        while i < last {
+            let start = *t.get(i)?;
+            let (end, next) = match v.at(start)? {
+                b'"' => (t.get(i + 1)? + 1, i + 2),
+                b'{' | b'[' => {
+                    let close = *self.closes.get(i)? as usize;
+                    (t.get(close)? + 1, close + 1)
+                }
+                _ => (
+                    v.scalar(start, |bytes, at| Some(run_end(bytes, at)))?,
+                    i + 1,
+                ),
+            };
+            if !item((start, end)) {
+                break;
+            }
+            // Past the `,` that follows, or past the closing `]`.
             i = next + 1;
         }
         Some(())
@@ -3143,6 +3212,46 @@ mod tests {
                 proptest::prop_assert_eq!(nested(object), Some(want), "{} in {}", object.get(), text);
             }
             drop(line);
+        }
+
+        /// Any array nested at any depth in a kept line hands out from the
+        /// line's tokens the elements a scan of its own finds, up to the
+        /// one its reader stops at.
+        #[test]
+        fn nested_arrays_from_the_tokens_are_the_scanned_ones(a in json_text(), b in json_text(), stop in 0usize..4) {
+            let text = format!(r#"{{"a":{a}, "s":"[]" ,"b" : [{b}, 1]}}"#);
+            let mut top = Vec::new();
+            let line = line(&text, |_, v| top.push(Raw::at(&text, v).unwrap())).unwrap();
+            let mut arrays = Vec::new();
+            for value in top {
+                arrays_in(value, &mut arrays);
+            }
+            for array in arrays {
+                let want: Vec<&str> = array.items().map(Raw::get).take(stop + 1).collect();
+                let mut got = Vec::new();
+                let read = items_of(array, |item| {
+                    got.push(item.get());
+                    got.len() <= stop
+                });
+                proptest::prop_assert!(read, "{} in {}", array.get(), text);
+                proptest::prop_assert_eq!(got, want, "{} in {}", array.get(), text);
+            }
+            // An array that is not part of the line is left to its caller.
+            proptest::prop_assert!(!items_of(Raw::parse("[1,2]").unwrap(), |_| true));
+            drop(line);
+        }
+    }
+
+    /// Every array nested in `raw`, `raw` included when it is one.
+    fn arrays_in<'a>(raw: Raw<'a>, out: &mut Vec<Raw<'a>>) {
+        if raw.get().starts_with('[') {
+            out.push(raw);
+        }
+        for item in raw.items() {
+            arrays_in(item, out);
+        }
+        for (_, value) in raw.members() {
+            arrays_in(value, out);
         }
     }
 

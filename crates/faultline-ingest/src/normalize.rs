@@ -731,24 +731,34 @@ fn body_object(obj: &Obj<'_>, depth: u8, rec: &mut Record) {
     mark_empty_if_2xx(rec, empty);
 }
 
-/// Whether every choice carries no content (and no tool call).
+/// Whether there is a choice, and every choice carries no content (and no
+/// tool call).
 fn choices_empty(raw: Raw<'_>) -> bool {
-    raw.items().next().is_some()
-        && raw.items().all(|item| {
-            Obj::read(item, |choice| {
-                // OpenAI `message` (or `delta` in a stream chunk) holds the content.
-                let content_empty = |m: &Obj<'_>| m.get(F::Content).is_none_or(is_empty);
-                let message = choice
-                    .with_obj(F::Message, content_empty)
-                    .or_else(|| choice.with_obj(F::Delta, content_empty));
-                match message {
-                    Some(empty) => empty && !item.get().contains("\"tool_calls\":[{"),
-                    // Gemini candidates carry `content.parts`.
-                    None => choice.get(F::Content).is_none_or(is_empty),
-                }
-            })
-            .unwrap_or(false)
+    let empty = |item: Raw<'_>| {
+        Obj::read(item, |choice| {
+            // OpenAI `message` (or `delta` in a stream chunk) holds the content.
+            let content_empty = |m: &Obj<'_>| m.get(F::Content).is_none_or(is_empty);
+            let message = choice
+                .with_obj(F::Message, content_empty)
+                .or_else(|| choice.with_obj(F::Delta, content_empty));
+            match message {
+                Some(empty) => empty && !item.get().contains("\"tool_calls\":[{"),
+                // Gemini candidates carry `content.parts`.
+                None => choice.get(F::Content).is_none_or(is_empty),
+            }
         })
+        .unwrap_or(false)
+    };
+    // Read from the line's tokens when the array is part of the line.
+    let (mut any, mut all) = (false, true);
+    if json::items_of(raw, |item| {
+        any = true;
+        all = empty(item);
+        all
+    }) {
+        return any && all;
+    }
+    raw.items().next().is_some() && raw.items().all(empty)
 }
 
 /// The `error` object of a provider body (or a Mistral top-level error).
