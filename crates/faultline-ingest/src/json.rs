@@ -145,15 +145,21 @@ pub(crate) type Span = (u32, u32);
 /// line is made (and checked) per value only to be turned back into a range.
 pub(crate) fn line<'a>(
     text: &'a str,
-    mut member: impl FnMut(Key<'a>, Span),
+    member: impl FnMut(Key<'a>, Span),
 ) -> Result<Line<'a>, Error> {
+    read_line(text, EachMember(member))
+}
+
+/// [`line`] with a [`Reader`], which may take a line read by a flat shape
+/// from its values alone.
+pub(crate) fn read_line<'a>(text: &'a str, mut reader: impl Reader<'a>) -> Result<Line<'a>, Error> {
     if ACTIVE.get().0 != 0 {
         // A line is being worked on (a line held in a string of a line):
         // this one is scanned on its own and its tokens are not kept.
-        scan_with(&SCRATCH, text, member)?;
+        scan_with(&SCRATCH, text, |key, span| reader.member(key, span))?;
         return Ok(Line::none());
     }
-    if let Some(shape) = by_shape(text, &mut member) {
+    if let Some(shape) = by_shape(text, &mut reader) {
         // No backslash anywhere (strings with one are declined), no `\u`.
         ACTIVE.set((text.as_ptr() as usize, text.len()));
         CLEAN.set(true);
@@ -171,7 +177,7 @@ pub(crate) fn line<'a>(
     let mut seen = Seen::default();
     let scanned = scan_with(&TAPE, text, |key, span| {
         seen.push(key, span, text.as_bytes());
-        member(key, span);
+        reader.member(key, span);
     })?;
     if let Some(escapes) = scanned {
         if !escapes.backslash {
@@ -191,6 +197,30 @@ pub(crate) fn line<'a>(
         })
     } else {
         Ok(Line::none())
+    }
+}
+
+/// What [`read_line`] hands a line's members (or a shaped line's values) to.
+pub(crate) trait Reader<'a> {
+    /// One member of the line: its key and its value's range.
+    fn member(&mut self, key: Key<'a>, value: Span);
+
+    /// The values of a line read by the flat shape of [`Shape::generation`]
+    /// `shape`, in order (the same keys, at the same places, as every line
+    /// of that shape): true when the reader took the line from them, and
+    /// then no member is handed out; false to be handed the members.
+    fn values(&mut self, shape: u64, values: &[Span]) -> bool {
+        let _ = (shape, values);
+        false
+    }
+}
+
+/// A [`Reader`] that is handed every member.
+struct EachMember<F>(F);
+
+impl<'a, F: FnMut(Key<'a>, Span)> Reader<'a> for EachMember<F> {
+    fn member(&mut self, key: Key<'a>, value: Span) {
+        (self.0)(key, value);
     }
 }
 
@@ -718,7 +748,7 @@ fn string_stops_sse2(lane: &[u8]) -> u32 {
 /// members: the shape's [`Shape::generation`] when the tape now holds the
 /// line's tokens (a shape with nested values), 0 when it does not (a flat
 /// shape), or `None` (nothing handed out) when the line has none of them.
-fn by_shape<'a>(text: &'a str, member: &mut impl FnMut(Key<'a>, Span)) -> Option<u64> {
+fn by_shape<'a>(text: &'a str, reader: &mut impl Reader<'a>) -> Option<u64> {
     let mut values = [(0, 0); SHAPE_VALUES];
     SHAPES.with(|shapes| {
         let mut shapes = shapes.try_borrow_mut().ok()?;
@@ -735,9 +765,12 @@ fn by_shape<'a>(text: &'a str, member: &mut impl FnMut(Key<'a>, Span)) -> Option
             shape: shape.generation,
         };
         if shape.tokens.is_empty() {
+            if reader.values(shape.generation, &values[..n]) {
+                return Some(0);
+            }
             let mut from = 0usize;
             for (place, (m, &span)) in (1..).zip(shape.members.iter().zip(&values[..n])) {
-                member(
+                reader.member(
                     key((from + m.key.0 as usize, from + m.key.1 as usize), place),
                     span,
                 );
@@ -772,7 +805,7 @@ fn by_shape<'a>(text: &'a str, member: &mut impl FnMut(Key<'a>, Span)) -> Option
             return None;
         }
         for m in &members[..len] {
-            member(
+            reader.member(
                 key((m.key.0 as usize, m.key.1 as usize), m.token + 1),
                 m.value,
             );

@@ -198,6 +198,17 @@ struct Places {
     known: Vec<Option<Known>>,
     /// When the places were last looked up, in [`ShapePlaces::clock`] ticks.
     used: u64,
+    /// For a flat shape, once a line of it was read member by member: the
+    /// fields its values fill, in order, by value index, and whether a key
+    /// marks OpenTelemetry GenAI. A line of the shape is then read from its
+    /// values alone ([`json::Reader::values`]).
+    fills: Option<Fills>,
+}
+
+#[derive(Debug, Default)]
+struct Fills {
+    fields: Vec<(F, u8)>,
+    gen_ai: bool,
 }
 
 /// [`Places`] for as many shapes as a worker keeps, each found by its
@@ -229,6 +240,7 @@ impl ShapePlaces {
                     .unwrap_or(0);
                 self.of[at].shape = shape;
                 self.of[at].known.clear();
+                self.of[at].fills = None;
                 at
             });
         self.last = at;
@@ -249,6 +261,70 @@ impl Places {
             self.known.resize(at + 1, None);
         }
         *self.known[at].get_or_insert_with(|| Known::of(key))
+    }
+}
+
+/// Fills a line's [`Obj`] with the members [`json::read_line`] hands out.
+struct LineFill<'o, 'a> {
+    obj: &'o mut Obj<'a>,
+    seen: &'o mut [SeenKey; 32],
+    places: &'o mut ShapePlaces,
+    /// Members of a line not read by a shape handed out so far.
+    at: usize,
+    /// The flat shape whose fields this line's members are noted for.
+    noting: Option<u64>,
+}
+
+impl<'a> json::Reader<'a> for &mut LineFill<'_, 'a> {
+    fn values(&mut self, shape: u64, values: &[json::Span]) -> bool {
+        let places = self.places.of(shape);
+        let Some(fills) = &places.fills else {
+            // Noted from this line's members, for the lines after.
+            places.fills = Some(Fills::default());
+            self.noting = Some(shape);
+            return false;
+        };
+        if fills.gen_ai {
+            self.obj.marks.gen_ai = true;
+        }
+        for &(field, i) in &fills.fields {
+            if let Some(&span) = values.get(usize::from(i)) {
+                self.obj.put_field(field, span);
+            }
+        }
+        true
+    }
+
+    fn member(&mut self, key: json::Key<'a>, span: json::Span) {
+        if key.place != 0 {
+            // Every key of a line read by a shape has a place in it.
+            let places = self.places.of(key.shape);
+            let known = places.known(key.place, key.text);
+            if let (Some(fills), Some(_)) = (places.fills.as_mut(), self.noting) {
+                // A flat shape's places count its values from 1.
+                fills.gen_ai |= known.gen_ai;
+                if let (Some(field), Ok(i)) = (known.field, u8::try_from(key.place - 1)) {
+                    fills.fields.push((field, i));
+                }
+            }
+            self.obj.put_span(known, span);
+            return;
+        }
+        match self.seen.get_mut(self.at) {
+            Some(seen) if !key.escaped => {
+                // A key the line before had here needs no compare.
+                let known = if seen.is(key.text) {
+                    seen.known
+                } else {
+                    let known = Known::of(key.text);
+                    seen.remember(key.text, known);
+                    known
+                };
+                self.obj.put_span(known, span);
+            }
+            _ => self.obj.fill_span(key, span),
+        }
+        self.at += 1;
     }
 }
 
@@ -314,6 +390,9 @@ impl<'a> Obj<'a> {
     /// compared with those of the last such line, position by position
     /// ([`SEEN`]): lines of one log mostly repeat them in the same order,
     /// and a key found there is not matched against the aliases again.
+    ///
+    /// A line of a flat shape whose first line was read that way is read
+    /// from its values alone: the fields they fill are kept per shape.
     pub(crate) fn read_line(&mut self) -> Result<json::Line<'a>, json::Error> {
         let (text, obj) = (self.text, self);
         SEEN.with(|seen| {
@@ -323,30 +402,19 @@ impl<'a> Obj<'a> {
                 else {
                     return json::line(text, |key, span| obj.fill_span(key, span));
                 };
-                let mut at = 0;
-                json::line(text, |key, span| {
-                    if key.place != 0 {
-                        // Every key of a line read by a shape has a place in it.
-                        let known = places.of(key.shape).known(key.place, key.text);
-                        obj.put_span(known, span);
-                        return;
-                    }
-                    match seen.get_mut(at) {
-                        Some(seen) if !key.escaped => {
-                            // A key the line before had here needs no compare.
-                            let known = if seen.is(key.text) {
-                                seen.known
-                            } else {
-                                let known = Known::of(key.text);
-                                seen.remember(key.text, known);
-                                known
-                            };
-                            obj.put_span(known, span);
-                        }
-                        _ => obj.fill_span(key, span),
-                    }
-                    at += 1;
-                })
+                let mut fill = LineFill {
+                    obj,
+                    seen: &mut seen,
+                    places: &mut places,
+                    at: 0,
+                    noting: None,
+                };
+                let line = json::read_line(text, &mut fill);
+                if let (Some(shape), Err(_)) = (fill.noting, &line) {
+                    // Not every member was handed out: none are noted.
+                    fill.places.of(shape).fills = None;
+                }
+                line
             })
         })
     }
@@ -375,10 +443,15 @@ impl<'a> Obj<'a> {
             self.marks.gen_ai = true;
         }
         if let Some(field) = known.field {
-            // The first non-null value wins; duplicates keep the first.
-            if self.get(field).is_none_or(|old| old.get() == "null") {
-                self.slots[field as usize] = span;
-            }
+            self.put_field(field, span);
+        }
+    }
+
+    #[inline]
+    fn put_field(&mut self, field: F, span: json::Span) {
+        // The first non-null value wins; duplicates keep the first.
+        if self.get(field).is_none_or(|old| old.get() == "null") {
+            self.slots[field as usize] = span;
         }
     }
 
