@@ -869,6 +869,69 @@ pub(crate) fn members_of<'a>(raw: Raw<'a>, mut member: impl FnMut(Key<'a>, Raw<'
     })
 }
 
+/// The tokens of an object nested in the line being worked on, whose tokens
+/// are a shape's ([`tokens_shape`]): every line of the shape has its
+/// objects at the same token indices, with the same keys at the same
+/// tokens, so what a reader found in one it may take from the next by
+/// token index.
+pub(crate) struct NestedTokens<'t> {
+    tape: &'t Tape,
+    /// The index of the object's `{` among the line's tokens.
+    k: usize,
+    view: View<'t>,
+}
+
+impl NestedTokens<'_> {
+    /// The index of the object's opening token.
+    pub(crate) fn index(&self) -> usize {
+        self.k
+    }
+
+    /// The value whose first token is `v`, as a range of the object's text.
+    pub(crate) fn value(&self, v: u32) -> Option<Span> {
+        let t = self.tape.tokens();
+        let v = v as usize;
+        let start = *t.get(v)?;
+        let end = match self.view.at(start)? {
+            b'"' => t.get(v + 1)? + 1,
+            b'{' | b'[' => t.get(*self.tape.closes.get(v)? as usize)? + 1,
+            _ => self
+                .view
+                .scalar(start, |bytes, at| Some(run_end(bytes, at)))?,
+        };
+        let base = self.view.base;
+        Some((start.checked_sub(base)?, end.checked_sub(base)?))
+    }
+}
+
+/// Hands `read` the tokens of `raw`, an object nested in the line being
+/// worked on whose tokens are a shape's; `None` (and nothing read) when it
+/// is not such an object.
+pub(crate) fn with_nested_tokens<R>(
+    raw: Raw<'_>,
+    read: impl FnOnce(&NestedTokens<'_>) -> R,
+) -> Option<R> {
+    let text = raw.get();
+    let at = u32::try_from(offset_in_line(text)?).ok()?;
+    if !TOKENS.get() || SHAPE_TOKENS.get() == 0 {
+        return None;
+    }
+    TAPE.with(|tape| {
+        let tape = tape.try_borrow().ok()?;
+        let k = tape.tokens().binary_search(&at).ok()?;
+        let view = View {
+            bytes: text.as_bytes(),
+            base: at,
+        };
+        (view.tok(tape.tokens(), k)? == b'{').then_some(())?;
+        Some(read(&NestedTokens {
+            tape: &tape,
+            k,
+            view,
+        }))
+    })
+}
+
 /// Hands out the elements of `raw`, an array nested in the line being
 /// worked on, from that line's tokens, while `item` returns true. False
 /// when `raw` is not part of that line (nothing is handed out then): the

@@ -199,15 +199,23 @@ struct Places {
     /// When the places were last looked up, in [`ShapePlaces::clock`] ticks.
     used: u64,
     /// For a flat shape, once a line of it was read member by member: the
-    /// fields its values fill, in order, by value index, and whether a key
-    /// marks OpenTelemetry GenAI. A line of the shape is then read from its
+    /// fields its values fill. A line of the shape is then read from its
     /// values alone ([`json::Reader::values`]).
     fills: Option<Fills>,
+    /// For a shape with nested objects, by the index of an object's opening
+    /// token, once it was read member by member: the fields its values
+    /// fill. The object is then read from the tokens of those values alone
+    /// ([`json::NestedTokens`]).
+    objects: Vec<Option<Fills>>,
 }
 
+/// The fields an object of a shape fills, in the order of its members, each
+/// with where its value is (a value's index in a flat line, or its first
+/// token's index in a line with nested objects), and whether a key marks
+/// OpenTelemetry GenAI.
 #[derive(Debug, Default)]
 struct Fills {
-    fields: Vec<(F, u8)>,
+    fields: Vec<(F, u32)>,
     gen_ai: bool,
 }
 
@@ -241,6 +249,7 @@ impl ShapePlaces {
                 self.of[at].shape = shape;
                 self.of[at].known.clear();
                 self.of[at].fills = None;
+                self.of[at].objects.clear();
                 at
             });
         self.last = at;
@@ -288,7 +297,7 @@ impl<'a> json::Reader<'a> for &mut LineFill<'_, 'a> {
             self.obj.marks.gen_ai = true;
         }
         for &(field, i) in &fills.fields {
-            if let Some(&span) = values.get(usize::from(i)) {
+            if let Some(&span) = values.get(i as usize) {
                 self.obj.put_field(field, span);
             }
         }
@@ -303,8 +312,8 @@ impl<'a> json::Reader<'a> for &mut LineFill<'_, 'a> {
             if let (Some(fills), Some(_)) = (places.fills.as_mut(), self.noting) {
                 // A flat shape's places count its values from 1.
                 fills.gen_ai |= known.gen_ai;
-                if let (Some(field), Ok(i)) = (known.field, u8::try_from(key.place - 1)) {
-                    fills.fields.push((field, i));
+                if let Some(field) = known.field {
+                    fills.fields.push((field, key.place - 1));
                 }
             }
             self.obj.put_span(known, span);
@@ -477,13 +486,53 @@ impl<'a> Obj<'a> {
         let members_read = PLACES.with(|places| match places.try_borrow_mut() {
             Ok(mut places) if shape != 0 => {
                 let places = places.of(shape);
-                // Keys of a shape are never escaped: its lines hold no backslash.
-                json::members_of(raw, |key, value| match value.range_in(obj.text) {
-                    Some(span) if key.place != 0 && !key.escaped => {
-                        obj.put_span(places.known(key.place, key.text), span);
+                // This object of the shape read before: its fields are known.
+                let noted = json::with_nested_tokens(raw, |tokens| {
+                    let k = tokens.index();
+                    let Some(Some(fills)) = places.objects.get(k) else {
+                        return Err(k);
+                    };
+                    if fills.gen_ai {
+                        obj.marks.gen_ai = true;
                     }
-                    _ => obj.fill(key, value),
-                })
+                    for &(field, v) in &fills.fields {
+                        if let Some(span) = tokens.value(v) {
+                            obj.put_field(field, span);
+                        }
+                    }
+                    Ok(())
+                });
+                if let Some(Ok(())) = noted {
+                    return true;
+                }
+                let mut fills = Some(Fills::default());
+                // Keys of a shape are never escaped: its lines hold no backslash.
+                let read = json::members_of(raw, |key, value| match value.range_in(obj.text) {
+                    Some(span) if key.place != 0 && !key.escaped => {
+                        let known = places.known(key.place, key.text);
+                        if let Some(fills) = fills.as_mut() {
+                            fills.gen_ai |= known.gen_ai;
+                            // The key's first token is `place - 1`; its value's, 3 after.
+                            if let Some(field) = known.field {
+                                fills.fields.push((field, key.place + 2));
+                            }
+                        }
+                        obj.put_span(known, span);
+                    }
+                    _ => {
+                        fills = None;
+                        obj.fill(key, value);
+                    }
+                });
+                if let (true, Some(Err(k)), Some(fills)) = (read, noted, fills) {
+                    if k < PLACES_KEPT {
+                        if places.objects.len() <= k {
+                            places.objects.resize_with(k + 1, || None);
+                        }
+                        places.objects[k] = Some(fills);
+                    }
+                }
+                read
             }
             _ => json::members_of(raw, |key, value| obj.fill(key, value)),
         });
