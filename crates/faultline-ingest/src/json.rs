@@ -277,6 +277,12 @@ pub(crate) const SHAPES_KEPT: usize = 8;
 /// The shapes of the last lines a worker's tape read that could be kept,
 /// tried from the most recently used: a line of none of them goes to the
 /// tape and takes the place of the least recently used.
+///
+/// A log whose lines seldom repeat a structure (keys in another order on
+/// each line) would pay for every try and every shape kept and gain
+/// nothing: after [`SHAPES_MISSED`] lines in a row that no shape read, a
+/// line tries only the most recent shape, and one in [`SHAPES_KEPT`] is
+/// kept, until a line is read by a shape again.
 #[derive(Debug)]
 struct Shapes {
     kept: [Shape; SHAPES_KEPT],
@@ -284,7 +290,13 @@ struct Shapes {
     order: [u8; SHAPES_KEPT],
     /// Lines kept as shapes on this thread.
     generation: u64,
+    /// Lines in a row that no shape read.
+    missed: u32,
 }
+
+/// Lines in a row that no shape read before shapes are tried and kept
+/// sparingly (see [`Shapes`]).
+const SHAPES_MISSED: u32 = 64;
 
 impl Default for Shapes {
     fn default() -> Self {
@@ -292,6 +304,7 @@ impl Default for Shapes {
             kept: std::array::from_fn(|_| Shape::default()),
             order: std::array::from_fn(|i| i as u8),
             generation: 0,
+            missed: 0,
         }
     }
 }
@@ -304,6 +317,20 @@ impl Shapes {
         self.order.copy_within(..at, 1);
         self.order[0] = i;
         &self.kept[usize::from(i) % SHAPES_KEPT]
+    }
+
+    /// Shapes a line tries.
+    fn tries(&self) -> usize {
+        if self.missed < SHAPES_MISSED {
+            SHAPES_KEPT
+        } else {
+            1
+        }
+    }
+
+    /// Whether a line that no shape read is kept as one.
+    fn keeps(&self) -> bool {
+        self.missed < SHAPES_MISSED || self.missed.is_multiple_of(SHAPES_KEPT as u32)
     }
 
     /// The least recently used shape, made the most recent, with a new
@@ -443,9 +470,11 @@ impl Seen {
         }
         SHAPES.with(|shapes| {
             if let Ok(mut shapes) = shapes.try_borrow_mut() {
-                shapes
-                    .renew()
-                    .keep(text.as_bytes(), &self.members[..self.len]);
+                if shapes.keeps() {
+                    shapes
+                        .renew()
+                        .keep(text.as_bytes(), &self.members[..self.len]);
+                }
             }
         });
     }
@@ -618,6 +647,9 @@ fn keep_tokens_as_shape(text: &[u8]) -> u64 {
             let (Ok(tape), Ok(mut shapes)) = (tape.try_borrow(), shapes.try_borrow_mut()) else {
                 return 0;
             };
+            if !shapes.keeps() {
+                return 0;
+            }
             let shape = shapes.renew();
             shape.keep_tokens(text, &tape);
             if shape.members.is_empty() {
@@ -753,10 +785,21 @@ fn by_shape<'a>(text: &'a str, reader: &mut impl Reader<'a>) -> Option<u64> {
     SHAPES.with(|shapes| {
         let mut shapes = shapes.try_borrow_mut().ok()?;
         let bytes = text.as_bytes();
-        let (at, n) = shapes.order.iter().enumerate().find_map(|(at, &i)| {
-            let shape = &shapes.kept[usize::from(i) % SHAPES_KEPT];
-            Some((at, shape.read(bytes, &mut values)?))
-        })?;
+        let tries = shapes.tries();
+        let read = shapes
+            .order
+            .iter()
+            .take(tries)
+            .enumerate()
+            .find_map(|(at, &i)| {
+                let shape = &shapes.kept[usize::from(i) % SHAPES_KEPT];
+                Some((at, shape.read(bytes, &mut values)?))
+            });
+        let Some((at, n)) = read else {
+            shapes.missed = shapes.missed.saturating_add(1);
+            return None;
+        };
+        shapes.missed = 0;
         let shape = shapes.use_at(at);
         let key = |(start, end): (usize, usize), place: u32| Key {
             text: text.get(start..end).unwrap_or_default(),
@@ -3192,6 +3235,42 @@ mod tests {
             assert!(read(&format!(r#"{{"k{key}":1}}"#)).1);
         }
         assert!(read(second).1);
+    }
+
+    #[test]
+    fn lines_of_no_shape_in_a_row_make_shapes_tried_and_kept_sparingly() {
+        // Whether the line was read by a shape, and its members as the
+        // byte walker finds them.
+        let shaped = |text: &str| {
+            let before = SHAPED.get();
+            let mut handed = Vec::new();
+            drop(
+                line(text, |key, (start, end)| {
+                    handed.push((
+                        key.text.to_owned(),
+                        text[start as usize..end as usize].to_owned(),
+                        false,
+                    ));
+                })
+                .unwrap(),
+            );
+            assert_eq!(Some(handed), walked(text), "{text}");
+            SHAPED.get() > before
+        };
+        let own_keys = |i: usize| format!(r#"{{"a{i}":1,"b":"x"}}"#);
+        for i in 0..SHAPES_MISSED as usize {
+            assert!(!shaped(&own_keys(i)));
+        }
+        // Shapes are now kept one line in eight: a kind of line that comes
+        // back is not kept at once, but read by its shape within that many
+        // lines, and all its lines after.
+        let kind = |v: usize| format!(r#"{{"ts":"{v}","status":{v}}}"#);
+        let by_tape = (0..=SHAPES_KEPT).filter(|&v| !shaped(&kind(v))).count();
+        assert!((2..=SHAPES_KEPT).contains(&by_tape), "{by_tape}");
+        assert!((0..4).all(|v| shaped(&kind(v))));
+        // Read by a shape again: another kind is kept and read again at once.
+        assert!(!shaped(&own_keys(1000)));
+        assert!(shaped(&own_keys(1000).replace("\"x\"", "\"y\"")));
     }
 
     #[test]
