@@ -14,6 +14,9 @@
 //!
 //! `FAULTLINE_BENCH_CORPUS=PATH` writes the corpus to PATH as well (for
 //! `wc -l`, or `faultline analyze`, on the same bytes).
+//!
+//! A second group reads OpenTelemetry GenAI lines alone (about 16 MiB of
+//! flattened spans and OTLP exports), which are flattened per span.
 
 use std::borrow::Cow;
 
@@ -98,6 +101,42 @@ fn corpus(target_bytes: usize) -> Vec<u8> {
                 (ts + latency) / 1000,
                 (ts + latency) % 1000,
                 prompt + completion
+            ),
+        };
+    }
+    out
+}
+
+/// OpenTelemetry GenAI lines, one call each: flattened spans with their
+/// attributes nested or at the top level, and OTLP exports (a collector's
+/// file exporter) of a GenAI span with its HTTP child span.
+fn otel_corpus(target_bytes: usize) -> Vec<u8> {
+    use std::io::Write;
+    let mut rng = Rng(0x2545_F491_4F6C_DD1D);
+    let mut out = Vec::with_capacity(target_bytes + 4096);
+    let mut ns: u64 = 1_741_046_400_000_000_000;
+    while out.len() < target_bytes {
+        ns += rng.below(40) * 1_000_000;
+        let end = ns + (200 + rng.below(4000)) * 1_000_000;
+        let (provider, host, model) = PROVIDERS[rng.below(4) as usize];
+        let service = SERVICES[rng.below(5) as usize];
+        let (trace, span) = (rng.next(), rng.next());
+        let (input, output) = (rng.below(20_000), rng.below(1500));
+        let status = if rng.below(100) < 5 { 429 } else { 200 };
+        let _ = match rng.below(3) {
+            0 => writeln!(
+                out,
+                r#"{{"name":"chat {model}","trace_id":"{trace:032x}","span_id":"{span:016x}","start_time":{ns},"end_time":{end},"status":{{"status_code":"{}"}},"attributes":{{"gen_ai.operation.name":"chat","gen_ai.provider.name":"{provider}","gen_ai.request.model":"{model}","gen_ai.request.max_tokens":1024,"server.address":"{host}","http.response.status_code":{status},"gen_ai.usage.input_tokens":{input},"gen_ai.usage.output_tokens":{output}}},"resource":{{"service.name":"{service}"}}}}"#,
+                if status == 200 { "OK" } else { "ERROR" }
+            ),
+            1 => writeln!(
+                out,
+                r#"{{"name":"chat {model}","start_time":{ns},"end_time":{end},"gen_ai.system":"{provider}","gen_ai.request.model":"{model}","gen_ai.response.model":"{model}","gen_ai.usage.input_tokens":{input},"gen_ai.usage.output_tokens":{output},"gen_ai.response.id":"resp_{span:016x}","http.response.status_code":{status},"service.name":"{service}"}}"#
+            ),
+            _ => writeln!(
+                out,
+                r#"{{"resourceSpans":[{{"resource":{{"attributes":[{{"key":"service.name","value":{{"stringValue":"{service}"}}}}]}},"scopeSpans":[{{"scope":{{"name":"opentelemetry.instrumentation.openai"}},"spans":[{{"traceId":"{trace:032x}","spanId":"{span:016x}","name":"chat {model}","kind":3,"startTimeUnixNano":"{ns}","endTimeUnixNano":"{end}","attributes":[{{"key":"gen_ai.operation.name","value":{{"stringValue":"chat"}}}},{{"key":"gen_ai.provider.name","value":{{"stringValue":"{provider}"}}}},{{"key":"gen_ai.request.model","value":{{"stringValue":"{model}"}}}},{{"key":"gen_ai.usage.input_tokens","value":{{"intValue":"{input}"}}}},{{"key":"gen_ai.usage.output_tokens","value":{{"intValue":"{output}"}}}}],"status":{{}}}},{{"traceId":"{trace:032x}","spanId":"{:016x}","parentSpanId":"{span:016x}","name":"POST","kind":3,"startTimeUnixNano":"{ns}","endTimeUnixNano":"{end}","attributes":[{{"key":"http.request.method","value":{{"stringValue":"POST"}}}},{{"key":"server.address","value":{{"stringValue":"{host}"}}}},{{"key":"http.response.status_code","value":{{"intValue":"{status}"}}}}],"status":{{}}}}]}}]}}]}}"#,
+                span ^ 1
             ),
         };
     }
@@ -292,6 +331,50 @@ fn bench_ingest(c: &mut Criterion) {
             });
         });
     }
+    group.finish();
+
+    // OpenTelemetry lines apart: they are flattened per span before they
+    // are read, and a log of them alone is read at this rate.
+    let otel = otel_corpus(16 << 20);
+    let mut group = c.benchmark_group("ingest_otel");
+    group.throughput(Throughput::Bytes(otel.len() as u64));
+    group.sample_size(10);
+    group.bench_function("serde_json_validate_1t", |b| {
+        b.iter(|| {
+            otel.split(|&byte| byte == b'\n')
+                .filter(|line| !line.is_empty())
+                .filter(|line| serde_json::from_slice::<IgnoredAny>(line).is_ok())
+                .count()
+        });
+    });
+    let ingester = Ingester::new(IngestOptions {
+        threads: 1,
+        ..IngestOptions::default()
+    })
+    .unwrap();
+    let (mut records, mut bad) = (0usize, 0usize);
+    ingester.ingest_bytes("bench-otel", &otel, &mut |batch| {
+        records += batch.records.len();
+        bad += batch.bad_lines.len();
+    });
+    let lines = otel
+        .split(|&byte| byte == b'\n')
+        .filter(|l| !l.is_empty())
+        .count();
+    assert_eq!(
+        (records, bad),
+        (lines, 0),
+        "one call per OpenTelemetry line"
+    );
+    group.bench_function("parse_normalize_1t", |b| {
+        b.iter(|| {
+            let mut records = 0usize;
+            ingester.ingest_bytes("bench-otel", &otel, &mut |batch| {
+                records += batch.records.len();
+            });
+            records
+        });
+    });
     group.finish();
 }
 
