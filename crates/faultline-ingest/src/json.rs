@@ -1030,6 +1030,14 @@ struct Escapes {
     unicode: bool,
 }
 
+/// The line being worked on as one value, when `text` is that line: it was
+/// read as valid JSON, and its tokens serve [`members_of`] and [`items_of`].
+pub(crate) fn line_value(text: &str) -> Option<Raw<'_>> {
+    let (_, len) = ACTIVE.get();
+    let value = text.trim_matches([' ', '\t', '\r', '\n']);
+    (offset_in_line(text) == Some(0) && text.len() == len).then_some(Raw(value))
+}
+
 /// Whether `text` is a slice of the line being worked on (see [`line`])
 /// and that line holds no backslash, so `text` holds no escape.
 pub(crate) fn in_line_without_escapes(text: &str) -> bool {

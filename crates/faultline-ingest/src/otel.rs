@@ -3,16 +3,26 @@
 //!
 //! Each span or log record is flattened into one JSON object of attribute keys
 //! and then read with the same field rules as the other formats.
+//!
+//! The flat object is written from the texts of the line's own values, read
+//! from the line's tokens as nested objects of the other formats are: no tree
+//! of values is built, so a line nested at any depth is read, and only what
+//! an OTLP export encodes (`{"intValue": "310"}`, arrays of such values) is
+//! written anew. Keys keep the order of a map built from the span: the
+//! span's own keys, then its attributes; a key met again takes the new value
+//! in the old place.
 
-use serde_json::{Map, Value};
+use std::borrow::Cow;
+use std::collections::HashMap;
 
+use crate::json::{self, Key, Raw};
 use crate::normalize::{
     base_record, common, error_value, finish, message, set_if_none, timestamp, ts_of, Ctx, Origin,
     Rejection,
 };
 use crate::quarantine::Reason;
 use crate::record::{Format, Record};
-use crate::view::{Obj, F};
+use crate::view::{as_str, Obj, F};
 
 pub(crate) fn normalize(
     text: &str,
@@ -20,50 +30,19 @@ pub(crate) fn normalize(
     ctx: &Ctx<'_>,
     out: &mut Vec<Record>,
 ) -> Result<(), Rejection> {
-    // The line already scanned as valid JSON; building it as a tree can still
-    // meet nesting past serde_json's recursion limit, or a lone surrogate escape.
-    let value: Value = serde_json::from_str(text).map_err(|e| {
-        let detail = e.to_string();
-        Rejection {
-            reason: if detail.starts_with("recursion limit exceeded") {
-                Reason::TooDeep
-            } else {
-                Reason::InvalidJson
-            },
-            detail: Some(detail),
-        }
-    })?;
-    let mut items = Vec::new();
-    if let Some(resources) = value.get("resourceSpans").and_then(Value::as_array) {
-        for resource in resources {
-            let service = resource_service(resource);
-            for scope in
-                array(resource, "scopeSpans").chain(array(resource, "instrumentationLibrarySpans"))
-            {
-                for span in array(scope, "spans") {
-                    items.push(flatten(span, service.as_ref()));
-                }
-            }
-        }
-    } else if let Some(resources) = value.get("resourceLogs").and_then(Value::as_array) {
-        for resource in resources {
-            let service = resource_service(resource);
-            for scope in array(resource, "scopeLogs") {
-                for log in array(scope, "logRecords") {
-                    items.push(flatten(log, service.as_ref()));
-                }
-            }
-        }
-    } else {
-        items.push(flatten(&value, None));
-    }
-    let items = keep_gen_ai(items);
+    // The line being worked on, read as valid JSON, whose tokens are kept;
+    // any other text is scanned here.
+    let line = match json::line_value(text) {
+        Some(line) => line,
+        None => Raw::parse(text).map_err(|_| Rejection::from(Reason::InvalidJson))?,
+    };
+    let items = items(line);
     if items.is_empty() {
         return Err(Reason::NotACall.into());
     }
     let start = out.len();
-    for item in items {
-        match record(&item, origin, ctx) {
+    for item in &items {
+        match record(item, origin, ctx) {
             Ok(rec) => out.push(rec),
             Err(reason) => {
                 // One bad span rejects the line, so nothing is half-counted.
@@ -75,171 +54,417 @@ pub(crate) fn normalize(
     Ok(())
 }
 
+/// The GenAI spans or log records of a line, flattened: those of an OTLP
+/// export, or the line itself.
+fn items(line: Raw<'_>) -> Vec<Flat<'_>> {
+    let mut items = Vec::new();
+    let [spans, logs] = named(line, ["resourceSpans", "resourceLogs"]);
+    if let Some(resources) = spans.filter(|r| is_array(*r)) {
+        each_item(resources, |resource| {
+            let service = resource_service(resource);
+            let [scope_spans, library_spans] =
+                named(resource, ["scopeSpans", "instrumentationLibrarySpans"]);
+            for scopes in [scope_spans, library_spans].into_iter().flatten() {
+                each_item(scopes, |scope| {
+                    if let [Some(spans)] = named(scope, ["spans"]) {
+                        each_item(spans, |span| items.push(flatten(span, service.as_ref())));
+                    }
+                });
+            }
+        });
+    } else if let Some(resources) = logs.filter(|r| is_array(*r)) {
+        each_item(resources, |resource| {
+            let service = resource_service(resource);
+            if let [Some(scopes)] = named(resource, ["scopeLogs"]) {
+                each_item(scopes, |scope| {
+                    if let [Some(logs)] = named(scope, ["logRecords"]) {
+                        each_item(logs, |log| items.push(flatten(log, service.as_ref())));
+                    }
+                });
+            }
+        });
+    } else {
+        items.push(flatten(line, None));
+    }
+    keep_gen_ai(items)
+}
+
+/// A span or log record flattened: keys, decoded, and the JSON text of their
+/// values, in the order a map built from the span keeps them.
+#[derive(Debug)]
+struct Flat<'a> {
+    entries: Vec<(Cow<'a, str>, Cow<'a, str>)>,
+}
+
+impl<'a> Flat<'a> {
+    fn position(&self, key: &str) -> Option<usize> {
+        self.entries.iter().position(|(k, _)| k == key)
+    }
+
+    fn get(&self, key: &str) -> Option<&str> {
+        self.position(key).map(|at| &*self.entries[at].1)
+    }
+
+    /// Sets `key` to `value`: in its place when the key is there already.
+    fn insert(&mut self, key: Cow<'a, str>, value: Cow<'a, str>) {
+        match self.position(&key) {
+            Some(at) => self.entries[at].1 = value,
+            None => self.entries.push((key, value)),
+        }
+    }
+
+    /// Sets `key` to `value` unless the key is there already.
+    fn or_insert(&mut self, key: &'static str, value: Cow<'a, str>) {
+        if self.position(key).is_none() {
+            self.entries.push((Cow::Borrowed(key), value));
+        }
+    }
+
+    fn remove(&mut self, key: &str) {
+        if let Some(at) = self.position(key) {
+            self.entries.remove(at);
+        }
+    }
+
+    fn is_gen_ai(&self) -> bool {
+        self.entries.iter().any(|(k, _)| k.starts_with("gen_ai."))
+    }
+
+    /// The value of `key` when it is a JSON string, decoded.
+    fn str(&self, key: &str) -> Option<Cow<'_, str>> {
+        string(self.get(key)?)
+    }
+
+    /// The object of the flat keys, read as a scan of its JSON text would
+    /// read it, handed to `read`. Its text is the values one after the
+    /// other, which each key's field takes its range of: the keys need not
+    /// be written out and read again.
+    fn read<R>(&self, read: impl FnOnce(&Obj<'_>) -> R) -> R {
+        let mut text = String::with_capacity(self.entries.iter().map(|(_, v)| v.len()).sum());
+        let mut spans = Vec::with_capacity(self.entries.len());
+        for (_, value) in &self.entries {
+            let start = text.len();
+            text.push_str(value);
+            spans.push((start, text.len()));
+        }
+        let mut obj = Obj::empty(&text);
+        for ((key, _), (start, end)) in self.entries.iter().zip(spans) {
+            // A value's range fits when the line's length does.
+            if let (Ok(start), Ok(end)) = (u32::try_from(start), u32::try_from(end)) {
+                obj.put(key, (start, end));
+            }
+        }
+        read(&obj)
+    }
+
+    /// The flat object as JSON text.
+    #[cfg(test)]
+    fn text(&self) -> String {
+        let len = self
+            .entries
+            .iter()
+            .map(|(k, v)| k.len() + v.len() + 4)
+            .sum::<usize>();
+        let mut text = String::with_capacity(len + 2);
+        text.push('{');
+        for (i, (key, value)) in self.entries.iter().enumerate() {
+            if i > 0 {
+                text.push(',');
+            }
+            if key.bytes().any(|b| b == b'"' || b == b'\\' || b < 0x20) {
+                // A decoded key holding a quote, a backslash or a control
+                // character is written escaped again.
+                text.push_str(&serde_json::Value::from(&**key).to_string());
+            } else {
+                text.push('"');
+                text.push_str(key);
+                text.push('"');
+            }
+            text.push(':');
+            text.push_str(value);
+        }
+        text.push('}');
+        text
+    }
+}
+
+/// `text`, a JSON value's text, decoded when it is a string.
+fn string(text: &str) -> Option<Cow<'_, str>> {
+    if text.starts_with('"') {
+        as_str(Raw::parse(text).ok()?)
+    } else {
+        None
+    }
+}
+
+/// A raw value's text decoded when it is a string.
+fn raw_string(raw: Raw<'_>) -> Option<Cow<'_, str>> {
+    if raw.get().starts_with('"') {
+        as_str(raw)
+    } else {
+        None
+    }
+}
+
+fn is_array(raw: Raw<'_>) -> bool {
+    raw.get().starts_with('[')
+}
+
+/// A key decoded; `None` when its escapes make no text (a lone surrogate).
+fn key_text(key: Key<'_>) -> Option<Cow<'_, str>> {
+    if key.escaped {
+        serde_json::from_str::<String>(&format!("\"{}\"", key.text))
+            .ok()
+            .map(Cow::Owned)
+    } else {
+        Some(Cow::Borrowed(key.text))
+    }
+}
+
+/// Hands out the members of `raw` (none when it is not an object), from
+/// the line's tokens when it is part of the line being worked on, else
+/// scanned on its own (a line read by a flat shape keeps no tokens).
+///
+/// A scan that gives up part way hands out the members before the break
+/// again ([`json::object`]): each reader here keeps the last value of a
+/// key, which the same member given twice does not change.
+fn each_member<'a>(raw: Raw<'a>, mut member: impl FnMut(Cow<'a, str>, Raw<'a>)) {
+    let mut take = |key: Key<'a>, value: Raw<'a>| {
+        if let Some(key) = key_text(key) {
+            member(key, value);
+        }
+    };
+    if !json::members_of(raw, &mut take) && raw.get().starts_with('{') {
+        // Valid, so the scan cannot fail.
+        let _ = json::object(raw.get(), take);
+    }
+}
+
+/// Hands out the elements of `raw` (none when it is not an array).
+fn each_item<'a>(raw: Raw<'a>, mut item: impl FnMut(Raw<'a>)) {
+    let from_tokens = json::items_of(raw, |value| {
+        item(value);
+        true
+    });
+    if !from_tokens {
+        for value in raw.items() {
+            item(value);
+        }
+    }
+}
+
+/// The values of `raw`'s members named `names` (the last of a name, as a
+/// map built from the object keeps it); nothing when `raw` is not an object.
+fn named<'a, const N: usize>(raw: Raw<'a>, names: [&str; N]) -> [Option<Raw<'a>>; N] {
+    let mut found = [None; N];
+    each_member(raw, |key, value| {
+        if let Some(at) = names.iter().position(|name| *name == key) {
+            found[at] = Some(value);
+        }
+    });
+    found
+}
+
+/// The `service.name` of an OTLP resource.
+fn resource_service(resource: Raw<'_>) -> Option<Cow<'_, str>> {
+    let [Some(inner)] = named(resource, ["resource"]) else {
+        return None;
+    };
+    let [Some(attrs)] = named(inner, ["attributes"]) else {
+        return None;
+    };
+    let mut service = None;
+    attr_list(attrs, |key, value| {
+        if key == "service.name" {
+            service = Some(value);
+        }
+    });
+    service
+}
+
+/// Hands out OTLP attributes, `[{"key": k, "value": {"stringValue": v}}]`,
+/// as keys and plain JSON values; an object's members as they are.
+fn attr_list<'a>(attrs: Raw<'a>, mut attr: impl FnMut(Cow<'a, str>, Cow<'a, str>)) {
+    if attrs.get().starts_with('{') {
+        each_member(attrs, |key, value| attr(key, Cow::Borrowed(value.get())));
+    } else if is_array(attrs) {
+        each_item(attrs, |item| {
+            if let [Some(key), Some(value)] = named(item, ["key", "value"]) {
+                if let Some(key) = raw_string(key) {
+                    attr(key, any_value(value));
+                }
+            }
+        });
+    }
+}
+
+/// An OTLP `AnyValue` as plain JSON text.
+fn any_value(value: Raw<'_>) -> Cow<'_, str> {
+    if !value.get().starts_with('{') {
+        return Cow::Borrowed(value.get());
+    }
+    let [string_value, bool_value, double_value, int_value, array_value] = named(
+        value,
+        [
+            "stringValue",
+            "boolValue",
+            "doubleValue",
+            "intValue",
+            "arrayValue",
+        ],
+    );
+    if let Some(v) = string_value.or(bool_value).or(double_value) {
+        return Cow::Borrowed(v.get());
+    }
+    if let Some(v) = int_value {
+        // int64 travels as a string in OTLP JSON.
+        return match raw_string(v).and_then(|s| s.parse::<i64>().ok()) {
+            Some(n) => Cow::Owned(n.to_string()),
+            None => Cow::Borrowed(v.get()),
+        };
+    }
+    if let Some([Some(values)]) = array_value.map(|a| named(a, ["values"])) {
+        if is_array(values) {
+            let mut text = String::from("[");
+            each_item(values, |v| {
+                if text.len() > 1 {
+                    text.push(',');
+                }
+                text.push_str(&any_value(v));
+            });
+            text.push(']');
+            return Cow::Owned(text);
+        }
+    }
+    Cow::Borrowed(value.get())
+}
+
+/// One span or log record as a flat object of attribute keys.
+fn flatten<'a>(item: Raw<'a>, service: Option<&Cow<'a, str>>) -> Flat<'a> {
+    // A span has a dozen or two keys: room for them from the start.
+    let mut flat = Flat {
+        entries: Vec::with_capacity(24),
+    };
+    let (mut attributes, mut status, mut events, mut body) = (None, None, None, None);
+    each_member(item, |key, value| match &*key {
+        "attributes" => attributes = Some(value),
+        "status" => status = Some(value),
+        "events" => events = Some(value),
+        "body" => body = Some(value),
+        "resource" => {}
+        _ => flat.insert(key, Cow::Borrowed(value.get())),
+    });
+    if let Some(attrs) = attributes {
+        attr_list(attrs, |key, value| flat.insert(key, value));
+    }
+    if let Some(service) = service {
+        flat.or_insert("service.name", service.clone());
+    }
+    if let Some(status) = status {
+        let [code, status_code, message, description] =
+            named(status, ["code", "status_code", "message", "description"]);
+        let is_error = match code.or(status_code) {
+            Some(code) if code.get().starts_with('"') => {
+                raw_string(code).is_some_and(|c| c.ends_with("ERROR"))
+            }
+            // STATUS_CODE_ERROR is 2.
+            Some(code) if code.get().starts_with(|c: char| c.is_ascii_digit()) => code.get() == "2",
+            _ => raw_string(status).is_some_and(|s| s.ends_with("ERROR")),
+        };
+        if is_error {
+            flat.insert(Cow::Borrowed("otel.status_error"), Cow::Borrowed("true"));
+        }
+        if let Some(msg) = message.or(description) {
+            flat.insert(Cow::Borrowed("status_message"), Cow::Borrowed(msg.get()));
+        }
+    }
+    if flat
+        .str("status_code")
+        .is_some_and(|s| s.ends_with("ERROR"))
+    {
+        flat.remove("status_code");
+        flat.insert(Cow::Borrowed("otel.status_error"), Cow::Borrowed("true"));
+    }
+    if let Some(events) = events {
+        each_item(events, |event| {
+            let [name, attrs] = named(event, ["name", "attributes"]);
+            let name = name.and_then(raw_string);
+            if !matches!(
+                name.as_deref(),
+                Some("exception" | "gen_ai.client.operation.exception")
+            ) {
+                return;
+            }
+            let (mut kind, mut msg) = (None, None);
+            if let Some(attrs) = attrs {
+                attr_list(attrs, |key, value| match &*key {
+                    "exception.type" => kind = Some(value),
+                    "exception.message" => msg = Some(value),
+                    _ => {}
+                });
+            }
+            if let Some(kind) = kind {
+                flat.or_insert("exception.type", kind);
+            }
+            if let Some(msg) = msg {
+                flat.or_insert("error_message", msg);
+            }
+        });
+    }
+    if let Some(body) = body {
+        let body = any_value(body);
+        if body != "null" {
+            flat.or_insert("otel.body", body);
+        }
+    }
+    flat
+}
+
 /// Keeps the GenAI spans of an export. The GenAI span carries no HTTP status;
 /// when a child HTTP span has one, it is copied onto its parent.
-fn keep_gen_ai(items: Vec<Map<String, Value>>) -> Vec<Map<String, Value>> {
+fn keep_gen_ai(items: Vec<Flat<'_>>) -> Vec<Flat<'_>> {
     if items.len() == 1 {
         return items;
     }
-    let is_gen_ai = |item: &Map<String, Value>| item.keys().any(|k| k.starts_with("gen_ai."));
-    let mut child_status = std::collections::HashMap::new();
-    for item in items.iter().filter(|i| !is_gen_ai(i)) {
+    let mut child_status: HashMap<String, String> = HashMap::new();
+    for item in items.iter().filter(|i| !i.is_gen_ai()) {
         let status = item
             .get("http.response.status_code")
             .or_else(|| item.get("http.status_code"));
-        if let (Some(parent), Some(status)) =
-            (item.get("parentSpanId").and_then(Value::as_str), status)
-        {
-            child_status.insert(parent.to_owned(), status.clone());
+        if let (Some(parent), Some(status)) = (item.str("parentSpanId"), status) {
+            child_status.insert(parent.into_owned(), status.to_owned());
         }
     }
     items
         .into_iter()
-        .filter(is_gen_ai)
+        .filter(Flat::is_gen_ai)
         .map(|mut item| {
-            let span_id = item
-                .get("spanId")
-                .and_then(Value::as_str)
-                .map(str::to_owned);
-            if let Some(status) = span_id.and_then(|id| child_status.get(&id)) {
-                item.entry("http.response.status_code")
-                    .or_insert_with(|| status.clone());
+            let status = item
+                .str("spanId")
+                .and_then(|id| child_status.get(&*id))
+                .cloned();
+            if let Some(status) = status {
+                item.or_insert("http.response.status_code", Cow::Owned(status));
             }
             item
         })
         .collect()
 }
 
-fn array<'v>(value: &'v Value, key: &str) -> impl Iterator<Item = &'v Value> {
-    value
-        .get(key)
-        .and_then(Value::as_array)
-        .map(|a| a.iter())
-        .into_iter()
-        .flatten()
+fn record(item: &Flat<'_>, origin: &Origin<'_>, ctx: &Ctx<'_>) -> Result<Record, Reason> {
+    item.read(|obj| record_of(item, obj, origin, ctx))
 }
 
-fn resource_service(resource: &Value) -> Option<Value> {
-    let attrs = resource.get("resource")?.get("attributes")?;
-    attr_list(attrs).remove("service.name")
-}
-
-/// OTLP `[{"key": k, "value": {"stringValue": v}}]` (or an object map) to a map.
-fn attr_list(attrs: &Value) -> Map<String, Value> {
-    match attrs {
-        Value::Object(map) => map.clone(),
-        Value::Array(items) => items
-            .iter()
-            .filter_map(|item| {
-                let key = item.get("key")?.as_str()?;
-                Some((key.to_owned(), any_value(item.get("value")?)))
-            })
-            .collect(),
-        _ => Map::new(),
-    }
-}
-
-/// An OTLP `AnyValue` to plain JSON.
-fn any_value(value: &Value) -> Value {
-    let Some(obj) = value.as_object() else {
-        return value.clone();
-    };
-    for key in ["stringValue", "boolValue", "doubleValue"] {
-        if let Some(v) = obj.get(key) {
-            return v.clone();
-        }
-    }
-    if let Some(v) = obj.get("intValue") {
-        // int64 travels as a string in OTLP JSON.
-        return v
-            .as_str()
-            .and_then(|s| s.parse::<i64>().ok())
-            .map_or_else(|| v.clone(), Value::from);
-    }
-    if let Some(values) = obj
-        .get("arrayValue")
-        .and_then(|a| a.get("values"))
-        .and_then(Value::as_array)
-    {
-        return Value::Array(values.iter().map(any_value).collect());
-    }
-    value.clone()
-}
-
-/// One span or log record as a flat object of attribute keys.
-fn flatten(item: &Value, service: Option<&Value>) -> Map<String, Value> {
-    let mut flat = Map::new();
-    if let Some(obj) = item.as_object() {
-        for (key, value) in obj {
-            match key.as_str() {
-                "attributes" | "status" | "events" | "body" | "resource" => {}
-                _ => {
-                    flat.insert(key.clone(), value.clone());
-                }
-            }
-        }
-    }
-    if let Some(attrs) = item.get("attributes") {
-        for (key, value) in attr_list(attrs) {
-            flat.insert(key, value);
-        }
-    }
-    if let Some(service) = service {
-        flat.entry("service.name")
-            .or_insert_with(|| service.clone());
-    }
-    if let Some(status) = item.get("status") {
-        let code = status.get("code").or_else(|| status.get("status_code"));
-        let is_error = match code {
-            Some(Value::Number(n)) => n.as_u64() == Some(2),
-            Some(Value::String(s)) => s.ends_with("ERROR"),
-            _ => status.as_str().is_some_and(|s| s.ends_with("ERROR")),
-        };
-        if is_error {
-            flat.insert("otel.status_error".into(), Value::Bool(true));
-        }
-        if let Some(msg) = status.get("message").or_else(|| status.get("description")) {
-            flat.insert("status_message".into(), msg.clone());
-        }
-    }
-    if flat
-        .get("status_code")
-        .and_then(Value::as_str)
-        .is_some_and(|s| s.ends_with("ERROR"))
-    {
-        flat.remove("status_code");
-        flat.insert("otel.status_error".into(), Value::Bool(true));
-    }
-    for event in array(item, "events") {
-        if event.get("name").and_then(Value::as_str) == Some("exception")
-            || event.get("name").and_then(Value::as_str)
-                == Some("gen_ai.client.operation.exception")
-        {
-            let attrs = event.get("attributes").map(attr_list).unwrap_or_default();
-            if let Some(kind) = attrs.get("exception.type") {
-                flat.entry("exception.type").or_insert_with(|| kind.clone());
-            }
-            if let Some(msg) = attrs.get("exception.message") {
-                flat.entry("error_message").or_insert_with(|| msg.clone());
-            }
-        }
-    }
-    if let Some(body) = item.get("body") {
-        let body = any_value(body);
-        if !body.is_null() {
-            flat.entry("otel.body").or_insert(body);
-        }
-    }
-    flat
-}
-
-fn record(item: &Map<String, Value>, origin: &Origin<'_>, ctx: &Ctx<'_>) -> Result<Record, Reason> {
-    let text = serde_json::to_string(item).map_err(|_| Reason::InvalidJson)?;
-    let obj = Obj::parse(&text).map_err(|_| Reason::InvalidJson)?;
+fn record_of(
+    item: &Flat<'_>,
+    obj: &Obj<'_>,
+    origin: &Origin<'_>,
+    ctx: &Ctx<'_>,
+) -> Result<Record, Reason> {
     let mut rec = base_record(origin);
     rec.format = Some(Format::OtelGenAi);
-    rec.ts_ms = timestamp(&obj, &[F::StartTime, F::Ts])?;
-    common(&obj, ctx, &mut rec);
+    rec.ts_ms = timestamp(obj, &[F::StartTime, F::Ts])?;
+    common(obj, ctx, &mut rec);
     if let (Some(start), Some(end)) = (obj.get(F::StartTime), obj.get(F::EndTime)) {
         if let (Ok(start), Ok(end)) = (ts_of(start), ts_of(end)) {
             if end >= start {
@@ -249,7 +474,7 @@ fn record(item: &Map<String, Value>, origin: &Origin<'_>, ctx: &Ctx<'_>) -> Resu
     }
     set_if_none(
         &mut rec.error_type,
-        obj.str(F::ErrorType).map(std::borrow::Cow::into_owned),
+        obj.str(F::ErrorType).map(Cow::into_owned),
     );
     if let Some(msg) = obj.str(F::Message) {
         set_if_none(&mut rec.error_message, message(&msg));
@@ -257,9 +482,7 @@ fn record(item: &Map<String, Value>, origin: &Origin<'_>, ctx: &Ctx<'_>) -> Resu
     if let Some(raw) = obj.get(F::Error) {
         error_value(raw, &mut rec);
     }
-    let status_error = item
-        .get("otel.status_error")
-        .is_some_and(|v| v == &Value::Bool(true));
+    let status_error = item.get("otel.status_error") == Some("true");
     if status_error && rec.error_type.is_none() && rec.error_message.is_none() {
         rec.error_type = Some("_OTHER".to_owned());
     }
@@ -267,6 +490,478 @@ fn record(item: &Map<String, Value>, origin: &Origin<'_>, ctx: &Ctx<'_>) -> Resu
         // A span that ended without an error status is a successful call.
         rec.http_status = Some(200);
     }
-    finish(&obj, &mut rec)?;
+    finish(obj, &mut rec)?;
     Ok(rec)
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{Map, Value};
+
+    use super::*;
+    use crate::testing::draws;
+
+    /// The reading this module replaced, which built each line as a tree of
+    /// values and each span as a map: the flat objects it made are the ones
+    /// the test holds the text-built ones to.
+    mod tree {
+        use serde_json::{Map, Value};
+
+        pub(super) fn items(text: &str) -> Vec<Map<String, Value>> {
+            let value: Value = serde_json::from_str(text).unwrap();
+            let mut items = Vec::new();
+            if let Some(resources) = value.get("resourceSpans").and_then(Value::as_array) {
+                for resource in resources {
+                    let service = resource_service(resource);
+                    for scope in array(resource, "scopeSpans")
+                        .chain(array(resource, "instrumentationLibrarySpans"))
+                    {
+                        for span in array(scope, "spans") {
+                            items.push(flatten(span, service.as_ref()));
+                        }
+                    }
+                }
+            } else if let Some(resources) = value.get("resourceLogs").and_then(Value::as_array) {
+                for resource in resources {
+                    let service = resource_service(resource);
+                    for scope in array(resource, "scopeLogs") {
+                        for log in array(scope, "logRecords") {
+                            items.push(flatten(log, service.as_ref()));
+                        }
+                    }
+                }
+            } else {
+                items.push(flatten(&value, None));
+            }
+            keep_gen_ai(items)
+        }
+
+        /// Keeps the GenAI spans of an export. The GenAI span carries no HTTP status;
+        /// when a child HTTP span has one, it is copied onto its parent.
+        fn keep_gen_ai(items: Vec<Map<String, Value>>) -> Vec<Map<String, Value>> {
+            if items.len() == 1 {
+                return items;
+            }
+            let is_gen_ai =
+                |item: &Map<String, Value>| item.keys().any(|k| k.starts_with("gen_ai."));
+            let mut child_status = std::collections::HashMap::new();
+            for item in items.iter().filter(|i| !is_gen_ai(i)) {
+                let status = item
+                    .get("http.response.status_code")
+                    .or_else(|| item.get("http.status_code"));
+                if let (Some(parent), Some(status)) =
+                    (item.get("parentSpanId").and_then(Value::as_str), status)
+                {
+                    child_status.insert(parent.to_owned(), status.clone());
+                }
+            }
+            items
+                .into_iter()
+                .filter(is_gen_ai)
+                .map(|mut item| {
+                    let span_id = item
+                        .get("spanId")
+                        .and_then(Value::as_str)
+                        .map(str::to_owned);
+                    if let Some(status) = span_id.and_then(|id| child_status.get(&id)) {
+                        item.entry("http.response.status_code")
+                            .or_insert_with(|| status.clone());
+                    }
+                    item
+                })
+                .collect()
+        }
+
+        fn array<'v>(value: &'v Value, key: &str) -> impl Iterator<Item = &'v Value> {
+            value
+                .get(key)
+                .and_then(Value::as_array)
+                .map(|a| a.iter())
+                .into_iter()
+                .flatten()
+        }
+
+        fn resource_service(resource: &Value) -> Option<Value> {
+            let attrs = resource.get("resource")?.get("attributes")?;
+            attr_list(attrs).remove("service.name")
+        }
+
+        /// OTLP `[{"key": k, "value": {"stringValue": v}}]` (or an object map) to a map.
+        fn attr_list(attrs: &Value) -> Map<String, Value> {
+            match attrs {
+                Value::Object(map) => map.clone(),
+                Value::Array(items) => items
+                    .iter()
+                    .filter_map(|item| {
+                        let key = item.get("key")?.as_str()?;
+                        Some((key.to_owned(), any_value(item.get("value")?)))
+                    })
+                    .collect(),
+                _ => Map::new(),
+            }
+        }
+
+        /// An OTLP `AnyValue` to plain JSON.
+        fn any_value(value: &Value) -> Value {
+            let Some(obj) = value.as_object() else {
+                return value.clone();
+            };
+            for key in ["stringValue", "boolValue", "doubleValue"] {
+                if let Some(v) = obj.get(key) {
+                    return v.clone();
+                }
+            }
+            if let Some(v) = obj.get("intValue") {
+                // int64 travels as a string in OTLP JSON.
+                return v
+                    .as_str()
+                    .and_then(|s| s.parse::<i64>().ok())
+                    .map_or_else(|| v.clone(), Value::from);
+            }
+            if let Some(values) = obj
+                .get("arrayValue")
+                .and_then(|a| a.get("values"))
+                .and_then(Value::as_array)
+            {
+                return Value::Array(values.iter().map(any_value).collect());
+            }
+            value.clone()
+        }
+
+        /// One span or log record as a flat object of attribute keys.
+        fn flatten(item: &Value, service: Option<&Value>) -> Map<String, Value> {
+            let mut flat = Map::new();
+            if let Some(obj) = item.as_object() {
+                for (key, value) in obj {
+                    match key.as_str() {
+                        "attributes" | "status" | "events" | "body" | "resource" => {}
+                        _ => {
+                            flat.insert(key.clone(), value.clone());
+                        }
+                    }
+                }
+            }
+            if let Some(attrs) = item.get("attributes") {
+                for (key, value) in attr_list(attrs) {
+                    flat.insert(key, value);
+                }
+            }
+            if let Some(service) = service {
+                flat.entry("service.name")
+                    .or_insert_with(|| service.clone());
+            }
+            if let Some(status) = item.get("status") {
+                let code = status.get("code").or_else(|| status.get("status_code"));
+                let is_error = match code {
+                    Some(Value::Number(n)) => n.as_u64() == Some(2),
+                    Some(Value::String(s)) => s.ends_with("ERROR"),
+                    _ => status.as_str().is_some_and(|s| s.ends_with("ERROR")),
+                };
+                if is_error {
+                    flat.insert("otel.status_error".into(), Value::Bool(true));
+                }
+                if let Some(msg) = status.get("message").or_else(|| status.get("description")) {
+                    flat.insert("status_message".into(), msg.clone());
+                }
+            }
+            if flat
+                .get("status_code")
+                .and_then(Value::as_str)
+                .is_some_and(|s| s.ends_with("ERROR"))
+            {
+                flat.shift_remove("status_code");
+                flat.insert("otel.status_error".into(), Value::Bool(true));
+            }
+            for event in array(item, "events") {
+                if event.get("name").and_then(Value::as_str) == Some("exception")
+                    || event.get("name").and_then(Value::as_str)
+                        == Some("gen_ai.client.operation.exception")
+                {
+                    let attrs = event.get("attributes").map(attr_list).unwrap_or_default();
+                    if let Some(kind) = attrs.get("exception.type") {
+                        flat.entry("exception.type").or_insert_with(|| kind.clone());
+                    }
+                    if let Some(msg) = attrs.get("exception.message") {
+                        flat.entry("error_message").or_insert_with(|| msg.clone());
+                    }
+                }
+            }
+            if let Some(body) = item.get("body") {
+                let body = any_value(body);
+                if !body.is_null() {
+                    flat.entry("otel.body").or_insert(body);
+                }
+            }
+            flat
+        }
+    }
+
+    /// Builds OTel-like lines from a seed: spans alone or in OTLP exports,
+    /// keys in any order, met twice, escaped, attributes as objects or
+    /// OTLP lists with every kind of value, malformed parts among them.
+    struct Gen<F: FnMut(u64) -> u64> {
+        draw: F,
+    }
+
+    impl<F: FnMut(u64) -> u64> Gen<F> {
+        fn pick<'s>(&mut self, of: &[&'s str]) -> &'s str {
+            of[(self.draw)(of.len() as u64) as usize]
+        }
+
+        fn chance(&mut self, in_ten: u64) -> bool {
+            (self.draw)(10) < in_ten
+        }
+
+        fn key(&mut self) -> &'static str {
+            self.pick(&[
+                r#""gen_ai.system""#,
+                r#""gen_ai.provider.name""#,
+                r#""gen_ai.request.model""#,
+                r#""gen_ai.usage.input_tokens""#,
+                r#""gen_ai.usage.output_tokens""#,
+                r#""http.response.status_code""#,
+                r#""http.status_code""#,
+                r#""error.type""#,
+                r#""server.address""#,
+                r#""service.name""#,
+                r#""status_code""#,
+                r#""model""#,
+                r#""llm.provider""#,
+                r#""gen_ai.\u0073ystem""#,
+                r#""we\"ird""#,
+                r#""spanId""#,
+            ])
+        }
+
+        fn scalar(&mut self) -> String {
+            self.pick(&[
+                r#""openai""#,
+                r#""caf\u00e9""#,
+                r#""a\"b""#,
+                "429",
+                "504",
+                "1.5e2",
+                "-3",
+                "true",
+                "null",
+                r#""STATUS_CODE_ERROR""#,
+                r#""ERROR""#,
+                r#""s1""#,
+                "{}",
+                r#"{"x":[1,{"y":null}]}"#,
+            ])
+            .to_owned()
+        }
+
+        fn any_value(&mut self, depth: u32) -> String {
+            match (self.draw)(if depth > 1 { 9 } else { 10 }) {
+                0 => format!(r#"{{"stringValue":{}}}"#, self.scalar()),
+                1 => format!(
+                    r#"{{"intValue":"{}"}}"#,
+                    self.pick(&["310", "-7", "x1", ""])
+                ),
+                2 => r#"{"intValue":42}"#.to_owned(),
+                3 => format!(r#"{{"boolValue":{}}}"#, self.pick(&["true", "false"])),
+                4 => r#"{"doubleValue":0.25}"#.to_owned(),
+                5 => r#"{"intValue":"5","stringValue":"both"}"#.to_owned(),
+                6 => r#"{"kvlistValue":{"values":[]}}"#.to_owned(),
+                7 => self.scalar(),
+                8 => "{}".to_owned(),
+                _ => {
+                    let n = (self.draw)(3);
+                    let values: Vec<String> = (0..n).map(|_| self.any_value(depth + 1)).collect();
+                    format!(r#"{{"arrayValue":{{"values":[{}]}}}}"#, values.join(","))
+                }
+            }
+        }
+
+        fn attributes(&mut self) -> String {
+            let n = 1 + (self.draw)(5);
+            if self.chance(3) {
+                let members: Vec<String> = (0..n)
+                    .map(|_| format!("{}:{}", self.key(), self.scalar()))
+                    .collect();
+                return format!("{{{}}}", members.join(","));
+            }
+            let items: Vec<String> = (0..n)
+                .map(|_| match (self.draw)(12) {
+                    0 => r#"{"key":5,"value":{"stringValue":"x"}}"#.to_owned(),
+                    1 => r#"{"value":{"stringValue":"x"}}"#.to_owned(),
+                    2 => "3".to_owned(),
+                    _ => {
+                        let (key, value) = (self.key(), self.any_value(0));
+                        if self.chance(5) {
+                            format!(r#"{{"key":{key},"value":{value}}}"#)
+                        } else {
+                            format!(r#"{{ "value" : {value} , "key" : {key} }}"#)
+                        }
+                    }
+                })
+                .collect();
+            format!("[{}]", items.join(","))
+        }
+
+        fn status(&mut self) -> String {
+            self.pick(&[
+                r#"{"code":2,"message":"Request timed out."}"#,
+                r#"{"code":1}"#,
+                r#"{"status_code":"STATUS_CODE_ERROR","description":"Error code: 429"}"#,
+                r#"{"code":"2"}"#,
+                r#""ERROR""#,
+                r#"{"code":2.0}"#,
+                r#"{"code":null,"description":"d"}"#,
+                "{}",
+            ])
+            .to_owned()
+        }
+
+        fn events(&mut self) -> String {
+            let n = (self.draw)(3);
+            let events: Vec<String> = (0..n)
+                .map(|_| {
+                    let name =
+                        self.pick(&["exception", "gen_ai.client.operation.exception", "other"]);
+                    if self.chance(5) {
+                        format!(
+                            r#"{{"name":"{name}","attributes":[{{"key":"exception.type","value":{{"stringValue":"openai.APITimeoutError"}}}},{{"key":"exception.message","value":{}}}]}}"#,
+                            self.any_value(0)
+                        )
+                    } else {
+                        format!(
+                            r#"{{"attributes":{{"exception.message":"m","exception.type":5}},"name":"{name}"}}"#
+                        )
+                    }
+                })
+                .collect();
+            format!("[{}]", events.join(","))
+        }
+
+        fn span(&mut self, id: u64) -> String {
+            let mut members = vec![
+                r#""name":"chat gpt-4o""#.to_owned(),
+                format!(r#""spanId":"s{id}""#),
+                r#""startTimeUnixNano":"1741089600000000000""#.to_owned(),
+                r#""endTimeUnixNano":"1741089600900000000""#.to_owned(),
+            ];
+            if self.chance(4) {
+                members.push(format!(r#""parentSpanId":"s{}""#, (self.draw)(3)));
+            }
+            for _ in 0..(self.draw)(4) {
+                members.push(format!("{}:{}", self.key(), self.scalar()));
+            }
+            if self.chance(8) {
+                members.push(format!(r#""attributes":{}"#, self.attributes()));
+            }
+            if self.chance(5) {
+                members.push(format!(r#""status":{}"#, self.status()));
+            }
+            if self.chance(4) {
+                members.push(format!(r#""events":{}"#, self.events()));
+            }
+            if self.chance(2) {
+                members.push(format!(r#""body":{}"#, self.any_value(0)));
+            }
+            if self.chance(2) {
+                members.push(r#""resource":{"attributes":{"service.name":"x"}}"#.to_owned());
+            }
+            if self.chance(2) {
+                // A key met twice: the second value wins, in the first place.
+                let again = &members[(self.draw)(members.len() as u64) as usize];
+                let key = again
+                    .split_once("\":")
+                    .map_or("\"k", |(key, _)| key)
+                    .to_owned();
+                members.push(format!("{key}\":{}", self.scalar()));
+            }
+            for i in (1..members.len()).rev() {
+                members.swap(i, (self.draw)(i as u64 + 1) as usize);
+            }
+            format!("{{{}}}", members.join(","))
+        }
+
+        fn line(&mut self) -> String {
+            let spans: Vec<String> = (0..=(self.draw)(4)).map(|i| self.span(i)).collect();
+            let resource = if self.chance(7) {
+                r#""resource":{"attributes":[{"key":"service.name","value":{"stringValue":"assistant"}}]},"#
+                    .to_owned()
+            } else {
+                String::new()
+            };
+            match (self.draw)(6) {
+                0 | 1 => spans[0].clone(),
+                2 => format!(
+                    r#"{{"resourceSpans":[{{{resource}"scopeSpans":[{{"scope":{{"name":"s"}},"spans":[{}]}}]}}]}}"#,
+                    spans.join(",")
+                ),
+                3 => format!(
+                    r#"{{"resourceSpans":[{{{resource}"instrumentationLibrarySpans":[{{"spans":[{}]}}],"scopeSpans":[{{"spans":[{}]}}]}}]}}"#,
+                    spans[0],
+                    spans.join(",")
+                ),
+                4 => format!(
+                    r#"{{"resourceLogs":[{{{resource}"scopeLogs":[{{"logRecords":[{}]}}]}}]}}"#,
+                    spans.join(",")
+                ),
+                _ => format!(
+                    r#"{{"resourceSpans":5,"resourceLogs":{{}},{}"#,
+                    &spans[0][1..]
+                ),
+            }
+        }
+    }
+
+    /// The flat objects of `line`, text-built, as key and value pairs.
+    fn flat_items(line: Raw<'_>) -> Vec<Vec<(String, Value)>> {
+        items(line)
+            .iter()
+            .map(|flat| {
+                // Read from its values, the flat object fills the fields a
+                // scan of its text fills.
+                let text = flat.text();
+                let scanned = Obj::parse(&text).unwrap().filled();
+                let read = flat.read(|obj| {
+                    obj.filled()
+                        .iter()
+                        .map(|v| v.map(str::to_owned))
+                        .collect::<Vec<_>>()
+                });
+                assert_eq!(
+                    read,
+                    scanned
+                        .iter()
+                        .map(|v| v.map(str::to_owned))
+                        .collect::<Vec<_>>(),
+                    "{text}"
+                );
+                let object: Map<String, Value> = serde_json::from_str(&text).unwrap();
+                assert_eq!(object.len(), flat.entries.len(), "{text}");
+                object.into_iter().collect()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn spans_flatten_as_the_tree_reading_flattened_them() {
+        let mut gen = Gen {
+            draw: draws(0x0_7e1e),
+        };
+        let fixtures = include_str!("../../../fixtures/formats/otel_flat.jsonl")
+            .lines()
+            .chain(include_str!("../../../fixtures/formats/otel_otlp.jsonl").lines())
+            .map(str::to_owned);
+        let lines: Vec<String> = fixtures.chain((0..3000).map(|_| gen.line())).collect();
+        for line in &lines {
+            let want: Vec<Vec<(String, Value)>> = tree::items(line)
+                .into_iter()
+                .map(|map| map.into_iter().collect())
+                .collect();
+            // Scanned on its own, as a string holding a line is.
+            assert_eq!(flat_items(Raw::parse(line).unwrap()), want, "{line}");
+            // Read from the tokens of the line being worked on.
+            let (_, held) = Obj::line(line).unwrap();
+            let raw = json::line_value(line).expect("the line is being worked on");
+            assert_eq!(flat_items(raw), want, "{line}");
+            drop(held);
+        }
+    }
 }

@@ -371,7 +371,9 @@ impl<'a> Obj<'a> {
         }
     }
 
-    /// Parses `text` as one JSON object.
+    /// Parses `text` as one JSON object, for tests (lines are read by
+    /// [`Obj::read_line`], nested objects by [`Obj::read`]).
+    #[cfg(test)]
     pub(crate) fn parse(text: &'a str) -> Result<Obj<'a>, json::Error> {
         let mut obj = Obj::empty(text);
         json::object(text, |key, value| obj.fill(key, value))?;
@@ -445,6 +447,13 @@ impl<'a> Obj<'a> {
             Cow::Borrowed(key.text)
         };
         self.put_span(Known::of(&key), span);
+    }
+
+    /// Fills the field `key` names with the value at `span` of the object's
+    /// text, as a scan that met the key would (the first non-null value
+    /// wins): for an object built from parts rather than scanned.
+    pub(crate) fn put(&mut self, key: &str, span: json::Span) {
+        self.put_span(Known::of(key), span);
     }
 
     fn put_span(&mut self, known: Known, span: json::Span) {
@@ -547,6 +556,18 @@ impl<'a> Obj<'a> {
     #[cfg(test)]
     pub(crate) fn of(raw: Raw<'a>) -> Option<Obj<'a>> {
         Obj::read(raw, |obj| Obj { ..*obj })
+    }
+
+    /// The text of every field's value, by field, for tests.
+    #[cfg(test)]
+    pub(crate) fn filled(&self) -> Vec<Option<&'a str>> {
+        self.slots
+            .iter()
+            .map(|&range| match range {
+                (_, 0) => None,
+                range => Raw::at(self.text, range).map(Raw::get),
+            })
+            .collect()
     }
 
     pub(crate) fn get(&self, field: F) -> Option<Raw<'a>> {

@@ -357,8 +357,18 @@ fn nesting_10000_deep_never_exhausts_the_stack() {
         .iter()
         .map(|r| (r.source_line, r.http_status))
         .collect();
-    assert_eq!(kept, vec![(1, Some(200)), (2, Some(500)), (4, Some(502))]);
-    assert_eq!(reasons(&bad), vec![(3, Reason::TooDeep)]);
+    // The OpenTelemetry span too: its attributes are flattened from their
+    // texts, with no tree of values built, so no depth is too deep.
+    assert_eq!(
+        kept,
+        vec![
+            (1, Some(200)),
+            (2, Some(500)),
+            (3, Some(200)),
+            (4, Some(502))
+        ]
+    );
+    assert!(bad.is_empty(), "{bad:?}");
 }
 
 #[test]
