@@ -2,7 +2,8 @@
 # Makes pgo/faultline.profdata: the profile that optimized builds of
 # faultline's crates are guided by (.cargo/pgo-rustc). Builds faultline
 # instrumented, runs it on a generated sample day (every format, every
-# injected incident) and over the records it wrote, merges the counts, and
+# injected incident), over the records it wrote and on OpenTelemetry lines
+# made from the fixtures, merges the counts, and
 # builds the release binary again with the new profile.
 #
 #   bash benches/pgo.sh [SIZE]        (default 256MiB)
@@ -35,6 +36,12 @@ bin=target/release/faultline
 "$bin" analyze -q -j 2 --out "$work/out" "$work/day/logs"
 "$bin" report -q --out "$work/report" "$work/out/records.parquet"
 "$bin" analyze -q --out "$work/embedded"
+# The sample day has no OpenTelemetry lines; without counts their path
+# would be optimized as cold code.
+for _ in $(seq 4000); do
+    cat fixtures/formats/otel_flat.jsonl fixtures/formats/otel_otlp.jsonl
+done > "$work/otel.jsonl"
+"$bin" analyze -q -j 2 --out "$work/otel" "$work/otel.jsonl"
 "$profdata" merge -o pgo/faultline.profdata "$work"/raw/*.profraw
 rebuild use
 echo "pgo/faultline.profdata: $(du -h pgo/faultline.profdata | cut -f1), from a $size sample day"
