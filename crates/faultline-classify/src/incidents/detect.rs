@@ -15,6 +15,14 @@ use crate::taxonomy::{Provider, StatusClass};
 
 type Key = Option<Shared>;
 
+/// A provider and one of its models (or none named): the scope of the
+/// detectors of a model's bursts.
+type ModelKey = (Provider, Key);
+
+fn model_key(scope: &Scope) -> ModelKey {
+    (scope.provider, scope.model.clone())
+}
+
 /// Hashing for maps that are looked up, never iterated (their order would
 /// change from run to run).
 type FastHash = foldhash::fast::RandomState;
@@ -207,6 +215,35 @@ impl Ctx<'_> {
         let from = events[0].minute();
         let to = events[events.len() - 1].minute();
         self.data.traffic(from, to, keep)
+    }
+
+    /// The bursts of `events` per provider and model, each measured against
+    /// that model's calls ([`Ctx::minute_runs`]), in the order of the
+    /// models: the model, the burst's events, and the model's calls over
+    /// the burst's minutes.
+    fn model_runs<'e>(
+        &self,
+        events: impl Iterator<Item = &'e Event>,
+        min_per_minute: u64,
+        min_rate: f64,
+        gap: i64,
+        keep: impl Fn(&[&Event]) -> bool,
+    ) -> Vec<(ModelKey, Vec<&'e Event>, Counts)> {
+        let groups = group(events, |e| model_key(&e.scope));
+        let series = self
+            .data
+            .series(|s| Some(model_key(s)).filter(|k| groups.contains_key(k)));
+        let mut out = Vec::new();
+        for (key, events) in groups {
+            let Some(minutes) = series.get(&key) else {
+                continue;
+            };
+            for run in self.minute_runs(&events, minutes, min_per_minute, min_rate, gap, &keep) {
+                let traffic = self.traffic(&run, |s| model_key(s) == key);
+                out.push((key.clone(), run, traffic));
+            }
+        }
+        out
     }
 
     fn rate_limit_under_load(&self, out: &mut Vec<Incident>) {
@@ -536,51 +573,40 @@ impl Ctx<'_> {
             return;
         }
         let overloaded: Vec<&Event> = self.events(StatusClass::Overloaded).collect();
-        let project = |s: &Scope| (s.provider, s.model.clone());
-        let groups = group(overloaded.iter().copied(), |e| project(&e.scope));
-        let series = self
-            .data
-            .series(|s| Some(project(s)).filter(|k| groups.contains_key(k)));
-        for (key, events) in groups {
-            let (provider, model) = key.clone();
-            let scope = |s: &Scope| project(s) == key;
-            let Some(minutes) = series.get(&key) else {
-                continue;
-            };
-            let spans = self.minute_runs(
-                &events,
-                minutes,
-                1,
-                c.min_error_rate,
-                c.gap_minutes,
-                |evs| {
-                    evs.len() >= c.min_errors
-                        && evs[evs.len() - 1].ts_ms - evs[0].ts_ms > c.min_duration_s * 1000
-                },
+        let runs = self.model_runs(
+            overloaded.iter().copied(),
+            1,
+            c.min_error_rate,
+            c.gap_minutes,
+            |evs| {
+                evs.len() >= c.min_errors
+                    && evs[evs.len() - 1].ts_ms - evs[0].ts_ms > c.min_duration_s * 1000
+            },
+        );
+        for ((provider, model), ep, traffic) in runs {
+            let mut inc = self.incident(
+                Pattern::OverloadPersistent,
+                Severity::High,
+                &ep,
+                traffic.requests,
             );
-            for ep in spans {
-                let traffic = self.traffic(&ep, scope);
-                let mut inc = self.incident(
-                    Pattern::OverloadPersistent,
-                    Severity::High,
-                    &ep,
-                    traffic.requests,
-                );
-                let fallback = self.fallback(provider, model.as_ref(), &ep, &overloaded);
-                inc.summary = format!(
-                    "{} answered overloaded on {} of {} calls {} ({}); {}.",
-                    label(&inc),
-                    inc.errors,
-                    inc.requests,
-                    span(inc.start_ms, inc.end_ms),
-                    duration_text(inc.duration_s()),
-                    match fallback {
-                        Some((m, n)) => format!("{m} served {n} calls without overload meanwhile: route there while it lasts"),
-                        None => "route to a smaller model (e.g. Opus -> Sonnet) while it lasts".to_owned(),
-                    }
-                );
-                out.push(inc);
-            }
+            let fallback = self.fallback(provider, model.as_ref(), &ep, &overloaded);
+            inc.summary = format!(
+                "{} answered overloaded on {} of {} calls {} ({}); {}.",
+                label(&inc),
+                inc.errors,
+                inc.requests,
+                span(inc.start_ms, inc.end_ms),
+                duration_text(inc.duration_s()),
+                match fallback {
+                    Some((m, n)) => format!(
+                        "{m} served {n} calls without overload meanwhile: route there while it lasts"
+                    ),
+                    None => "route to a smaller model (e.g. Opus -> Sonnet) while it lasts"
+                        .to_owned(),
+                }
+            );
+            out.push(inc);
         }
     }
 
@@ -641,61 +667,49 @@ impl Ctx<'_> {
                     .and_then(|id| tries.get(id))
                     .is_some_and(|(n, a)| *n > u64::from(c.max_retries) + 1 || *a > c.max_retries)
         };
-        let project = |s: &Scope| (s.provider, s.model.clone());
-        let errors = group(self.events(StatusClass::ServerError), |e| project(&e.scope));
-        let series = self
-            .data
-            .series(|s| Some(project(s)).filter(|k| errors.contains_key(k)));
+        let storms = self.model_runs(
+            self.events(StatusClass::ServerError),
+            c.min_per_minute,
+            c.min_error_rate,
+            c.gap_minutes,
+            |evs| evs.len() >= c.min_errors,
+        );
         let mut covered: Vec<(Provider, i64, i64)> = Vec::new();
         // Requests of a burst: their retries belong to it, even when they
         // land after its last 500.
         let mut in_storm: HashSet<&str, FastHash> = HashSet::default();
-        for (key, events) in errors {
-            let Some(minutes) = series.get(&key) else {
-                continue;
-            };
-            let storms = self.minute_runs(
-                &events,
-                minutes,
-                c.min_per_minute,
-                c.min_error_rate,
-                c.gap_minutes,
-                |evs| evs.len() >= c.min_errors,
+        for ((provider, _), evs, traffic) in storms {
+            let mut inc = self.incident(
+                Pattern::ServerErrorStorm,
+                Severity::High,
+                &evs,
+                traffic.requests,
             );
-            for evs in storms {
-                let traffic = self.traffic(&evs, |s| project(s) == key);
-                let mut inc = self.incident(
-                    Pattern::ServerErrorStorm,
-                    Severity::High,
-                    &evs,
-                    traffic.requests,
-                );
-                let retried = distinct(&evs, |e| {
-                    over(e)
-                        .then(|| e.request_id.as_deref().map(Arc::<str>::from))
-                        .flatten()
-                });
-                covered.push((key.0, inc.start_ms, inc.end_ms));
-                in_storm.extend(evs.iter().filter_map(|e| e.request_id.as_deref()));
-                inc.summary = format!(
-                    "{} of {} calls to {} failed with 500 {}, peaking at {}/min{}.",
-                    inc.errors,
-                    inc.requests,
-                    label(&inc),
-                    span(inc.start_ms, inc.end_ms),
-                    inc.peak_rate,
-                    if retried.is_empty() {
-                        String::new()
-                    } else {
-                        format!(
-                            "; {} requests were retried more than {} times",
-                            retried.len(),
-                            c.max_retries
-                        )
-                    },
-                );
-                out.push(inc);
-            }
+            let retried = distinct(&evs, |e| {
+                over(e)
+                    .then(|| e.request_id.as_deref().map(Arc::<str>::from))
+                    .flatten()
+            });
+            covered.push((provider, inc.start_ms, inc.end_ms));
+            in_storm.extend(evs.iter().filter_map(|e| e.request_id.as_deref()));
+            inc.summary = format!(
+                "{} of {} calls to {} failed with 500 {}, peaking at {}/min{}.",
+                inc.errors,
+                inc.requests,
+                label(&inc),
+                span(inc.start_ms, inc.end_ms),
+                inc.peak_rate,
+                if retried.is_empty() {
+                    String::new()
+                } else {
+                    format!(
+                        "; {} requests were retried more than {} times",
+                        retried.len(),
+                        c.max_retries
+                    )
+                },
+            );
+            out.push(inc);
         }
         // Retry storms outside any burst of 500s.
         let loose: Vec<&Event> = self
@@ -714,13 +728,13 @@ impl Ctx<'_> {
                     .any(|(p, s, t)| *p == e.scope.provider && (*s..=*t).contains(&e.ts_ms))
             })
             .collect();
-        for (key, events) in group(loose.into_iter(), |e| project(&e.scope)) {
+        for (key, events) in group(loose.into_iter(), |e| model_key(&e.scope)) {
             for ep in split(&events, c.gap_minutes * 60_000) {
                 let retried = distinct(&ep, |e| e.request_id.as_deref().map(Arc::<str>::from));
                 if retried.len() < c.min_retried_requests {
                     continue;
                 }
-                let traffic = self.traffic(&ep, |s| project(s) == key);
+                let traffic = self.traffic(&ep, |s| model_key(s) == key);
                 let mut inc = self.incident(
                     Pattern::ServerErrorStorm,
                     Severity::High,
@@ -745,50 +759,35 @@ impl Ctx<'_> {
         if !c.enabled {
             return;
         }
-        let project = |s: &Scope| (s.provider, s.model.clone());
-        let failures = group(self.events(StatusClass::Unavailable), |e| project(&e.scope));
-        if failures.is_empty() {
-            return;
-        }
         // Continuous means down minute after down minute, whatever the
         // traffic: a minute is down when most of its calls got 503.
-        let series = self
-            .data
-            .series(|s| Some(project(s)).filter(|k| failures.contains_key(k)));
-        for (key, events) in failures {
-            let Some(minutes) = series.get(&key) else {
-                continue;
+        let spans = self.model_runs(
+            self.events(StatusClass::Unavailable),
+            1,
+            c.min_error_rate,
+            c.gap_minutes,
+            |evs| {
+                evs.len() >= c.min_errors
+                    && evs[evs.len() - 1].ts_ms - evs[0].ts_ms >= c.min_duration_s * 1000
+            },
+        );
+        for (_, evs, traffic) in spans {
+            let long = evs[evs.len() - 1].ts_ms - evs[0].ts_ms >= c.critical_after_s * 1000;
+            let severity = if long {
+                Severity::Critical
+            } else {
+                Severity::High
             };
-            let spans = self.minute_runs(
-                &events,
-                minutes,
-                1,
-                c.min_error_rate,
-                c.gap_minutes,
-                |evs| {
-                    evs.len() >= c.min_errors
-                        && evs[evs.len() - 1].ts_ms - evs[0].ts_ms >= c.min_duration_s * 1000
-                },
+            let mut inc = self.incident(Pattern::Outage, severity, &evs, traffic.requests);
+            inc.summary = format!(
+                "{} was unavailable (503) for {} {}: {} of {} calls failed.",
+                label(&inc),
+                duration_text(inc.duration_s()),
+                span(inc.start_ms, inc.end_ms),
+                inc.errors,
+                inc.requests,
             );
-            for evs in spans {
-                let traffic = self.traffic(&evs, |s| project(s) == key);
-                let long = evs[evs.len() - 1].ts_ms - evs[0].ts_ms >= c.critical_after_s * 1000;
-                let severity = if long {
-                    Severity::Critical
-                } else {
-                    Severity::High
-                };
-                let mut inc = self.incident(Pattern::Outage, severity, &evs, traffic.requests);
-                inc.summary = format!(
-                    "{} was unavailable (503) for {} {}: {} of {} calls failed.",
-                    label(&inc),
-                    duration_text(inc.duration_s()),
-                    span(inc.start_ms, inc.end_ms),
-                    inc.errors,
-                    inc.requests,
-                );
-                out.push(inc);
-            }
+            out.push(inc);
         }
     }
 
