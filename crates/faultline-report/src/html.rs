@@ -7,10 +7,10 @@
 
 use std::fmt::Write as _;
 
-use faultline_classify::incidents::{duration_text, Incident, Severity};
+use faultline_classify::incidents::{Incident, Severity};
 
 use crate::charts::{Charts, ProviderSeries};
-use crate::text::{bytes_text, clock, ms_text, percent, scope};
+use crate::text::{bytes_text, clock, facts, ms_text, percent, scope};
 use crate::Report;
 
 /// Colors of series, in order (Tableau 10).
@@ -239,27 +239,9 @@ fn incident(out: &mut String, n: usize, inc: &Incident) {
         esc(&scope(inc)),
         esc(&inc.summary)
     );
-    let _ = writeln!(
-        out,
-        "<dt>When</dt><dd>{} to {} UTC ({})</dd>",
-        clock(inc.start_ms),
-        clock(inc.end_ms),
-        esc(&duration_text(inc.duration_s()))
-    );
-    let _ = writeln!(
-        out,
-        "<dt>How much</dt><dd>{} of {} calls ({}), at most {} a minute</dd>",
-        inc.errors,
-        inc.requests,
-        percent(inc.errors, inc.requests),
-        inc.peak_rate
-    );
-    let _ = writeln!(
-        out,
-        "<dt>Fix</dt><dd>{}; escalate to {}</dd>",
-        esc(&inc.action),
-        esc(&inc.escalation)
-    );
+    for (label, text) in facts(inc) {
+        let _ = writeln!(out, "<dt>{label}</dt><dd>{}</dd>", esc(&text));
+    }
     let evidence = inc
         .evidence
         .iter()

@@ -2,9 +2,9 @@
 
 use std::fmt::Write as _;
 
-use faultline_classify::incidents::{duration_text, Severity};
+use faultline_classify::incidents::Severity;
 
-use crate::text::{bytes_text, clock, ms_text, percent, scope};
+use crate::text::{bytes_text, clock, facts, ms_text, percent, scope};
 
 use crate::Report;
 
@@ -72,26 +72,9 @@ pub fn markdown(report: &Report<'_>) -> String {
             inc.severity
         );
         let _ = writeln!(out, "{}\n", inc.summary);
-        let _ = writeln!(
-            out,
-            "- **When:** {} to {} UTC ({})",
-            clock(inc.start_ms),
-            clock(inc.end_ms),
-            duration_text(inc.duration_s())
-        );
-        let _ = writeln!(
-            out,
-            "- **How much:** {} of {} calls ({}), at most {} a minute",
-            inc.errors,
-            inc.requests,
-            percent(inc.errors, inc.requests),
-            inc.peak_rate
-        );
-        let _ = writeln!(
-            out,
-            "- **Fix:** {}; escalate to {}",
-            inc.action, inc.escalation
-        );
+        for (label, text) in facts(inc) {
+            let _ = writeln!(out, "- **{label}:** {text}");
+        }
         let _ = writeln!(
             out,
             "- **Evidence:** {}",

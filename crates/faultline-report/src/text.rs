@@ -53,3 +53,34 @@ pub(crate) fn clock(ms: i64) -> String {
         |t| t.format("%Y-%m-%d %H:%M:%S").to_string(),
     )
 }
+
+/// What an incident's card says besides its summary, evidence and id, as
+/// labels and plain text, in the order both reports give them: when it
+/// happened, how much failed, and the fix.
+pub(crate) fn facts(inc: &Incident) -> [(&'static str, String); 3] {
+    [
+        (
+            "When",
+            format!(
+                "{} to {} UTC ({})",
+                clock(inc.start_ms),
+                clock(inc.end_ms),
+                incidents::duration_text(inc.duration_s())
+            ),
+        ),
+        (
+            "How much",
+            format!(
+                "{} of {} calls ({}), at most {} a minute",
+                inc.errors,
+                inc.requests,
+                percent(inc.errors, inc.requests),
+                inc.peak_rate
+            ),
+        ),
+        (
+            "Fix",
+            format!("{}; escalate to {}", inc.action, inc.escalation),
+        ),
+    ]
+}
