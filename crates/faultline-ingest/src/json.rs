@@ -292,6 +292,11 @@ struct Shapes {
     generation: u64,
     /// Lines in a row that no shape read.
     missed: u32,
+    /// The values of the last line a shape read, as ranges of it (the
+    /// first as many as that shape has); written in place by the tries.
+    values: [Span; SHAPE_VALUES],
+    /// That line's address and length, `(0, 0)` before any.
+    line: (usize, usize),
 }
 
 /// Lines in a row that no shape read before shapes are tried and kept
@@ -305,6 +310,8 @@ impl Default for Shapes {
             order: std::array::from_fn(|i| i as u8),
             generation: 0,
             missed: 0,
+            values: [(0, 0); SHAPE_VALUES],
+            line: (0, 0),
         }
     }
 }
@@ -317,6 +324,11 @@ impl Shapes {
         self.order.copy_within(..at, 1);
         self.order[0] = i;
         &self.kept[usize::from(i) % SHAPES_KEPT]
+    }
+
+    /// The most recently used shape.
+    fn latest(&self) -> &Shape {
+        &self.kept[usize::from(self.order[0]) % SHAPES_KEPT]
     }
 
     /// Shapes a line tries.
@@ -781,26 +793,29 @@ fn string_stops_sse2(lane: &[u8]) -> u32 {
 /// line's tokens (a shape with nested values), 0 when it does not (a flat
 /// shape), or `None` (nothing handed out) when the line has none of them.
 fn by_shape<'a>(text: &'a str, reader: &mut impl Reader<'a>) -> Option<u64> {
-    let mut values = [(0, 0); SHAPE_VALUES];
     SHAPES.with(|shapes| {
         let mut shapes = shapes.try_borrow_mut().ok()?;
+        let shapes = &mut *shapes;
         let bytes = text.as_bytes();
         let tries = shapes.tries();
+        let (kept, values) = (&shapes.kept, &mut shapes.values);
         let read = shapes
             .order
             .iter()
             .take(tries)
             .enumerate()
             .find_map(|(at, &i)| {
-                let shape = &shapes.kept[usize::from(i) % SHAPES_KEPT];
-                Some((at, shape.read(bytes, &mut values)?))
+                let shape = &kept[usize::from(i) % SHAPES_KEPT];
+                Some((at, shape.read(bytes, values)?))
             });
         let Some((at, n)) = read else {
             shapes.missed = shapes.missed.saturating_add(1);
             return None;
         };
         shapes.missed = 0;
-        let shape = shapes.use_at(at);
+        shapes.line = (text.as_ptr() as usize, text.len());
+        shapes.use_at(at);
+        let (shape, values) = (shapes.latest(), &shapes.values);
         let key = |(start, end): (usize, usize), place: u32| Key {
             text: text.get(start..end).unwrap_or_default(),
             escaped: false,
@@ -854,6 +869,47 @@ fn by_shape<'a>(text: &'a str, reader: &mut impl Reader<'a>) -> Option<u64> {
             );
         }
         Some(shape.generation)
+    })
+}
+
+/// Hands out the members of `raw` when it is the line being worked on and
+/// a flat shape read it (the tape then holds no tokens of it): the keys
+/// from their places in the shape's gaps, the values as the shape read
+/// them. False, and nothing handed out, for any other text.
+pub(crate) fn flat_shaped_members<'a>(
+    raw: Raw<'a>,
+    mut member: impl FnMut(Key<'a>, Raw<'a>),
+) -> bool {
+    let text = raw.get();
+    if offset_in_line(text) != Some(0) || TOKENS.get() {
+        return false;
+    }
+    SHAPES.with(|shapes| {
+        let Ok(shapes) = shapes.try_borrow() else {
+            return false;
+        };
+        let shape = shapes.latest();
+        let values = shapes.values.get(..shape.members.len());
+        let Some(values) = values.filter(|_| {
+            shapes.line == ACTIVE.get() && shape.tokens.is_empty() && !shape.members.is_empty()
+        }) else {
+            return false;
+        };
+        let mut from = 0usize;
+        for (m, &(start, end)) in shape.members.iter().zip(values) {
+            let key = text.get(from + m.key.0 as usize..from + m.key.1 as usize);
+            if let (Some(key), Some(value)) = (key, text.get(start as usize..end as usize)) {
+                let key = Key {
+                    text: key,
+                    escaped: false,
+                    place: 0,
+                    shape: 0,
+                };
+                member(key, Raw(value));
+            }
+            from = end as usize;
+        }
+        true
     })
 }
 
@@ -2773,6 +2829,15 @@ mod tests {
                 // A line read by its shape is one without escapes.
                 let by_shape = !TOKENS.get();
                 proptest::prop_assert!(!(by_shape && b.contains('\\')), "{}", b);
+                // Its members, served again from its shape, are those too.
+                let mut again = Vec::new();
+                let served = flat_shaped_members(Raw(&b), |key, value| {
+                    again.push((key.text.to_owned(), value.get().to_owned(), key.escaped));
+                });
+                proptest::prop_assert_eq!(served, by_shape, "{}", b);
+                if served {
+                    proptest::prop_assert_eq!(Some(again), walked.clone(), "{}", b);
+                }
                 if let Some(found) = line.unicode_escape() {
                     proptest::prop_assert_eq!(found, b.contains("\\u"), "{}", b);
                 }

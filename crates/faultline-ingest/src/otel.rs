@@ -222,8 +222,9 @@ fn key_text(key: Key<'_>) -> Option<Cow<'_, str>> {
 }
 
 /// Hands out the members of `raw` (none when it is not an object), from
-/// the line's tokens when it is part of the line being worked on, else
-/// scanned on its own (a line read by a flat shape keeps no tokens).
+/// the line's tokens when it is part of the line being worked on, from its
+/// shape when it is that line and a flat shape read it (which keeps no
+/// tokens), else scanned on its own.
 ///
 /// A scan that gives up part way hands out the members before the break
 /// again ([`json::object`]): each reader here keeps the last value of a
@@ -234,7 +235,10 @@ fn each_member<'a>(raw: Raw<'a>, mut member: impl FnMut(Cow<'a, str>, Raw<'a>)) 
             member(key, value);
         }
     };
-    if !json::members_of(raw, &mut take) && raw.get().starts_with('{') {
+    if !json::members_of(raw, &mut take)
+        && !json::flat_shaped_members(raw, &mut take)
+        && raw.get().starts_with('{')
+    {
         // Valid, so the scan cannot fail.
         let _ = json::object(raw.get(), take);
     }
