@@ -264,6 +264,53 @@ struct TypedMetadata<'a> {
     user_api_key_alias: Option<Cow<'a, str>>,
 }
 
+/// The lines of `data` that are not empty.
+fn lines(data: &[u8]) -> impl Iterator<Item = &[u8]> {
+    data.split(|&byte| byte == b'\n')
+        .filter(|line| !line.is_empty())
+}
+
+/// Lines serde_json finds valid, building nothing: a yardstick measured in
+/// the same run. This machine's speed moves between hours, and parse +
+/// normalize is best read against figures of the same hour.
+fn validated(data: &[u8]) -> usize {
+    lines(data)
+        .filter(|line| serde_json::from_slice::<IgnoredAny>(line).is_ok())
+        .count()
+}
+
+/// Records and bad lines of `data`.
+fn ingested(ingester: &Ingester, data: &[u8]) -> (usize, usize) {
+    let (mut records, mut bad) = (0usize, 0usize);
+    ingester.ingest_bytes("bench", data, &mut |batch| {
+        records += batch.records.len();
+        bad += batch.bad_lines.len();
+    });
+    (records, bad)
+}
+
+/// Parse + normalize of `data` as `name` in `group`, once checked to make
+/// one record of every line: a figure reached by rejecting lines would
+/// measure the quarantine, not the normalizer.
+fn bench_parse<M: criterion::measurement::Measurement>(
+    group: &mut criterion::BenchmarkGroup<'_, M>,
+    name: &str,
+    data: &[u8],
+    threads: usize,
+) {
+    let ingester = Ingester::new(IngestOptions {
+        threads,
+        ..IngestOptions::default()
+    })
+    .unwrap();
+    assert_eq!(
+        ingested(&ingester, data),
+        (lines(data).count(), 0),
+        "{name}: a line did not become a record"
+    );
+    group.bench_function(name, |b| b.iter(|| ingested(&ingester, data)));
+}
+
 fn bench_ingest(c: &mut Criterion) {
     let data = corpus(64 << 20);
     // The same corpus as a file, for `wc -l` or `faultline analyze` on it.
@@ -276,60 +323,27 @@ fn bench_ingest(c: &mut Criterion) {
     group.bench_function("split_lines", |b| {
         b.iter(|| memchr::memchr_iter(b'\n', &data).count());
     });
-    // A yardstick measured in the same run: serde_json validating each line
-    // and building nothing. This machine's speed moves between hours, and
-    // parse + normalize is best read against this figure of the same hour.
-    group.bench_function("serde_json_validate_1t", |b| {
-        b.iter(|| {
-            data.split(|&byte| byte == b'\n')
-                .filter(|line| !line.is_empty())
-                .filter(|line| serde_json::from_slice::<IgnoredAny>(line).is_ok())
-                .count()
-        });
-    });
+    group.bench_function("serde_json_validate_1t", |b| b.iter(|| validated(&data)));
     // Every line of the corpus parses into the typed line; a line that did
     // not would be counted out and make the figure meaningless.
     let typed = |data: &[u8]| {
-        data.split(|&byte| byte == b'\n')
-            .filter(|line| !line.is_empty())
+        lines(data)
             .filter(|line| serde_json::from_slice::<TypedLine<'_>>(line).is_ok())
             .count()
     };
-    let lines = data
-        .split(|&byte| byte == b'\n')
-        .filter(|l| !l.is_empty())
-        .count();
     assert_eq!(
         typed(&data),
-        lines,
+        lines(&data).count(),
         "a corpus line did not parse as a typed line"
     );
     group.bench_function("serde_json_typed_1t", |b| b.iter(|| typed(&data)));
     for threads in [1, 2] {
-        let ingester = Ingester::new(IngestOptions {
+        bench_parse(
+            &mut group,
+            &format!("parse_normalize_{threads}t"),
+            &data,
             threads,
-            ..IngestOptions::default()
-        })
-        .unwrap();
-        // Every line becomes a record: a figure reached by rejecting lines
-        // would measure the quarantine, not the normalizer.
-        let (mut records, mut bad) = (0usize, 0usize);
-        ingester.ingest_bytes("bench", &data, &mut |batch| {
-            records += batch.records.len();
-            bad += batch.bad_lines.len();
-        });
-        assert_eq!(
-            (records, bad),
-            (lines, 0),
-            "the corpus did not ingest whole"
         );
-        group.bench_function(format!("parse_normalize_{threads}t"), |b| {
-            b.iter(|| {
-                let mut records = 0usize;
-                ingester.ingest_bytes("bench", &data, &mut |batch| records += batch.records.len());
-                records
-            });
-        });
     }
     group.finish();
 
@@ -339,42 +353,8 @@ fn bench_ingest(c: &mut Criterion) {
     let mut group = c.benchmark_group("ingest_otel");
     group.throughput(Throughput::Bytes(otel.len() as u64));
     group.sample_size(10);
-    group.bench_function("serde_json_validate_1t", |b| {
-        b.iter(|| {
-            otel.split(|&byte| byte == b'\n')
-                .filter(|line| !line.is_empty())
-                .filter(|line| serde_json::from_slice::<IgnoredAny>(line).is_ok())
-                .count()
-        });
-    });
-    let ingester = Ingester::new(IngestOptions {
-        threads: 1,
-        ..IngestOptions::default()
-    })
-    .unwrap();
-    let (mut records, mut bad) = (0usize, 0usize);
-    ingester.ingest_bytes("bench-otel", &otel, &mut |batch| {
-        records += batch.records.len();
-        bad += batch.bad_lines.len();
-    });
-    let lines = otel
-        .split(|&byte| byte == b'\n')
-        .filter(|l| !l.is_empty())
-        .count();
-    assert_eq!(
-        (records, bad),
-        (lines, 0),
-        "one call per OpenTelemetry line"
-    );
-    group.bench_function("parse_normalize_1t", |b| {
-        b.iter(|| {
-            let mut records = 0usize;
-            ingester.ingest_bytes("bench-otel", &otel, &mut |batch| {
-                records += batch.records.len();
-            });
-            records
-        });
-    });
+    group.bench_function("serde_json_validate_1t", |b| b.iter(|| validated(&otel)));
+    bench_parse(&mut group, "parse_normalize_1t", &otel, 1);
     group.finish();
 }
 
