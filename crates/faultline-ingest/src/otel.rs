@@ -302,9 +302,19 @@ fn attr_list<'a>(attrs: Raw<'a>, mut attr: impl FnMut(Cow<'a, str>, Cow<'a, str>
     }
 }
 
+/// Arrays of OTLP values decoded inside one another at most; a deeper one
+/// is kept as written. The decoding recurses, and a line may nest arrays
+/// as deep as its length allows: unbounded, it would exhaust the stack.
+const ARRAY_DEPTH: u32 = 16;
+
 /// An OTLP `AnyValue` as plain JSON text.
 fn any_value(value: Raw<'_>) -> Cow<'_, str> {
-    if !value.get().starts_with('{') {
+    any_value_within(value, 0)
+}
+
+/// [`any_value`] for a value inside `depth` arrays of values.
+fn any_value_within(value: Raw<'_>, depth: u32) -> Cow<'_, str> {
+    if !value.get().starts_with('{') || depth > ARRAY_DEPTH {
         return Cow::Borrowed(value.get());
     }
     let [string_value, bool_value, double_value, int_value, array_value] = named(
@@ -334,7 +344,7 @@ fn any_value(value: Raw<'_>) -> Cow<'_, str> {
                 if text.len() > 1 {
                     text.push(',');
                 }
-                text.push_str(&any_value(v));
+                text.push_str(&any_value_within(v, depth + 1));
             });
             text.push(']');
             return Cow::Owned(text);
@@ -942,6 +952,23 @@ mod tests {
                 object.into_iter().collect()
             })
             .collect()
+    }
+
+    #[test]
+    fn arrays_of_values_nested_past_any_stack_are_kept_as_written() {
+        let depth = 100_000;
+        let line = format!(
+            r#"{{"resourceSpans":[{{"scopeSpans":[{{"spans":[{{"startTimeUnixNano":"1741089600000000000","attributes":[{{"key":"gen_ai.system","value":{{"stringValue":"openai"}}}},{{"key":"deep","value":{}{}}}]}}]}}]}}]}}"#,
+            r#"{"arrayValue":{"values":["#.repeat(depth),
+            "]}}".repeat(depth)
+        );
+        let (_, held) = Obj::line(&line).unwrap();
+        let items = items(json::line_value(&line).unwrap());
+        drop(held);
+        assert_eq!(items.len(), 1);
+        let deep = items[0].get("deep").unwrap();
+        assert!(deep.starts_with(&"[".repeat(ARRAY_DEPTH as usize + 1)));
+        assert!(deep.contains(r#"{"arrayValue":"#));
     }
 
     #[test]
