@@ -94,11 +94,46 @@ fn items(line: Raw<'_>) -> Vec<Flat<'_>> {
 #[derive(Debug)]
 struct Flat<'a> {
     entries: Vec<(Cow<'a, str>, Cow<'a, str>)>,
+    /// Where each key is in `entries`, once there are more than
+    /// [`INDEXED`]: a span's few keys are found quicker by comparing them
+    /// all, but a line may hold a span of thousands, for which each key
+    /// set would compare them all again.
+    index: Option<HashMap<Cow<'a, str>, usize>>,
 }
 
+/// Keys of a flat object found by comparing them all; past that, by a map.
+const INDEXED: usize = 32;
+
 impl<'a> Flat<'a> {
+    fn new() -> Flat<'a> {
+        Flat {
+            // A span has a dozen or two keys: room for them from the start.
+            entries: Vec::with_capacity(24),
+            index: None,
+        }
+    }
+
     fn position(&self, key: &str) -> Option<usize> {
-        self.entries.iter().position(|(k, _)| k == key)
+        match &self.index {
+            Some(index) => index.get(key).copied(),
+            None => self.entries.iter().position(|(k, _)| k == key),
+        }
+    }
+
+    /// Adds a key that is not there yet.
+    fn push(&mut self, key: Cow<'a, str>, value: Cow<'a, str>) {
+        if let Some(index) = &mut self.index {
+            index.insert(key.clone(), self.entries.len());
+        }
+        self.entries.push((key, value));
+        if self.index.is_none() && self.entries.len() > INDEXED {
+            self.reindex();
+        }
+    }
+
+    fn reindex(&mut self) {
+        let index = self.entries.iter().enumerate();
+        self.index = Some(index.map(|(at, (key, _))| (key.clone(), at)).collect());
     }
 
     fn get(&self, key: &str) -> Option<&str> {
@@ -109,20 +144,23 @@ impl<'a> Flat<'a> {
     fn insert(&mut self, key: Cow<'a, str>, value: Cow<'a, str>) {
         match self.position(&key) {
             Some(at) => self.entries[at].1 = value,
-            None => self.entries.push((key, value)),
+            None => self.push(key, value),
         }
     }
 
     /// Sets `key` to `value` unless the key is there already.
     fn or_insert(&mut self, key: &'static str, value: Cow<'a, str>) {
         if self.position(key).is_none() {
-            self.entries.push((Cow::Borrowed(key), value));
+            self.push(Cow::Borrowed(key), value);
         }
     }
 
     fn remove(&mut self, key: &str) {
         if let Some(at) = self.position(key) {
             self.entries.remove(at);
+            if self.index.is_some() {
+                self.reindex();
+            }
         }
     }
 
@@ -355,10 +393,7 @@ fn any_value_within(value: Raw<'_>, depth: u32) -> Cow<'_, str> {
 
 /// One span or log record as a flat object of attribute keys.
 fn flatten<'a>(item: Raw<'a>, service: Option<&Cow<'a, str>>) -> Flat<'a> {
-    // A span has a dozen or two keys: room for them from the start.
-    let mut flat = Flat {
-        entries: Vec::with_capacity(24),
-    };
+    let mut flat = Flat::new();
     let (mut attributes, mut status, mut events, mut body) = (None, None, None, None);
     each_member(item, |key, value| match &*key {
         "attributes" => attributes = Some(value),
@@ -952,6 +987,35 @@ mod tests {
                 object.into_iter().collect()
             })
             .collect()
+    }
+
+    #[test]
+    fn spans_of_many_keys_flatten_as_the_tree_reading_flattened_them() {
+        // Past INDEXED keys, found by a map: keys met again, a status that
+        // removes one, attributes over the span's own keys.
+        let mut draw = draws(0x5ca1e);
+        let mut attrs = Vec::new();
+        let mut own = Vec::new();
+        for i in 0..400 {
+            let key = format!("k{}", draw(300));
+            attrs.push(format!(r#"{{"key":"{key}","value":{{"intValue":"{i}"}}}}"#));
+            own.push(format!(r#""o{}":{i}"#, draw(60)));
+        }
+        own.push(r#""status_code":"STATUS_CODE_ERROR""#.to_owned());
+        own.push(r#""k7":"own""#.to_owned());
+        // The status sets keys after the attributes, then the string status
+        // code is removed and one of them set again; the events set more.
+        let line = format!(
+            r#"{{{},"gen_ai.system":"openai","attributes":[{}],"status":{{"code":2,"message":"m"}},"events":[{{"name":"exception","attributes":{{"exception.type":"T","exception.message":"M"}}}}]}}"#,
+            own.join(","),
+            attrs.join(",")
+        );
+        let want: Vec<Vec<(String, Value)>> = tree::items(&line)
+            .into_iter()
+            .map(|map| map.into_iter().collect())
+            .collect();
+        assert!(want[0].len() > INDEXED * 4);
+        assert_eq!(flat_items(Raw::parse(&line).unwrap()), want);
     }
 
     #[test]
