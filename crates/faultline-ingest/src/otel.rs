@@ -22,7 +22,7 @@ use crate::normalize::{
 };
 use crate::quarantine::Reason;
 use crate::record::{Format, Record};
-use crate::view::{as_str, Obj, F};
+use crate::view::{as_str, unescape_key, Obj, F};
 
 pub(crate) fn normalize(
     text: &str,
@@ -251,9 +251,7 @@ fn is_array(raw: Raw<'_>) -> bool {
 /// A key decoded; `None` when its escapes make no text (a lone surrogate).
 fn key_text(key: Key<'_>) -> Option<Cow<'_, str>> {
     if key.escaped {
-        serde_json::from_str::<String>(&format!("\"{}\"", key.text))
-            .ok()
-            .map(Cow::Owned)
+        unescape_key(key.text).map(Cow::Owned)
     } else {
         Some(Cow::Borrowed(key.text))
     }

@@ -604,7 +604,7 @@ impl<'a> Obj<'a> {
 
 /// A key with escapes, decoded (`None` when the escapes make no valid text,
 /// such as a lone surrogate).
-fn unescape_key(text: &str) -> Option<String> {
+pub(crate) fn unescape_key(text: &str) -> Option<String> {
     serde_json::from_str::<String>(&format!("\"{text}\"")).ok()
 }
 
