@@ -4,7 +4,7 @@ use std::fmt;
 use std::ops::Deref;
 use std::sync::Arc;
 
-use faultline_ingest::{BodyShape, Record};
+use faultline_ingest::{BodyShape, Format, Record};
 
 use crate::rules::RuleSet;
 use crate::taxonomy::{cause_from_status, Provider, ProviderSource, StatusClass};
@@ -301,8 +301,25 @@ fn request_exceeds_limit(text: &str) -> bool {
 }
 
 /// Provider: explicit field > API host > error body shape > model name.
+///
+/// An OpenTelemetry span names the provider after the SDK that made the
+/// call (`gen_ai.system = openai` for every server the OpenAI SDK talks to:
+/// DeepSeek, OpenRouter, Groq...). A span that names OpenAI or Anthropic,
+/// whose SDKs serve compatible APIs too, yields to the host and the model's
+/// family.
 fn provider_of(rec: &Record) -> (Provider, ProviderSource) {
-    if let Some(provider) = rec.provider_hint.as_deref().and_then(provider_from_name) {
+    let named = rec.provider_hint.as_deref().and_then(provider_from_name);
+    let sdk_named = rec.format == Some(Format::OtelGenAi)
+        && matches!(named, Some(Provider::OpenAi | Provider::Anthropic));
+    if sdk_named {
+        if let Some(provider) = rec.host.as_deref().and_then(provider_from_host) {
+            return (provider, ProviderSource::Host);
+        }
+        if let Some(provider) = rec.model.as_deref().and_then(provider_from_model) {
+            return (provider, ProviderSource::Model);
+        }
+    }
+    if let Some(provider) = named {
         return (provider, ProviderSource::Field);
     }
     if let Some(provider) = rec.host.as_deref().and_then(provider_from_host) {

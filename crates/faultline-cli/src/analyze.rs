@@ -159,6 +159,9 @@ fn read_of(ingested: &Ingested) -> Read {
             .map(|(reason, n)| (reason.as_str().to_owned(), *n))
             .collect::<BTreeMap<_, _>>(),
         lines_with_secrets: totals.lines_with_secrets,
+        child_spans: totals.child_spans,
+        child_spans_unjoined: totals.child_spans_unjoined,
+        duplicate_spans: totals.duplicate_spans,
         problems: ingested.problems.clone(),
         sample: ingested.sample,
         threads: ingested.threads,

@@ -46,6 +46,11 @@ pub(crate) struct Read {
     pub bad_lines: u64,
     pub bad_by_reason: BTreeMap<String, u64>,
     pub lines_with_secrets: u64,
+    /// HTTP spans read into their call's record, and those whose call was
+    /// not found near them.
+    pub child_spans: u64,
+    pub child_spans_unjoined: u64,
+    pub duplicate_spans: u64,
     /// Inputs that could not be read (or only in part), with the reason.
     pub problems: Vec<String>,
     pub sample: bool,
@@ -404,6 +409,9 @@ pub(crate) fn run(args: &ReportArgs, quiet: bool) -> Result<ExitCode> {
         bad_lines: 0,
         bad_by_reason: BTreeMap::new(),
         lines_with_secrets: with_secrets,
+        child_spans: 0,
+        child_spans_unjoined: 0,
+        duplicate_spans: 0,
         problems: Vec::new(),
         sample: false,
         threads: 0,
@@ -540,6 +548,9 @@ fn summary_json(read: &Read, tally: &Tally, incidents: &[Incident], outputs: &[&
             "filtered_out": tally.filtered_out,
             "bad_lines": read.bad_lines,
             "lines_with_plaintext_secrets": read.lines_with_secrets,
+            "child_spans": read.child_spans,
+            "child_spans_unjoined": read.child_spans_unjoined,
+            "duplicate_spans": read.duplicate_spans,
             "records_with_error": tally.with_error,
             "empty_responses": tally.empty_responses,
         },

@@ -105,6 +105,16 @@ pub struct Counts {
     pub records_by_format: BTreeMap<Format, u64>,
     /// Lines with plaintext key-shaped strings in them.
     pub lines_with_secrets: u64,
+    /// HTTP client spans under a GenAI span (an SDK's request for a call):
+    /// read into their call's record, no records of their own.
+    pub child_spans: u64,
+    /// Of those, the ones whose call was not found near them (in the same
+    /// few MiB of input): their status is not on any record.
+    pub child_spans_unjoined: u64,
+    /// GenAI spans of a call that another instrumentation's span recorded
+    /// too (the Anthropic SDK's own span beside OpenLLMetry's): merged into
+    /// that call's record.
+    pub duplicate_spans: u64,
 }
 
 impl Counts {
@@ -116,6 +126,9 @@ impl Counts {
         self.records += other.records;
         self.bad_lines += other.bad_lines;
         self.lines_with_secrets += other.lines_with_secrets;
+        self.child_spans += other.child_spans;
+        self.child_spans_unjoined += other.child_spans_unjoined;
+        self.duplicate_spans += other.duplicate_spans;
         for (reason, n) in &other.bad_by_reason {
             *self.bad_by_reason.entry(*reason).or_default() += n;
         }
@@ -717,6 +730,12 @@ fn parse_piece<D: AsRef<[u8]>>(
             out.counts.lines = line_no;
         }
     }
+    let joined = ctx.spans.take().join(&mut out.batch.records);
+    out.counts.child_spans = joined.children;
+    out.counts.child_spans_unjoined = joined.unjoined;
+    out.counts.duplicate_spans = joined.duplicates;
+    out.counts.records -= joined.duplicates;
+    out.by_format[Format::OtelGenAi.index()] -= joined.duplicates;
     for (format, n) in Format::ALL.into_iter().zip(out.by_format) {
         if n > 0 {
             out.counts.records_by_format.insert(format, n);

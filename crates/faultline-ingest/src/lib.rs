@@ -48,6 +48,7 @@ mod otel;
 mod quarantine;
 mod record;
 mod secret;
+mod spans;
 mod text;
 mod time;
 mod view;

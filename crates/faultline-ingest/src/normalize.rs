@@ -22,6 +22,7 @@ use regex::Regex;
 use crate::quarantine::Reason;
 use crate::record::{BodyShape, Format, Record};
 use crate::secret::{self, Fingerprinter};
+use crate::spans::SpanLinks;
 use crate::text::{same_text, Shared};
 use crate::time::{self, TsError};
 use crate::view::{as_bool, as_f64, as_str, is_empty, Obj, F};
@@ -53,6 +54,8 @@ pub(crate) struct Ctx<'f> {
     /// The last URL read for its host, and that host: the same endpoint is
     /// logged line after line.
     recent_url: RefCell<Last>,
+    /// The OpenTelemetry spans of the chunk, joined when it is done.
+    pub(crate) spans: RefCell<SpanLinks>,
 }
 
 /// The last text a lookup was made for, and its interned answer.
@@ -103,6 +106,7 @@ impl<'f> Ctx<'f> {
             recent: std::array::from_fn(|_| Cell::new("")),
             recent_key: RefCell::default(),
             recent_url: RefCell::default(),
+            spans: RefCell::default(),
         }
     }
 
@@ -238,16 +242,20 @@ pub(crate) fn normalize_line(
     let line_scan = obj
         .read_line()
         .map_err(|e| json_rejection(&e, last_unterminated))?;
-    let secrets = secret::count_secrets(line).min(usize::from(u16::MAX)) as u16;
+    let scan = secret::scan(line);
+    let secrets = scan.keys.min(usize::from(u16::MAX)) as u16;
     let start = out.len();
-    if obj.has(F::Otlp) || obj.marks.gen_ai || attributes_have_gen_ai(&obj) {
+    if obj.has(F::Otlp) || obj.marks.gen_ai || attributes_have_gen_ai(&obj) || is_http_span(&obj) {
         crate::otel::normalize(text, origin, ctx, out)?;
     } else {
         // Filled where it will stay: a record is a few hundred bytes, and
         // building it aside would copy it once more per line.
         out.push(base_record(origin));
         let rec = &mut out[start];
-        let filled = if obj.has(F::Request) || obj.has(F::Response) {
+        // LiteLLM's payload always has a `response` (`{}` or null on a
+        // failure) but never a `request`: its own keys decide before an
+        // envelope's.
+        let filled = if obj.has(F::Request) {
             rec.format = Some(Format::Envelope);
             envelope(&obj, ctx, rec)
         } else if obj.has(F::CustomLlmProvider)
@@ -257,6 +265,9 @@ pub(crate) fn normalize_line(
         {
             rec.format = Some(Format::LiteLlm);
             litellm(&obj, ctx, rec)
+        } else if obj.has(F::Response) {
+            rec.format = Some(Format::Envelope);
+            envelope(&obj, ctx, rec)
         } else {
             rec.format = Some(Format::FlatEvent);
             flat(&obj, ctx, rec)
@@ -270,9 +281,13 @@ pub(crate) fn normalize_line(
     let escaped = line_scan
         .unicode_escape()
         .unwrap_or_else(|| UNICODE_ESCAPE.find(line).is_some());
+    // The line's keys are counted once, on its first record: an OTLP export
+    // line holding many spans holds its keys once.
+    if let Some(first) = out.get_mut(start) {
+        first.secrets_found = secrets;
+    }
     for rec in &mut out[start..] {
-        rec.secrets_found = secrets;
-        if secrets > 0 || escaped {
+        if scan.shaped > 0 || escaped {
             redact_record(rec);
         }
     }
@@ -283,6 +298,17 @@ pub(crate) fn normalize_line(
 /// once: `memmem::find` would build its searcher on every line.
 static UNICODE_ESCAPE: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
     std::sync::LazyLock::new(|| memchr::memmem::Finder::new(b"\\u"));
+
+/// A span of one HTTP request under another span (an HTTP client
+/// instrumentation's): a call's attempt, whose parent is the call.
+fn is_http_span(obj: &Obj<'_>) -> bool {
+    obj.has(F::ParentSpan)
+        && obj
+            .with_obj(F::Attributes, |attrs| {
+                attrs.has(F::StatusCode) || attrs.has(F::Host)
+            })
+            .unwrap_or(false)
+}
 
 fn attributes_have_gen_ai(obj: &Obj<'_>) -> bool {
     obj.with_obj(F::Attributes, |attrs| attrs.marks.gen_ai)
@@ -938,6 +964,23 @@ pub(crate) fn error_text(text: &str, rec: &mut Record) {
     }
 }
 
+/// The provider's JSON body quoted at the end of an exception's text
+/// (`litellm.AuthenticationError: GeminiException - {"error": {...}}`),
+/// read as a body when it parses.
+pub(crate) fn quoted_body(text: &str, rec: &mut Record) {
+    let Some(open) = text.find(" - {").map(|at| at + 3) else {
+        return;
+    };
+    let Some(close) = text.rfind('}') else {
+        return;
+    };
+    if close > open {
+        if let Ok(inner) = Raw::parse(text[open..=close].trim()) {
+            body(inner, 1, rec);
+        }
+    }
+}
+
 // ---------------------------------------------------------------------------
 // LiteLLM standard logging payload
 
@@ -968,17 +1011,24 @@ fn litellm(obj: &Obj<'_>, ctx: &Ctx<'_>, rec: &mut Record) -> Result<(), Reason>
         set_if_none(&mut rec.stream, params.get(F::Stream).and_then(as_bool));
     });
     let failed = obj.str(F::Status).as_deref() == Some("failure");
+    // `error_information.error_code` is LiteLLM's own mapping of the error
+    // (a 529 becomes "500", a Gemini 400 with a bad key "401"): the status
+    // in the provider's body, which the error text quotes, comes first.
+    let mut error_code = None;
     obj.with_obj(F::ErrorInformation, |info| {
-        set_if_none(&mut rec.http_status, to_status(info.f64(F::ErrorCode)));
+        error_code = to_status(info.f64(F::ErrorCode));
         set_if_none(&mut rec.error_type, owned(info.str(F::ErrorType)));
         set_if_none(&mut rec.provider_hint, ctx.intern(info.str(F::Provider)));
         if let Some(msg) = info.str(F::Message) {
+            quoted_body(&msg, rec);
             error_text(&msg, rec);
         }
     });
     if let Some(text) = obj.str(F::ErrorStr) {
+        quoted_body(&text, rec);
         error_text(&text, rec);
     }
+    set_if_none(&mut rec.http_status, error_code);
     if failed && rec.error_message.is_none() && rec.error_type.is_none() {
         rec.error_type = Some("failure".to_owned());
     }

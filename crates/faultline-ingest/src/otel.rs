@@ -14,14 +14,18 @@
 
 use std::borrow::Cow;
 use std::collections::HashMap;
+use std::sync::LazyLock;
+
+use regex::Regex;
 
 use crate::json::{self, Key, Raw};
 use crate::normalize::{
-    base_record, common, error_value, finish, message, set_if_none, timestamp, ts_of, Ctx, Origin,
-    Rejection,
+    base_record, common, error_text, error_value, finish, quoted_body, set_if_none, timestamp,
+    ts_of, Ctx, Origin, Rejection,
 };
 use crate::quarantine::Reason;
 use crate::record::{Format, Record};
+use crate::spans::{CallSpan, Child};
 use crate::view::{as_str, unescape_key, Obj, F};
 
 pub(crate) fn normalize(
@@ -37,13 +41,27 @@ pub(crate) fn normalize(
         None => Raw::parse(text).map_err(|_| Rejection::from(Reason::InvalidJson))?,
     };
     let items = items(line);
-    if items.is_empty() {
-        return Err(Reason::NotACall.into());
-    }
+    let single = items.len() == 1;
     let start = out.len();
+    let mut parents = Vec::new();
+    let mut children = Vec::new();
     for item in &items {
+        if !item.is_gen_ai() {
+            if let Some(child) = http_child(item, ctx).or_else(|| raw_request_child(item)) {
+                children.push(child);
+                continue;
+            }
+            // Other spans of an export (the application's own) are no calls;
+            // a lone span is read for what it holds.
+            if !single {
+                continue;
+            }
+        }
         match record(item, origin, ctx) {
-            Ok(rec) => out.push(rec),
+            Ok(rec) => {
+                parents.push(call_span(item, &rec, out.len()));
+                out.push(rec);
+            }
             Err(reason) => {
                 // One bad span rejects the line, so nothing is half-counted.
                 out.truncate(start);
@@ -51,11 +69,21 @@ pub(crate) fn normalize(
             }
         }
     }
+    if out.len() == start && children.is_empty() {
+        return Err(Reason::NotACall.into());
+    }
+    let mut links = ctx.spans.borrow_mut();
+    for call in parents {
+        links.call(call);
+    }
+    for child in children {
+        links.child(child);
+    }
     Ok(())
 }
 
-/// The GenAI spans or log records of a line, flattened: those of an OTLP
-/// export, or the line itself.
+/// The spans or log records of a line, flattened: those of an OTLP export,
+/// or the line itself.
 fn items(line: Raw<'_>) -> Vec<Flat<'_>> {
     let mut items = Vec::new();
     let [spans, logs] = named(line, ["resourceSpans", "resourceLogs"]);
@@ -86,7 +114,116 @@ fn items(line: Raw<'_>) -> Vec<Flat<'_>> {
     } else {
         items.push(flatten(line, None));
     }
-    keep_gen_ai(items)
+    items
+}
+
+/// `trace id/span id` of a span (`which` names its own id or its parent's),
+/// from an OTLP span (`traceId`, `spanId`, `parentSpanId`) or a span as the
+/// Python SDK's `to_json` writes it (`context.trace_id`, `context.span_id`,
+/// `parent_id`).
+fn span_key(item: &Flat<'_>, otlp: &str, console: &str) -> Option<String> {
+    let trace_and = |trace: &str, id: &str| {
+        let trace = crate::spans::span_id(trace)?;
+        let id = crate::spans::span_id(id)?;
+        Some(format!("{trace}/{id}"))
+    };
+    if let (Some(trace), Some(id)) = (item.str("traceId"), item.str(otlp)) {
+        return trace_and(&trace, &id);
+    }
+    let context = Raw::parse(item.get("context")?).ok()?;
+    let [trace, span] = named(context, ["trace_id", "span_id"]);
+    let trace = raw_string(trace?)?;
+    if console == "span_id" {
+        return trace_and(&trace, &raw_string(span?)?);
+    }
+    trace_and(&trace, &item.str(console)?)
+}
+
+/// What the spans of a piece need to know of a call's span to join it with
+/// its children and with another instrumentation's span of the same call.
+fn call_span(item: &Flat<'_>, rec: &Record, index: usize) -> CallSpan {
+    let end_ms = item
+        .get("endTimeUnixNano")
+        .or_else(|| item.get("end_time"))
+        .or_else(|| item.get("endTime"))
+        .and_then(|v| ts_of(Raw::parse(v).ok()?).ok());
+    let mut ids = Vec::new();
+    if let Some(id) = item.str("gen_ai.response.id") {
+        ids.push(id.into_owned());
+    }
+    for key in ["anthropic.request.id", "openai.request.id"] {
+        if let Some(id) = item.str(key) {
+            ids.push(id.into_owned());
+        }
+    }
+    // The SDK's error text quotes the request id (and the body it quotes
+    // may hold another).
+    if let Some(text) = item
+        .str("status_message")
+        .or_else(|| item.str("error_message"))
+    {
+        provider_request_ids(&text, &mut ids);
+    }
+    CallSpan {
+        index,
+        key: span_key(item, "spanId", "span_id"),
+        name: item.str("name").map(Cow::into_owned),
+        start_ms: rec.ts_ms,
+        end_ms: end_ms.unwrap_or(rec.ts_ms),
+        model: rec.model.clone(),
+        ids,
+    }
+}
+
+/// The provider request ids quoted in an error text (`request_id:
+/// req_...`, as Anthropic's SDK renders its errors).
+fn provider_request_ids(text: &str, ids: &mut Vec<String>) {
+    let mut rest = text;
+    while let Some(at) = rest.find("req_") {
+        let id: String = rest[at..]
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .collect();
+        rest = &rest[at + id.len()..];
+        if id.len() > 12 && !ids.contains(&id) {
+            ids.push(id);
+        }
+    }
+}
+
+/// LiteLLM's `raw_gen_ai_request` span: the provider's raw request and
+/// response under LiteLLM's call span, no call of its own.
+fn raw_request_child(item: &Flat<'_>) -> Option<Child> {
+    if item.str("name").as_deref() != Some("raw_gen_ai_request") {
+        return None;
+    }
+    Some(Child {
+        parent: span_key(item, "parentSpanId", "parent_id")?,
+        status: None,
+        host: None,
+    })
+}
+
+/// An HTTP client span under another span: the request an SDK sent for a
+/// call, with the status and host it saw.
+fn http_child(item: &Flat<'_>, ctx: &Ctx<'_>) -> Option<Child> {
+    let status = ["http.response.status_code", "http.status_code"]
+        .iter()
+        .find_map(|key| item.get(key))
+        .and_then(|v| string(v).map_or_else(|| v.parse().ok(), |s| s.parse().ok()))
+        .filter(|s: &u16| (100..600).contains(s));
+    let url = ["url.full", "http.url", "server.address"]
+        .iter()
+        .find_map(|key| item.str(key));
+    if status.is_none() && url.is_none() {
+        return None;
+    }
+    let parent = span_key(item, "parentSpanId", "parent_id")?;
+    Some(Child {
+        parent,
+        status,
+        host: url.and_then(|url| ctx.host(&url)),
+    })
 }
 
 /// A span or log record flattened: keys, decoded, and the JSON text of their
@@ -442,11 +579,12 @@ fn flatten<'a>(item: Raw<'a>, service: Option<&Cow<'a, str>>) -> Flat<'a> {
             ) {
                 return;
             }
-            let (mut kind, mut msg) = (None, None);
+            let (mut kind, mut msg, mut trace) = (None, None, None);
             if let Some(attrs) = attrs {
                 attr_list(attrs, |key, value| match &*key {
                     "exception.type" => kind = Some(value),
                     "exception.message" => msg = Some(value),
+                    "exception.stacktrace" => trace = Some(value),
                     _ => {}
                 });
             }
@@ -455,6 +593,9 @@ fn flatten<'a>(item: Raw<'a>, service: Option<&Cow<'a, str>>) -> Flat<'a> {
             }
             if let Some(msg) = msg {
                 flat.or_insert("error_message", msg);
+            }
+            if let Some(trace) = trace {
+                flat.or_insert("exception.stacktrace", trace);
             }
         });
     }
@@ -467,35 +608,91 @@ fn flatten<'a>(item: Raw<'a>, service: Option<&Cow<'a, str>>) -> Flat<'a> {
     flat
 }
 
-/// Keeps the GenAI spans of an export. The GenAI span carries no HTTP status;
-/// when a child HTTP span has one, it is copied onto its parent.
-fn keep_gen_ai(items: Vec<Flat<'_>>) -> Vec<Flat<'_>> {
-    if items.len() == 1 {
-        return items;
+/// Whether a successful GenAI span says the model answered nothing: its
+/// captured output has no content and no tool call; or the prompt was
+/// captured (so the output would have been) but no output was; or it
+/// counted no output tokens; or it counted the input's
+/// tokens but not the output's (Gemini leaves `candidatesTokenCount` out
+/// when no candidate came back).
+fn output_empty(item: &Flat<'_>) -> bool {
+    let generates = item.str("gen_ai.operation.name").is_none_or(|op| {
+        matches!(
+            &*op,
+            "chat" | "text_completion" | "generate_content" | "completion"
+        )
+    });
+    if !generates {
+        return false;
     }
-    let mut child_status: HashMap<String, String> = HashMap::new();
-    for item in items.iter().filter(|i| !i.is_gen_ai()) {
-        let status = item
-            .get("http.response.status_code")
-            .or_else(|| item.get("http.status_code"));
-        if let (Some(parent), Some(status)) = (item.str("parentSpanId"), status) {
-            child_status.insert(parent.into_owned(), status.to_owned());
-        }
+    if let Some(output) = item.get("gen_ai.output.messages") {
+        return !has_output(output);
     }
-    items
-        .into_iter()
-        .filter(Flat::is_gen_ai)
-        .map(|mut item| {
-            let status = item
-                .str("spanId")
-                .and_then(|id| child_status.get(&*id))
-                .cloned();
-            if let Some(status) = status {
-                item.or_insert("http.response.status_code", Cow::Owned(status));
-            }
-            item
-        })
-        .collect()
+    let tokens = |key: &str| {
+        item.get(key)
+            .and_then(|v| string(v).map_or_else(|| v.parse::<f64>().ok(), |s| s.parse().ok()))
+    };
+    let output_tokens =
+        tokens("gen_ai.usage.output_tokens").or_else(|| tokens("gen_ai.usage.completion_tokens"));
+    let input_tokens =
+        tokens("gen_ai.usage.input_tokens").or_else(|| tokens("gen_ai.usage.prompt_tokens"));
+    if item.get("gen_ai.input.messages").is_some() {
+        // Content is captured, and no output was.
+        return true;
+    }
+    match output_tokens {
+        Some(n) => n == 0.0,
+        None => input_tokens.is_some(),
+    }
+}
+
+/// Whether `gen_ai.output.messages` (a JSON string or array of messages with
+/// `parts`) holds any text or tool call.
+fn has_output(value: &str) -> bool {
+    let parsed: Option<serde_json::Value> = match string(value) {
+        Some(text) => serde_json::from_str(&text).ok(),
+        None => serde_json::from_str(value).ok(),
+    };
+    let Some(serde_json::Value::Array(messages)) = parsed else {
+        // Not the shape the conventions give: say nothing of it.
+        return true;
+    };
+    messages.iter().any(|message| {
+        message
+            .get("parts")
+            .and_then(serde_json::Value::as_array)
+            .is_some_and(|parts| {
+                parts.iter().any(|part| {
+                    let kind = part.get("type").and_then(serde_json::Value::as_str);
+                    let content = part
+                        .get("content")
+                        .and_then(serde_json::Value::as_str)
+                        .is_some_and(|c| !c.trim().is_empty());
+                    content || matches!(kind, Some("tool_call" | "tool_call_request"))
+                })
+            })
+    })
+}
+
+/// The status in an HTTP client's error as a traceback quotes it: httpx's
+/// `Server error '529 ' for url ...`, requests' `413 Client Error: ...`.
+fn http_client_status(text: &str) -> Option<u16> {
+    static HTTP_CLIENT_ERROR: LazyLock<Regex> = LazyLock::new(|| {
+        Regex::new(r"(?:Client|Server) error '(\d{3})\b|\b(\d{3}) (?:Client|Server) Error: ")
+            .expect("http client error pattern compiles")
+    });
+    let caps = HTTP_CLIENT_ERROR.captures(text)?;
+    let digits = caps.get(1).or(caps.get(2))?.as_str();
+    digits.parse().ok().filter(|s| (400..600).contains(s))
+}
+
+/// An `error.type` that is an HTTP error status, as google-genai's
+/// instrumentation writes it.
+fn status_of_type(kind: &str) -> Option<u16> {
+    let kind = kind.trim();
+    if kind.len() != 3 || !kind.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    kind.parse().ok().filter(|s| (400..600).contains(s))
 }
 
 fn record(item: &Flat<'_>, origin: &Origin<'_>, ctx: &Ctx<'_>) -> Result<Record, Reason> {
@@ -519,12 +716,36 @@ fn record_of(
             }
         }
     }
-    set_if_none(
-        &mut rec.error_type,
-        obj.str(F::ErrorType).map(Cow::into_owned),
-    );
+    // The status description or exception message is the SDK's rendering of
+    // the error (`Error code: 429 - {...}`, `529 Overloaded`, `400
+    // INVALID_ARGUMENT. {...}`): its status, type, code and message are read
+    // before `error.type`, which names only the exception's class.
+    //
+    // LiteLLM's span writes its own mapping of the error as the status (a
+    // 529 becomes "500", a 413 "400"): there the status the provider's body
+    // or the HTTP client's error states comes first.
+    let mapped = item.get("litellm.call_id").is_some();
+    let attribute_status = if mapped { rec.http_status.take() } else { None };
     if let Some(msg) = obj.str(F::Message) {
-        set_if_none(&mut rec.error_message, message(&msg));
+        quoted_body(&msg, &mut rec);
+        error_text(&msg, &mut rec);
+    }
+    if mapped {
+        let traces = ["error.stack_trace", "exception.stacktrace"];
+        if let Some(status) = traces
+            .iter()
+            .find_map(|key| http_client_status(&item.str(key)?))
+        {
+            rec.http_status = Some(status);
+        }
+        set_if_none(&mut rec.http_status, attribute_status);
+    }
+    if let Some(kind) = obj.str(F::ErrorType) {
+        // Some instrumentations put the HTTP status there (`"429"`).
+        match status_of_type(&kind) {
+            Some(status) => set_if_none(&mut rec.http_status, Some(status)),
+            None => set_if_none(&mut rec.error_type, Some(kind.into_owned())),
+        }
     }
     if let Some(raw) = obj.get(F::Error) {
         error_value(raw, &mut rec);
@@ -536,6 +757,12 @@ fn record_of(
     if !status_error && rec.error_type.is_none() && rec.http_status.is_none() {
         // A span that ended without an error status is a successful call.
         rec.http_status = Some(200);
+    }
+    let succeeded = rec.http_status.is_some_and(|s| (200..300).contains(&s))
+        && rec.error_type.is_none()
+        && rec.error_message.is_none();
+    if succeeded && output_empty(item) {
+        rec.empty_response = true;
     }
     finish(obj, &mut rec)?;
     Ok(rec)
@@ -580,43 +807,7 @@ mod tests {
             } else {
                 items.push(flatten(&value, None));
             }
-            keep_gen_ai(items)
-        }
-
-        /// Keeps the GenAI spans of an export. The GenAI span carries no HTTP status;
-        /// when a child HTTP span has one, it is copied onto its parent.
-        fn keep_gen_ai(items: Vec<Map<String, Value>>) -> Vec<Map<String, Value>> {
-            if items.len() == 1 {
-                return items;
-            }
-            let is_gen_ai =
-                |item: &Map<String, Value>| item.keys().any(|k| k.starts_with("gen_ai."));
-            let mut child_status = std::collections::HashMap::new();
-            for item in items.iter().filter(|i| !is_gen_ai(i)) {
-                let status = item
-                    .get("http.response.status_code")
-                    .or_else(|| item.get("http.status_code"));
-                if let (Some(parent), Some(status)) =
-                    (item.get("parentSpanId").and_then(Value::as_str), status)
-                {
-                    child_status.insert(parent.to_owned(), status.clone());
-                }
-            }
             items
-                .into_iter()
-                .filter(is_gen_ai)
-                .map(|mut item| {
-                    let span_id = item
-                        .get("spanId")
-                        .and_then(Value::as_str)
-                        .map(str::to_owned);
-                    if let Some(status) = span_id.and_then(|id| child_status.get(&id)) {
-                        item.entry("http.response.status_code")
-                            .or_insert_with(|| status.clone());
-                    }
-                    item
-                })
-                .collect()
         }
 
         fn array<'v>(value: &'v Value, key: &str) -> impl Iterator<Item = &'v Value> {
@@ -730,6 +921,10 @@ mod tests {
                     }
                     if let Some(msg) = attrs.get("exception.message") {
                         flat.entry("error_message").or_insert_with(|| msg.clone());
+                    }
+                    if let Some(trace) = attrs.get("exception.stacktrace") {
+                        flat.entry("exception.stacktrace")
+                            .or_insert_with(|| trace.clone());
                     }
                 }
             }

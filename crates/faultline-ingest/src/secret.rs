@@ -63,13 +63,41 @@ fn may_hold_secret(haystack: &[u8]) -> bool {
     }
 }
 
-/// Counts key-shaped strings in raw bytes (a whole log line).
+/// Counts the plaintext keys in raw bytes (a whole log line): key-shaped
+/// strings, less placeholders and masked keys (see [`scan`]).
 #[must_use]
 pub fn count_secrets(haystack: &[u8]) -> usize {
+    scan(haystack).keys
+}
+
+/// What [`scan`] found in a line.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Scan {
+    /// Key-shaped strings: each is redacted wherever it is copied.
+    pub(crate) shaped: usize,
+    /// Those that look like real keys: not a placeholder with no digit
+    /// (`Bearer YOUR_KEY`, as OpenAI's own 401 message says), not a key
+    /// masked by the provider (`sk-proj-abcd1234efgh5678****wxyz`).
+    pub(crate) keys: usize,
+}
+
+/// Finds key-shaped strings in raw bytes and tells real keys from
+/// placeholders and masked keys. Redaction goes by the shapes alone, so a
+/// real key mistaken for a placeholder is still never copied.
+pub(crate) fn scan(haystack: &[u8]) -> Scan {
+    let mut found = Scan::default();
     if !may_hold_secret(haystack) {
-        return 0;
+        return found;
     }
-    SECRET_BYTES_RE.find_iter(haystack).count()
+    for m in SECRET_BYTES_RE.find_iter(haystack) {
+        found.shaped += 1;
+        let masked = haystack.get(m.end()) == Some(&b'*');
+        let has_digit = m.as_bytes().iter().any(u8::is_ascii_digit);
+        if !masked && has_digit {
+            found.keys += 1;
+        }
+    }
+    found
 }
 
 /// Replaces every key-shaped string in `text` with [`REDACTED`].
@@ -134,6 +162,22 @@ impl Fingerprinter {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn placeholders_and_masked_keys_are_no_keys_but_are_still_redacted() {
+        // OpenAI's own 401 message, and a key as providers mask it.
+        let text = "You didn't provide an API key. You need to provide your API key in an \
+                    Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY). \
+                    Incorrect API key provided: sk-proj-abcd1234efgh5678ijkl****wxyz. \
+                    Docs: sk-xxxxxxxxxxxxxxxxxxxxxxxx";
+        assert_eq!(count_secrets(text.as_bytes()), 0);
+        assert_eq!(scan(text.as_bytes()).shaped, 3);
+        let out = redact(text);
+        assert!(!out.contains("abcd1234efgh5678"), "{out}");
+        // A real key beside them still counts.
+        let leaked = format!("{text} key sk-proj-Zq8v2LmN4pR7sT1uW3xY5b");
+        assert_eq!(count_secrets(leaked.as_bytes()), 1);
+    }
 
     #[test]
     fn redacts_every_key_shape() {

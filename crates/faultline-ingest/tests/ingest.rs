@@ -1113,3 +1113,95 @@ fn a_panicking_stage_is_raised_to_the_caller_not_a_hang() {
         ingester.ingest_bytes_staged("calls", log.as_bytes(), &FailsAt(u64::MAX), &mut |_| {});
     assert_eq!(summary.counts.records, 2_000);
 }
+
+fn ingest_text(text: &str) -> Run {
+    let ingester = Ingester::new(IngestOptions::default()).unwrap();
+    let mut records = Vec::new();
+    let mut bad = Vec::new();
+    let file = ingester.ingest_bytes("log.jsonl", text.as_bytes(), &mut |batch| {
+        records.extend(batch.records);
+        bad.extend(batch.bad_lines);
+    });
+    Run {
+        records,
+        bad,
+        summary: Summary {
+            totals: file.counts.clone(),
+            files: vec![file],
+        },
+    }
+}
+
+/// `(status, error type)` of each record, in time order.
+fn outcomes(records: &[Record]) -> Vec<(i64, Option<u16>, Option<String>)> {
+    let mut out: Vec<_> = records
+        .iter()
+        .map(|r| (r.ts_ms, r.http_status, r.error_type.clone()))
+        .collect();
+    out.sort();
+    out
+}
+
+#[test]
+fn an_http_child_span_joins_its_call_in_any_line_order() {
+    // The httpx instrumentation's spans, one per line, each written before
+    // its parent GenAI span (as the console exporter writes them).
+    let text =
+        std::fs::read_to_string(fixture("clients/sdk_otel-openai-console-httpx.jsonl")).unwrap();
+    let forward = ingest_text(&text);
+    assert!(forward.bad.is_empty(), "{:?}", forward.bad);
+    let children = forward.summary.totals.child_spans;
+    assert!(children > 0);
+    // The sample cuts one call's spans apart: its child has no parent here.
+    assert!(forward.summary.totals.child_spans_unjoined <= 1);
+    // Every record is a GenAI call; none is an HTTP span.
+    assert!(forward.records.iter().all(|r| r.model.is_some()));
+    let mut reversed = text.lines().rev().collect::<Vec<_>>().join("\n");
+    reversed.push('\n');
+    let backward = ingest_text(&reversed);
+    assert_eq!(backward.summary.totals.child_spans, children);
+    assert_eq!(
+        backward.summary.totals.child_spans_unjoined,
+        forward.summary.totals.child_spans_unjoined
+    );
+    assert_eq!(outcomes(&backward.records), outcomes(&forward.records));
+}
+
+#[test]
+fn two_instrumentations_spans_of_one_call_are_one_record() {
+    // The Anthropic SDK traces each call itself; OpenLLMetry's span of the
+    // same call is in another trace.
+    let run = run_fixture("clients/sdk_otel-anthropic-console.jsonl");
+    assert!(run.bad.is_empty(), "{:?}", run.bad);
+    let truth =
+        std::fs::read_to_string(fixture("clients/sdk_otel-anthropic-console.truth.jsonl")).unwrap();
+    // Each call whose lines are all in the sample had two spans.
+    let calls = truth.lines().count() as u64;
+    assert!(calls >= 5);
+    assert_eq!(run.summary.totals.duplicate_spans, calls);
+    let records = run.records.len() as u64;
+    assert_eq!(run.summary.totals.records, records);
+    assert_eq!(
+        run.summary.totals.records_by_format.get(&Format::OtelGenAi),
+        Some(&records)
+    );
+}
+
+#[test]
+fn a_line_of_many_spans_counts_its_keys_once() {
+    let span = |id: u32| {
+        format!(
+            r#"{{"traceId":"t{id}","spanId":"s{id}","name":"chat","startTimeUnixNano":"1741089600000000000","attributes":[{{"key":"gen_ai.system","value":{{"stringValue":"openai"}}}},{{"key":"gen_ai.request.model","value":{{"stringValue":"gpt-4o"}}}}]}}"#
+        )
+    };
+    let spans: Vec<String> = (0..5).map(span).collect();
+    let line = format!(
+        r#"{{"resourceSpans":[{{"resource":{{"attributes":[{{"key":"openai.api_key","value":{{"stringValue":"sk-proj-Zq8v2LmN4pR7sT1uW3xY5b"}}}}]}},"scopeSpans":[{{"spans":[{}]}}]}}]}}"#,
+        spans.join(",")
+    );
+    let run = ingest_text(&format!("{line}\n"));
+    assert_eq!(run.records.len(), 5);
+    assert_eq!(run.summary.totals.lines_with_secrets, 1);
+    let keys: u32 = run.records.iter().map(|r| u32::from(r.secrets_found)).sum();
+    assert_eq!(keys, 1);
+}
