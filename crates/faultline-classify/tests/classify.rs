@@ -2,7 +2,9 @@
 
 use std::path::Path;
 
-use faultline_classify::{Classifier, Provider, ProviderSource, RuleSet, StatusClass};
+use faultline_classify::{
+    provider_from_name, Classifier, Provider, ProviderSource, RuleSet, StatusClass,
+};
 use faultline_ingest::{IngestOptions, Ingester, Record};
 
 fn fixture(rel: &str) -> std::path::PathBuf {
@@ -662,4 +664,94 @@ fn a_repeated_error_classifies_as_it_did_and_only_for_its_own_rules() {
             teapot_rule
         );
     }
+}
+
+/// Lines real client libraries wrote (`fixtures/clients/`, captured by the
+/// conformance suite in `tests/clients/conformance/`), held to what the
+/// mock provider really answered: one record per call, none quarantined,
+/// the provider, the HTTP status where the lines state it, and the class
+/// and cause where the lines hold the message the cause needs.
+#[test]
+fn real_client_lines_read_as_the_calls_they_were() {
+    let dir = fixture("clients");
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .filter_map(|e| {
+            let name = e.unwrap().file_name().into_string().unwrap();
+            name.strip_suffix(".truth.jsonl").map(str::to_owned)
+        })
+        .collect();
+    names.sort();
+    assert!(names.len() >= 18, "client samples: {}", names.len());
+    let classifier = Classifier::default();
+    let mut failures = Vec::new();
+    let mut calls = 0;
+    for name in &names {
+        let log = dir.join(format!("{name}.jsonl"));
+        let records = ingest(&std::fs::read_to_string(log).unwrap());
+        let truth = std::fs::read_to_string(dir.join(format!("{name}.truth.jsonl"))).unwrap();
+        let mut matched = vec![false; records.len()];
+        for line in truth.lines() {
+            let call: serde_json::Value = serde_json::from_str(line).unwrap();
+            calls += 1;
+            let (t0, t1) = (
+                call["t_start_ms"].as_i64().unwrap() - 5,
+                call["t_end_ms"].as_i64().unwrap() + 5,
+            );
+            let mine: Vec<usize> = (0..records.len())
+                .filter(|&i| (t0..=t1).contains(&records[i].ts_ms))
+                .collect();
+            let what = format!("{name} {}", call["outcome"].as_str().unwrap());
+            if mine.len() != 1 {
+                failures.push(format!("{what}: {} records", mine.len()));
+                continue;
+            }
+            matched[mine[0]] = true;
+            let rec = &records[mine[0]];
+            let c = classifier.classify(rec);
+            let provider = provider_from_name(call["provider"].as_str().unwrap());
+            if Some(c.provider) != provider {
+                failures.push(format!("{what}: provider {}", c.provider));
+            }
+            let status = call["http_status"].as_u64().map(|s| s as u16);
+            if call["status_stated"] == true && rec.http_status != status {
+                failures.push(format!(
+                    "{what}: status {:?} != {status:?}",
+                    rec.http_status
+                ));
+            }
+            let label = call["expected_class"].as_str().unwrap();
+            if call["evidence_in_log"] == true {
+                let (classes, cause) = if label == "ok" {
+                    (&[StatusClass::Ok][..], Some("none"))
+                } else {
+                    expectation(label)
+                };
+                let cause_ok = cause.is_none_or(|want| &*c.cause == want)
+                    && (label != "rate_limit" || c.cause.starts_with("rate_limit"));
+                if !classes.contains(&c.status_class) || !cause_ok {
+                    failures.push(format!("{what}: {} / {}", c.status_class, c.cause));
+                }
+            }
+        }
+        // A record no call accounts for is one call counted twice.
+        for (rec, _) in records.iter().zip(&matched).filter(|(_, m)| !**m) {
+            let at = rec.source_line;
+            let spans_one_call = truth.lines().any(|line| {
+                let call: serde_json::Value = serde_json::from_str(line).unwrap();
+                call["t_start_ms"].as_i64().unwrap() - 5 <= rec.ts_ms
+                    && rec.ts_ms <= call["t_end_ms"].as_i64().unwrap() + 5
+            });
+            if spans_one_call {
+                failures.push(format!("{name}: line {at} is a second record of a call"));
+            }
+        }
+    }
+    assert!(calls >= 150, "calls in the samples: {calls}");
+    assert!(
+        failures.is_empty(),
+        "{} of {calls} calls misread:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }

@@ -10,7 +10,11 @@
 //!   chunks in parallel and hands back ordered [`Batch`]es.
 //! - Each line becomes one [`Record`] (an OTLP export line may hold several),
 //!   whatever [`Format`] it was logged in; API keys are replaced by a keyed
-//!   fingerprint and redacted from every text field.
+//!   fingerprint and redacted from every text field. The OpenTelemetry spans
+//!   of one call (an SDK's HTTP request span under the GenAI span, a second
+//!   instrumentation's span of the same call) become one record, within the
+//!   piece of input a worker reads ([`Counts::child_spans`],
+//!   [`Counts::duplicate_spans`]).
 //! - A line that cannot become a record is a [`BadLine`] with file, line,
 //!   byte offset, [`Reason`] and a redacted excerpt. It is counted in the
 //!   [`Summary`], never dropped silently, and never stops the run. Only I/O

@@ -64,7 +64,9 @@ fn may_hold_secret(haystack: &[u8]) -> bool {
 }
 
 /// Counts the plaintext keys in raw bytes (a whole log line): key-shaped
-/// strings, less placeholders and masked keys (see [`scan`]).
+/// strings, less placeholders with no digit (`Bearer YOUR_KEY`) and keys
+/// masked by a provider (`sk-proj-abcd1234efgh5678****wxyz`), which
+/// [`redact`] still replaces.
 #[must_use]
 pub fn count_secrets(haystack: &[u8]) -> usize {
     scan(haystack).keys
