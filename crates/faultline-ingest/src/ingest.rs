@@ -345,43 +345,60 @@ impl Ingester {
         stage: &S,
         on_batch: &mut dyn FnMut(S::Output),
     ) -> FileSummary {
-        let open = || -> io::Result<(File, Compression, u64)> {
+        // The head is read to tell the compression; a regular file is then
+        // read from its start again, anything else (a FIFO, `<(cmd)`,
+        // `/dev/stdin`) cannot seek, and gets its head back in front.
+        let open = || -> io::Result<(File, std::fs::Metadata, [u8; 4], usize)> {
             let mut file = File::open(path)?;
+            let meta = file.metadata()?;
             let mut head = [0u8; 4];
             let n = read_head(&mut file, &mut head)?;
-            file.rewind()?;
-            let len = file.metadata()?.len();
-            Ok((file, Compression::detect(&head[..n]), len))
+            if meta.is_file() {
+                file.rewind()?;
+            }
+            Ok((file, meta, head, n))
         };
-        let (file, compression, len) = match open() {
+        let (file, meta, head, n) = match open() {
             Ok(opened) => opened,
             Err(source) => return failed(name, path.clone(), source),
         };
-        let meta = file.metadata().ok();
-        let is_regular = meta.as_ref().is_some_and(std::fs::Metadata::is_file);
+        let compression = Compression::detect(&head[..n]);
+        if !meta.is_file() {
+            let reader = io::Read::chain(&head[..n], file);
+            let mut summary = self.stream_staged(name, reader, compression, stage, on_batch);
+            if let Some(Error::Read { path: p, .. }) = &mut summary.error {
+                p.clone_from(path);
+            }
+            return summary;
+        }
+        let len = meta.len();
         // A file written to a moment ago may still be live: a writer could
         // truncate it (log rotation with copytruncate) while it is mapped,
         // and reading a page past the new end kills the process (SIGBUS).
         // Such files are read with buffered I/O, which sees a short read.
         let live = meta
-            .and_then(|m| m.modified().ok())
+            .modified()
+            .ok()
             .is_none_or(|at| at.elapsed().map_or(true, |age| age < LIVE_AGE));
-        if compression == Compression::None && self.options.mmap && is_regular && len > 0 && !live {
+        // The size is asked again of the open file, not of its path: a file
+        // renamed away by a rotation is still read whole, and has not changed.
+        let handle = file.try_clone().ok();
+        if compression == Compression::None && self.options.mmap && len > 0 && !live {
             // A file that cannot be mapped (special files, some network file
             // systems) is read the ordinary way below.
             if let Ok(map) = Mapped::open(&file) {
                 let mut summary =
                     self.bytes_staged(name, &map, stage, on_batch, &mut |end| map.release(end));
                 summary.mapped = true;
-                return changed_size(summary, path, len);
+                return changed_size(summary, handle.as_ref(), path, len);
             }
         }
         let mut summary = self.stream_staged(name, file, compression, stage, on_batch);
         if let Some(Error::Read { path: p, .. }) = &mut summary.error {
             p.clone_from(path);
         }
-        if is_regular && compression == Compression::None {
-            return changed_size(summary, path, len);
+        if compression == Compression::None {
+            return changed_size(summary, handle.as_ref(), path, len);
         }
         summary
     }
@@ -624,9 +641,17 @@ impl<D: AsRef<[u8]>> Piece<D> {
 }
 
 /// Reports a plain file whose size moved while it was read (an error of its
-/// own takes precedence).
-fn changed_size(mut summary: FileSummary, path: &Path, before: u64) -> FileSummary {
-    let after = std::fs::metadata(path).map_or(before, |m| m.len());
+/// own takes precedence), asking the open file (`handle`) when there is one.
+fn changed_size(
+    mut summary: FileSummary,
+    handle: Option<&File>,
+    path: &Path,
+    before: u64,
+) -> FileSummary {
+    let after = match handle {
+        Some(file) => file.metadata().map_or(before, |m| m.len()),
+        None => std::fs::metadata(path).map_or(before, |m| m.len()),
+    };
     if after != before && summary.error.is_none() {
         summary.error = Some(Error::Changed {
             path: path.to_path_buf(),

@@ -1205,3 +1205,29 @@ fn a_line_of_many_spans_counts_its_keys_once() {
     let keys: u32 = run.records.iter().map(|r| u32::from(r.secrets_found)).sum();
     assert_eq!(keys, 1);
 }
+
+#[test]
+fn a_fifo_is_read_like_stdin() {
+    // `faultline analyze <(zcat day.gz)`, `/dev/stdin`: a file that cannot seek.
+    let dir = std::env::temp_dir().join(format!("faultline-fifo-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let fifo = dir.join("calls.jsonl");
+    let _ = std::fs::remove_file(&fifo);
+    let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+    assert!(made.unwrap().success(), "mkfifo {}", fifo.display());
+    let text = std::fs::read(fixture("formats/flat_event.jsonl")).unwrap();
+    let expected = run_fixture("formats/flat_event.jsonl").records.len();
+    let writer = {
+        let (fifo, text) = (fifo.clone(), text.clone());
+        std::thread::spawn(move || std::fs::write(fifo, text).unwrap())
+    };
+    let run = run(std::slice::from_ref(&fifo));
+    writer.join().unwrap();
+    assert!(
+        run.summary.files[0].error.is_none(),
+        "{:?}",
+        run.summary.files[0].error
+    );
+    assert_eq!(run.records.len(), expected);
+    let _ = std::fs::remove_dir_all(&dir);
+}
