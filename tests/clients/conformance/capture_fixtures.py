@@ -13,7 +13,6 @@ truth.jsonl lines of every call whose every span or entry is in those lines.
 
 from __future__ import annotations
 
-import datetime as dt
 import importlib.metadata as md
 import json
 import pathlib
@@ -29,32 +28,9 @@ MAX_LINES = 15
 SLACK_MS = 5
 
 
-def line_times(raw: bytes) -> list[int]:
-    """Start times (epoch ms) of the calls a log line holds."""
-    try:
-        d = json.loads(raw)
-    except ValueError:
-        return []
-    if not isinstance(d, dict):
-        return []
-    if "resourceSpans" in d:
-        out = []
-        for rs in d["resourceSpans"]:
-            for ss in rs.get("scopeSpans", []):
-                for sp in ss.get("spans", []):
-                    out.append(int(sp["startTimeUnixNano"]) // 1_000_000)
-        return out
-    if "startTime" in d:  # LiteLLM StandardLoggingPayload: epoch seconds
-        return [int(float(d["startTime"]) * 1000)]
-    if "start_time" in d:  # ConsoleSpanExporter: ISO 8601 UTC
-        t = dt.datetime.fromisoformat(d["start_time"].replace("Z", "+00:00"))
-        return [int(t.timestamp() * 1000)]
-    return []
-
-
 def calls_of(raw: bytes, truth: list[dict]) -> set[int]:
     out = set()
-    for ms in line_times(raw):
+    for ms in score.line_starts(raw):
         for t in truth:
             if t["t_start_ms"] - SLACK_MS <= ms <= t["t_end_ms"] + SLACK_MS:
                 out.add(t["call"])
