@@ -16,6 +16,16 @@ sys.path.insert(0, os.path.dirname(__file__))
 import outcomes  # noqa: E402
 
 FAKE_KEY = "sk-conformance-test-0000"
+
+
+def litellm_api_base(base_url: str, fam: str) -> str:
+    """The `api_base` LiteLLM is given for each provider family on the mock."""
+    return {
+        "openai": f"{base_url}/v1",
+        "anthropic": base_url,
+        "gemini": f"{base_url}/v1beta",
+        "deepseek": f"{base_url}/deepseek",
+    }[fam]
 GAP_S = 0.025
 
 

@@ -65,27 +65,23 @@ class JsonLinesLogger(CustomLogger):
             self._f.close()
 
 
-def api_base(base_url: str, fam: str) -> str:
+def completion_args(base_url: str, fam: str, model: str, prompt: str) -> dict:
+    """The arguments of one call: the mock's provider, no retries, a 1 s timeout."""
     return {
-        "openai": f"{base_url}/v1",
-        "anthropic": base_url,
-        "gemini": f"{base_url}/v1beta",
-        "deepseek": f"{base_url}/deepseek",
-    }[fam]
+        "model": f"{fam}/{model}",
+        "messages": [{"role": "user", "content": prompt}],
+        "api_base": common.litellm_api_base(base_url, fam),
+        "api_key": common.FAKE_KEY,
+        "max_tokens": 64,
+        "timeout": outcomes.CLIENT_TIMEOUT_S,
+        "num_retries": 0,
+        "max_retries": 0,
+    }
 
 
 def make_call(base_url: str):
     def call(fam, model, o, prompt):
-        litellm.completion(
-            model=f"{fam}/{model}",
-            messages=[{"role": "user", "content": prompt}],
-            api_base=api_base(base_url, fam),
-            api_key=common.FAKE_KEY,
-            max_tokens=64,
-            timeout=outcomes.CLIENT_TIMEOUT_S,
-            num_retries=0,
-            max_retries=0,
-        )
+        litellm.completion(**completion_args(base_url, fam, model, prompt))
 
     return call
 

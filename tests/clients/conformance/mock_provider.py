@@ -4,6 +4,15 @@ Binds 127.0.0.1 on an ephemeral port. The answer to each request is chosen by
 a marker `[[fl:OUTCOME_ID]]` anywhere in the raw request body (see
 outcomes.py); a request without a marker gets a success.
 
+Streaming: an OpenAI, DeepSeek or Anthropic request whose JSON body has
+`"stream": true` gets its success and empty outcomes as server-sent events in
+the provider's format (chunked transfer encoding, one event per chunk; see
+`_openai_sse`, `_anthropic_sse`); its error outcomes get the same JSON error
+body and status as a non-streaming request (a provider that fails a request
+before streaming starts answers it like any other), and its timeout outcome
+the same delay. Gemini's `:streamGenerateContent` is answered as before (one
+JSON body). Non-streaming requests are answered exactly as they were.
+
 Routes (any prefix before them is accepted):
 
 * `POST .../chat/completions`          OpenAI; DeepSeek when the path starts with `/deepseek`
@@ -152,6 +161,123 @@ def _success_body(fam: str, model: str, prompt_text: str, empty: str | None = No
     raise ValueError(fam)
 
 
+def _chunk_id():
+    return "chatcmpl-" + "".join(random.choice(string.ascii_letters + string.digits) for _ in range(29))
+
+
+def _openai_sse(fam: str, model: str, prompt_text: str, include_usage: bool, empty: bool) -> list[bytes]:
+    """The events of a streamed chat completion as OpenAI (and DeepSeek, same
+    shape) send them: `data: {chat.completion.chunk}` per event, a first
+    chunk with the role, content deltas, a chunk with `finish_reason`, with
+    `stream_options.include_usage` a last chunk with empty `choices` and the
+    usage (and `"usage": null` on every other chunk), then `data: [DONE]`.
+    An empty completion streams the role chunk with `content: ""` and the
+    finish chunk, no content delta, 0 completion tokens."""
+    pt, ct = _usage(prompt_text)
+    base = {
+        "id": _chunk_id() if fam == "openai" else str(uuid.uuid4()),
+        "object": "chat.completion.chunk",
+        "created": int(time.time()),
+        "model": model,
+    }
+    if fam == "openai":
+        base["service_tier"] = "default"
+    base["system_fingerprint"] = "fp_" + secrets.token_hex(5)
+
+    def chunk(delta, finish=None):
+        c = dict(base)
+        c["choices"] = [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}]
+        if include_usage:
+            c["usage"] = None
+        return c
+
+    first = {"role": "assistant", "content": ""}
+    if fam == "openai":
+        first["refusal"] = None
+    chunks = [chunk(first)]
+    if not empty:
+        words = REPLY.split(" ")
+        for i, w in enumerate(words):
+            chunks.append(chunk({"content": w if i == 0 else " " + w}))
+    else:
+        ct = 0
+    chunks.append(chunk({}, "stop"))
+    if include_usage:
+        c = dict(base)
+        c["choices"] = []
+        u = {"prompt_tokens": pt, "completion_tokens": ct, "total_tokens": pt + ct}
+        if fam == "openai":
+            u["prompt_tokens_details"] = {"cached_tokens": 0, "audio_tokens": 0}
+            u["completion_tokens_details"] = {
+                "reasoning_tokens": 0,
+                "audio_tokens": 0,
+                "accepted_prediction_tokens": 0,
+                "rejected_prediction_tokens": 0,
+            }
+        else:
+            u["prompt_tokens_details"] = {"cached_tokens": 0}
+            u["prompt_cache_hit_tokens"] = 0
+            u["prompt_cache_miss_tokens"] = pt
+        c["usage"] = u
+        chunks.append(c)
+    out = [b"data: " + json.dumps(c, separators=(",", ":")).encode() + b"\n\n" for c in chunks]
+    out.append(b"data: [DONE]\n\n")
+    return out
+
+
+def _anthropic_sse(model: str, prompt_text: str, empty: bool) -> list[bytes]:
+    """The events of a streamed Messages response as Anthropic sends them:
+    `event: message_start` (the message with empty content, stop_reason null),
+    `content_block_start`, `ping`, `content_block_delta` per text delta,
+    `content_block_stop`, `message_delta` (stop_reason, output tokens),
+    `message_stop`. An empty response has no content block (as the
+    non-streaming empty answer has `content: []`)."""
+    pt, ct = _usage(prompt_text)
+    msg = {
+        "id": "msg_01" + "".join(random.choice(B58) for _ in range(22)),
+        "type": "message",
+        "role": "assistant",
+        "model": model,
+        "content": [],
+        "stop_reason": None,
+        "stop_sequence": None,
+        "usage": {
+            "input_tokens": pt,
+            "cache_creation_input_tokens": 0,
+            "cache_read_input_tokens": 0,
+            "output_tokens": 1,
+            "service_tier": "standard",
+        },
+    }
+    ev = [("message_start", {"type": "message_start", "message": msg})]
+    if not empty:
+        ev.append(("content_block_start", {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}))
+        ev.append(("ping", {"type": "ping"}))
+        words = REPLY.split(" ")
+        for i, w in enumerate(words):
+            ev.append(
+                (
+                    "content_block_delta",
+                    {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": w if i == 0 else " " + w}},
+                )
+            )
+        ev.append(("content_block_stop", {"type": "content_block_stop", "index": 0}))
+    else:
+        ev.append(("ping", {"type": "ping"}))
+    ev.append(
+        (
+            "message_delta",
+            {
+                "type": "message_delta",
+                "delta": {"stop_reason": "end_turn", "stop_sequence": None},
+                "usage": {"output_tokens": 3 if empty else ct},
+            },
+        )
+    )
+    ev.append(("message_stop", {"type": "message_stop"}))
+    return [f"event: {name}\ndata: {json.dumps(d, separators=(',', ':'))}\n\n".encode() for name, d in ev]
+
+
 def _model_of(fam: str, path: str, req: dict) -> str:
     if fam == "gemini":
         seg = path.split("?", 1)[0].rsplit("/models/", 1)[-1]
@@ -185,6 +311,37 @@ class Handler(BaseHTTPRequestHandler):
             self.wfile.flush()
         except (BrokenPipeError, ConnectionResetError, OSError):
             self.close_connection = True
+
+    def _send_sse(self, events: list[bytes], headers):
+        """200 text/event-stream, chunked, one event per chunk."""
+        try:
+            self.send_response(200)
+            self.send_header("Content-Type", "text/event-stream; charset=utf-8")
+            self.send_header("Transfer-Encoding", "chunked")
+            self.send_header("Cache-Control", "no-cache")
+            for k, v in headers.items():
+                self.send_header(k, v)
+            self.end_headers()
+            for e in events:
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(e), e))
+                self.wfile.flush()
+            self.wfile.write(b"0\r\n\r\n")
+            self.wfile.flush()
+        except (BrokenPipeError, ConnectionResetError, OSError):
+            self.close_connection = True
+
+    def _success(self, fam, model, prompt_text, headers, req, empty=None):
+        stream = fam in ("openai", "deepseek", "anthropic") and isinstance(req, dict) and req.get("stream") is True
+        if not stream:
+            self._send(200, _success_body(fam, model, prompt_text, empty=empty), headers, fam=fam)
+            return
+        if fam == "anthropic":
+            events = _anthropic_sse(model, prompt_text, bool(empty))
+        else:
+            so = req.get("stream_options")
+            include_usage = isinstance(so, dict) and so.get("include_usage") is True
+            events = _openai_sse(fam, model, prompt_text, include_usage, bool(empty))
+        self._send_sse(events, headers)
 
     def do_GET(self):
         self._send(404, {"error": {"message": "not found", "type": "invalid_request_error"}}, {})
@@ -230,19 +387,21 @@ class Handler(BaseHTTPRequestHandler):
             headers["request-id"] = (o or {}).get("request_id") or _anthropic_request_id()
         model = _model_of(fam, self.path, req)
         prompt_text = raw.decode("utf-8", "replace")
+        if isinstance(req, dict) and req.get("stream") is True and fam != "gemini":
+            rec["stream"] = True
         if kind == "slow":
             time.sleep(outcomes.SLOW_SLEEP_S)
             rec["status"] = 200
             rec["slow"] = True
-            self._send(200, _success_body(fam, model, prompt_text), headers, fam=fam)
+            self._success(fam, model, prompt_text, headers, req)
             return
         if kind == "success":
             rec["status"] = 200
-            self._send(200, _success_body(fam, model, prompt_text), headers, fam=fam)
+            self._success(fam, model, prompt_text, headers, req)
             return
         if kind in ("empty", "empty_noparts"):
             rec["status"] = 200
-            self._send(200, _success_body(fam, model, prompt_text, empty=kind), headers, fam=fam)
+            self._success(fam, model, prompt_text, headers, req, empty=kind)
             return
         headers.update(o["headers"])
         rec["status"] = o["status"]
@@ -256,6 +415,13 @@ class MockServer(ThreadingHTTPServer):
     def __init__(self, addr):
         super().__init__(addr, Handler)
         self.requests: list[dict] = []
+
+    def handle_error(self, request, client_address):
+        # A client that resets an idle keep-alive connection (the LiteLLM
+        # proxy does when it stops) is not an error of the mock's.
+        if isinstance(sys.exc_info()[1], (ConnectionResetError, BrokenPipeError)):
+            return
+        super().handle_error(request, client_address)
 
 
 def start(port: int = 0):

@@ -197,26 +197,25 @@ HEADERS_ONLY_BODY_FROM = {69: 76}
 DROP_HEADERS = {"date", "content-length", "connection", "content-type", "transfer-encoding", "server"}
 
 
+def _literal_dict(text: str):
+    """A Python dict literal's value, or None."""
+    try:
+        v = ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return None
+    return v if isinstance(v, dict) else None
+
+
 def _find_dict_repr(s: str):
     """A dict from an SDK rendering, or None."""
     # `Error code: 401 - {...}` (openai/anthropic SDK str(), possibly prefixed by the exception name)
     m = re.search(r"Error code: \d{3} - (\{.*\})\s*$", s, re.S)
     if m:
-        try:
-            v = ast.literal_eval(m.group(1))
-            if isinstance(v, dict):
-                return v
-        except (ValueError, SyntaxError):
-            return None
+        return _literal_dict(m.group(1))
     # google-genai: `429 RESOURCE_EXHAUSTED. {...}`
     m = re.match(r"^\d{3} [A-Z_]+\. (\{.*\})\s*$", s, re.S)
     if m:
-        try:
-            v = ast.literal_eval(m.group(1))
-            if isinstance(v, dict):
-                return v
-        except (ValueError, SyntaxError):
-            return None
+        return _literal_dict(m.group(1))
     # a string that is JSON
     try:
         v = json.loads(s)

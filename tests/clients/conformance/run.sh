@@ -4,7 +4,10 @@
 #   bash tests/clients/conformance/run.sh FAULTLINE_BINARY [VENV] [OUT_DIR] [run.py options...]
 #
 # VENV defaults to /tmp/conf-venv; it is created from requirements.txt when
-# it does not exist. OUT_DIR defaults to target/conformance.
+# it does not exist. OUT_DIR defaults to target/conformance. The held-out
+# litellm_proxy config runs the LiteLLM proxy from $CONFORMANCE_PROXY_VENV
+# (default /tmp/proxy-venv), which run.py makes from requirements-proxy.txt
+# when it does not exist.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 fl="${1:?usage: run.sh FAULTLINE_BINARY [VENV] [OUT_DIR] [run.py options...]}"

@@ -3,6 +3,7 @@ written to DIR/log.jsonl.
 
     python sdk_otel.py --base-url http://127.0.0.1:PORT --out DIR \
         --provider openai|anthropic|gemini|deepseek --export otlp|console [--httpx]
+        [--stream] [--openai-instrumentation v2|openllmetry] [--client NAME]
 
 * openai, deepseek: the `openai` SDK (DeepSeek through base_url
   `{mock}/deepseek`, model `deepseek-chat`), instrumented with
@@ -22,6 +23,23 @@ SimpleSpanProcessor -> ConsoleSpanExporter, one span per line.
 
 OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT=true is set, as many teams do.
 Every client has max_retries 0 (one call = one HTTP attempt) and a 1 s timeout.
+
+Options used only by the held-out configs (README.md; without them the driver
+does what it always did):
+
+* `--openai-instrumentation openllmetry`: openai/deepseek instrumented with
+  OpenLLMetry's `opentelemetry-instrumentation-openai` (traceloop) instead of
+  `opentelemetry-instrumentation-openai-v2` (its defaults: content traced,
+  `gen_ai.input.messages` / `gen_ai.output.messages` attributes);
+* `--stream` (openai, deepseek, anthropic): streaming calls, each stream
+  consumed to its end. openai/deepseek: `stream=True`, and
+  `stream_options={"include_usage": True}` on every second call (calls 0, 2,
+  4, ... of the plan); anthropic: `client.messages.stream(...)` +
+  `get_final_message()` on even calls, `messages.create(stream=True)` iterated
+  on odd calls. Errors come before the stream starts (the mock answers them
+  with the usual JSON body), so they are raised by the call itself;
+* `--client NAME`: the client tag (truth.jsonl `client`, the mock's split),
+  by default `sdk_otel-{provider}-{export}[-httpx]`.
 """
 
 from __future__ import annotations
@@ -43,6 +61,9 @@ def main():
     ap.add_argument("--export", required=True, choices=("otlp", "console"))
     ap.add_argument("--httpx", action="store_true")
     ap.add_argument("--batch-delay-ms", type=float, default=200.0)
+    ap.add_argument("--stream", action="store_true", help="streaming calls (openai, deepseek, anthropic)")
+    ap.add_argument("--openai-instrumentation", choices=("v2", "openllmetry"), default="v2")
+    ap.add_argument("--client", help="client tag (default sdk_otel-PROVIDER-EXPORT[-httpx])")
     a = ap.parse_args()
     out = pathlib.Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -73,8 +94,14 @@ def main():
 
     timeout = outcomes.CLIENT_TIMEOUT_S
     fam = a.provider
+    if a.stream and fam == "gemini":
+        ap.error("--stream: openai, deepseek or anthropic")
+    n_call = [0]  # the call's index in the plan (--stream alternates on it)
     if fam in ("openai", "deepseek"):
-        from opentelemetry.instrumentation.openai_v2 import OpenAIInstrumentor
+        if a.openai_instrumentation == "openllmetry":
+            from opentelemetry.instrumentation.openai import OpenAIInstrumentor
+        else:
+            from opentelemetry.instrumentation.openai_v2 import OpenAIInstrumentor
 
         OpenAIInstrumentor().instrument(tracer_provider=provider)
         import openai
@@ -83,11 +110,25 @@ def main():
         client = openai.OpenAI(api_key=common.FAKE_KEY, base_url=base, max_retries=0, timeout=timeout)
 
         def call(fam, model, o, prompt):
-            client.chat.completions.create(
-                model=model, messages=[{"role": "user", "content": prompt}], max_tokens=64
+            if not a.stream:
+                client.chat.completions.create(
+                    model=model, messages=[{"role": "user", "content": prompt}], max_tokens=64
+                )
+                return
+            i = n_call[0]
+            n_call[0] += 1
+            kw = {"stream_options": {"include_usage": True}} if i % 2 == 0 else {}
+            stream = client.chat.completions.create(
+                model=model, messages=[{"role": "user", "content": prompt}], max_tokens=64, stream=True, **kw
             )
+            for _ in stream:
+                pass
 
         lib = f"openai {openai.__version__}"
+        if a.openai_instrumentation == "openllmetry":
+            from importlib.metadata import version
+
+            lib += f", opentelemetry-instrumentation-openai {version('opentelemetry-instrumentation-openai')}"
     elif fam == "anthropic":
         from opentelemetry.instrumentation.anthropic import AnthropicInstrumentor
 
@@ -97,7 +138,18 @@ def main():
         client = anthropic.Anthropic(api_key=common.FAKE_KEY, base_url=a.base_url, max_retries=0, timeout=timeout)
 
         def call(fam, model, o, prompt):
-            client.messages.create(model=model, max_tokens=64, messages=[{"role": "user", "content": prompt}])
+            if not a.stream:
+                client.messages.create(model=model, max_tokens=64, messages=[{"role": "user", "content": prompt}])
+                return
+            i = n_call[0]
+            n_call[0] += 1
+            msgs = [{"role": "user", "content": prompt}]
+            if i % 2 == 0:
+                with client.messages.stream(model=model, max_tokens=64, messages=msgs) as stream:
+                    stream.get_final_message()
+            else:
+                for _ in client.messages.create(model=model, max_tokens=64, messages=msgs, stream=True):
+                    pass
 
         lib = f"anthropic {anthropic.__version__}"
     else:
@@ -123,7 +175,7 @@ def main():
 
         lib = f"google-genai {genai.__version__}"
 
-    client_name = f"sdk_otel-{fam}-{a.export}" + ("-httpx" if a.httpx else "")
+    client_name = a.client or f"sdk_otel-{fam}-{a.export}" + ("-httpx" if a.httpx else "")
     rows = common.run_calls(client_name, [fam], call, out)
     provider.force_flush()
     provider.shutdown()
