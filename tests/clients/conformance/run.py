@@ -82,7 +82,10 @@ START_FIRST = ("litellm_proxy",)
 
 
 def proxy_venv() -> pathlib.Path:
-    return pathlib.Path(os.environ.get("CONFORMANCE_PROXY_VENV", "/tmp/proxy-venv"))
+    """The proxy's venv, absolute: the drivers run in their own directories."""
+    v = pathlib.Path(os.environ.get("CONFORMANCE_PROXY_VENV", "/tmp/proxy-venv")).resolve()
+    os.environ["CONFORMANCE_PROXY_VENV"] = str(v)
+    return v
 
 
 def ensure_proxy_venv():
