@@ -37,10 +37,17 @@ bin=target/release/faultline
 "$bin" report -q --out "$work/report" "$work/out/records.parquet"
 "$bin" analyze -q --out "$work/embedded"
 # The sample day has no OpenTelemetry lines; without counts their path
-# would be optimized as cold code.
-for _ in $(seq 4000); do
-    cat fixtures/formats/otel_flat.jsonl fixtures/formats/otel_otlp.jsonl
-done > "$work/otel.jsonl"
+# would be optimized as cold code. The lines real clients wrote
+# (fixtures/clients: LiteLLM, the SDKs' OpenTelemetry spans) train it too.
+clients=$(ls fixtures/clients/*.jsonl | grep -v '\.truth\.jsonl$')
+{
+    for _ in $(seq 4000); do
+        cat fixtures/formats/otel_flat.jsonl fixtures/formats/otel_otlp.jsonl
+    done
+    for _ in $(seq 25); do
+        cat $clients
+    done
+} > "$work/otel.jsonl"
 "$bin" analyze -q -j 2 --out "$work/otel" "$work/otel.jsonl"
 "$profdata" merge -o pgo/faultline.profdata "$work"/raw/*.profraw
 rebuild use
