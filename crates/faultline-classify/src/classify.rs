@@ -50,6 +50,7 @@ struct Recent {
     error_type: Option<String>,
     error_code: Option<String>,
     error_message: Option<String>,
+    waits_hours: bool,
     outcome: Outcome,
 }
 
@@ -61,6 +62,7 @@ impl Recent {
             && self.error_message == rec.error_message
             && self.error_type == rec.error_type
             && self.error_code == rec.error_code
+            && self.waits_hours == waits_hours(rec)
     }
 }
 
@@ -225,6 +227,7 @@ impl Classifier {
                 error_type: rec.error_type.clone(),
                 error_code: rec.error_code.clone(),
                 error_message: rec.error_message.clone(),
+                waits_hours: waits_hours(rec),
                 outcome: outcome.clone(),
             };
             if kept.len() < RECENT_ERRORS {
@@ -238,6 +241,19 @@ impl Classifier {
     }
 
     fn classify_error(&self, rec: &Record, provider: Provider) -> Outcome {
+        let outcome = self.classify_error_text(rec, provider);
+        if outcome.0 == StatusClass::RateLimit && waits_hours(rec) {
+            // A limit that resets in hours is a quota, whatever it is called.
+            return (
+                StatusClass::Quota,
+                Cause::Builtin("quota_exhausted"),
+                Some(Arc::from("retry-after-hours")),
+            );
+        }
+        outcome
+    }
+
+    fn classify_error_text(&self, rec: &Record, provider: Provider) -> Outcome {
         let text = format!(
             "{} {} {}",
             rec.error_type.as_deref().unwrap_or(""),
@@ -280,6 +296,14 @@ impl Classifier {
             None => (StatusClass::Connection, Cause::Builtin("unknown"), None),
         }
     }
+}
+
+/// A wait the provider asks for (Retry-After and its kin) of an hour or more:
+/// no backoff outlasts it, so the limit is a quota (daily, monthly), not a rate.
+const QUOTA_WAIT_S: f64 = 3600.0;
+
+fn waits_hours(rec: &Record) -> bool {
+    rec.retry_after_s.is_some_and(|s| s >= QUOTA_WAIT_S)
 }
 
 /// `Limit N, ... Requested M` with M > N: one request larger than the whole

@@ -153,12 +153,21 @@ impl Rule {
             .as_ref()
     }
 
-    /// Whether the rule's status and provider limits admit the call.
+    /// Whether the rule's status and provider limits admit the call. A rule
+    /// that names its statuses decides for them; one that does not decides
+    /// only where the call's status allows its class.
     fn fits(&self, status: Option<u16>, provider: Provider) -> bool {
-        if let Some(statuses) = &self.status {
+        match &self.status {
             // Status 0 in a rule stands for "no HTTP status".
-            if !statuses.contains(&status.unwrap_or(0)) {
-                return false;
+            Some(statuses) => {
+                if !statuses.contains(&status.unwrap_or(0)) {
+                    return false;
+                }
+            }
+            None => {
+                if !self.class.possible_with(status) {
+                    return false;
+                }
             }
         }
         if let Some(providers) = &self.providers {
@@ -391,9 +400,31 @@ impl RuleSet {
              `UPDATE_DOCS=1 cargo test -p faultline-classify --test docs`; CI fails when it is stale.\n\n\
              Rules are tried in this order on every failed call; the first that matches decides the\n\
              status class and cause. A failure no rule matches keeps the class its HTTP status implies,\n\
-             with cause `unknown`, and is listed in the summary's `top_unknown_errors`. Add or override\n\
+             with the cause it implies (`invalid_api_key` for 401, `insufficient_balance` for 402,\n\
+             `rate_limit` for 429, `unknown` for most); those left `unknown` are listed in the summary's\n\
+             `top_unknown_errors`. Add or override\n\
              rules with `--rules FILE` (same format; a rule with an existing id replaces it).\n",
         );
+        out.push_str(
+            "\n## What a status allows\n\n\
+             A client error's status is the provider's own verdict on who is at fault, so it bounds\n\
+             the classes a rule's words can choose: a rule without a `status` list is skipped when\n\
+             its class is not allowed for the call's status, and the next rule is tried. A rule that\n\
+             lists statuses decides for them. A 2xx carrying an error, a 5xx (gateways wrap every\n\
+             kind of upstream failure in 500s), other statuses and no status at all allow every\n\
+             class. After the rules, a `rate_limit` whose Retry-After (or `retry_after` field) is an\n\
+             hour or more becomes `quota` / `quota_exhausted` (rule id `retry-after-hours`): no\n\
+             backoff outlasts it.\n\n\
+             | status | classes allowed |\n|---|---|\n",
+        );
+        for status in [400u16, 401, 402, 403, 404, 405, 408, 410, 413, 422, 429] {
+            let allowed: Vec<&str> = StatusClass::ALL
+                .iter()
+                .filter(|c| **c != StatusClass::Ok && c.possible_with(Some(status)))
+                .map(|c| c.as_str())
+                .collect();
+            let _ = writeln!(out, "| {status} | {} |", allowed.join(", "));
+        }
         for (n, rule) in self.rules.iter().enumerate() {
             let _ = write!(
                 out,

@@ -155,6 +155,50 @@ impl StatusClass {
         }
     }
 
+    /// Whether a call answered with `status` can be of this class: a rule
+    /// whose words point elsewhere does not decide (docs/rules.md, "What a
+    /// status allows"). A client error's status is the provider's own
+    /// verdict on who is at fault; a 2xx carrying an error, a 5xx (which
+    /// gateways use to wrap any upstream failure), a status outside this
+    /// table and no status at all allow every class.
+    #[must_use]
+    pub fn possible_with(self, status: Option<u16>) -> bool {
+        use StatusClass as C;
+        let Some(status) = status else { return true };
+        match status {
+            400 => matches!(
+                self,
+                C::BadRequest
+                    | C::Auth
+                    | C::Permission
+                    | C::NotFound
+                    | C::PayloadTooLarge
+                    | C::Unprocessable
+                    | C::Quota
+                    | C::ContentFilter
+            ),
+            401 => self == C::Auth,
+            402 => self == C::Quota,
+            403 => matches!(self, C::Permission | C::Auth | C::Quota | C::ContentFilter),
+            404 | 405 | 410 => self == C::NotFound,
+            408 => self == C::Timeout,
+            413 => matches!(self, C::PayloadTooLarge | C::BadRequest),
+            422 => matches!(
+                self,
+                C::Unprocessable
+                    | C::BadRequest
+                    | C::ContentFilter
+                    | C::NotFound
+                    | C::PayloadTooLarge
+            ),
+            429 => matches!(
+                self,
+                C::RateLimit | C::Quota | C::Overloaded | C::PayloadTooLarge | C::Permission
+            ),
+            _ => true,
+        }
+    }
+
     /// The class an HTTP status implies when no rule says more.
     #[must_use]
     pub fn from_status(status: u16) -> StatusClass {
@@ -163,7 +207,7 @@ impl StatusClass {
             401 => StatusClass::Auth,
             402 => StatusClass::Quota,
             403 => StatusClass::Permission,
-            404 => StatusClass::NotFound,
+            404 | 405 | 410 => StatusClass::NotFound,
             408 | 504 | 524 => StatusClass::Timeout,
             413 => StatusClass::PayloadTooLarge,
             422 => StatusClass::Unprocessable,
@@ -181,6 +225,9 @@ impl StatusClass {
 #[must_use]
 pub fn cause_from_status(status: u16) -> &'static str {
     match status {
+        // The credential sent was refused (wrong, expired, revoked); a
+        // missing one is told apart by its words (rule missing-api-key).
+        401 => "invalid_api_key",
         402 => "insufficient_balance",
         // Rate limited, on a dimension (requests, tokens) the record does not say.
         429 => "rate_limit",

@@ -36,11 +36,28 @@ fn provider_of(label: &str) -> (&'static str, Option<Provider>) {
             Some(Provider::Bedrock),
         ),
         "deepseek" => ("api.deepseek.com", Some(Provider::DeepSeek)),
-        "groq" => ("api.groq.com", Some(Provider::Groq)),
         "mistral" => ("api.mistral.ai", Some(Provider::Mistral)),
         "openrouter" => ("openrouter.ai", Some(Provider::OpenRouter)),
-        // Self-hosted and adapter endpoints have no well-known host.
-        "deepseek_web_adapter" | "openai_compatible_vllm" => ("llm.internal", None),
+        "groq" => ("api.groq.com", Some(Provider::Groq)),
+        "xai" => ("api.x.ai", Some(Provider::XAi)),
+        "cohere" => ("api.cohere.com", Some(Provider::Cohere)),
+        "together" => ("api.together.xyz", Some(Provider::Together)),
+        "fireworks" => ("api.fireworks.ai", Some(Provider::Fireworks)),
+        "vertex_ai" | "vertex_ai_anthropic" => (
+            "us-central1-aiplatform.googleapis.com",
+            Some(Provider::Vertex),
+        ),
+        // Self-hosted, relay and adapter endpoints have no well-known host.
+        "deepseek_web_adapter"
+        | "openai_compatible_vllm"
+        | "openai_compatible"
+        | "anthropic_relay"
+        | "google_gemini_proxy"
+        | "google_code_assist_proxy"
+        | "alibaba_dashscope"
+        | "github_models"
+        | "litellm_proxy"
+        | "routstr_gateway" => ("llm.internal", None),
         other => panic!("no host for {other}"),
     }
 }
@@ -63,19 +80,21 @@ fn expectation(label: &str) -> (&'static [StatusClass], Option<&'static str>) {
         "invalid_request" => (&[S::BadRequest, S::Unprocessable, S::PayloadTooLarge], None),
         "server_error" => (&[S::ServerError, S::BadGateway], None),
         "service_unavailable" => (&[S::Unavailable, S::BadGateway], None),
-        "not_found_model" => (&[S::NotFound], None),
+        "not_found_model" | "not_found_endpoint" => (&[S::NotFound], None),
         "region_blocked" => (&[S::Permission], Some("region_blocked")),
         "permission_denied" => (&[S::Permission], None),
         "content_filter" => (&[S::ContentFilter], None),
         "timeout" => (&[S::Timeout], None),
         "empty_response" => (&[S::EmptyResponse], None),
+        "connection" => (&[S::Connection], None),
         other => panic!("unknown label {other}"),
     }
 }
 
-#[test]
-fn every_ground_truth_body_classifies_as_expected() {
-    let text = std::fs::read_to_string(fixture("ground-truth/provider-errors.jsonl")).unwrap();
+/// Each body of a corpus file that faultline reads wrong: line, label and
+/// what is wrong.
+fn misread_bodies(file: &str) -> (Vec<String>, usize) {
+    let text = std::fs::read_to_string(fixture(file)).unwrap();
     let classifier = Classifier::default();
     let mut failures = Vec::new();
     let mut total = 0;
@@ -122,11 +141,46 @@ fn every_ground_truth_body_classifies_as_expected() {
             ));
         }
     }
+    (failures, total)
+}
+
+#[test]
+fn every_ground_truth_body_classifies_as_expected() {
+    // The shared corpus, and the half of the grown corpus rules are tuned on.
+    for file in [
+        "ground-truth/provider-errors.jsonl",
+        "ground-truth/provider-errors-tune.jsonl",
+    ] {
+        let (failures, total) = misread_bodies(file);
+        assert!(
+            failures.is_empty(),
+            "{file}: {} of {total} misclassified:\n{}",
+            failures.len(),
+            failures.join("\n")
+        );
+    }
+}
+
+/// The share of the held-out half a change of rules may not fall under:
+/// the score it has reached, so that a rule tuned on the other half and
+/// worse on unseen bodies shows.
+const HELD_OUT_BAR: f64 = 0.88;
+
+/// The held-out half (fixtures/ground-truth/SOURCES.md) is scored, never
+/// tuned on: this says how many bodies it reads right, and not which are
+/// wrong, so that its misses do not become rules.
+#[test]
+#[allow(clippy::print_stderr, reason = "the score is what the test reports")]
+fn held_out_bodies_classify_at_the_bar() {
+    let (failures, total) = misread_bodies("ground-truth/provider-errors-heldout.jsonl");
+    let right = total - failures.len();
+    let share = right as f64 / total as f64;
+    eprintln!("held-out corpus: {right}/{total} = {:.1}%", share * 100.0);
     assert!(
-        failures.is_empty(),
-        "{} of {total} misclassified:\n{}",
-        failures.len(),
-        failures.join("\n")
+        share >= HELD_OUT_BAR,
+        "held-out corpus: {right}/{total} = {:.1}%, under the bar of {:.0}% (see its SOURCES.md before changing rules)",
+        share * 100.0,
+        HELD_OUT_BAR * 100.0
     );
 }
 
@@ -529,7 +583,7 @@ fn every_class_and_cause_per_provider() {
             401,
             r#"{"detail":"Unauthorized"}"#,
             "auth",
-            "unknown",
+            "invalid_api_key",
         ),
         (
             "api.groq.com",

@@ -690,7 +690,16 @@ fn body_object(obj: &Obj<'_>, depth: u8, rec: &mut Record) {
         rec.model = owned(obj.str(F::Model));
     }
     obj.with_obj(F::Usage, |usage| tokens_of_usage(usage, rec));
-    if let Some(error) = obj.get(F::Error).filter(|r| r.get() != "null") {
+    let error = obj
+        .get(F::Error)
+        .filter(|r| !matches!(r.get(), "null" | "false"));
+    if let Some(error) = error {
+        if error.get() == "true" {
+            // `{"error": true, "message": "..."}`: a flag beside the words.
+            let text = obj.str(F::Message).unwrap_or(Cow::Borrowed("error"));
+            error_text(&text, rec);
+            return;
+        }
         let read = Obj::read(error, |err| {
             let shape = if obj.str(F::ErrorType).as_deref() == Some("error") {
                 BodyShape::Anthropic
@@ -769,8 +778,13 @@ fn choices_empty(raw: Raw<'_>) -> bool {
                 .or_else(|| choice.with_obj(F::Delta, content_empty));
             match message {
                 Some(empty) => empty && !item.get().contains("\"tool_calls\":[{"),
-                // Gemini candidates carry `content.parts`.
-                None => choice.get(F::Content).is_none_or(is_empty),
+                // Gemini candidates carry `content.parts`; a candidate whose
+                // content has no parts (`{"role": "model"}`) said nothing.
+                None => choice.get(F::Content).is_none_or(|content| {
+                    is_empty(content)
+                        || Obj::read(content, |c| c.get(F::Parts).is_none_or(is_empty))
+                            .unwrap_or(false)
+                }),
             }
         })
         .unwrap_or(false)

@@ -102,6 +102,7 @@ fields! {
     ParentSpan => ["parent_id", "parentSpanId"],
     Raw => ["raw"],
     Delta => ["delta"],
+    Parts => ["parts"],
     LiteLlmMarker => ["model_map_information", "hidden_params", "response_cost",
                       "status_fields", "litellm_call_id"],
 }
@@ -838,6 +839,7 @@ mod tests {
                     "parent_id",
                     "raw",
                     "delta",
+                    "parts",
                     "litellm_call_id",
                 ]
                 .get(i)?;
