@@ -619,3 +619,107 @@ fn an_absurd_latency_in_one_line_does_not_break_the_count() {
     assert!(counts.mean_latency_s().is_some_and(f64::is_finite));
     assert!(detect(&collected, &config).is_empty());
 }
+
+#[test]
+fn a_provider_wide_burst_on_two_models_is_one_incident() {
+    let reasoner = |s: f64| call(s, DEEPSEEK, "deepseek-reasoner", "chat", "kf_ds");
+    let mut records = steady(0, 10, 6, deepseek);
+    records.extend(steady(0, 10, 4, reasoner));
+    records.extend(steady(10, 16, 6, |s| unavailable(deepseek(s))));
+    records.extend(steady(10, 16, 4, |s| unavailable(reasoner(s))));
+    records.extend(steady(16, 20, 6, deepseek));
+    records.extend(steady(16, 20, 4, reasoner));
+    let incidents = run(&records);
+    assert_eq!(patterns(&incidents), [Pattern::Outage], "{incidents:#?}");
+    let inc = &incidents[0];
+    assert_eq!(inc.errors, 60);
+    assert_eq!(inc.model, None, "two models: no one model");
+    let models: Vec<(&str, u64)> = inc.models.iter().map(|t| (&*t.name, t.errors)).collect();
+    assert_eq!(models, [("deepseek-chat", 36), ("deepseek-reasoner", 24)]);
+    assert_eq!(inc.service.as_deref(), Some("chat"));
+    assert!(inc.requests >= 60 && inc.requests <= 70, "{}", inc.requests);
+    assert!(
+        inc.summary.starts_with(
+            "One event across 2 models (deepseek-chat: 36, deepseek-reasoner: 24) of deepseek:"
+        ),
+        "{}",
+        inc.summary
+    );
+    // Both models' numbers are in the sentence.
+    assert!(inc.summary.contains("36 of"), "{}", inc.summary);
+    assert!(inc.summary.contains("24 of"), "{}", inc.summary);
+
+    // The same burst an hour apart on each model: two events.
+    let mut records = steady(0, 10, 6, deepseek);
+    records.extend(steady(0, 90, 4, reasoner));
+    records.extend(steady(10, 16, 6, |s| unavailable(deepseek(s))));
+    records.extend(steady(16, 90, 6, deepseek));
+    records.extend(steady(80, 86, 4, |s| unavailable(reasoner(s))));
+    let incidents = run(&records);
+    assert_eq!(patterns(&incidents), [Pattern::Outage, Pattern::Outage]);
+    assert!(incidents.iter().all(|i| i.models.len() == 1));
+}
+
+#[test]
+fn a_storm_of_500s_and_the_retry_storm_it_sets_off_are_one_incident() {
+    let gpt = |s: f64| call(s, OPENAI, "gpt-4o", "summarizer", "kf_s");
+    // Half the calls fail with 500 for four minutes.
+    let mut records = steady(0, 20, 30, gpt);
+    records.extend(every(20, 24, 30, |s, k| {
+        if k % 2 == 0 {
+            internal(gpt(s))
+        } else {
+            gpt(s)
+        }
+    }));
+    records.extend(steady(24, 40, 30, gpt));
+    // Then other requests are retried five times each, a minute apart, a
+    // few minutes on: too few a minute to be a burst of their own.
+    for n in 0..4 {
+        for attempt in 0..=5u16 {
+            let at = (26 * 60 + n * 15 + i64::from(attempt) * 60) as f64;
+            let mut rec = internal(gpt(at));
+            rec.request_id = Some(format!("again-{n}").as_str().into());
+            rec.attempt = Some(attempt);
+            records.push(rec);
+        }
+    }
+    let incidents = run(&records);
+    assert_eq!(
+        patterns(&incidents),
+        [Pattern::ServerErrorStorm],
+        "{incidents:#?}"
+    );
+    let inc = &incidents[0];
+    assert_eq!(inc.model.as_deref(), Some("gpt-4o"));
+    assert!(
+        inc.summary.starts_with("One event on openai gpt-4o"),
+        "{}",
+        inc.summary
+    );
+    assert!(inc.summary.contains("failed with 500"), "{}", inc.summary);
+    assert!(
+        inc.summary
+            .contains("4 requests to openai gpt-4o (service summarizer, key kf_s) were retried"),
+        "{}",
+        inc.summary
+    );
+    assert_eq!(inc.errors, 60 + 24);
+}
+
+#[test]
+fn one_model_overloaded_while_its_sibling_works_stays_that_models_incident() {
+    let sonnet = |s: f64| call(s, ANTHROPIC, "claude-sonnet-4-5", "agent", "kf_agent");
+    let mut records = steady(0, 10, 6, opus);
+    records.extend(steady(10, 14, 6, |s| overloaded(opus(s))));
+    records.extend(steady(0, 14, 6, sonnet));
+    // A 529 blip on the sibling meanwhile is no incident of its own.
+    for s in [640.0, 650.0] {
+        records.push(overloaded(sonnet(s)));
+    }
+    let incidents = run(&records);
+    assert_eq!(patterns(&incidents), [Pattern::OverloadPersistent]);
+    assert_eq!(incidents[0].model.as_deref(), Some("claude-opus-4-1"));
+    assert_eq!(incidents[0].models.len(), 1);
+    assert!(!incidents[0].summary.starts_with("One event"));
+}

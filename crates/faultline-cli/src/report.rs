@@ -591,7 +591,17 @@ pub(crate) fn incident_json(inc: &Incident) -> Value {
         "action": inc.action,
         "escalation": inc.escalation,
         "evidence": inc.evidence,
+        "models": touched_json(&inc.models),
+        "services": touched_json(&inc.services),
+        "keys": touched_json(&inc.keys),
     })
+}
+
+/// `[{"name": ..., "errors": n}, ...]`, busiest first.
+fn touched_json(list: &[faultline_classify::incidents::Touched]) -> Value {
+    list.iter()
+        .map(|t| json!({"name": &*t.name, "errors": t.errors}))
+        .collect()
 }
 
 /// The most frequent messages of failures no rule explained, most frequent first.

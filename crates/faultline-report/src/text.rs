@@ -2,18 +2,44 @@
 
 use faultline_classify::incidents::{self, Incident};
 
+/// Models, services or keys of an incident named one by one; the rest are counted.
+const NAMED: usize = 5;
+
 /// `openai, gpt-4o, service checkout, key fp_ab12`: what an incident covers.
 pub(crate) fn scope(inc: &Incident) -> String {
     let mut parts = vec![inc
         .provider
         .map_or("unknown provider", |p| p.as_str())
         .to_owned()];
-    parts.extend(inc.model.as_deref().map(str::to_owned));
+    // A value all its calls share, or each of several with its failing calls.
+    let many = |list: &[incidents::Touched], what: &str| {
+        (list.len() > 1).then(|| {
+            let mut names: Vec<String> = list
+                .iter()
+                .take(NAMED)
+                .map(|t| format!("{} ({})", t.name, t.errors))
+                .collect();
+            if list.len() > NAMED {
+                names.push(format!("{} more", list.len() - NAMED));
+            }
+            format!("{what} {}", names.join(", "))
+        })
+    };
+    parts.extend(
+        inc.model
+            .as_deref()
+            .map(str::to_owned)
+            .or_else(|| many(&inc.models, "models")),
+    );
     if let Some(service) = &inc.service {
         parts.push(format!("service {service}"));
+    } else {
+        parts.extend(many(&inc.services, "services"));
     }
     if let Some(key) = &inc.key_fp {
         parts.push(format!("key {key}"));
+    } else {
+        parts.extend(many(&inc.keys, "keys"));
     }
     parts.join(", ")
 }

@@ -10,7 +10,7 @@ use faultline_ingest::Shared;
 
 use crate::incidents::collect::{Collected, Counts, Event, Scope};
 use crate::incidents::config::DetectConfig;
-use crate::incidents::{Incident, Pattern, Severity};
+use crate::incidents::{join_events, Incident, Pattern, Severity, Touched};
 use crate::taxonomy::{Provider, StatusClass};
 
 type Key = Option<Shared>;
@@ -85,7 +85,8 @@ pub fn detect<'d>(data: &'d Collected, config: &'d DetectConfig) -> Vec<Incident
         found
     });
     found.sort_by_key(|&(at, _)| at);
-    let mut out: Vec<Incident> = found.into_iter().flat_map(|(_, out)| out).collect();
+    let found: Vec<Incident> = found.into_iter().flat_map(|(_, out)| out).collect();
+    let mut out = join_events(found, data, config);
     out.sort_by(|a, b| {
         (a.severity, a.start_ms, a.pattern, &a.id).cmp(&(b.severity, b.start_ms, b.pattern, &b.id))
     });
@@ -140,24 +141,10 @@ impl Ctx<'_> {
         let service = common(events, |e| e.scope.service.clone());
         let key_fp = common(events, |e| e.scope.key_fp.clone());
         let cause = common(events, |e| Some(e.cause.clone())).map(|c| c.to_shared());
-        let mut id_text = format!("{pattern}|{start_ms}");
-        let parts = [
-            model.as_deref(),
-            service.as_deref(),
-            key_fp.as_deref(),
-            cause.as_deref(),
-        ];
-        for part in parts.into_iter().flatten() {
-            id_text.push('|');
-            id_text.push_str(part);
-        }
-        if let Some(p) = provider {
-            id_text.push('|');
-            id_text.push_str(p.as_str());
-        }
         let (action, escalation) = advice(pattern);
-        Incident {
-            id: format!("inc-{:012x}", fnv1a(id_text.as_bytes()) >> 16),
+        let (evidence, evidence_ms) = evidence(events, self.config.evidence);
+        let mut inc = Incident {
+            id: String::new(),
             pattern,
             severity,
             provider,
@@ -173,8 +160,15 @@ impl Ctx<'_> {
             summary: String::new(),
             action: action.to_owned(),
             escalation: escalation.to_owned(),
-            evidence: evidence(events, self.config.evidence),
-        }
+            evidence,
+            models: touched(events, |e| e.scope.model.as_ref()),
+            services: touched(events, |e| e.scope.service.as_ref()),
+            keys: touched(events, |e| e.scope.key_fp.as_ref()),
+            evidence_ms,
+            per_minute: per_minute.into_iter().collect(),
+        };
+        inc.id = incident_id(&inc);
+        inc
     }
 
     /// Bursts measured against traffic: minutes where `events` number at
@@ -1095,19 +1089,72 @@ fn statuses(events: &[&Event]) -> String {
     set.into_iter().collect::<Vec<_>>().join(" / ")
 }
 
-/// Up to `n` evidence pointers, spread over the incident: first, last, and between.
-fn evidence(events: &[&Event], n: usize) -> Vec<String> {
-    if events.len() <= n {
-        return events.iter().map(|e| e.pointer()).collect();
+/// Up to `n` evidence pointers, spread over the incident (first, last, and
+/// between), with the time of each.
+fn evidence(events: &[&Event], n: usize) -> (Vec<String>, Vec<i64>) {
+    spread(events, n)
+        .into_iter()
+        .map(|e| (e.pointer(), e.ts_ms))
+        .unzip()
+}
+
+/// Up to `n` items of `items`: the first, the last, and evenly between.
+pub(crate) fn spread<T: Copy>(items: &[T], n: usize) -> Vec<T> {
+    if items.len() <= n {
+        return items.to_vec();
     }
-    let step = (events.len() - 1) as f64 / (n - 1).max(1) as f64;
+    let step = (items.len() - 1) as f64 / (n - 1).max(1) as f64;
     (0..n)
-        .map(|i| events[((i as f64 * step).round() as usize).min(events.len() - 1)].pointer())
+        .map(|i| items[((i as f64 * step).round() as usize).min(items.len() - 1)])
         .collect()
 }
 
+/// The values of `value` among `events` with their counts, most first
+/// (then by name).
+fn touched<'e>(
+    events: &[&'e Event],
+    value: impl Fn(&'e Event) -> Option<&'e Shared>,
+) -> Vec<Touched> {
+    let mut counts: BTreeMap<&Shared, u64> = BTreeMap::new();
+    for e in events {
+        if let Some(v) = value(e) {
+            *counts.entry(v).or_default() += 1;
+        }
+    }
+    let mut out: Vec<Touched> = counts
+        .into_iter()
+        .map(|(name, errors)| Touched {
+            name: name.clone(),
+            errors,
+        })
+        .collect();
+    out.sort_by(|a, b| b.errors.cmp(&a.errors).then_with(|| a.name.cmp(&b.name)));
+    out
+}
+
+/// `inc-` and 12 hex digits of the hash of an incident's pattern, start and
+/// scope (the values all its calls share).
+pub(crate) fn incident_id(inc: &Incident) -> String {
+    let mut id_text = format!("{}|{}", inc.pattern, inc.start_ms);
+    let parts = [
+        inc.model.as_deref(),
+        inc.service.as_deref(),
+        inc.key_fp.as_deref(),
+        inc.cause.as_deref(),
+    ];
+    for part in parts.into_iter().flatten() {
+        id_text.push('|');
+        id_text.push_str(part);
+    }
+    if let Some(p) = inc.provider {
+        id_text.push('|');
+        id_text.push_str(p.as_str());
+    }
+    format!("inc-{:012x}", fnv1a(id_text.as_bytes()) >> 16)
+}
+
 /// `openai gpt-4o-mini (service checkout, key kf_...)`.
-fn label(inc: &Incident) -> String {
+pub(crate) fn label(inc: &Incident) -> String {
     let mut text = inc
         .provider
         .map_or("unknown provider", Provider::as_str)
@@ -1140,7 +1187,7 @@ fn clock(ms: i64) -> (String, String) {
 }
 
 /// `from 2026-03-10 12:00:05 to 12:41:10 UTC` (the date repeated only when it changes).
-fn span(start_ms: i64, end_ms: i64) -> String {
+pub(crate) fn span(start_ms: i64, end_ms: i64) -> String {
     let (d0, t0) = clock(start_ms);
     let (d1, t1) = clock(end_ms);
     if (d0.as_str(), t0.as_str()) == (d1.as_str(), t1.as_str()) {

@@ -9,6 +9,7 @@
 mod collect;
 mod config;
 mod detect;
+mod join;
 
 use std::fmt;
 use std::sync::Arc;
@@ -18,6 +19,7 @@ use faultline_ingest::Shared;
 pub use crate::incidents::collect::{Collected, Collector, Counts, Event, Scope};
 pub use crate::incidents::config::{DetectConfig, DEFAULT_CONFIG};
 pub use crate::incidents::detect::{detect, duration_text, percent};
+pub(crate) use crate::incidents::join::join_events;
 use crate::taxonomy::{names, Provider};
 
 names! {
@@ -85,6 +87,25 @@ pub struct Incident {
     pub escalation: String,
     /// Up to a few request ids or file:line pointers.
     pub evidence: Vec<String>,
+    /// The models its failing calls went to, busiest first.
+    pub models: Vec<Touched>,
+    /// The services that made its failing calls, busiest first.
+    pub services: Vec<Touched>,
+    /// The key fingerprints of its failing calls, busiest first.
+    pub keys: Vec<Touched>,
+    /// When each evidence pointer's call was made, ms since the epoch.
+    pub(crate) evidence_ms: Vec<i64>,
+    /// Failing calls per minute (minutes since the epoch), in time order.
+    pub(crate) per_minute: Vec<(i64, u64)>,
+}
+
+/// One model, service or key an incident touched, and its failing calls there.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Touched {
+    /// The model name, service name or key fingerprint.
+    pub name: Shared,
+    /// Failing calls of the incident with that value.
+    pub errors: u64,
 }
 
 impl Incident {
