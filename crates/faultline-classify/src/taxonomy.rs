@@ -180,7 +180,9 @@ impl StatusClass {
             401 => self == C::Auth,
             402 => self == C::Quota,
             403 => matches!(self, C::Permission | C::Auth | C::Quota | C::ContentFilter),
-            404 | 405 | 410 => self == C::NotFound,
+            // OpenAI answers 404 to a model the key may not use, to hide it.
+            404 => matches!(self, C::NotFound | C::Permission),
+            405 | 410 => self == C::NotFound,
             408 => self == C::Timeout,
             413 => matches!(self, C::PayloadTooLarge | C::BadRequest),
             422 => matches!(

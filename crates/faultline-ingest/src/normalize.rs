@@ -737,6 +737,18 @@ fn body_object(obj: &Obj<'_>, depth: u8, rec: &mut Record) {
         rec.error_message = message(&detail);
         return;
     }
+    let blocked = obj
+        .with_obj(F::PromptFeedback, |feedback| {
+            owned::<String>(feedback.str(F::BlockReason))
+        })
+        .flatten();
+    if let Some(reason) = blocked {
+        // Gemini refused the prompt: a block reason and no candidates.
+        rec.body_shape = Some(BodyShape::Google);
+        rec.error_type = Some("prompt_blocked".to_owned());
+        rec.error_message = message(&format!("prompt blocked: blockReason {reason}"));
+        return;
+    }
     let success_shape = obj.has(F::Choices) || obj.has(F::Content);
     if !success_shape {
         if let Some(msg) = obj.str(F::Message) {
@@ -903,7 +915,7 @@ static STATUS_IN_TEXT: LazyLock<Regex> = LazyLock::new(|| {
 static LOOSE_FIELD: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(
         r#"(?x)
-        ['"]?\b(type|code|message|status)['"]?\s*:\s*
+        ['"]?\b(type|code|message|status|raw)['"]?\s*:\s*
         (?: '((?:[^'\\]|\\.)*)' | "((?:[^"\\]|\\.)*)" | (\d+) )"#,
     )
     .expect("field pattern compiles")
@@ -941,7 +953,8 @@ pub(crate) fn error_text(text: &str, rec: &mut Record) {
             rec.http_status = to_status(digits.and_then(|d| d.parse().ok()));
         }
     }
-    let mut extracted_message = None;
+    let mut extracted_message: Option<String> = None;
+    let mut raw = None;
     for caps in LOOSE_FIELD.captures_iter(text) {
         let value = caps
             .get(2)
@@ -957,8 +970,14 @@ pub(crate) fn error_text(text: &str, rec: &mut Record) {
                 rec.error_type = owned(Some(Cow::Borrowed(value)));
             }
             "message" if extracted_message.is_none() => extracted_message = Some(value.to_owned()),
+            "raw" if raw.is_none() => raw = Some(value),
             _ => {}
         }
+    }
+    if let (Some(outer), Some(raw)) = (&mut extracted_message, raw) {
+        // OpenRouter's rendered error: the upstream provider's words are in `raw`.
+        outer.push_str(": ");
+        outer.push_str(raw);
     }
     if rec.error_type.is_none() {
         if let Some(caps) = EXCEPTION_NAME.captures(text) {

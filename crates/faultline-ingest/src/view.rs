@@ -103,6 +103,8 @@ fields! {
     Raw => ["raw"],
     Delta => ["delta"],
     Parts => ["parts"],
+    PromptFeedback => ["promptFeedback", "prompt_feedback"],
+    BlockReason => ["blockReason", "block_reason"],
     LiteLlmMarker => ["model_map_information", "hidden_params", "response_cost",
                       "status_fields", "litellm_call_id"],
 }
@@ -840,6 +842,8 @@ mod tests {
                     "raw",
                     "delta",
                     "parts",
+                    "promptFeedback",
+                    "blockReason",
                     "litellm_call_id",
                 ]
                 .get(i)?;
