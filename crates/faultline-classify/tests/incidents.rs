@@ -723,3 +723,38 @@ fn one_model_overloaded_while_its_sibling_works_stays_that_models_incident() {
     assert_eq!(incidents[0].models.len(), 1);
     assert!(!incidents[0].summary.starts_with("One event"));
 }
+
+#[test]
+fn a_failure_the_app_and_its_gateway_both_logged_counts_once() {
+    let gpt = |s: f64| call(s, OPENAI, "gpt-4o", "summarizer", "kf_s");
+    let mut records = steady(0, 30, 10, gpt);
+    // Two 500s a minute for four minutes: under the storm's 8 failures...
+    let mut failures = Vec::new();
+    for minute in 10..14 {
+        for i in 0..2 {
+            let mut rec = internal(gpt(f64::from(minute * 60 + i * 20 + 1)));
+            rec.request_id = Some(format!("r-{minute}-{i}").as_str().into());
+            failures.push(rec);
+        }
+    }
+    // ...though the gateway logged each of them too, a few ms later.
+    for rec in failures.clone() {
+        let mut twin = rec;
+        twin.source_file = "gateway.jsonl".into();
+        twin.ts_ms += 40;
+        failures.push(twin);
+    }
+    records.extend(failures.iter().cloned());
+    assert!(run(&records).is_empty(), "{:#?}", run(&records));
+
+    // The same request retried by one client, in its own log, is no twin.
+    let mut records = steady(0, 30, 10, gpt);
+    for minute in 10..14 {
+        for attempt in 0..4u16 {
+            let mut rec = internal(gpt(f64::from(minute * 60) + f64::from(attempt)));
+            rec.request_id = Some(format!("r-{minute}").as_str().into());
+            records.push(rec);
+        }
+    }
+    assert_eq!(patterns(&run(&records)), [Pattern::ServerErrorStorm]);
+}

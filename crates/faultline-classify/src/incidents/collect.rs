@@ -303,6 +303,7 @@ impl Collector {
         self.events.sort_by(|a, b| {
             (a.ts_ms, &a.file, a.line, &a.scope).cmp(&(b.ts_ms, &b.file, b.line, &b.scope))
         });
+        drop_logged_twice(&mut self.events);
         let mut buckets: BTreeMap<(Provider, Option<Shared>), Vec<u64>> = BTreeMap::new();
         for ((scope, _), counts) in self.scopes.iter().zip(&self.buckets) {
             if !counts.is_empty() {
@@ -321,6 +322,41 @@ impl Collector {
             events: self.events,
         }
     }
+}
+
+/// Two lines of one call in different files at most this far apart: the
+/// app's log and its gateway's log of the same call.
+const LOGGED_TWICE_MS: i64 = 2_000;
+
+/// Drops the second sighting of a failure that two logs wrote (the app and
+/// the gateway in front of it): the same request id, attempt and status, in
+/// another file, within [`LOGGED_TWICE_MS`]. Retries are no such pair: one
+/// logger writes them, to one file. `events` are in time order, so the one
+/// kept is the first, whatever order the files were read in.
+fn drop_logged_twice(events: &mut Vec<Event>) {
+    type Sighting<'a> = (&'a str, Option<u16>, Option<u16>);
+    let mut seen: HashMap<Sighting<'_>, Vec<(i64, &Shared)>> = HashMap::new();
+    let mut twice = vec![false; events.len()];
+    for (at, e) in events.iter().enumerate() {
+        // A key in a line is that line's own leak, whoever else logged the call.
+        let Some(id) = e.request_id.as_deref().filter(|_| e.secrets == 0) else {
+            continue;
+        };
+        let earlier = seen.entry((id, e.attempt, e.http_status)).or_default();
+        if earlier
+            .iter()
+            .any(|(ts, file)| **file != e.file && e.ts_ms - ts <= LOGGED_TWICE_MS)
+        {
+            twice[at] = true;
+        } else {
+            earlier.push((e.ts_ms, &e.file));
+        }
+    }
+    let mut at = 0;
+    events.retain(|_| {
+        at += 1;
+        !twice[at - 1]
+    });
 }
 
 /// Adds per-bucket counts into `into` (empty when nothing was counted yet).
