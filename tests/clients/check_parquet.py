@@ -61,6 +61,9 @@ INCIDENTS = {
     "requests": U64, "errors": U64, "error_rate": F64, "peak_rate": U64, "summary": TEXT,
     "action": TEXT, "escalation": TEXT,
     "evidence": lambda t: (pa.types.is_list(t) or pa.types.is_large_list(t)) and is_text(t.value_type),
+    "models": lambda t: (pa.types.is_list(t) or pa.types.is_large_list(t)) and is_text(t.value_type),
+    "services": lambda t: (pa.types.is_list(t) or pa.types.is_large_list(t)) and is_text(t.value_type),
+    "keys": lambda t: (pa.types.is_list(t) or pa.types.is_large_list(t)) and is_text(t.value_type),
 }
 
 

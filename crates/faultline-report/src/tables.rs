@@ -116,6 +116,9 @@ pub fn incidents_frame(incidents: &[Incident]) -> Result<DataFrame, Error> {
             list.rename("evidence".into());
             list.into_series()
         }),
+        names(incidents, "models", |i| &i.models),
+        names(incidents, "services", |i| &i.services),
+        names(incidents, "keys", |i| &i.keys),
     ];
     let frame = DataFrame::new(incidents.len(), columns)?;
     let schema = Schema::from_iter([
@@ -125,8 +128,34 @@ pub fn incidents_frame(incidents: &[Incident]) -> Result<DataFrame, Error> {
             "evidence".into(),
             DataType::List(Box::new(DataType::String)),
         ),
+        ("models".into(), DataType::List(Box::new(DataType::String))),
+        (
+            "services".into(),
+            DataType::List(Box::new(DataType::String)),
+        ),
+        ("keys".into(), DataType::List(Box::new(DataType::String))),
     ]);
     cast_to(frame, &schema)
+}
+
+/// A list column of the models, services or keys each incident touched,
+/// busiest first.
+fn names(
+    incidents: &[Incident],
+    name: &str,
+    list: impl Fn(&Incident) -> &[faultline_classify::incidents::Touched],
+) -> Column {
+    let mut column: ListChunked = incidents
+        .iter()
+        .map(|i| {
+            Some(Series::new(
+                "".into(),
+                list(i).iter().map(|t| &*t.name).collect::<Vec<&str>>(),
+            ))
+        })
+        .collect();
+    column.rename(name.into());
+    column.into_series().into()
 }
 
 /// Writes `frame` to `path` (zstd-compressed parquet). Every timestamp is
