@@ -79,6 +79,18 @@ pub(crate) fn explain(args: &ExplainArgs) -> Result<ExitCode> {
             cause_from_status(status)
         )?;
         write_strategy(&mut out, class)?;
+        let allowed: Vec<&str> = StatusClass::ALL
+            .iter()
+            .filter(|c| **c != StatusClass::Ok && c.possible_with(Some(status)))
+            .map(|c| c.as_str())
+            .collect();
+        if allowed.len() + 1 < StatusClass::ALL.len() {
+            writeln!(
+                out,
+                "  a rule's words may make it: {} (docs/rules.md, What a status allows)",
+                allowed.join(", ")
+            )?;
+        }
     }
     let found = rules_about(set.rules(), code);
     if found.is_empty() {

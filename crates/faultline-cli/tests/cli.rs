@@ -684,6 +684,19 @@ fn explain_a_status_and_a_code() {
     );
     assert!(stdout.contains("route to a smaller model"), "{stdout}");
 
+    // A 400 is never a rate limit, whatever its words say.
+    let assert = faultline().args(["explain", "400"]).assert().success();
+    let stdout = String::from_utf8(assert.get_output().stdout.clone()).unwrap();
+    let bound = stdout
+        .lines()
+        .find(|l| l.contains("a rule's words may make it:"))
+        .unwrap_or_else(|| panic!("{stdout}"));
+    assert!(
+        bound.contains("bad_request") && bound.contains("auth"),
+        "{bound}"
+    );
+    assert!(!bound.contains("rate_limit"), "{bound}");
+
     let assert = faultline()
         .args(["explain", "insufficient_quota"])
         .assert()
