@@ -28,6 +28,7 @@ pub(crate) fn run(args: &AnalyzeArgs, quiet: bool) -> Result<ExitCode> {
     };
     let mut writes = vec![records_name, "quarantine.jsonl"];
     writes.extend(report::report_outputs(&args.output));
+    refuse_without_input(&args.inputs, out)?;
     report::prepare_out(out, &writes, &args.inputs)?;
 
     let mut progress = Progress::new(quiet);
@@ -54,6 +55,25 @@ pub(crate) fn run(args: &AnalyzeArgs, quiet: bool) -> Result<ExitCode> {
         },
         &progress,
     )
+}
+
+/// Stops a run none of whose inputs can be found before `--out` is
+/// touched: a typo in the only input path must not replace the last good
+/// outputs with empty ones. (With no input at all, the sample day is read.)
+fn refuse_without_input(inputs: &[PathBuf], out: &std::path::Path) -> Result<()> {
+    if inputs.is_empty() {
+        return Ok(());
+    }
+    let (found, errors) = faultline_ingest::discover(inputs);
+    if found.is_empty() {
+        let reasons: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        anyhow::bail!(
+            "{}; nothing to read, so {} was left as it was",
+            reasons.join("; "),
+            out.display()
+        );
+    }
+    Ok(())
 }
 
 /// `faultline classify`: records.parquet and its quarantine, nothing else.

@@ -1312,3 +1312,29 @@ fn help_and_summary_read_as_reviewed() {
         );
     insta::assert_snapshot!("summary_formats", stdout);
 }
+
+#[test]
+fn a_run_with_nothing_to_read_leaves_the_last_outputs_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    faultline()
+        .args(["analyze", "-q", "--out"])
+        .arg(&out)
+        .assert()
+        .success();
+    let before = std::fs::read(out.join("incidents.json")).unwrap();
+    let records = std::fs::read(out.join("records.parquet")).unwrap();
+    // A typo in the only input path, and a glob that matches nothing.
+    let assert = faultline()
+        .args(["analyze", "-q", "--out"])
+        .arg(&out)
+        .arg(dir.path().join("missing.jsonl"))
+        .arg(dir.path().join("nope/*.jsonl"))
+        .assert()
+        .code(2);
+    let stderr = String::from_utf8(assert.get_output().stderr.clone()).unwrap();
+    assert!(stderr.contains("missing.jsonl"), "{stderr}");
+    assert!(stderr.contains("was left as it was"), "{stderr}");
+    assert_eq!(std::fs::read(out.join("incidents.json")).unwrap(), before);
+    assert_eq!(std::fs::read(out.join("records.parquet")).unwrap(), records);
+}
