@@ -105,7 +105,11 @@ pub(crate) fn classify(args: &ClassifyArgs, quiet: bool) -> Result<ExitCode> {
     let tally = &ingested.tally;
     let mut stderr = io::stderr().lock();
     for problem in &read.problems {
-        writeln!(stderr, "faultline: {problem}")?;
+        writeln!(
+            stderr,
+            "faultline: {}",
+            faultline_report::inert::terminal(problem)
+        )?;
     }
     if !quiet {
         let mut stdout = io::stdout().lock();

@@ -415,7 +415,12 @@ fn main() -> ExitCode {
             if is_broken_pipe(&err) {
                 return ExitCode::SUCCESS;
             }
-            let _ = writeln!(io::stderr(), "faultline: {err:#}");
+            let text = format!("{err:#}");
+            let _ = writeln!(
+                io::stderr(),
+                "faultline: {}",
+                faultline_report::inert::terminal(&text)
+            );
             ExitCode::from(2)
         }
     }

@@ -9,9 +9,9 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
-use faultline_classify::incidents::{self, Collector, DetectConfig, Incident, Severity};
+use faultline_classify::incidents::{self, shown, Collector, DetectConfig, Incident, Severity};
 use faultline_ingest::{Format, Record};
-use faultline_report::{Outcome, Overview, RecordSet, Report, Rollups};
+use faultline_report::{inert, Outcome, Overview, RecordSet, Report, Rollups};
 use serde_json::{json, Value};
 
 use crate::output::{rfc3339, Atomic, Staged};
@@ -301,7 +301,7 @@ pub(crate) fn finish(
 
     let mut stderr = io::stderr().lock();
     for problem in &read.problems {
-        writeln!(stderr, "faultline: {problem}")?;
+        writeln!(stderr, "faultline: {}", inert::terminal(problem))?;
     }
     if !quiet {
         let mut stdout = io::stdout().lock();
@@ -664,7 +664,7 @@ fn print_summary(
         writeln!(out, "incidents ({}), most severe first:", incidents.len())?;
         for inc in incidents {
             writeln!(out, "  [{}] {} {}", inc.severity, inc.pattern, inc.id)?;
-            writeln!(out, "      {}", inc.summary)?;
+            writeln!(out, "      {}", inert::terminal(&inc.summary))?;
         }
     }
     let unknown = top_unknown(tally);
@@ -674,7 +674,7 @@ fn print_summary(
             "failures no rule explains (write a rule with --rules):"
         )?;
         for (count, message) in &unknown {
-            writeln!(out, "  {count:>6}  {message}")?;
+            writeln!(out, "  {count:>6}  {}", inert::terminal(&shown(message)))?;
         }
     }
     if read.bad_lines > 0 {

@@ -1338,3 +1338,65 @@ fn a_run_with_nothing_to_read_leaves_the_last_outputs_alone() {
     assert_eq!(std::fs::read(out.join("incidents.json")).unwrap(), before);
     assert_eq!(std::fs::read(out.join("records.parquet")).unwrap(), records);
 }
+
+#[test]
+fn log_text_reaches_readers_inert() {
+    let dir = tempfile::tempdir().unwrap();
+    let hostile = "m\u{1b}]0;owned\u{7}\u{1b}[2J\n# forged <img src=x onerror=alert(1)> [x](javascript:alert(1)) `tick` \u{202e}evil";
+    let long = "g".repeat(1_000_000);
+    let mut text = String::new();
+    for (model, service) in [(hostile, "svc\r\n## also forged"), (long.as_str(), "long")] {
+        // Every call of two minutes answered 503: an outage.
+        for i in 0..12 {
+            let line = serde_json::json!({
+                "ts": format!("2025-03-04T10:{:02}:{:02}Z", i / 6, (i % 6) * 10),
+                "service": service,
+                "provider": "deepseek",
+                "model": model,
+                "status_code": 503,
+                "error": {"type": "service_unavailable", "message": format!("Service Unavailable {hostile}")},
+            });
+            text.push_str(&line.to_string());
+            text.push('\n');
+        }
+    }
+    let input = dir.path().join("calls.jsonl");
+    std::fs::write(&input, text).unwrap();
+    let out = dir.path().join("out");
+    let assert = faultline()
+        .args(["analyze", "--out"])
+        .arg(&out)
+        .arg(&input)
+        .assert()
+        .success();
+    let stdout = String::from_utf8(assert.get_output().stdout.clone()).unwrap();
+    let md = std::fs::read_to_string(out.join("report.md")).unwrap();
+    let incidents = read_json(&out.join("incidents.json"));
+    assert!(
+        incidents.as_array().is_some_and(|a| !a.is_empty()),
+        "{incidents}"
+    );
+    for (name, shown) in [("stdout", &stdout), ("report.md", &md)] {
+        for bad in ['\u{1b}', '\u{7}', '\u{202e}', '\r'] {
+            assert!(!shown.contains(bad), "{name} holds {bad:?}");
+        }
+        assert!(shown.len() < 100_000, "{name}: {} bytes", shown.len());
+    }
+    // No line of the markdown starts what the log text wrote.
+    for line in md.lines() {
+        assert!(
+            !line.starts_with("# forged") && !line.starts_with("## also"),
+            "{line}"
+        );
+    }
+    // Markup characters from the log are escaped, so none opens a tag or a link.
+    let unescaped = |pattern: &str| {
+        md.match_indices(pattern)
+            .any(|(at, _)| !md[..at].ends_with('\\'))
+    };
+    assert!(!unescaped("<img"), "raw HTML in report.md");
+    assert!(!unescaped("](javascript:"), "a link in report.md");
+    // The records keep the value whole.
+    let summary = read_json(&out.join("summary.json"));
+    assert_eq!(summary["totals"]["records"], 24);
+}

@@ -19,6 +19,7 @@
 
 mod charts;
 mod html;
+pub mod inert;
 mod markdown;
 mod pages;
 mod read;

@@ -4,6 +4,9 @@ use std::fmt::Write as _;
 
 use faultline_classify::incidents::Severity;
 
+use faultline_classify::incidents::shown;
+
+use crate::inert;
 use crate::text::{bytes_text, clock, facts, ms_text, percent, scope};
 
 use crate::Report;
@@ -68,23 +71,23 @@ pub fn markdown(report: &Report<'_>) -> String {
             "### {}. {} — {} ({})\n",
             n + 1,
             inc.pattern,
-            scope(inc),
+            inert::markdown(&scope(inc)),
             inc.severity
         );
-        let _ = writeln!(out, "{}\n", inc.summary);
+        let _ = writeln!(out, "{}\n", inert::markdown(&inc.summary));
         for (label, text) in facts(inc) {
-            let _ = writeln!(out, "- **{label}:** {text}");
+            let _ = writeln!(out, "- **{label}:** {}", inert::markdown(&text));
         }
         let _ = writeln!(
             out,
             "- **Evidence:** {}",
             inc.evidence
                 .iter()
-                .map(|e| format!("`{e}`"))
+                .map(|e| inert::code_span(e))
                 .collect::<Vec<_>>()
                 .join(", ")
         );
-        let _ = writeln!(out, "- **Id:** `{}`\n", inc.id);
+        let _ = writeln!(out, "- **Id:** {}\n", inert::code_span(&inc.id));
     }
 
     let _ = writeln!(out, "## Providers\n");
@@ -126,7 +129,7 @@ pub fn markdown(report: &Report<'_>) -> String {
         let _ = writeln!(out, "| calls | message |");
         let _ = writeln!(out, "|---:|---|");
         for (n, message) in &overview.top_unknown {
-            let _ = writeln!(out, "| {n} | {} |", escape(message));
+            let _ = writeln!(out, "| {n} | {} |", inert::markdown(&shown(message)));
         }
         let _ = writeln!(out);
     }
@@ -141,7 +144,7 @@ pub fn markdown(report: &Report<'_>) -> String {
         let _ = writeln!(out, "  - {reason}: {n}");
     }
     for problem in &overview.input_errors {
-        let _ = writeln!(out, "- input not read: {}", escape(problem));
+        let _ = writeln!(out, "- input not read: {}", inert::markdown(problem));
     }
     if overview.lines_with_secrets > 0 {
         let _ = writeln!(
@@ -151,8 +154,4 @@ pub fn markdown(report: &Report<'_>) -> String {
         );
     }
     out
-}
-
-fn escape(text: &str) -> String {
-    text.replace('|', "\\|").replace('\n', " ")
 }

@@ -17,7 +17,7 @@ pub(crate) fn scope(inc: &Incident) -> String {
             let mut names: Vec<String> = list
                 .iter()
                 .take(NAMED)
-                .map(|t| format!("{} ({})", t.name, t.errors))
+                .map(|t| format!("{} ({})", incidents::shown(&t.name), t.errors))
                 .collect();
             if list.len() > NAMED {
                 names.push(format!("{} more", list.len() - NAMED));
@@ -28,16 +28,16 @@ pub(crate) fn scope(inc: &Incident) -> String {
     parts.extend(
         inc.model
             .as_deref()
-            .map(str::to_owned)
+            .map(|m| incidents::shown(m).into_owned())
             .or_else(|| many(&inc.models, "models")),
     );
     if let Some(service) = &inc.service {
-        parts.push(format!("service {service}"));
+        parts.push(format!("service {}", incidents::shown(service)));
     } else {
         parts.extend(many(&inc.services, "services"));
     }
     if let Some(key) = &inc.key_fp {
-        parts.push(format!("key {key}"));
+        parts.push(format!("key {}", incidents::shown(key)));
     } else {
         parts.extend(many(&inc.keys, "keys"));
     }

@@ -242,7 +242,11 @@ fn the_markdown_report_leads_with_incidents_and_names_the_providers() {
     let providers_at = text.find("## Providers").unwrap();
     assert!(incidents_at < providers_at);
     assert!(text.contains("### 1. overload_persistent"), "{text}");
-    assert!(text.contains(&incidents[0].summary), "{text}");
+    // As markdown shows it: escaped, never markup of its own.
+    assert!(
+        text.contains(&faultline_report::inert::markdown(&incidents[0].summary)),
+        "{text}"
+    );
     assert!(text.contains("| anthropic | 200 | 60 | 30% |"), "{text}");
     assert!(text.contains("invalid_json: 1"), "{text}");
     assert!(

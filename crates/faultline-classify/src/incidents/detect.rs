@@ -422,7 +422,7 @@ impl Ctx<'_> {
             let traffic = self.traffic(&events, |s| key_of(s) == key);
             let who = match (&key.1, &key.2) {
                 (Some(k), _) => format!("key {k}"),
-                (None, Some(service)) => format!("service {service} (no key logged)"),
+                (None, Some(service)) => format!("service {} (no key logged)", shown(service)),
                 (None, None) => "calls with no key or service logged".to_owned(),
             };
             let services = distinct(&events, |e| e.scope.service.clone());
@@ -594,7 +594,8 @@ impl Ctx<'_> {
                 duration_text(inc.duration_s()),
                 match fallback {
                     Some((m, n)) => format!(
-                        "{m} served {n} calls without overload meanwhile: route there while it lasts"
+                        "{} served {n} calls without overload meanwhile: route there while it lasts",
+                        shown(&m)
                     ),
                     None => "route to a smaller model (e.g. Opus -> Sonnet) while it lasts"
                         .to_owned(),
@@ -937,7 +938,7 @@ impl Ctx<'_> {
             inc.summary = format!(
                 "{}{} {} {} {} (in {}); faultline copies none of them, but the logs leak them: rotate those keys and stop logging credentials.",
                 plural(inc.errors, "log line", "log lines"),
-                service.as_deref().map_or_else(String::new, |s| format!(" of service {s}")),
+                service.as_deref().map_or_else(String::new, |s| format!(" of service {}", shown(s))),
                 if inc.errors == 1 { "holds" } else { "hold" },
                 plural(secrets, "plaintext API key or token", "plaintext API keys or tokens"),
                 span(inc.start_ms, inc.end_ms),
@@ -1068,13 +1069,33 @@ fn common<T: PartialEq>(events: &[&Event], value: impl Fn(&Event) -> Option<T>) 
         .then_some(first)
 }
 
-/// The distinct values of events, sorted.
+/// The distinct values of events, sorted, as a sentence shows them.
 fn distinct<T: Ord + std::fmt::Display>(
     events: &[&Event],
     value: impl Fn(&Event) -> Option<T>,
 ) -> Vec<String> {
     let set: BTreeSet<T> = events.iter().filter_map(|e| value(e)).collect();
-    set.into_iter().map(|s| s.to_string()).collect()
+    set.into_iter()
+        .map(|s| shown(&s.to_string()).into_owned())
+        .collect()
+}
+
+/// Characters of a logged value (a model, service or key name) a sentence
+/// shows; the record keeps it whole.
+pub const SHOWN_CHARS: usize = 120;
+
+/// `text` as a sentence shows a logged value: cut after [`SHOWN_CHARS`]
+/// characters, with `…` and how many more there were.
+#[must_use]
+pub fn shown(text: &str) -> std::borrow::Cow<'_, str> {
+    match text.char_indices().nth(SHOWN_CHARS) {
+        None => std::borrow::Cow::Borrowed(text),
+        Some((at, _)) => std::borrow::Cow::Owned(format!(
+            "{}… ({} more characters)",
+            &text[..at],
+            text[at..].chars().count()
+        )),
+    }
 }
 
 /// Distinct HTTP statuses and causes, e.g. `429 insufficient_quota`.
@@ -1161,14 +1182,14 @@ pub(crate) fn label(inc: &Incident) -> String {
         .to_owned();
     if let Some(model) = &inc.model {
         text.push(' ');
-        text.push_str(model);
+        text.push_str(&shown(model));
     }
     let mut scope = Vec::new();
     if let Some(service) = &inc.service {
-        scope.push(format!("service {service}"));
+        scope.push(format!("service {}", shown(service)));
     }
     if let Some(key) = &inc.key_fp {
-        scope.push(format!("key {key}"));
+        scope.push(format!("key {}", shown(key)));
     }
     if !scope.is_empty() {
         let _ = write!(text, " ({})", scope.join(", "));

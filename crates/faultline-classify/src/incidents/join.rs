@@ -18,7 +18,7 @@ use faultline_ingest::Shared;
 
 use crate::incidents::collect::{Collected, Scope};
 use crate::incidents::config::DetectConfig;
-use crate::incidents::detect::{incident_id, label, spread};
+use crate::incidents::detect::{incident_id, label, shown, spread};
 use crate::incidents::{Incident, Pattern, Touched};
 use crate::taxonomy::Provider;
 
@@ -238,7 +238,7 @@ fn summary(
             let mut names: Vec<String> = list
                 .iter()
                 .take(NAMED)
-                .map(|t| format!("{}: {}", t.name, t.errors))
+                .map(|t| format!("{}: {}", shown(&t.name), t.errors))
                 .collect();
             if list.len() > NAMED {
                 names.push(format!("{} more", list.len() - NAMED));

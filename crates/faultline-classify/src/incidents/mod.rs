@@ -18,7 +18,7 @@ use faultline_ingest::Shared;
 
 pub use crate::incidents::collect::{Collected, Collector, Counts, Event, Scope};
 pub use crate::incidents::config::{DetectConfig, DEFAULT_CONFIG};
-pub use crate::incidents::detect::{detect, duration_text, percent};
+pub use crate::incidents::detect::{detect, duration_text, percent, shown, SHOWN_CHARS};
 pub(crate) use crate::incidents::join::join_events;
 use crate::taxonomy::{names, Provider};
 
