@@ -517,6 +517,14 @@ mod tests {
             .rules()
             .iter()
             .all(|r| !r.why.is_empty() && !r.example.is_empty()));
+        // A TOML basic string reads `\b` as a backspace: a pattern must say `\\b`.
+        for rule in set.rules() {
+            assert!(
+                !rule.pattern.chars().any(char::is_control),
+                "rule {}: a control character in its pattern",
+                rule.id
+            );
+        }
     }
 
     #[test]

@@ -180,8 +180,9 @@ impl StatusClass {
             401 => self == C::Auth,
             402 => self == C::Quota,
             403 => matches!(self, C::Permission | C::Auth | C::Quota | C::ContentFilter),
-            // OpenAI answers 404 to a model the key may not use, to hide it.
-            404 => matches!(self, C::NotFound | C::Permission),
+            // OpenAI answers 404 to a model the key may not use, to hide
+            // it; OpenRouter to a feature no provider of a model serves.
+            404 => matches!(self, C::NotFound | C::Permission | C::BadRequest),
             405 | 410 => self == C::NotFound,
             408 => self == C::Timeout,
             413 => matches!(self, C::PayloadTooLarge | C::BadRequest),
