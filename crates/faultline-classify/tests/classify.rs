@@ -155,7 +155,7 @@ fn every_ground_truth_body_classifies_as_expected() {
 /// The share of the held-out half a change of rules may not fall under:
 /// the score it has reached, so that a rule tuned on the other half and
 /// worse on unseen bodies shows.
-const HELD_OUT_BAR: f64 = 0.88;
+const HELD_OUT_BAR: f64 = 0.89;
 
 /// The held-out half (fixtures/ground-truth/SOURCES.md) is scored, never
 /// tuned on: this says how many bodies it reads right, and not which are
