@@ -387,9 +387,17 @@ impl Ingester {
             // A file that cannot be mapped (special files, some network file
             // systems) is read the ordinary way below.
             if let Ok(map) = Mapped::open(&file) {
-                let mut summary =
-                    self.bytes_staged(name, &map, stage, on_batch, &mut |end| map.release(end));
+                let mut summary = self.bytes_staged(name, &map, stage, on_batch, Some(&map));
                 summary.mapped = true;
+                if map.shrank() && summary.error.is_none() {
+                    // Shrunk and grown again to the same size still changed.
+                    let after = handle.as_ref().and_then(|f| f.metadata().ok());
+                    summary.error = Some(Error::Changed {
+                        path: path.clone(),
+                        before: len,
+                        after: after.map_or(0, |m| m.len()),
+                    });
+                }
                 return changed_size(summary, handle.as_ref(), path, len);
             }
         }
@@ -421,31 +429,58 @@ impl Ingester {
         stage: &S,
         on_batch: &mut dyn FnMut(S::Output),
     ) -> FileSummary {
-        self.bytes_staged(name, data, stage, on_batch, &mut |_| {})
+        self.bytes_staged(name, data, stage, on_batch, None)
     }
 
-    /// [`Ingester::ingest_bytes_staged`], telling `consumed` after each window
-    /// of chunks how far into `data` nothing will be read again.
+    /// [`Ingester::ingest_bytes_staged`]; `data` is `map`'s bytes when the
+    /// file is mapped: its pages are released as reading goes on, and no
+    /// piece is cut after the file shrank under it.
+    ///
+    /// A piece is about `chunk_bytes` of whole lines; a line that runs past
+    /// `chunk_bytes + max_line_bytes` is skipped as one over-long bad line
+    /// without being held (a 50 GB file with no newline costs a scan, not
+    /// memory).
     fn bytes_staged<S: Stage>(
         &self,
         name: &str,
         data: &[u8],
         stage: &S,
         on_batch: &mut dyn FnMut(S::Output),
-        consumed: &mut dyn FnMut(usize),
+        map: Option<&Mapped>,
     ) -> FileSummary {
         let file: Arc<str> = Arc::from(name);
         let chunk = self.options.chunk_bytes.max(1);
+        let max_line = self.options.max_line_bytes.max(1);
         let mut start = 0;
         let next_piece = || {
-            if start >= data.len() {
+            if start >= data.len() || map.is_some_and(Mapped::shrank) {
                 return None;
             }
             let target = start + chunk;
             let end = if target >= data.len() {
                 data.len()
             } else {
-                memchr::memchr(b'\n', &data[target..]).map_or(data.len(), |i| target + i + 1)
+                let reach_end = data.len().min(target + max_line + 1);
+                match memchr::memchr(b'\n', &data[target..reach_end]) {
+                    Some(i) => target + i + 1,
+                    // The last line, unterminated and within bounds.
+                    None if reach_end == data.len() => data.len(),
+                    None => {
+                        if let Some(i) = memchr::memrchr(b'\n', &data[start..target]) {
+                            start + i + 1
+                        } else {
+                            // The line at `start` runs past every bound.
+                            let (len, head) = skip_overlong(data, start, map);
+                            let piece = Piece::Overlong {
+                                offset: start as u64,
+                                len: len as u64,
+                                head,
+                            };
+                            start += len;
+                            return Some(piece);
+                        }
+                    }
+                }
             };
             let piece = Piece::Lines {
                 data: &data[start..end],
@@ -463,7 +498,9 @@ impl Ingester {
             on_batch,
             &mut counts,
             &mut |end| {
-                consumed(end as usize);
+                if let Some(map) = map {
+                    map.release(end as usize);
+                }
             },
         );
         FileSummary {
@@ -636,6 +673,28 @@ impl<D: AsRef<[u8]>> Piece<D> {
         match self {
             Piece::Lines { data, offset, .. } => offset + data.as_ref().len() as u64,
             Piece::Overlong { offset, len, .. } => offset + len,
+        }
+    }
+}
+
+/// The length of the over-long line at `start` (through its newline, or to
+/// the end of `data`) and its first bytes. A mapped line's pages are handed
+/// back as the scan passes them.
+fn skip_overlong(data: &[u8], start: usize, map: Option<&Mapped>) -> (usize, Vec<u8>) {
+    const STEP: usize = 64 << 20;
+    let head = data[start..data.len().min(start + crate::quarantine::EXCERPT_BYTES)].to_vec();
+    let mut at = start;
+    loop {
+        let end = data.len().min(at + STEP);
+        if let Some(i) = memchr::memchr(b'\n', &data[at..end]) {
+            return (at + i + 1 - start, head);
+        }
+        if let Some(map) = map {
+            map.release_range(at, end);
+        }
+        at = end;
+        if at == data.len() || map.is_some_and(Mapped::shrank) {
+            return (at - start, head);
         }
     }
 }

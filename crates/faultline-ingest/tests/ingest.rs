@@ -1035,6 +1035,76 @@ fn a_live_file_is_read_without_a_map_and_may_shrink_while_read() {
 }
 
 #[test]
+fn a_mapped_file_truncated_while_read_is_reported_changed_not_a_crash() {
+    // logrotate's copytruncate of an idle log: the file is mapped, and
+    // reading a page past its new end raised SIGBUS, which killed the
+    // process with no message.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("idle.jsonl");
+    let log = calls(20_000);
+    std::fs::write(&path, &log).unwrap();
+    settle(&path);
+    let (records, summary) = ingest_while_changing(&path, |path| {
+        std::fs::File::options()
+            .write(true)
+            .open(path)
+            .unwrap()
+            .set_len(0)
+            .unwrap();
+    });
+    let file = &summary.files[0];
+    assert!(file.mapped);
+    assert!(records > 0 && records < 20_000, "read {records} calls");
+    match &file.error {
+        Some(Error::Changed { before, after, .. }) => {
+            assert_eq!((*before, *after), (log.len() as u64, 0));
+        }
+        other => panic!("expected a size change, got {other:?}"),
+    }
+    // The process lives on: the next file maps and reads whole.
+    let again = dir.path().join("again.jsonl");
+    std::fs::write(&again, calls(100)).unwrap();
+    settle(&again);
+    let run = run(&[again]);
+    assert!(run.summary.files[0].mapped && run.summary.files[0].error.is_none());
+    assert_eq!(run.records.len(), 100);
+}
+
+#[test]
+fn a_line_without_end_in_a_sparse_file_is_one_bad_line_never_held() {
+    // 1 GiB of zeros with no newline between two calls: a 50 GB one ran
+    // out of memory when mapped; both read paths now skip it in steps.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("sparse.jsonl");
+    let first = calls(1);
+    let last = "\n".to_owned() + &calls(1);
+    {
+        let mut file = std::fs::File::create(&path).unwrap();
+        file.write_all(first.as_bytes()).unwrap();
+        file.set_len(1 << 30).unwrap();
+        std::io::Seek::seek(&mut file, std::io::SeekFrom::End(0)).unwrap();
+        file.write_all(last.as_bytes()).unwrap();
+    }
+    settle(&path);
+    for mmap in [true, false] {
+        let options = IngestOptions {
+            mmap,
+            max_line_bytes: 1 << 20,
+            ..IngestOptions::default()
+        };
+        let run = run_with(&[Input::File(path.clone())], options);
+        assert_eq!(run.summary.files[0].mapped, mmap);
+        assert_eq!(
+            reasons(&run.bad),
+            vec![(2, Reason::LineTooLong)],
+            "mmap={mmap}"
+        );
+        assert_eq!(run.records.len(), 2, "mmap={mmap}");
+        assert_eq!(run.summary.totals.bytes, (1 << 30) + last.len() as u64);
+    }
+}
+
+#[test]
 fn a_settled_file_is_mapped_and_what_is_appended_meanwhile_is_reported() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("settled.jsonl");
