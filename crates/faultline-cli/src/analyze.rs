@@ -11,6 +11,7 @@ use faultline_classify::incidents::DetectConfig;
 use faultline_ingest::FileSummary;
 use serde_json::{json, Value};
 
+use crate::outset::OutputSet;
 use crate::pipeline::{self, Ingested, RecordsTarget};
 use crate::progress::Progress;
 use crate::report::{self, Read};
@@ -19,31 +20,46 @@ use crate::{AnalyzeArgs, ClassifyArgs, PartitionBy};
 pub(crate) fn run(args: &AnalyzeArgs, quiet: bool) -> Result<ExitCode> {
     let detect = report::detect_config(args.output.config.as_deref())?;
     let out = &args.output.out;
-    let (records_name, target) = match args.partition_by {
-        Some(PartitionBy::Date) => ("records", RecordsTarget::ByDate(out.join("records"))),
-        None => (
-            "records.parquet",
-            RecordsTarget::File(out.join("records.parquet")),
-        ),
+    let records_name = match args.partition_by {
+        Some(PartitionBy::Date) => "records",
+        None => "records.parquet",
     };
     let mut writes = vec![records_name, "quarantine.jsonl"];
     writes.extend(report::report_outputs(&args.output));
     refuse_without_input(&args.inputs, out)?;
-    report::prepare_out(out, &writes, &args.inputs)?;
+    let set = OutputSet::begin(out, &writes, &[], &[])?;
+    let dir = set.dir();
+    let target = match args.partition_by {
+        Some(PartitionBy::Date) => RecordsTarget::ByDate(dir.join("records")),
+        None => RecordsTarget::File(dir.join("records.parquet")),
+    };
 
     let mut progress = Progress::new(quiet);
     let ingested = pipeline::ingest(
         &args.ingest,
         &args.inputs,
+        &|path| set.owns(path),
         &args.filter.filter(),
         &detect,
         args.output.window,
-        (&target, &out.join("quarantine.jsonl")),
+        (&target, &dir.join("quarantine.jsonl")),
         &mut progress,
     )?;
+    if !ingested.read_any() {
+        let why = if ingested.problems.is_empty() {
+            "every input named is an output of this run".to_owned()
+        } else {
+            ingested.problems.join("; ")
+        };
+        anyhow::bail!(
+            "{why}; nothing was read, so {} was left as it was",
+            out.display()
+        );
+    }
     let read = read_of(&ingested);
     report::finish(
         &args.output,
+        set,
         quiet,
         &detect,
         report::Gathered {
@@ -88,6 +104,7 @@ pub(crate) fn classify(args: &ClassifyArgs, quiet: bool) -> Result<ExitCode> {
     let ingested = pipeline::ingest(
         &args.ingest,
         &args.inputs,
+        &|_| false,
         &args.filter.filter(),
         &DetectConfig::default(),
         faultline_report::DEFAULT_WINDOW_MS,

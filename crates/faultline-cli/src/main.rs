@@ -7,6 +7,7 @@
 mod analyze;
 mod filter;
 mod output;
+mod outset;
 mod pipeline;
 mod progress;
 mod report;
@@ -269,8 +270,9 @@ enum FailOn {
 #[derive(Debug, Args)]
 #[command(next_help_heading = "Output")]
 struct OutputArgs {
-    /// Directory that receives the outputs (created if missing). Outputs of
-    /// an earlier run that this one does not write are removed.
+    /// Directory that receives the outputs (created if missing). The whole
+    /// set is replaced in one step when the run completes; outputs of an
+    /// earlier run that this one does not write are removed.
     #[arg(long, short, env = "FAULTLINE_OUT", default_value = "faultline-out")]
     out: PathBuf,
 

@@ -1,11 +1,11 @@
 //! Output files: written to a temporary name in the target directory, then
-//! renamed, so a reader never sees half a file.
+//! renamed, so a reader never sees half a file. (`analyze` and `report`
+//! write a whole set this way inside a staging directory, which
+//! [`crate::outset`] forces to disk and makes current in one step.)
 //!
-//! Files are not forced to disk (`fsync`) before the rename, no more than a
-//! parquet writer forces its file: the outputs can be made again from the
-//! logs, and on ext4 the first `fsync` after records.parquet also writes out
-//! that file's tens of megabytes, which cost 50 ms at the end of every run
-//! on the 1 GiB sample day.
+//! A single file written here (`classify`'s records, `sample`'s logs) is
+//! not forced to disk before its rename, no more than a parquet writer
+//! forces its file: it can be made again from the logs.
 
 use std::fs;
 use std::io::{self, BufWriter, Write};

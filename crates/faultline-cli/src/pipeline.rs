@@ -12,7 +12,7 @@ use anyhow::{Context, Result};
 use faultline_classify::incidents::{Collector, DetectConfig};
 use faultline_classify::{Classifier, Provider, StatusClass};
 use faultline_ingest::{
-    discover, BadLine, Batch, Format, IngestOptions, Ingester, Record, Stage, Summary,
+    discover, BadLine, Batch, Format, IngestOptions, Ingester, Input, Record, Stage, Summary,
 };
 use faultline_report::{
     Error as ReportError, PartitionedWriter, RecordColumns, RecordsWriter, Rollups,
@@ -288,13 +288,15 @@ pub(crate) struct Ingested {
     pub started: Instant,
 }
 
-/// Reads every input (or the built-in sample day when there is none),
-/// classifies and filters each call, writes the kept ones to `target`
-/// and the bad lines to `quarantine_path` (both renamed into place only when
-/// complete).
+/// Reads every input (or the built-in sample day when there is none) but
+/// the files `skip` names (the run's own outputs), classifies and filters
+/// each call, writes the kept ones to `target` and the bad lines to
+/// `quarantine_path` (both renamed into place only when complete).
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn ingest(
     args: &IngestArgs,
     inputs: &[PathBuf],
+    skip: &dyn Fn(&Path) -> bool,
     filter: &Filter,
     detect: &DetectConfig,
     window_ms: i64,
@@ -382,7 +384,14 @@ pub(crate) fn ingest(
             }
             (summary, Vec::new())
         } else {
-            let (inputs, errors) = discover(inputs);
+            let (mut inputs, errors) = discover(inputs);
+            inputs.retain(|input| match input {
+                Input::File(path) if skip(path) => {
+                    tracing::warn!(file = %path.display(), "skipped: an output of this run");
+                    false
+                }
+                _ => true,
+            });
             (
                 ingester.ingest_staged(&inputs, &stage, &mut on_output),
                 errors,
@@ -429,6 +438,19 @@ pub(crate) fn ingest(
         threads: ingester.threads(),
         started,
     })
+}
+
+impl Ingested {
+    /// Whether any input was read, even in part (an empty file counts): a
+    /// run that read none writes nothing.
+    pub(crate) fn read_any(&self) -> bool {
+        self.sample
+            || self
+                .summary
+                .files
+                .iter()
+                .any(|f| f.error.is_none() || f.counts.lines > 0 || f.counts.bytes > 0)
+    }
 }
 
 /// A file path as (directory, file name), for the temp-then-rename writers.

@@ -15,6 +15,7 @@ use faultline_report::{inert, Outcome, Overview, RecordSet, Report, Rollups};
 use serde_json::{json, Value};
 
 use crate::output::{rfc3339, Atomic, Staged};
+use crate::outset::OutputSet;
 use crate::pipeline::{family, Kinds, Tally};
 use crate::progress::Progress;
 use crate::{FailOn, OutputArgs, ReportArgs, ReportFormat};
@@ -66,58 +67,6 @@ pub(crate) fn detect_config(path: Option<&Path>) -> Result<DetectConfig> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read config file {}", path.display()))?;
     Ok(DetectConfig::parse_file(&text, path)?)
-}
-
-/// Creates `--out` and removes what an earlier run left there that this run
-/// will not replace: outputs it does not write (other `--format`), and
-/// temporary files of an interrupted run. Files in `keep` (this run's
-/// inputs) are never touched.
-pub(crate) fn prepare_out(out: &Path, writes: &[&str], keep: &[PathBuf]) -> Result<()> {
-    std::fs::create_dir_all(out)
-        .with_context(|| format!("cannot create output directory {}", out.display()))?;
-    let keep: Vec<PathBuf> = keep.iter().filter_map(|p| p.canonicalize().ok()).collect();
-    let entries = std::fs::read_dir(out)
-        .with_context(|| format!("cannot read output directory {}", out.display()))?;
-    for entry in entries.flatten() {
-        let name = entry.file_name();
-        let Some(name) = name.to_str() else { continue };
-        let stale_output = OUTPUTS.contains(&name) && !writes.contains(&name);
-        let stale_temp = name.starts_with('.')
-            && OUTPUTS
-                .iter()
-                .any(|o| name.starts_with(&format!(".{o}.tmp-")));
-        if !(stale_output || stale_temp) {
-            continue;
-        }
-        let path = entry.path();
-        if path
-            .canonicalize()
-            .is_ok_and(|p| keep.iter().any(|k| k.starts_with(&p)))
-        {
-            continue;
-        }
-        let removed = if path.is_dir() {
-            // Only a partitioned records/ directory of faultline's own.
-            if !(stale_temp || is_partitioned(&path)) {
-                continue;
-            }
-            std::fs::remove_dir_all(&path)
-        } else {
-            std::fs::remove_file(&path)
-        };
-        removed.with_context(|| format!("cannot remove stale output {}", path.display()))?;
-        tracing::info!(file = %path.display(), "removed an earlier run's output");
-    }
-    Ok(())
-}
-
-/// Whether `dir` holds only `date=...` partitions, as `--partition-by date` writes.
-fn is_partitioned(dir: &Path) -> bool {
-    std::fs::read_dir(dir).is_ok_and(|entries| {
-        entries
-            .flatten()
-            .all(|e| e.file_name().to_string_lossy().starts_with("date="))
-    })
 }
 
 /// The parquet files named on the command line, a directory standing for
@@ -191,6 +140,7 @@ fn rejoin<T>(thread: std::thread::ScopedJoinHandle<'_, T>) -> T {
 /// returns the exit code.
 pub(crate) fn finish(
     args: &OutputArgs,
+    set: OutputSet,
     quiet: bool,
     detect: &DetectConfig,
     gathered: Gathered<'_>,
@@ -203,7 +153,7 @@ pub(crate) fn finish(
         collector,
         written,
     } = gathered;
-    let out = &args.out;
+    let out = set.dir();
     let formats = &args.format;
     let (md, html) = (
         formats.contains(&ReportFormat::Md),
@@ -297,7 +247,10 @@ pub(crate) fn finish(
             file.commit()?;
         }
     }
+    progress.step("making the outputs current");
+    set.switch()?;
     progress.finish();
+    let out = &args.out;
 
     let mut stderr = io::stderr().lock();
     for problem in &read.problems {
@@ -358,9 +311,12 @@ pub(crate) fn run(args: &ReportArgs, quiet: bool) -> Result<ExitCode> {
     records.check()?;
     // report writes no records and no quarantine: those of an earlier
     // analyze in the same directory stay (they are often this run's input).
-    let mut writes = report_outputs(&args.output);
-    writes.extend(["records.parquet", "records", "quarantine.jsonl"]);
-    prepare_out(&args.output.out, &writes, &args.records)?;
+    let set = OutputSet::begin(
+        &args.output.out,
+        &report_outputs(&args.output),
+        &["records.parquet", "records", "quarantine.jsonl"],
+        &args.records,
+    )?;
 
     let mut progress = Progress::new(quiet);
     let mut tally = Tally::default();
@@ -419,6 +375,7 @@ pub(crate) fn run(args: &ReportArgs, quiet: bool) -> Result<ExitCode> {
     };
     finish(
         &args.output,
+        set,
         quiet,
         &detect,
         Gathered {

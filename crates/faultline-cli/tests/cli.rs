@@ -1400,3 +1400,159 @@ fn log_text_reaches_readers_inert() {
     let summary = read_json(&out.join("summary.json"));
     assert_eq!(summary["totals"]["records"], 24);
 }
+
+/// Every file under `dir` with its bytes, by path relative to `dir`.
+fn contents(dir: &Path) -> std::collections::BTreeMap<PathBuf, Vec<u8>> {
+    walkdir::WalkDir::new(dir)
+        .into_iter()
+        .map(Result::unwrap)
+        .filter(|e| e.file_type().is_file())
+        .map(|e| {
+            let rel = e.path().strip_prefix(dir).unwrap().to_path_buf();
+            (rel, std::fs::read(e.path()).unwrap())
+        })
+        .collect()
+}
+
+/// Names beside `out` other than `out` itself (staging a run left).
+fn beside(out: &Path) -> Vec<String> {
+    names_in(out.parent().unwrap())
+        .into_iter()
+        .filter(|n| Some(n.as_str()) != out.file_name().and_then(|f| f.to_str()))
+        .collect()
+}
+
+/// A run reading stdin from a pipe this test holds: it stays inside its
+/// run, holding `out`, until the pipe is written and closed.
+fn held_run(out: &Path) -> std::process::Child {
+    let child = std::process::Command::new(assert_cmd::cargo::cargo_bin("faultline"))
+        .args(["analyze", "-q", "-", "--out"])
+        .arg(out)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The run has taken `out` when its staging directory appears.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while beside(out).is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the run never started"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child
+}
+
+#[test]
+fn an_earlier_output_set_survives_a_failed_and_a_killed_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let logs = fixture("formats");
+    faultline()
+        .args(["analyze", "-q", "--out"])
+        .arg(&out)
+        .arg(&logs)
+        .assert()
+        .success();
+    std::fs::write(out.join("NOTES.md"), "kept").unwrap();
+    let good = contents(&out);
+
+    // A write failure part-way (a full disk): exit 2, the set untouched.
+    let assert = Command::new("bash")
+        .arg("-c")
+        .arg(r#"trap '' XFSZ; ulimit -f 64; exec "$0" "$@""#)
+        .arg(assert_cmd::cargo::cargo_bin("faultline"))
+        .args(["analyze", "-q", "--out"])
+        .arg(&out)
+        .assert()
+        .code(2);
+    assert!(stderr_of(&assert).contains("File too large"));
+    assert!(contents(&out) == good, "a failed run changed the set");
+
+    // kill -9 in the middle of a run: the set untouched.
+    let mut run = held_run(&out);
+    {
+        use std::io::Write;
+        let stdin = run.stdin.as_mut().unwrap();
+        stdin
+            .write_all(&std::fs::read(logs.join("flat_event.jsonl")).unwrap())
+            .unwrap();
+    }
+    run.kill().unwrap();
+    run.wait().unwrap();
+    assert!(contents(&out) == good, "a killed run changed the set");
+    assert!(
+        !beside(&out).is_empty(),
+        "the killed run's staging is gone already"
+    );
+
+    // The next run replaces the set whole, keeps the user's file, and
+    // removes the dead run's staging.
+    faultline()
+        .args(["analyze", "-q", "--out"])
+        .arg(&out)
+        .arg(logs.join("envelope.jsonl"))
+        .assert()
+        .success();
+    let after = contents(&out);
+    assert_ne!(after, good);
+    assert_eq!(after[Path::new("NOTES.md")], b"kept");
+    assert_eq!(beside(&out), Vec::<String>::new());
+    let summary = read_json(&out.join("summary.json"));
+    assert_eq!(summary["inputs"].as_array().unwrap().len(), 1, "{summary}");
+}
+
+#[test]
+fn a_second_run_into_the_same_out_is_refused_naming_the_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let mut first = held_run(&out);
+    let assert = faultline()
+        .args(["analyze", "-q", "--out"])
+        .arg(&out)
+        .arg(fixture("formats/flat_event.jsonl"))
+        .assert()
+        .code(2);
+    let stderr = stderr_of(&assert);
+    assert!(stderr.contains("another faultline run"), "{stderr}");
+    assert!(stderr.contains(&format!("pid {}", first.id())), "{stderr}");
+    {
+        use std::io::Write;
+        let mut stdin = first.stdin.take().unwrap();
+        stdin
+            .write_all(&std::fs::read(fixture("formats/envelope.jsonl")).unwrap())
+            .unwrap();
+    }
+    let status = first.wait().unwrap();
+    assert!(status.success(), "the first run failed: {status}");
+    let summary = read_json(&out.join("summary.json"));
+    assert_eq!(summary["inputs"][0]["name"], "-", "{summary}");
+}
+
+#[test]
+fn out_inside_the_input_directory_is_never_read() {
+    let dir = tempfile::tempdir().unwrap();
+    for name in ["flat_event.jsonl", "envelope.jsonl"] {
+        std::fs::copy(fixture(&format!("formats/{name}")), dir.path().join(name)).unwrap();
+    }
+    let out = dir.path().join("out");
+    let mut seen = Vec::new();
+    for _ in 0..3 {
+        faultline()
+            .args(["analyze", "-q", "--out"])
+            .arg(&out)
+            .arg(dir.path())
+            .assert()
+            .success();
+        let summary = read_json(&out.join("summary.json"));
+        seen.push((
+            summary["inputs"].as_array().unwrap().len(),
+            summary["totals"]["bad_lines"].clone(),
+            summary["totals"]["records"].clone(),
+        ));
+    }
+    assert_eq!(seen[0].0, 2, "{seen:?}");
+    assert!(seen.iter().all(|s| *s == seen[0]), "{seen:?}");
+}
