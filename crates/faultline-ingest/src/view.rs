@@ -606,10 +606,58 @@ impl<'a> Obj<'a> {
     }
 }
 
-/// A key with escapes, decoded (`None` when the escapes make no valid text,
-/// such as a lone surrogate).
+/// A key with escapes, decoded (a lone surrogate as U+FFFD).
 pub(crate) fn unescape_key(text: &str) -> Option<String> {
-    serde_json::from_str::<String>(&format!("\"{text}\"")).ok()
+    serde_json::from_str::<String>(&format!("\"{text}\""))
+        .ok()
+        .or_else(|| unescape_lossy(text))
+}
+
+/// The inside of a JSON string (valid JSON but for its `\u` escapes)
+/// decoded with each lone surrogate (`\ud800` without its pair, which
+/// encodes no character) as U+FFFD: the rest of the text is kept rather than
+/// the whole field lost. `None` for an escape that is not JSON at all.
+pub(crate) fn unescape_lossy(inner: &str) -> Option<String> {
+    fn hex4(bytes: &[u8]) -> Option<u32> {
+        let text = std::str::from_utf8(bytes.get(..4)?).ok()?;
+        u32::from_str_radix(text, 16).ok()
+    }
+    let mut out = String::with_capacity(inner.len());
+    let mut rest = inner;
+    while let Some(at) = rest.find('\\') {
+        out.push_str(&rest[..at]);
+        let escape = &rest.as_bytes()[at + 1..];
+        let (decoded, used) = match escape.first()? {
+            b'"' => ('"', 1),
+            b'\\' => ('\\', 1),
+            b'/' => ('/', 1),
+            b'b' => ('\u{8}', 1),
+            b'f' => ('\u{c}', 1),
+            b'n' => ('\n', 1),
+            b'r' => ('\r', 1),
+            b't' => ('\t', 1),
+            b'u' => {
+                let high = hex4(&escape[1..])?;
+                let low = escape
+                    .get(5..7)
+                    .filter(|e| *e == b"\\u")
+                    .and_then(|_| hex4(&escape[7..]))
+                    .filter(|low| (0xDC00..0xE000).contains(low));
+                match (high, low) {
+                    (0xD800..=0xDBFF, Some(low)) => {
+                        let code = 0x10000 + ((high - 0xD800) << 10) + (low - 0xDC00);
+                        (char::from_u32(code)?, 11)
+                    }
+                    _ => (char::from_u32(high).unwrap_or('\u{FFFD}'), 5),
+                }
+            }
+            _ => return None,
+        };
+        out.push(decoded);
+        rest = &rest[at + 1 + used..];
+    }
+    out.push_str(rest);
+    Some(out)
 }
 
 /// A JSON string value, borrowed unless it holds escapes.
@@ -625,7 +673,10 @@ pub(crate) fn as_str(raw: Raw<'_>) -> Option<Cow<'_, str>> {
             if !json::in_line_without_escapes(inner)
                 && memchr::memchr(b'\\', inner.as_bytes()).is_some()
             {
-                serde_json::from_str::<Text<'_>>(text).ok().map(|t| t.0)
+                serde_json::from_str::<Text<'_>>(text)
+                    .ok()
+                    .map(|t| t.0)
+                    .or_else(|| unescape_lossy(inner).map(Cow::Owned))
             } else {
                 // A raw value is valid JSON: a string without escapes is its own text.
                 Some(Cow::Borrowed(inner))
@@ -709,6 +760,25 @@ mod tests {
     use std::fmt::Write as _;
 
     use super::*;
+
+    #[test]
+    fn a_lone_surrogate_is_one_replacement_character_not_an_empty_field() {
+        for (inner, text) in [
+            (r"bad \ud800 here", "bad \u{FFFD} here"),
+            (r"\udc00 low first", "\u{FFFD} low first"),
+            (r"pair \ud83d\ude00 kept", "pair \u{1F600} kept"),
+            (r"high then text \ud83dx", "high then text \u{FFFD}x"),
+            (
+                r"two highs \ud83d\ud83d\ude00",
+                "two highs \u{FFFD}\u{1F600}",
+            ),
+            (r#"esc \" \\ \/ \n \u00e9"#, "esc \" \\ / \n \u{e9}"),
+        ] {
+            assert_eq!(unescape_lossy(inner).as_deref(), Some(text), "{inner}");
+        }
+        assert_eq!(unescape_lossy(r"\q"), None);
+        assert_eq!(unescape_lossy(r"\u12"), None);
+    }
 
     /// Asserts that `seen` (an object read with the thread's memos) holds
     /// what `fresh` (the same text parsed on its own) holds in `fields`,

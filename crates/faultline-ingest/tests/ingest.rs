@@ -1035,6 +1035,27 @@ fn a_live_file_is_read_without_a_map_and_may_shrink_while_read() {
 }
 
 #[test]
+fn a_lone_surrogate_keeps_the_rest_of_its_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("surrogate.jsonl");
+    std::fs::write(
+        &path,
+        concat!(
+            r#"{"ts":"2025-03-04T12:00:00Z","provider":"openai","model":"gpt-4o","status_code":500,"#,
+            r#""error":{"message":"upstream \ud800 failed"}}"#,
+            "\n"
+        ),
+    )
+    .unwrap();
+    let run = run(&[path]);
+    assert!(run.bad.is_empty(), "{:?}", run.bad);
+    assert_eq!(
+        run.records[0].error_message.as_deref(),
+        Some("upstream \u{FFFD} failed")
+    );
+}
+
+#[test]
 fn a_mapped_file_truncated_while_read_is_reported_changed_not_a_crash() {
     // logrotate's copytruncate of an idle log: the file is mapped, and
     // reading a page past its new end raised SIGBUS, which killed the
