@@ -32,6 +32,7 @@
 //! assert!(!c.retryable);
 //! ```
 
+pub mod bound;
 mod classify;
 pub mod incidents;
 mod rules;

@@ -9,6 +9,7 @@ use std::sync::{mpsc, Arc};
 use std::time::Instant;
 
 use anyhow::{Context, Result};
+use faultline_classify::bound::{Bounded, OTHER};
 use faultline_classify::incidents::{Collector, DetectConfig};
 use faultline_classify::{Classifier, Provider, StatusClass};
 use faultline_ingest::{
@@ -116,8 +117,10 @@ pub(crate) struct Tally {
     pub by_class: BTreeMap<&'static str, u64>,
     pub by_cause: BTreeMap<String, u64>,
     pub by_format: BTreeMap<String, u64>,
-    /// Failed calls no rule explained, by message: what users write rules for.
+    /// Failed calls no rule explained, by message: what users write rules
+    /// for. Past the bound on distinct values, new messages count as `(other)`.
     pub unknown_messages: BTreeMap<String, u64>,
+    unknown_bound: Bounded,
     pub empty_responses: u64,
     pub with_error: u64,
     /// Calls left out by --since, --until, --provider or --service.
@@ -168,7 +171,14 @@ impl Tally {
         sum(&mut self.by_class, other.by_class);
         sum(&mut self.by_cause, other.by_cause);
         sum(&mut self.by_format, other.by_format);
-        sum(&mut self.unknown_messages, other.unknown_messages);
+        for (message, n) in other.unknown_messages {
+            let message = if self.unknown_bound.keeps(&message) {
+                message
+            } else {
+                OTHER.to_owned()
+            };
+            *self.unknown_messages.entry(message).or_default() += n;
+        }
         self.empty_responses += other.empty_responses;
         self.with_error += other.with_error;
         self.filtered_out += other.filtered_out;

@@ -155,6 +155,7 @@ pub(crate) fn finish(
     } = gathered;
     let out = set.dir();
     let formats = &args.format;
+    let folded = rollups.folded_calls();
     let (md, html) = (
         formats.contains(&ReportFormat::Md),
         formats.contains(&ReportFormat::Html),
@@ -234,7 +235,7 @@ pub(crate) fn finish(
 
     let mut all_written: Vec<&str> = written.to_vec();
     all_written.extend(report_outputs(args));
-    let summary = summary_json(read, tally, &incidents, &all_written);
+    let summary = summary_json(read, tally, &incidents, &all_written, folded);
     if formats.contains(&ReportFormat::Json) {
         let incidents: Vec<Value> = incidents.iter().map(incident_json).collect();
         for (name, value) in [
@@ -255,6 +256,15 @@ pub(crate) fn finish(
     let mut stderr = io::stderr().lock();
     for problem in &read.problems {
         writeln!(stderr, "faultline: {}", inert::terminal(problem))?;
+    }
+    if folded > 0 {
+        writeln!(
+            stderr,
+            "faultline: warning: {folded} calls of models or services past the first {} distinct \
+             are counted as {} in rollups and incidents (records keep every name)",
+            faultline_classify::bound::DISTINCT_LIMIT,
+            faultline_classify::bound::OTHER,
+        )?;
     }
     if !quiet {
         let mut stdout = io::stdout().lock();
@@ -481,7 +491,13 @@ fn overview(read: &Read, tally: &Tally) -> Overview {
     }
 }
 
-fn summary_json(read: &Read, tally: &Tally, incidents: &[Incident], outputs: &[&str]) -> Value {
+fn summary_json(
+    read: &Read,
+    tally: &Tally,
+    incidents: &[Incident],
+    outputs: &[&str],
+    folded: u64,
+) -> Value {
     let count = |key: fn(&Incident) -> &'static str| {
         let mut out: BTreeMap<&'static str, u64> = BTreeMap::new();
         for inc in incidents {
@@ -510,6 +526,7 @@ fn summary_json(read: &Read, tally: &Tally, incidents: &[Incident], outputs: &[&
             "duplicate_spans": read.duplicate_spans,
             "records_with_error": tally.with_error,
             "empty_responses": tally.empty_responses,
+            "calls_counted_as_other": folded,
         },
         "bad_lines_by_reason": read.bad_by_reason,
         "records_by_format": tally.by_format,

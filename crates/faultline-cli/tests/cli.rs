@@ -1556,3 +1556,59 @@ fn out_inside_the_input_directory_is_never_read() {
     assert_eq!(seen[0].0, 2, "{seen:?}");
     assert!(seen.iter().all(|s| *s == seen[0]), "{seen:?}");
 }
+
+#[test]
+fn a_new_model_on_every_line_is_bounded_in_the_aggregates_not_the_records() {
+    use polars::prelude::*;
+    use std::fmt::Write as _;
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = String::new();
+    for i in 0..3000 {
+        let _ = writeln!(
+            log,
+            r#"{{"ts":"2025-03-04T12:{:02}:{:02}Z","provider":"openai","model":"gpt-4o-req-{i}","status_code":500,"error":{{"message":"boom {i}"}}}}"#,
+            i / 60 % 60,
+            i % 60
+        );
+    }
+    let input = dir.path().join("hostile.jsonl");
+    std::fs::write(&input, log).unwrap();
+    let out = dir.path().join("out");
+    let assert = faultline()
+        .args(["analyze", "-q", "--out"])
+        .arg(&out)
+        .arg(&input)
+        .assert()
+        .success();
+    let stderr = stderr_of(&assert);
+    assert!(
+        stderr.contains("2000 calls of models or services past the first 1000 distinct"),
+        "{stderr}"
+    );
+    let summary = read_json(&out.join("summary.json"));
+    assert_eq!(summary["totals"]["calls_counted_as_other"], 2000);
+    assert_eq!(summary["totals"]["records"], 3000);
+
+    let distinct = |file: &str| -> (usize, usize) {
+        let frame = ParquetReader::new(std::fs::File::open(out.join(file)).unwrap())
+            .finish()
+            .unwrap();
+        let models = frame
+            .column("model")
+            .unwrap()
+            .as_materialized_series()
+            .clone();
+        let others = models
+            .str()
+            .unwrap()
+            .iter()
+            .filter(|m| *m == Some("(other)"))
+            .count();
+        (models.n_unique().unwrap(), others)
+    };
+    let (models, _) = distinct("records.parquet");
+    assert_eq!(models, 3000, "records keep every model");
+    let (models, others) = distinct("rollups.parquet");
+    assert_eq!(models, 1001, "rollups: the first 1000 and (other)");
+    assert!(others > 0);
+}

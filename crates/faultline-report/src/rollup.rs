@@ -6,6 +6,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use faultline_classify::bound::Bounded;
 use faultline_classify::{Provider, StatusClass};
 use faultline_ingest::{Record, Shared};
 use polars::prelude::*;
@@ -63,7 +64,8 @@ struct Minute {
 }
 
 /// Aggregates of classified calls, built per batch and merged in any order
-/// (the result does not depend on the order).
+/// (the result does not depend on the order while no dimension passes the
+/// bound on distinct values; past it, on the order of the merges).
 #[derive(Debug, Clone)]
 pub struct Rollups {
     window_ms: i64,
@@ -77,6 +79,10 @@ pub struct Rollups {
     minutes: BTreeMap<i64, Minute>,
     /// First and last call per provider.
     spans: BTreeMap<Provider, (i64, i64)>,
+    /// Models and services past the bound are merged in as `(other)`.
+    bounds: [Bounded; 2],
+    /// Calls merged in under `(other)`.
+    folded_calls: u64,
 }
 
 impl Rollups {
@@ -90,7 +96,16 @@ impl Rollups {
             recent: [usize::MAX; RECENT],
             minutes: BTreeMap::new(),
             spans: BTreeMap::new(),
+            bounds: Default::default(),
+            folded_calls: 0,
         }
+    }
+
+    /// Calls whose model or service was counted as `(other)`, past
+    /// [`faultline_classify::bound::DISTINCT_LIMIT`] distinct values.
+    #[must_use]
+    pub fn folded_calls(&self) -> u64 {
+        self.folded_calls
     }
 
     /// Takes one classified call into account.
@@ -163,9 +178,17 @@ impl Rollups {
         self.groups.len() - 1
     }
 
-    /// Adds `other` (built with the same window) into `self`.
+    /// Adds `other` (built with the same window) into `self`. Past the
+    /// bound on distinct models and services, the new ones in `other` are
+    /// merged in as `(other)` (see [`faultline_classify::bound`]).
     pub fn merge(&mut self, other: Rollups) {
-        for (key, group) in other.groups {
+        self.folded_calls += other.folded_calls;
+        for (mut key, group) in other.groups {
+            let [models, services] = &mut self.bounds;
+            let folded_model = models.fold(&mut key.model);
+            if services.fold(&mut key.service) || folded_model {
+                self.folded_calls += group.requests;
+            }
             let at = self.slot(key);
             self.groups[at].1.merge(&group);
         }

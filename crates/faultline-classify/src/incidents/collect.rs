@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use faultline_ingest::{Record, Shared};
 
+use crate::bound::Bounded;
 use crate::classify::{Cause, Classification};
 use crate::incidents::config::DetectConfig;
 use crate::taxonomy::{Provider, StatusClass};
@@ -150,6 +151,8 @@ pub struct Collector {
     buckets: Vec<Vec<u64>>,
     edges: Vec<u32>,
     events: Vec<Event>,
+    /// Models, services and keys past the bound are merged in as `(other)`.
+    bounds: [Bounded; 3],
 }
 
 impl Collector {
@@ -261,10 +264,14 @@ impl Collector {
     }
 
     /// Folds another collector into this one.
+    ///
+    /// Past [`crate::bound::DISTINCT_LIMIT`] models, services or keys, the
+    /// new ones in `other` are merged in as `(other)` (see [`crate::bound`]).
     pub fn merge(&mut self, mut other: Collector) {
         self.flush();
         other.flush();
-        for ((scope, minutes), counts) in other.scopes.into_iter().zip(other.buckets) {
+        for ((mut scope, minutes), counts) in other.scopes.into_iter().zip(other.buckets) {
+            self.bound(&mut scope);
             let i = self.slot(scope);
             let into = &mut self.scopes[i].1;
             for (minute, counts) in minutes {
@@ -275,7 +282,18 @@ impl Collector {
         if self.edges.is_empty() {
             self.edges = other.edges;
         }
-        self.events.extend(other.events);
+        for mut event in other.events {
+            self.bound(&mut event.scope);
+            self.events.push(event);
+        }
+    }
+
+    /// Folds a scope's values past the bound into `(other)`.
+    fn bound(&mut self, scope: &mut Scope) {
+        let [models, services, keys] = &mut self.bounds;
+        models.fold(&mut scope.model);
+        services.fold(&mut scope.service);
+        keys.fold(&mut scope.key_fp);
     }
 
     /// Calls seen.
