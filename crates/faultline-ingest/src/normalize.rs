@@ -242,7 +242,11 @@ pub(crate) fn normalize_line(
     let line_scan = obj
         .read_line()
         .map_err(|e| json_rejection(&e, last_unterminated))?;
-    let scan = secret::scan(line);
+    // A key written with JSON escapes (`\u002d` for `-`) shows only once decoded.
+    let escaped = line_scan
+        .unicode_escape()
+        .unwrap_or_else(|| UNICODE_ESCAPE.find(line).is_some());
+    let scan = secret::scan(line, escaped);
     let secrets = scan.keys.min(usize::from(u16::MAX)) as u16;
     let start = out.len();
     if obj.has(F::Otlp) || obj.marks.gen_ai || attributes_have_gen_ai(&obj) || is_http_span(&obj) {
@@ -277,10 +281,6 @@ pub(crate) fn normalize_line(
             return Err(reason.into());
         }
     }
-    // A key written with JSON escapes (`\u002d` for `-`) shows only once decoded.
-    let escaped = line_scan
-        .unicode_escape()
-        .unwrap_or_else(|| UNICODE_ESCAPE.find(line).is_some());
     // The line's keys are counted once, on its first record: an OTLP export
     // line holding many spans holds its keys once.
     if let Some(first) = out.get_mut(start) {

@@ -88,9 +88,39 @@ pub struct BadLine {
 /// The most bytes of a bad line that are kept as its excerpt.
 pub const EXCERPT_BYTES: usize = 200;
 
+/// How far past the excerpt a line is read before it is redacted: a key
+/// that starts in the excerpt and runs past its end is recognized whole,
+/// and the excerpt is cut from the redacted text.
+const EXCERPT_LOOKAHEAD: usize = 1024;
+
 /// The line's first bytes as text, redacted, cut at a character boundary.
+///
+/// The text is redacted as [`crate::secret::redact`] does for any text,
+/// which also finds keys behind JSON escapes (`\u0073k-...`) or
+/// percent-encoding, and the values of credential-named fields (`"api_key":
+/// "..."`), since a bad line's key was never read into a field and
+/// fingerprinted.
 pub(crate) fn excerpt(line: &[u8]) -> String {
-    let mut end = line.len().min(EXCERPT_BYTES);
+    let head = text_of(line, EXCERPT_BYTES);
+    let wide = text_of(line, EXCERPT_BYTES + EXCERPT_LOOKAHEAD);
+    match crate::secret::redact(&wide) {
+        // Nothing to hide in the wider text: the excerpt is its first bytes,
+        // still redacted on their own in case the cut made a key's shape.
+        std::borrow::Cow::Borrowed(_) => crate::secret::redact(&head).into_owned(),
+        std::borrow::Cow::Owned(clean) => {
+            let mut end = clean.len().min(EXCERPT_BYTES);
+            while !clean.is_char_boundary(end) {
+                end -= 1;
+            }
+            clean[..end].to_owned()
+        }
+    }
+}
+
+/// The first `max` bytes of `line` as text, cut at a character boundary,
+/// control characters turned into spaces.
+fn text_of(line: &[u8], max: usize) -> String {
+    let mut end = line.len().min(max);
     let text = loop {
         match std::str::from_utf8(&line[..end]) {
             Ok(text) => break std::borrow::Cow::Borrowed(text),
@@ -99,9 +129,67 @@ pub(crate) fn excerpt(line: &[u8]) -> String {
             Err(_) => break String::from_utf8_lossy(&line[..end]),
         }
     };
-    let text: String = text
-        .chars()
+    text.chars()
         .map(|c| if c.is_control() { ' ' } else { c })
-        .collect();
-    crate::secret::redact(&text).into_owned()
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Key material that looks random, made here so that the source holds
+    /// no key-shaped literal.
+    fn noise(len: usize) -> String {
+        "Zq8v2LmN4pR7sT1uW3xY5bKc9dHf6gJe"
+            .chars()
+            .cycle()
+            .take(len)
+            .collect()
+    }
+
+    #[test]
+    fn an_escaped_or_encoded_key_in_a_bad_line_is_redacted_in_its_excerpt() {
+        let body = noise(32);
+        for line in [
+            format!(r#"{{"ts":1,"error":"Incorrect API key provided: \u0073k-proj-{body}"#),
+            format!(r#"{{"ts":1,"url":"https://x/v1?k=sk%2Dproj%2D{body}","#),
+        ] {
+            let out = excerpt(line.as_bytes());
+            assert!(!out.contains(&body[..12]), "{out}");
+            assert!(out.contains(crate::secret::REDACTED), "{out}");
+        }
+    }
+
+    #[test]
+    fn an_opaque_key_under_a_credential_name_is_redacted_in_its_excerpt() {
+        let key = noise(40);
+        for line in [
+            format!(r#"{{"ts":1,"api_key":"{key}","oops""#),
+            format!(r#"{{"ts":1,"headers":{{"x-api-key": "{key}"}}"#),
+            format!(r#"{{"ts":1,"body":"{{\"password\":\"{key}\"}}","#),
+            format!("ts=1 client_secret={key} level=error"),
+        ] {
+            let out = excerpt(line.as_bytes());
+            assert!(!out.contains(&key[..12]), "{out}");
+        }
+        // Counts keep their values.
+        let line = r#"{"ts":1,"prompt_tokens":12,"max_tokens":"4096","#;
+        assert_eq!(excerpt(line.as_bytes()), line);
+    }
+
+    #[test]
+    fn a_key_cut_by_the_excerpt_end_is_redacted_whole() {
+        // The key starts 23 bytes before the cut: too few for its shape.
+        let key = format!("ghp_{}", noise(36));
+        let pad = "x".repeat(EXCERPT_BYTES - 30);
+        let line = format!(r#"{{"m":"{pad} {key} more"#);
+        let out = excerpt(line.as_bytes());
+        assert!(out.len() <= EXCERPT_BYTES);
+        assert!(!out.contains(&key[..8]), "{out}");
+        // A line with nothing to hide keeps its first bytes.
+        let line = format!(r#"{{"m":"{pad} é{}"#, "y".repeat(300));
+        let out = excerpt(line.as_bytes());
+        assert!(line.starts_with(&out) && out.len() <= EXCERPT_BYTES);
+    }
 }

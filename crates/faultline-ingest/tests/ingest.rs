@@ -732,6 +732,118 @@ fn secrets_never_survive_into_records_or_quarantine() {
     assert!(dump.contains("[REDACTED]"));
 }
 
+/// Key material that looks random, made here so that the repository holds
+/// no key-shaped literal.
+fn noise(len: usize) -> String {
+    "Zq8v2LmN4pR7sT1uW3xY5bKc9dHf6gJe"
+        .chars()
+        .cycle()
+        .take(len)
+        .collect()
+}
+
+#[test]
+fn no_key_of_any_shape_or_encoding_reaches_records_or_excerpts() {
+    use std::fmt::Write as _;
+
+    let pem = format!(
+        "-----BEGIN {0}-----\\n{1}\\n{1}\\n-----END {0}-----",
+        ["PRIVATE", "KEY"].join(" "),
+        noise(64)
+    );
+    let hex = "0123456789abcdef".repeat(2);
+    // Free text as services log it, each holding a secret made of `noise`
+    // (or `hex`).
+    let texts = [
+        format!("Incorrect API key provided: sk-proj-{}", noise(32)),
+        format!("bad credentials ghp_{}", noise(36)),
+        format!("github_pat_{} rejected", noise(82)),
+        format!("slack said invalid_auth for xoxb-1234567890-{}", noise(24)),
+        format!("app token xapp-1-{}", noise(30)),
+        format!("jwt eyJ{}.eyJ{}.{}", noise(20), noise(30), noise(43)),
+        format!(
+            r#"config {{"aws_secret_access_key": "{}/{}"}}"#,
+            noise(20),
+            noise(19)
+        ),
+        format!("Ocp-Apim-Subscription-Key: {hex}"),
+        format!(r#"{{"api-key": "{hex}"}}"#),
+        format!(r#"service account {{"private_key": "{pem}"}}"#),
+        format!("GET https://x.example/v1?key=sk%2Dproj%2D{}", noise(32)),
+        format!("retry with sk%252Dproj%252D{} failed", noise(32)),
+    ];
+    // Opaque values that only their field's name marks as secret.
+    let named = [
+        format!(r#"upstream body {{"api_key": "{}"}}"#, noise(40)),
+        format!("connect passwd={}&user=app", noise(24)),
+    ];
+    let mut log = String::new();
+    for (i, text) in texts.iter().chain(&named).enumerate() {
+        // A good line, its text in the error message, and in the request
+        // id when it has a key's shape (the other fields are redacted
+        // when the line holds one).
+        let mut good = serde_json::json!({
+            "ts": "2025-03-04T12:00:00Z",
+            "provider": "openai",
+            "status_code": 401,
+            "error": {"type": "invalid_request_error", "message": text},
+        });
+        if i < texts.len() {
+            good["request_id"] = text.as_str().into();
+        }
+        log.push_str(&good.to_string());
+        log.push('\n');
+        // A bad line holding the same text.
+        let bad = serde_json::json!({"ts": 1, "error": text}).to_string();
+        log.push_str(&bad[..bad.len() - 1]);
+        log.push_str(", oops\n");
+    }
+    // Hidden from a look at the raw bytes: a JSON-escaped key in a good
+    // line and a bad one, and an opaque key under `api_key` in both.
+    let escaped = format!(r"\u0073k-proj-{}", noise(32));
+    writeln!(
+        log,
+        r#"{{"ts":"2025-03-04T12:00:01Z","provider":"openai","status_code":401,"error":"key {escaped}","api_key":"{}"}}"#,
+        noise(40)
+    )
+    .unwrap();
+    writeln!(
+        log,
+        r#"{{"ts":1,"error":"key {escaped}","api_key":"{}", oops"#,
+        noise(40)
+    )
+    .unwrap();
+    // Placeholders and masked keys: redacted or not, never counted.
+    let placeholder = serde_json::json!({
+        "ts": "2025-03-04T12:00:02Z",
+        "provider": "openai",
+        "status_code": 401,
+        "error": "Incorrect API key provided: sk-abc...xyz. You can find your API key at \
+                  https://platform.openai.com/account/api-keys. (Authorization: Bearer YOUR_KEY, \
+                  api_key=REDACTED, sk-proj-abcd1234efgh5678...wxyz)",
+    });
+    log.push_str(&placeholder.to_string());
+    log.push('\n');
+
+    let run = ingest_text(&log);
+    let lines = texts.len() + named.len();
+    assert_eq!(run.records.len(), lines + 2);
+    assert_eq!(run.bad.len(), lines + 1);
+    let dump = format!("{:?}{:?}", run.records, run.bad);
+    for secret in [noise(16), hex] {
+        assert!(!dump.contains(&secret), "{secret} survived in {dump}");
+    }
+    for bad in &run.bad {
+        assert!(bad.excerpt.contains("[REDACTED]"), "{}", bad.excerpt);
+    }
+    // Every real key is counted, the placeholders are not.
+    let last = run.records.last().unwrap();
+    assert_eq!(last.secrets_found, 0, "{:?}", last.error_message);
+    assert!(run.records[..texts.len()]
+        .iter()
+        .all(|r| r.secrets_found > 0));
+}
+
 #[test]
 fn ground_truth_bodies_all_normalize() {
     // Every real provider body, wrapped as it would be logged: in an envelope
