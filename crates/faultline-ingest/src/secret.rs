@@ -38,8 +38,14 @@ pub const REDACTED: &str = "[REDACTED]";
 ///   `-----BEGIN ... PRIVATE KEY-----` through the body and its end line.
 ///
 /// Names before a value are spelled out case by case, not matched
-/// case-insensitively: every match must hold one of [`PREFILTER_LITERALS`].
-const SECRET_PATTERN: &str = concat!(
+/// case-insensitively: every match must hold one of the prefilter's literals.
+///
+/// The shapes known by their own first bytes are searched in every line
+/// (a line's count of keys raises `secret_in_log`); the two known only by
+/// the name before them (AWS, Azure: [`NAMED_PATTERN`]) in the texts that
+/// are copied out (messages, excerpts) and in bad lines, where their
+/// prefilter's literals (`ecret`, `-key`) cost every line nothing.
+const SHAPE_PATTERN: &str = concat!(
     r"(?:sk-(?:ant-|proj-|svcacct-|or-)?[A-Za-z0-9_\-]{16,})",
     r"|(?:AIza[0-9A-Za-z_\-]{30,})",
     r"|(?:(?:AKIA|ASIA)[0-9A-Z]{16})",
@@ -50,23 +56,21 @@ const SECRET_PATTERN: &str = concat!(
     r"|(?:xox[abeoprs]-[0-9A-Za-z\-]{10,})",
     r"|(?:xapp-[0-9]-[0-9A-Za-z\-]{10,})",
     r"|(?:eyJ[A-Za-z0-9_\-]{10,}\.ey[A-Za-z0-9_\-]{10,}\.[A-Za-z0-9_\-]*)",
-    r#"|(?:(?P<aws>(?:aws_|AWS_|aws|Aws|AWS)?(?:secret_access_key|SECRET_ACCESS_KEY|secretAccessKey|SecretAccessKey|secret-access-key)\\*["']?[ \t]*[:=][ \t]*\\*["']?)[A-Za-z0-9/+=]{40,})"#,
-    r#"|(?:(?P<azure>(?:(?:x-|X-)?(?:api|Api|API)|(?:ocp|Ocp|OCP)-(?:apim|Apim|APIM)-(?:subscription|Subscription|SUBSCRIPTION))-(?:key|Key|KEY)\\*["']?[ \t]*[:=][ \t]*\\*["']?)[0-9A-Za-z]{32,})"#,
     r"|(?:-----BEGIN[ A-Z0-9_\-]{0,40}PRIVATE KEY(?: BLOCK)?-----[A-Za-z0-9+/=\s\\]*(?:-----END[ A-Z0-9_\-]{0,40}PRIVATE KEY(?: BLOCK)?-----)?)",
 );
 
-static SECRET_RE: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(SECRET_PATTERN).expect("secret pattern compiles"));
-static SECRET_BYTES_RE: LazyLock<BytesRegex> =
-    LazyLock::new(|| BytesRegex::new(SECRET_PATTERN).expect("secret pattern compiles"));
+/// Secrets known by the name before them: AWS secret access keys and Azure
+/// keys (see [`SHAPE_PATTERN`]).
+const NAMED_PATTERN: &str = concat!(
+    r#"(?:(?P<aws>(?:aws_|AWS_|aws|Aws|AWS)?(?:secret_access_key|SECRET_ACCESS_KEY|secretAccessKey|SecretAccessKey|secret-access-key)\\*["']?[ \t]*[:=][ \t]*\\*["']?)[A-Za-z0-9/+=]{40,})"#,
+    r#"|(?:(?P<azure>(?:(?:x-|X-)?(?:api|Api|API)|(?:ocp|Ocp|OCP)-(?:apim|Apim|APIM)-(?:subscription|Subscription|SUBSCRIPTION))-(?:key|Key|KEY)\\*["']?[ \t]*[:=][ \t]*\\*["']?)[0-9A-Za-z]{32,})"#,
+);
 
 /// Every secret pattern contains one of these literals. They are kept
 /// short and rare in logs: the searcher reports each place where a
 /// literal's first three bytes appear and checks it there, and `key=`
 /// and `token=` would stop it at every `key_id` and `prompt_tokens` key.
-/// `-key` stops it at dashed names only (`x-api-key`), and `ecret` at
-/// `secret` and the odd `decrease`.
-const PREFILTER_LITERALS: [&str; 22] = [
+const SHAPE_LITERALS: [&str; 17] = [
     "sk-",
     "AIza",
     "earer",
@@ -83,35 +87,62 @@ const PREFILTER_LITERALS: [&str; 22] = [
     "xox",
     "xapp-",
     "eyJ",
-    "ecret",
-    "ECRET",
-    "-key",
-    "-Key",
-    "-KEY",
     "PRIVATE KEY",
 ];
+
+/// The literals of [`NAMED_PATTERN`]: `-key` stops the searcher at dashed
+/// names only (`x-api-key`), `ecret` at `secret` and the odd `decrease`.
+const NAMED_LITERALS: [&str; 5] = ["ecret", "ECRET", "-key", "-Key", "-KEY"];
+
+/// A set of shapes: its regex for text and for bytes, and its prefilter.
+struct Shapes {
+    text: Regex,
+    bytes: BytesRegex,
+    prefilter: Prefilter,
+}
+
+impl Shapes {
+    fn new(pattern: &str, literals: &[&str]) -> Shapes {
+        Shapes {
+            text: Regex::new(pattern).expect("secret pattern compiles"),
+            bytes: BytesRegex::new(pattern).expect("secret pattern compiles"),
+            prefilter: match aho_corasick::packed::Searcher::new(literals) {
+                Some(searcher) => Prefilter::Packed(searcher),
+                None => Prefilter::Automaton(
+                    AhoCorasick::new(literals).expect("prefilter literals compile"),
+                ),
+            },
+        }
+    }
+
+    /// Cheap prefilter, one pass over the bytes: false means no secret of
+    /// these shapes can be there.
+    fn may_hold(&self, haystack: &[u8]) -> bool {
+        match &self.prefilter {
+            Prefilter::Packed(searcher) => searcher.find(haystack).is_some(),
+            Prefilter::Automaton(automaton) => automaton.is_match(haystack),
+        }
+    }
+}
+
+/// The shapes searched in every line.
+static LINE_SHAPES: LazyLock<Shapes> =
+    LazyLock::new(|| Shapes::new(SHAPE_PATTERN, &SHAPE_LITERALS));
+
+/// Every shape: for text copied out and for bad lines.
+static ALL_SHAPES: LazyLock<Shapes> = LazyLock::new(|| {
+    let literals: Vec<&str> = SHAPE_LITERALS
+        .iter()
+        .chain(&NAMED_LITERALS)
+        .copied()
+        .collect();
+    Shapes::new(&format!("{SHAPE_PATTERN}|{NAMED_PATTERN}"), &literals)
+});
 
 /// The SIMD (Teddy) literal searcher where the CPU has one, else an automaton.
 enum Prefilter {
     Packed(aho_corasick::packed::Searcher),
     Automaton(AhoCorasick),
-}
-
-static PREFILTER: LazyLock<Prefilter> = LazyLock::new(
-    || match aho_corasick::packed::Searcher::new(PREFILTER_LITERALS) {
-        Some(searcher) => Prefilter::Packed(searcher),
-        None => Prefilter::Automaton(
-            AhoCorasick::new(PREFILTER_LITERALS).expect("prefilter literals compile"),
-        ),
-    },
-);
-
-/// Cheap prefilter, one pass over the bytes: false means no secret can be there.
-fn may_hold_secret(haystack: &[u8]) -> bool {
-    match &*PREFILTER {
-        Prefilter::Packed(searcher) => searcher.find(haystack).is_some(),
-        Prefilter::Automaton(automaton) => automaton.is_match(haystack),
-    }
 }
 
 /// Field names whose value is a credential whatever its shape: an opaque
@@ -150,7 +181,7 @@ static CREDENTIAL_RE: LazyLock<Regex> = LazyLock::new(|| {
 /// which [`redact`] still replaces.
 #[must_use]
 pub fn count_secrets(haystack: &[u8]) -> usize {
-    scan(haystack, true).keys
+    scan_with(&ALL_SHAPES, haystack, true).keys
 }
 
 /// What [`scan`] found in a line.
@@ -178,13 +209,17 @@ pub(crate) struct Scan {
 /// has seen them on the hot path, so the line is not searched for them
 /// twice).
 pub(crate) fn scan(haystack: &[u8], json_escapes: bool) -> Scan {
-    let found = scan_shapes(haystack);
+    scan_with(&LINE_SHAPES, haystack, json_escapes)
+}
+
+fn scan_with(shapes: &Shapes, haystack: &[u8], json_escapes: bool) -> Scan {
+    let found = scan_shapes(shapes, haystack);
     if !json_escapes && memchr::memchr(b'%', haystack).is_none() {
         return found;
     }
     match decode(haystack) {
         Some(decoded) => {
-            let more = scan_shapes(&decoded);
+            let more = scan_shapes(shapes, &decoded);
             Scan {
                 shaped: found.shaped.max(more.shaped),
                 keys: found.keys.max(more.keys),
@@ -194,12 +229,12 @@ pub(crate) fn scan(haystack: &[u8], json_escapes: bool) -> Scan {
     }
 }
 
-fn scan_shapes(haystack: &[u8]) -> Scan {
+fn scan_shapes(shapes: &Shapes, haystack: &[u8]) -> Scan {
     let mut found = Scan::default();
-    if !may_hold_secret(haystack) {
+    if !shapes.may_hold(haystack) {
         return found;
     }
-    for m in SECRET_BYTES_RE.find_iter(haystack) {
+    for m in shapes.bytes.find_iter(haystack) {
         found.shaped += 1;
         if !is_placeholder(m.as_bytes(), &haystack[m.end()..]) {
             found.keys += 1;
@@ -333,14 +368,16 @@ pub fn redact(text: &str) -> Cow<'_, str> {
 
 /// [`redact`] without decoding.
 fn redact_plain(text: &str) -> Cow<'_, str> {
-    let shaped = if may_hold_secret(text.as_bytes()) {
-        SECRET_RE.replace_all(text, |caps: &regex::Captures<'_>| {
-            // A name before the value is kept: it says what was there.
-            match caps.name("aws").or_else(|| caps.name("azure")) {
-                Some(name) => format!("{}{REDACTED}", name.as_str()),
-                None => REDACTED.to_owned(),
-            }
-        })
+    let shaped = if ALL_SHAPES.may_hold(text.as_bytes()) {
+        ALL_SHAPES
+            .text
+            .replace_all(text, |caps: &regex::Captures<'_>| {
+                // A name before the value is kept: it says what was there.
+                match caps.name("aws").or_else(|| caps.name("azure")) {
+                    Some(name) => format!("{}{REDACTED}", name.as_str()),
+                    None => REDACTED.to_owned(),
+                }
+            })
     } else {
         Cow::Borrowed(text)
     };
@@ -542,9 +579,9 @@ mod tests {
         let mut matched = 0;
         for _ in 0..50_000 {
             let text: String = (0..=next(8)).map(|_| pieces[next(pieces.len())]).collect();
-            if SECRET_BYTES_RE.is_match(text.as_bytes()) {
+            if ALL_SHAPES.bytes.is_match(text.as_bytes()) {
                 matched += 1;
-                assert!(may_hold_secret(text.as_bytes()), "{text}");
+                assert!(ALL_SHAPES.may_hold(text.as_bytes()), "{text}");
             }
         }
         // Enough of the texts hold a secret for the check to mean something.
@@ -605,7 +642,7 @@ mod tests {
             let out = redact(&text);
             assert!(!out.contains(&secret), "{secret} survived in {out}");
             assert_eq!(count_secrets(text.as_bytes()), 1, "{text}");
-            assert!(may_hold_secret(text.as_bytes()), "{text}");
+            assert!(ALL_SHAPES.may_hold(text.as_bytes()), "{text}");
         }
         // A name before a value is kept: the reader sees what was there.
         let named = format!("AWS_SECRET_ACCESS_KEY={}", noise(40));

@@ -761,6 +761,14 @@ fn no_key_of_any_shape_or_encoding_reaches_records_or_excerpts() {
         format!("slack said invalid_auth for xoxb-1234567890-{}", noise(24)),
         format!("app token xapp-1-{}", noise(30)),
         format!("jwt eyJ{}.eyJ{}.{}", noise(20), noise(30), noise(43)),
+        format!(r#"service account {{"private_key": "{pem}"}}"#),
+        format!("GET https://x.example/v1?key=sk%2Dproj%2D{}", noise(32)),
+        format!("retry with sk%252Dproj%252D{} failed", noise(32)),
+    ];
+    // Opaque values that only their field's name marks as secret, and the
+    // shapes known only by the name before them (AWS, Azure): found in free
+    // text (messages, excerpts), not searched for in every line.
+    let named = [
         format!(
             r#"config {{"aws_secret_access_key": "{}/{}"}}"#,
             noise(20),
@@ -768,12 +776,6 @@ fn no_key_of_any_shape_or_encoding_reaches_records_or_excerpts() {
         ),
         format!("Ocp-Apim-Subscription-Key: {hex}"),
         format!(r#"{{"api-key": "{hex}"}}"#),
-        format!(r#"service account {{"private_key": "{pem}"}}"#),
-        format!("GET https://x.example/v1?key=sk%2Dproj%2D{}", noise(32)),
-        format!("retry with sk%252Dproj%252D{} failed", noise(32)),
-    ];
-    // Opaque values that only their field's name marks as secret.
-    let named = [
         format!(r#"upstream body {{"api_key": "{}"}}"#, noise(40)),
         format!("connect passwd={}&user=app", noise(24)),
     ];
