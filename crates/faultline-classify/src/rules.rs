@@ -418,10 +418,9 @@ impl RuleSet {
              | status | classes allowed |\n|---|---|\n",
         );
         for status in [400u16, 401, 402, 403, 404, 405, 408, 410, 413, 422, 429] {
-            let allowed: Vec<&str> = StatusClass::ALL
-                .iter()
-                .filter(|c| **c != StatusClass::Ok && c.possible_with(Some(status)))
-                .map(|c| c.as_str())
+            let allowed: Vec<&str> = StatusClass::allowed_with(status)
+                .into_iter()
+                .map(StatusClass::as_str)
                 .collect();
             let _ = writeln!(out, "| {status} | {} |", allowed.join(", "));
         }

@@ -155,6 +155,17 @@ impl StatusClass {
         }
     }
 
+    /// The failure classes a call answered with `status` can be of, in
+    /// declaration order (see [`StatusClass::possible_with`]).
+    #[must_use]
+    pub fn allowed_with(status: u16) -> Vec<StatusClass> {
+        StatusClass::ALL
+            .iter()
+            .copied()
+            .filter(|c| *c != StatusClass::Ok && c.possible_with(Some(status)))
+            .collect()
+    }
+
     /// Whether a call answered with `status` can be of this class: a rule
     /// whose words point elsewhere does not decide (docs/rules.md, "What a
     /// status allows"). A client error's status is the provider's own

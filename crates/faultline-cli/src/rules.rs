@@ -79,10 +79,9 @@ pub(crate) fn explain(args: &ExplainArgs) -> Result<ExitCode> {
             cause_from_status(status)
         )?;
         write_strategy(&mut out, class)?;
-        let allowed: Vec<&str> = StatusClass::ALL
-            .iter()
-            .filter(|c| **c != StatusClass::Ok && c.possible_with(Some(status)))
-            .map(|c| c.as_str())
+        let allowed: Vec<&str> = StatusClass::allowed_with(status)
+            .into_iter()
+            .map(StatusClass::as_str)
             .collect();
         if allowed.len() + 1 < StatusClass::ALL.len() {
             writeln!(

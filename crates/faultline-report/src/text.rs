@@ -2,9 +2,6 @@
 
 use faultline_classify::incidents::{self, Incident};
 
-/// Models, services or keys of an incident named one by one; the rest are counted.
-const NAMED: usize = 5;
-
 /// `openai, gpt-4o, service checkout, key fp_ab12`: what an incident covers.
 pub(crate) fn scope(inc: &Incident) -> String {
     let mut parts = vec![inc
@@ -14,14 +11,9 @@ pub(crate) fn scope(inc: &Incident) -> String {
     // A value all its calls share, or each of several with its failing calls.
     let many = |list: &[incidents::Touched], what: &str| {
         (list.len() > 1).then(|| {
-            let mut names: Vec<String> = list
-                .iter()
-                .take(NAMED)
-                .map(|t| format!("{} ({})", incidents::shown(&t.name), t.errors))
-                .collect();
-            if list.len() > NAMED {
-                names.push(format!("{} more", list.len() - NAMED));
-            }
+            let names = incidents::named(list, |t| {
+                format!("{} ({})", incidents::shown(&t.name), t.errors)
+            });
             format!("{what} {}", names.join(", "))
         })
     };

@@ -1142,15 +1142,7 @@ fn touched<'e>(
             *counts.entry(v).or_default() += 1;
         }
     }
-    let mut out: Vec<Touched> = counts
-        .into_iter()
-        .map(|(name, errors)| Touched {
-            name: name.clone(),
-            errors,
-        })
-        .collect();
-    out.sort_by(|a, b| b.errors.cmp(&a.errors).then_with(|| a.name.cmp(&b.name)));
-    out
+    Touched::busiest_first(counts.into_iter().map(|(name, n)| (name.clone(), n)))
 }
 
 /// `inc-` and 12 hex digits of the hash of an incident's pattern, start and

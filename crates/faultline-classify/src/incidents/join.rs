@@ -19,7 +19,7 @@ use faultline_ingest::Shared;
 use crate::incidents::collect::{Collected, Scope};
 use crate::incidents::config::DetectConfig;
 use crate::incidents::detect::{incident_id, label, shown, spread};
-use crate::incidents::{Incident, Pattern, Touched};
+use crate::incidents::{named, Incident, Pattern, Touched, NAMED};
 use crate::taxonomy::Provider;
 
 /// Which incidents may be one event: pattern, provider, and the cause for
@@ -52,7 +52,10 @@ pub(crate) fn join_events(
     // Each incident's cluster: the first incident of its event.
     let mut lead: Vec<usize> = (0..found.len()).collect();
     for (_, mut members) in by_key {
-        members.sort_by_key(|&at| (found[at].start_ms, found[at].end_ms, found[at].id.clone()));
+        members.sort_by(|&a, &b| {
+            let (a, b) = (&found[a], &found[b]);
+            (a.start_ms, a.end_ms, &a.id).cmp(&(b.start_ms, b.end_ms, &b.id))
+        });
         let mut cluster_lead = members[0];
         let mut cluster_end = found[members[0]].end_ms;
         for &at in &members[1..] {
@@ -209,16 +212,8 @@ fn touched<'a>(lists: impl Iterator<Item = &'a Vec<Touched>>) -> Vec<Touched> {
             *counts.entry(t.name.clone()).or_default() += t.errors;
         }
     }
-    let mut out: Vec<Touched> = counts
-        .into_iter()
-        .map(|(name, errors)| Touched { name, errors })
-        .collect();
-    out.sort_by(|a, b| b.errors.cmp(&a.errors).then_with(|| a.name.cmp(&b.name)));
-    out
+    Touched::busiest_first(counts)
 }
-
-/// Models, services or keys a joined incident's sentence names; the rest are counted.
-const NAMED: usize = 5;
 
 /// `One event across 2 models of deepseek (deepseek-chat: 300,
 /// deepseek-reasoner: 120): ` (failing calls of each) and each part's own
@@ -235,14 +230,7 @@ fn summary(
     let mut across = Vec::new();
     for (list, what) in [(models, "models"), (services, "services"), (keys, "keys")] {
         if list.len() > 1 {
-            let mut names: Vec<String> = list
-                .iter()
-                .take(NAMED)
-                .map(|t| format!("{}: {}", shown(&t.name), t.errors))
-                .collect();
-            if list.len() > NAMED {
-                names.push(format!("{} more", list.len() - NAMED));
-            }
+            let names = named(list, |t| format!("{}: {}", shown(&t.name), t.errors));
             across.push(format!("{} {what} ({})", list.len(), names.join(", ")));
         }
     }

@@ -108,6 +108,30 @@ pub struct Touched {
     pub errors: u64,
 }
 
+impl Touched {
+    /// Failing calls by value, busiest first (ties by name).
+    pub(crate) fn busiest_first(counts: impl IntoIterator<Item = (Shared, u64)>) -> Vec<Touched> {
+        let mut out: Vec<Touched> = counts
+            .into_iter()
+            .map(|(name, errors)| Touched { name, errors })
+            .collect();
+        out.sort_by(|a, b| b.errors.cmp(&a.errors).then_with(|| a.name.cmp(&b.name)));
+        out
+    }
+}
+
+/// Items a sentence names one by one; the rest are counted.
+pub const NAMED: usize = 5;
+
+/// The first [`NAMED`] of `items`, each as `each` writes it, then `N more`.
+pub fn named<T>(items: &[T], each: impl Fn(&T) -> String) -> Vec<String> {
+    let mut names: Vec<String> = items.iter().take(NAMED).map(each).collect();
+    if items.len() > NAMED {
+        names.push(format!("{} more", items.len() - NAMED));
+    }
+    names
+}
+
 impl Incident {
     /// Length of the span in seconds.
     #[must_use]
