@@ -737,6 +737,12 @@ fn body_object(obj: &Obj<'_>, depth: u8, rec: &mut Record) {
         rec.error_message = message(&detail);
         return;
     }
+    if let Some(response) = obj.get(F::Response).filter(|r| has_error(*r)) {
+        // The Responses API's `response.failed` event: the failed response
+        // object, its `error` inside.
+        body(response, depth + 1, rec);
+        return;
+    }
     let blocked = obj
         .with_obj(F::PromptFeedback, |feedback| {
             owned::<String>(feedback.str(F::BlockReason))
@@ -771,24 +777,72 @@ fn body_object(obj: &Obj<'_>, depth: u8, rec: &mut Record) {
             return;
         }
     }
-    let empty = obj
-        .get(F::Choices)
-        .is_some_and(|c| is_empty(c) || choices_empty(c))
-        || obj.get(F::Content).is_some_and(is_empty);
+    let choices = obj.get(F::Choices).map(|c| {
+        if is_empty(c) {
+            Choices::Empty
+        } else {
+            read_choices(c)
+        }
+    });
+    if let Some(Choices::Blocked(reason)) = choices {
+        // A choice the provider stopped for its content (OpenAI and Azure
+        // `content_filter`, Gemini `SAFETY` and kin): no answer, and the
+        // same prompt is stopped again.
+        rec.error_message = message(&format!("finish_reason {reason}"));
+        return;
+    }
+    let empty =
+        matches!(choices, Some(Choices::Empty)) || obj.get(F::Content).is_some_and(is_empty);
     mark_empty_if_2xx(rec, empty);
 }
 
-/// Whether there is a choice, and every choice carries no content (and no
-/// tool call).
-fn choices_empty(raw: Raw<'_>) -> bool {
-    let empty = |item: Raw<'_>| {
+/// Whether an object holds an `error` that is not null or false.
+fn has_error(raw: Raw<'_>) -> bool {
+    raw.get().starts_with('{')
+        && Obj::read(raw, |o| {
+            o.get(F::Error)
+                .is_some_and(|e| !matches!(e.get(), "null" | "false"))
+        })
+        .unwrap_or(false)
+}
+
+/// What the choices (or Gemini candidates) of a body say.
+enum Choices {
+    /// At least one, and none carries content (nor a tool call).
+    Empty,
+    /// One was stopped for its content, with this finish reason.
+    Blocked(String),
+    /// An answer.
+    Answered,
+}
+
+/// Finish reasons of a choice stopped for its content.
+const BLOCKED: [&str; 6] = [
+    "content_filter",
+    "SAFETY",
+    "PROHIBITED_CONTENT",
+    "BLOCKLIST",
+    "SPII",
+    "RECITATION",
+];
+
+/// Reads a body's choices in one pass: whether every one is empty, or one
+/// was stopped for its content.
+fn read_choices(raw: Raw<'_>) -> Choices {
+    let read = |item: Raw<'_>| {
         Obj::read(item, |choice| {
+            if let Some(reason) = choice
+                .str(F::FinishReason)
+                .filter(|r| BLOCKED.contains(&r.as_ref()))
+            {
+                return Err(reason.into_owned());
+            }
             // OpenAI `message` (or `delta` in a stream chunk) holds the content.
             let content_empty = |m: &Obj<'_>| m.get(F::Content).is_none_or(is_empty);
             let message = choice
                 .with_obj(F::Message, content_empty)
                 .or_else(|| choice.with_obj(F::Delta, content_empty));
-            match message {
+            Ok(match message {
                 Some(empty) => empty && !item.get().contains("\"tool_calls\":[{"),
                 // Gemini candidates carry `content.parts`; a candidate whose
                 // content has no parts (`{"role": "model"}`) said nothing.
@@ -797,20 +851,32 @@ fn choices_empty(raw: Raw<'_>) -> bool {
                         || Obj::read(content, |c| c.get(F::Parts).is_none_or(is_empty))
                             .unwrap_or(false)
                 }),
-            }
+            })
         })
-        .unwrap_or(false)
+        .unwrap_or(Ok(false))
+    };
+    let (mut any, mut all, mut blocked) = (false, true, None);
+    let mut each = |item: Raw<'_>| {
+        any = true;
+        match read(item) {
+            Ok(empty) => all &= empty,
+            Err(reason) => blocked = Some(reason),
+        }
+        blocked.is_none()
     };
     // Read from the line's tokens when the array is part of the line.
-    let (mut any, mut all) = (false, true);
-    if json::items_of(raw, |item| {
-        any = true;
-        all = empty(item);
-        all
-    }) {
-        return any && all;
+    if !json::items_of(raw, &mut each) {
+        for item in raw.items() {
+            if !each(item) {
+                break;
+            }
+        }
     }
-    raw.items().next().is_some() && raw.items().all(empty)
+    match blocked {
+        Some(reason) => Choices::Blocked(reason),
+        None if any && all => Choices::Empty,
+        None => Choices::Answered,
+    }
 }
 
 /// The `error` object of a provider body (or a Mistral top-level error).
@@ -931,6 +997,14 @@ static EXCEPTION_NAME: LazyLock<Regex> = LazyLock::new(|| {
     .expect("exception pattern compiles")
 });
 
+/// A blocked choice's finish reason quoted in an SDK's text (the Vercel AI
+/// SDK's `Type validation failed: Value: {"candidates":[...,"finishReason":
+/// "SAFETY"...]}`): the reason the call failed, whatever else the text says.
+static FINISH_BLOCKED: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r#"finish_?[rR]eason\\?"?\s*[:=]\s*\\?"?(content_filter|SAFETY|PROHIBITED_CONTENT|BLOCKLIST|SPII|RECITATION)\b"#)
+        .expect("finish reason pattern compiles")
+});
+
 static GRPC_STATUS: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"\b(RESOURCE_EXHAUSTED|INVALID_ARGUMENT|FAILED_PRECONDITION|PERMISSION_DENIED|UNAUTHENTICATED|UNAVAILABLE|INTERNAL|DEADLINE_EXCEEDED|NOT_FOUND)\b")
         .expect("grpc pattern compiles")
@@ -951,6 +1025,11 @@ pub(crate) fn error_text(text: &str, rec: &mut Record) {
                 .or(caps.get(3))
                 .map(|m| m.as_str());
             rec.http_status = to_status(digits.and_then(|d| d.parse().ok()));
+        }
+    }
+    if rec.error_message.is_none() {
+        if let Some(caps) = FINISH_BLOCKED.captures(text) {
+            rec.error_message = message(&format!("finish_reason {}", &caps[1]));
         }
     }
     let mut extracted_message: Option<String> = None;

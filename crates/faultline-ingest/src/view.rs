@@ -105,6 +105,7 @@ fields! {
     Parts => ["parts"],
     PromptFeedback => ["promptFeedback", "prompt_feedback"],
     BlockReason => ["blockReason", "block_reason"],
+    FinishReason => ["finish_reason", "finishReason"],
     LiteLlmMarker => ["model_map_information", "hidden_params", "response_cost",
                       "status_fields", "litellm_call_id"],
 }
@@ -914,6 +915,7 @@ mod tests {
                     "parts",
                     "promptFeedback",
                     "blockReason",
+                    "finish_reason",
                     "litellm_call_id",
                 ]
                 .get(i)?;

@@ -1436,3 +1436,49 @@ fn a_fifo_is_read_like_stdin() {
     assert_eq!(run.records.len(), expected);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn answers_stopped_for_their_content_and_failed_responses_say_why() {
+    // Shapes a provider answers with HTTP 200 (or 400) and no `error` at
+    // the top: a choice stopped by the content filter (Azure), a Gemini
+    // candidate stopped for safety, the Responses API's `response.failed`
+    // event, and an SDK's text quoting a blocked candidate.
+    let lines = [
+        r#"{"ts":"2025-03-04T12:00:00Z","request":{"url":"https://x.openai.azure.com/v1"},"response":{"status":400,"body":{"object":"chat.completion","choices":[{"index":0,"message":{"role":"assistant","content":""},"finish_reason":"content_filter"}]}}}"#,
+        r#"{"ts":"2025-03-04T12:00:01Z","request":{"url":"https://generativelanguage.googleapis.com/v1"},"response":{"status":200,"body":{"candidates":[{"content":{},"finishReason":"SAFETY","index":0}]}}}"#,
+        r#"{"ts":"2025-03-04T12:00:02Z","request":{"url":"https://api.openai.com/v1/responses"},"response":{"status":200,"body":{"type":"response.failed","response":{"status":"failed","error":{"code":"insufficient_quota","message":"You exceeded your current quota."}}}}}"#,
+        r#"{"ts":"2025-03-04T12:00:03Z","request":{"url":"https://generativelanguage.googleapis.com/v1"},"response":{"status":200,"body":"Type validation failed: Value: {\"candidates\":[{\"content\":{},\"finishReason\":\"PROHIBITED_CONTENT\"}]}. Error message: [{\"code\":\"invalid_type\",\"message\":\"Required\"}]"}}"#,
+        r#"{"ts":"2025-03-04T12:00:04Z","request":{"url":"https://api.openai.com/v1"},"response":{"status":200,"body":{"choices":[{"index":0,"message":{"role":"assistant","content":"hi"},"finish_reason":"stop"}]}}}"#,
+    ];
+    let run = ingest_text(&(lines.join("\n") + "\n"));
+    assert!(run.bad.is_empty(), "{:?}", run.bad);
+    let said: Vec<(Option<&str>, Option<&str>, bool)> = run
+        .records
+        .iter()
+        .map(|r| {
+            (
+                r.error_code.as_deref(),
+                r.error_message.as_deref(),
+                r.empty_response,
+            )
+        })
+        .collect();
+    assert_eq!(
+        said,
+        vec![
+            (None, Some("finish_reason content_filter"), false),
+            (None, Some("finish_reason SAFETY"), false),
+            (
+                Some("insufficient_quota"),
+                Some("You exceeded your current quota."),
+                false
+            ),
+            (
+                Some("invalid_type"),
+                Some("finish_reason PROHIBITED_CONTENT"),
+                false
+            ),
+            (None, None, false),
+        ]
+    );
+}
