@@ -17,7 +17,9 @@
 //! - **Where the exchange cannot be used** (not Linux; `--out` is the working
 //!   directory or an ancestor of it, which the exchange would leave the shell
 //!   in a deleted copy of; `--out` holds directories of its own; a file system
-//!   without hard links), the files are renamed in one by one, `summary.json`
+//!   without hard links; `--out` is a mount point, such as a container's
+//!   volume, where the set is staged inside it, in `.faultline-PID/`), the
+//!   files are renamed in one by one, `summary.json`
 //!   last, after a journal naming the staged set was written and forced to
 //!   disk. A run killed among those renames leaves the journal; the next run
 //!   into that `--out` finishes the renames before anything else. Between two
@@ -78,12 +80,31 @@ impl OutputSet {
         leaves: &[&str],
         keep: &[PathBuf],
     ) -> Result<OutputSet> {
+        Self::begin_staged(out, writes, leaves, keep, None)
+    }
+
+    /// [`OutputSet::begin`]; `inside` says whether to stage inside `--out`
+    /// (`None`: when `--out` is a mount point).
+    fn begin_staged(
+        out: &Path,
+        writes: &[&str],
+        leaves: &[&str],
+        keep: &[PathBuf],
+        inside: Option<bool>,
+    ) -> Result<OutputSet> {
         let out = absolute(out)?;
         let (parent, name) = parent_and_name(&out)?;
         let lock = lock(&parent, &name, &out)?;
         finish_interrupted_switch(&out)?;
         remove_stale_staging(&parent, &name, &out)?;
-        let staging = parent.join(format!(".{name}.faultline-{}", std::process::id()));
+        // A `--out` that is a mount point of its own (a container's volume)
+        // cannot be renamed, nor receive files renamed from beside it: its
+        // set is staged inside it and switched file by file.
+        let staging = if inside.unwrap_or_else(|| is_mount_point(&out, &parent)) {
+            out.join(format!(".faultline-{}", std::process::id()))
+        } else {
+            parent.join(format!(".{name}.faultline-{}", std::process::id()))
+        };
         fs::create_dir(&staging)
             .with_context(|| format!("cannot create staging directory {}", staging.display()))?;
         Ok(OutputSet {
@@ -127,7 +148,8 @@ impl OutputSet {
     /// exchange of directories where the system has it, else a journaled
     /// rename of each file.
     pub(crate) fn switch(mut self) -> Result<()> {
-        let carried = self.carry_over()?;
+        let beside = !self.staging.starts_with(&self.out);
+        let carried = beside && self.carry_over()?;
         sync_tree(&self.staging)?;
         let exchange = carried && !holds_working_directory(&self.out);
         if exchange && exchange_dirs(&self.staging, &self.out)? {
@@ -287,7 +309,7 @@ fn lock(parent: &Path, name: &str, out: &Path) -> Result<File> {
                 "{} is being written by another faultline run ({}); wait for it to end, \
                  or choose another --out",
                 out.display(),
-                holder(parent, name)
+                holder(parent, name, out)
             ),
             Err(fs::TryLockError::Error(e)) => {
                 return Err(e).with_context(|| format!("cannot lock {}", out.display()));
@@ -330,24 +352,29 @@ fn still_current(_: &File, _: &Path) -> bool {
     true
 }
 
-/// The run holding `out`'s lock, as its staging directory names it.
-fn holder(parent: &Path, name: &str) -> String {
-    let prefix = format!(".{name}.faultline-");
-    let found = fs::read_dir(parent).ok().and_then(|entries| {
-        entries.flatten().find_map(|e| {
-            let file_name = e.file_name().into_string().ok()?;
-            let pid = file_name.strip_prefix(&prefix)?.parse::<u32>().ok()?;
-            let since = e.metadata().and_then(|m| m.modified()).ok().map(|t| {
-                chrono::DateTime::<chrono::Utc>::from(t)
-                    .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
-            });
-            Some(match since {
-                Some(since) => format!("pid {pid}, writing since {since}"),
-                None => format!("pid {pid}"),
+/// The run holding `out`'s lock, as its staging directory names it
+/// (beside `out`, or inside it when `out` is a mount point).
+fn holder(parent: &Path, name: &str, out: &Path) -> String {
+    let beside = format!(".{name}.faultline-");
+    let staged = |dir: &Path, prefix: &str| {
+        fs::read_dir(dir).ok().and_then(|entries| {
+            entries.flatten().find_map(|e| {
+                let file_name = e.file_name().into_string().ok()?;
+                let pid = file_name.strip_prefix(prefix)?.parse::<u32>().ok()?;
+                let since = e.metadata().and_then(|m| m.modified()).ok().map(|t| {
+                    chrono::DateTime::<chrono::Utc>::from(t)
+                        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+                });
+                Some(match since {
+                    Some(since) => format!("pid {pid}, writing since {since}"),
+                    None => format!("pid {pid}"),
+                })
             })
         })
-    });
-    found.unwrap_or_else(|| "a process not named".to_owned())
+    };
+    staged(parent, &beside)
+        .or_else(|| staged(out, ".faultline-"))
+        .unwrap_or_else(|| "a process not named".to_owned())
 }
 
 /// Finishes a file-by-file switch a killed run left half done: its staged
@@ -418,6 +445,13 @@ fn remove_stale_staging(parent: &Path, name: &str, out: &Path) -> Result<()> {
             let Some(entry_name) = entry_name.to_str() else {
                 continue;
             };
+            let staged_inside = entry_name
+                .strip_prefix(".faultline-")
+                .is_some_and(|pid| pid.parse::<u32>().is_ok());
+            if staged_inside {
+                let _ = fs::remove_dir_all(entry.path());
+                continue;
+            }
             if OUTPUTS
                 .iter()
                 .any(|o| entry_name.starts_with(&format!(".{o}.tmp-")))
@@ -441,6 +475,21 @@ pub(crate) fn is_partitioned(dir: &Path) -> bool {
             .flatten()
             .all(|e| e.file_name().to_string_lossy().starts_with("date="))
     })
+}
+
+/// Whether `dir` is on another file system than its parent.
+#[cfg(unix)]
+fn is_mount_point(dir: &Path, parent: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (fs::metadata(dir), fs::metadata(parent)) {
+        (Ok(a), Ok(b)) => a.dev() != b.dev(),
+        _ => false,
+    }
+}
+
+#[cfg(not(unix))]
+fn is_mount_point(_: &Path, _: &Path) -> bool {
+    false
 }
 
 /// Whether the process's working directory is `dir` or inside it.
@@ -640,6 +689,37 @@ mod tests {
         assert!(!out.join("report.md").exists());
         assert_eq!(read(&out.join("NOTES.txt")), "mine");
         assert!(!out.join(JOURNAL).exists());
+    }
+
+    #[test]
+    fn a_mount_point_is_staged_inside_and_switched_file_by_file() {
+        let tmp = tempfile::tempdir().unwrap();
+        let out = tmp.path().join("out");
+        run(&out, &[("summary.json", "1"), ("report.md", "1")]).unwrap();
+        write(&out.join("NOTES.txt"), "mine");
+        let set = OutputSet::begin_staged(&out, &["summary.json"], &[], &[], Some(true)).unwrap();
+        assert!(set.dir().starts_with(&out));
+        assert!(set.owns(set.dir()));
+        let refused = OutputSet::begin(&out, &["summary.json"], &[], &[]).unwrap_err();
+        let text = format!("{refused:#}");
+        assert!(
+            text.contains(&format!("pid {}", std::process::id())),
+            "{text}"
+        );
+        write(&set.dir().join("summary.json"), "2");
+        set.switch().unwrap();
+        assert_eq!(read(&out.join("summary.json")), "2");
+        assert!(!out.join("report.md").exists());
+        assert_eq!(read(&out.join("NOTES.txt")), "mine");
+        let names: Vec<_> = fs::read_dir(&out)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        assert_eq!(names.len(), 2, "{names:?}");
+        // A dead run's inside staging goes with the next run.
+        fs::create_dir(out.join(".faultline-999999999")).unwrap();
+        drop(OutputSet::begin(&out, &["summary.json"], &[], &[]).unwrap());
+        assert!(!out.join(".faultline-999999999").exists());
     }
 
     #[test]
