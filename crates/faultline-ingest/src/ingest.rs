@@ -389,16 +389,8 @@ impl Ingester {
             if let Ok(map) = Mapped::open(&file) {
                 let mut summary = self.bytes_staged(name, &map, stage, on_batch, Some(&map));
                 summary.mapped = true;
-                if map.shrank() && summary.error.is_none() {
-                    // Shrunk and grown again to the same size still changed.
-                    let after = handle.as_ref().and_then(|f| f.metadata().ok());
-                    summary.error = Some(Error::Changed {
-                        path: path.clone(),
-                        before: len,
-                        after: after.map_or(0, |m| m.len()),
-                    });
-                }
-                return changed_size(summary, handle.as_ref(), path, len);
+                // Shrunk and grown again to the same size still changed.
+                return changed_size(summary, handle.as_ref(), path, len, map.shrank());
             }
         }
         let mut summary = self.stream_staged(name, file, compression, stage, on_batch);
@@ -406,7 +398,7 @@ impl Ingester {
             p.clone_from(path);
         }
         if compression == Compression::None {
-            return changed_size(summary, handle.as_ref(), path, len);
+            return changed_size(summary, handle.as_ref(), path, len, false);
         }
         summary
     }
@@ -699,19 +691,21 @@ fn skip_overlong(data: &[u8], start: usize, map: Option<&Mapped>) -> (usize, Vec
     }
 }
 
-/// Reports a plain file whose size moved while it was read (an error of its
-/// own takes precedence), asking the open file (`handle`) when there is one.
+/// Reports a plain file whose size moved while it was read, or that is known
+/// to have `shrunk` under its map (an error of its own takes precedence),
+/// asking the open file (`handle`) when there is one.
 fn changed_size(
     mut summary: FileSummary,
     handle: Option<&File>,
     path: &Path,
     before: u64,
+    shrunk: bool,
 ) -> FileSummary {
     let after = match handle {
         Some(file) => file.metadata().map_or(before, |m| m.len()),
         None => std::fs::metadata(path).map_or(before, |m| m.len()),
     };
-    if after != before && summary.error.is_none() {
+    if (after != before || shrunk) && summary.error.is_none() {
         summary.error = Some(Error::Changed {
             path: path.to_path_buf(),
             before,

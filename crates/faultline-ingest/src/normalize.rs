@@ -690,10 +690,7 @@ fn body_object(obj: &Obj<'_>, depth: u8, rec: &mut Record) {
         rec.model = owned(obj.str(F::Model));
     }
     obj.with_obj(F::Usage, |usage| tokens_of_usage(usage, rec));
-    let error = obj
-        .get(F::Error)
-        .filter(|r| !matches!(r.get(), "null" | "false"));
-    if let Some(error) = error {
+    if let Some(error) = live_error(obj) {
         if error.get() == "true" {
             // `{"error": true, "message": "..."}`: a flag beside the words.
             let text = obj.str(F::Message).unwrap_or(Cow::Borrowed("error"));
@@ -796,14 +793,15 @@ fn body_object(obj: &Obj<'_>, depth: u8, rec: &mut Record) {
     mark_empty_if_2xx(rec, empty);
 }
 
-/// Whether an object holds an `error` that is not null or false.
+/// An object's `error`, unless it is null or false.
+fn live_error<'a>(obj: &Obj<'a>) -> Option<Raw<'a>> {
+    obj.get(F::Error)
+        .filter(|r| !matches!(r.get(), "null" | "false"))
+}
+
+/// Whether a value is an object with a [`live_error`].
 fn has_error(raw: Raw<'_>) -> bool {
-    raw.get().starts_with('{')
-        && Obj::read(raw, |o| {
-            o.get(F::Error)
-                .is_some_and(|e| !matches!(e.get(), "null" | "false"))
-        })
-        .unwrap_or(false)
+    raw.get().starts_with('{') && Obj::read(raw, |o| live_error(o).is_some()).unwrap_or(false)
 }
 
 /// What the choices (or Gemini candidates) of a body say.
@@ -1001,8 +999,11 @@ static EXCEPTION_NAME: LazyLock<Regex> = LazyLock::new(|| {
 /// SDK's `Type validation failed: Value: {"candidates":[...,"finishReason":
 /// "SAFETY"...]}`): the reason the call failed, whatever else the text says.
 static FINISH_BLOCKED: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r#"finish_?[rR]eason\\?"?\s*[:=]\s*\\?"?(content_filter|SAFETY|PROHIBITED_CONTENT|BLOCKLIST|SPII|RECITATION)\b"#)
-        .expect("finish reason pattern compiles")
+    Regex::new(&format!(
+        r#"finish_?[rR]eason\\?"?\s*[:=]\s*\\?"?({})\b"#,
+        BLOCKED.join("|")
+    ))
+    .expect("finish reason pattern compiles")
 });
 
 static GRPC_STATUS: LazyLock<Regex> = LazyLock::new(|| {
