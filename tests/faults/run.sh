@@ -187,17 +187,22 @@ for ((i = 0; i < rotations; i++)); do
 done
 echo "rotations: $rotations"
 
-peak_mb() { awk '/Maximum resident set size/ { printf "%d", $NF / 1024 }' "$1"; }
+# Analyzes INPUT into out-LABEL under /usr/bin/time; checks exit 0 and a
+# peak RSS under 600 MB, and prints both as "DESCRIPTION: exit N, peak RSS M MB".
+bounded_run() {
+  local label=$1 description=$2 input=$3 code rss
+  /usr/bin/time -v "$bin" analyze -q --out "$work/out-$label" "$input" 2>"$work/$label.time"
+  code=$?
+  rss=$(awk '/Maximum resident set size/ { printf "%d", $NF / 1024 }' "$work/$label.time")
+  echo "$description: exit $code, peak RSS ${rss} MB"
+  [[ $code == 0 ]] || violation "$label: exit $code"
+  ((rss < 600)) || violation "$label: peak RSS ${rss} MB"
+}
 
 echo "--- a 16 GiB file of zeros with no newline"
 truncate -s 16G "$work/sparse.jsonl"
 touch -d '1 hour ago' "$work/sparse.jsonl"
-/usr/bin/time -v "$bin" analyze -q --out "$work/out-sparse" "$work/sparse.jsonl" 2>"$work/sparse.time"
-code=$?
-rss=$(peak_mb "$work/sparse.time")
-echo "sparse 16 GiB: exit $code, peak RSS ${rss} MB"
-[[ $code == 0 ]] || violation "sparse: exit $code"
-((rss < 600)) || violation "sparse: peak RSS ${rss} MB"
+bounded_run sparse "sparse 16 GiB" "$work/sparse.jsonl"
 grep -q '"line_too_long": 1' "$work/out-sparse/summary.json" || violation "sparse: not one over-long line"
 rm -f "$work/sparse.jsonl"
 
@@ -211,12 +216,7 @@ with open(sys.argv[1], "w") as f:
                 % (i // 3600 % 24, i // 60 % 60, i % 60, i % 100_000, i % 50_000,
                    500 if i % 7 == 0 else 200, 100 + i % 900))
 EOF
-/usr/bin/time -v "$bin" analyze -q --out "$work/out-models" "$work/models.jsonl" 2>"$work/models.time"
-code=$?
-rss=$(peak_mb "$work/models.time")
-echo "cardinality (100k models, 50k services): exit $code, peak RSS ${rss} MB"
-[[ $code == 0 ]] || violation "cardinality: exit $code"
-((rss < 600)) || violation "cardinality: peak RSS ${rss} MB"
+bounded_run models "cardinality (100k models, 50k services)" "$work/models.jsonl"
 
 echo "faults: $violations violations"
 ((violations == 0))
