@@ -164,7 +164,7 @@ for ((i = 0; i < truncations; i++)); do
   elif ((code == 2)); then
     grep -q "changed size while being read" "$work/trunc.err" || violation "truncation $i: exit 2: $(cat "$work/trunc.err")"
   elif ((code != 0)); then
-    violation "truncation $i: exit $code"
+    violation "truncation $i: exit $code: $(tail -c 2000 "$work/trunc.err")"
   fi
 done
 echo "truncations: $truncations, exits by signal: $signalled"

@@ -486,6 +486,7 @@ impl Ingester {
         self.run(
             &file,
             next_piece,
+            map.is_some(),
             stage,
             on_batch,
             &mut counts,
@@ -559,7 +560,15 @@ impl Ingester {
             }
         };
         let mut counts = Counts::default();
-        self.run(&file, next_piece, stage, on_batch, &mut counts, &mut |_| {});
+        self.run(
+            &file,
+            next_piece,
+            false,
+            stage,
+            on_batch,
+            &mut counts,
+            &mut |_| {},
+        );
         let error = error.map(|source| Error::Read {
             path: PathBuf::from(name),
             last_good_line: counts.lines,
@@ -591,10 +600,17 @@ impl Ingester {
     /// waits for the slowest piece of a round, nor for the caller's thread.
     /// Each worker numbers the lines of its piece from 1; the outputs are
     /// rebased here, in order, by the lines of the pieces before.
+    ///
+    /// The pieces of a `volatile` input (a mapped file, which another
+    /// process may truncate or rewrite while it is read) are copied before
+    /// they are parsed: the parser and its regexes read a line more than
+    /// once and rely on reading the same bytes each time.
+    #[allow(clippy::too_many_arguments)]
     fn run<D: AsRef<[u8]> + Send, S: Stage>(
         &self,
         file: &Arc<str>,
         mut next_piece: impl FnMut() -> Option<Piece<D>>,
+        volatile: bool,
         stage: &S,
         on_output: &mut dyn FnMut(S::Output),
         counts: &mut Counts,
@@ -619,7 +635,13 @@ impl Ingester {
                     scope.spawn(move |_| {
                         let end = piece.end();
                         let work = || {
-                            let out = parse_piece(&piece, file, max_line, fingerprinter);
+                            let out = if volatile {
+                                piece.stable(|piece| {
+                                    parse_piece(piece, file, max_line, fingerprinter)
+                                })
+                            } else {
+                                parse_piece(&piece, file, max_line, fingerprinter)
+                            };
                             let empty =
                                 out.batch.records.is_empty() && out.batch.bad_lines.is_empty();
                             (out.counts, (!empty).then(|| stage.process(out.batch)))
@@ -660,6 +682,31 @@ impl Ingester {
 }
 
 impl<D: AsRef<[u8]>> Piece<D> {
+    /// Calls `parse` with the piece's lines copied into this thread's
+    /// buffer, which no other process can change (the copy reads each byte
+    /// once). The buffer is kept for the thread's next piece.
+    fn stable<T>(&self, parse: impl FnOnce(&Piece<&[u8]>) -> T) -> T {
+        thread_local! {
+            static COPY: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+        }
+        match self {
+            Piece::Lines { data, offset, last } => COPY.with_borrow_mut(|copy| {
+                copy.clear();
+                copy.extend_from_slice(data.as_ref());
+                parse(&Piece::Lines {
+                    data: copy.as_slice(),
+                    offset: *offset,
+                    last: *last,
+                })
+            }),
+            Piece::Overlong { offset, len, head } => parse(&Piece::Overlong {
+                offset: *offset,
+                len: *len,
+                head: head.clone(),
+            }),
+        }
+    }
+
     /// The input offset just past the piece.
     fn end(&self) -> u64 {
         match self {

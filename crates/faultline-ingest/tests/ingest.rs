@@ -1206,6 +1206,89 @@ fn a_mapped_file_truncated_while_read_is_reported_changed_not_a_crash() {
 }
 
 #[test]
+fn a_mapped_file_rewritten_while_read_never_panics() {
+    // A writer rewriting an idle log in place (or truncating it and writing
+    // again) changes the bytes under the map while a line is parsed: a regex
+    // read a key forward, then not backward, and panicked. Two contents of
+    // one length, flipped as fast as they can be written: a key and text
+    // that is none.
+    use std::os::unix::fs::FileExt;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    /// Stops the writer however the reading ends, a failed assertion included.
+    struct Stop<'a>(&'a AtomicBool);
+    impl Drop for Stop<'_> {
+        fn drop(&mut self) {
+            self.0.store(true, Ordering::Relaxed);
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("rewritten.jsonl");
+    let line = |key: &str| {
+        format!(
+            concat!(
+                r#"{{"ts":"2025-03-04T12:00:00Z","provider":"openai","model":"gpt-4o","#,
+                r#""status_code":401,"error":{{"message":"Incorrect API key provided: {}. "#,
+                r#"You can find your API key at https://platform.openai.com/account/api-keys."}}}}"#,
+                "\n"
+            ),
+            key
+        )
+    };
+    let with_key = line(KEY).repeat(4000);
+    let without = line(&"x".repeat(KEY.len())).repeat(4000);
+    assert_eq!(with_key.len(), without.len());
+    std::fs::write(&path, &with_key).unwrap();
+    settle(&path);
+    let ingester = Ingester::new(IngestOptions {
+        chunk_bytes: 16 << 10,
+        threads: 2,
+        ..IngestOptions::default()
+    })
+    .unwrap();
+    let mut runs = Vec::new();
+    for _ in 0..8 {
+        settle(&path);
+        let (started, stop) = (AtomicBool::new(false), AtomicBool::new(false));
+        let run = std::thread::scope(|scope| {
+            let writer = std::fs::File::options().write(true).open(&path).unwrap();
+            let (started, stop, contents) = (&started, &stop, [&without, &with_key]);
+            scope.spawn(move || {
+                // Once the run has mapped the file and read its first lines.
+                while !started.load(Ordering::Relaxed) && !stop.load(Ordering::Relaxed) {
+                    std::thread::yield_now();
+                }
+                while !stop.load(Ordering::Relaxed) {
+                    for content in contents {
+                        writer.write_all_at(content.as_bytes(), 0).unwrap();
+                    }
+                }
+            });
+            let _stop = Stop(stop);
+            let (mut records, mut bad) = (Vec::new(), Vec::new());
+            let summary = ingester.ingest(&[Input::File(path.clone())], &mut |batch| {
+                started.store(true, Ordering::Relaxed);
+                records.extend(batch.records);
+                bad.extend(batch.bad_lines);
+            });
+            Run {
+                records,
+                bad,
+                summary,
+            }
+        });
+        runs.push(run);
+    }
+    for run in runs {
+        assert!(run.summary.files[0].mapped);
+        assert_eq!(run.records.len() + run.bad.len(), 4000);
+        assert!(run
+            .records
+            .iter()
+            .all(|r| r.error_message.as_deref().is_none_or(|m| !m.contains(KEY))));
+    }
+}
+
+#[test]
 fn a_line_without_end_in_a_sparse_file_is_one_bad_line_never_held() {
     // 1 GiB of zeros with no newline between two calls: a 50 GB one ran
     // out of memory when mapped; both read paths now skip it in steps.
