@@ -471,6 +471,89 @@ fn outputs_are_byte_identical_whatever_the_threads_chunks_and_read_path() {
     }
 }
 
+/// Every output of `analyze` and of `report`, on the format, bad-line and
+/// real-client fixtures and a sample day, pinned by its digest: a change of
+/// any byte a user or a dashboard reads shows here, so that a change of how
+/// the program is built can be shown to change none of them. A deliberate
+/// change of output is accepted with `INSTA_UPDATE=always` (or
+/// `cargo insta review`) and read in the diff of the outputs it names.
+#[test]
+fn every_output_is_pinned_by_its_digest() {
+    use std::fmt::Write as _;
+    let root = tempfile::tempdir().unwrap();
+    for dir in ["formats", "bad", "clients"] {
+        let to = root.path().join("logs").join(dir);
+        std::fs::create_dir_all(&to).unwrap();
+        for entry in std::fs::read_dir(fixture(dir)).unwrap() {
+            let path = entry.unwrap().path();
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            let log = path.extension().is_some_and(|e| e == "jsonl");
+            if log && !name.ends_with(".truth.jsonl") {
+                std::fs::copy(&path, to.join(name)).unwrap();
+            }
+        }
+    }
+    // Paths are relative to the run's directory, so that the outputs that
+    // name inputs read the same on every machine.
+    faultline()
+        .current_dir(root.path())
+        .args([
+            "sample", "-q", "--size", "4MiB", "--seed", "7", "--out", "day",
+        ])
+        .assert()
+        .success();
+    let analyze = |out: &str| {
+        faultline()
+            .current_dir(root.path())
+            .args([
+                "analyze",
+                "-q",
+                "-j",
+                "2",
+                "--format",
+                "md,html,json",
+                "--out",
+                out,
+            ])
+            .args(["logs", "day/logs"])
+            .assert()
+            .success();
+    };
+    analyze("out");
+    faultline()
+        .current_dir(root.path())
+        .args(["report", "-q", "--format", "md,html,json", "--out", "again"])
+        .arg("out/records.parquet")
+        .assert()
+        .success();
+    let mut digests = String::new();
+    for set in ["out", "again"] {
+        let mut names: Vec<String> = std::fs::read_dir(root.path().join(set))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        for name in names {
+            let mut bytes = std::fs::read(root.path().join(set).join(&name)).unwrap();
+            if name == "summary.json" {
+                // The fields that describe the run, not the logs.
+                let mut summary: Value = serde_json::from_slice(&bytes).unwrap();
+                let fields = summary.as_object_mut().unwrap();
+                fields.remove("threads");
+                fields.remove("run_seconds");
+                let inputs = fields.get_mut("inputs").and_then(Value::as_array_mut);
+                for input in inputs.into_iter().flatten() {
+                    input.as_object_mut().unwrap().remove("memory_mapped");
+                }
+                bytes = serde_json::to_vec_pretty(&summary).unwrap();
+            }
+            let digest = blake3::hash(&bytes).to_hex();
+            let _ = writeln!(digests, "{set}/{name} {}", &digest[..32]);
+        }
+    }
+    insta::assert_snapshot!("output_digests", digests);
+}
+
 /// Names in `dir`, sorted.
 fn names_in(dir: &Path) -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(dir)
