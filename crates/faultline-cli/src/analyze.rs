@@ -1,21 +1,86 @@
 //! `faultline analyze` (read, classify, detect, report) and `faultline
 //! classify` (read and classify only).
 
-use std::collections::BTreeMap;
 use std::io::{self, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Result;
 use faultline_classify::incidents::DetectConfig;
-use faultline_ingest::FileSummary;
-use serde_json::{json, Value};
+use faultline_engine::{read_logs, Logs, RecordsTarget, Settings, Source};
+use faultline_ingest::IngestOptions;
+use serde_json::json;
 
 use crate::outset::OutputSet;
-use crate::pipeline::{self, Ingested, RecordsTarget};
 use crate::progress::Progress;
-use crate::report::{self, Read};
-use crate::{AnalyzeArgs, ClassifyArgs, PartitionBy};
+use crate::report;
+use crate::{AnalyzeArgs, ClassifyArgs, IngestArgs, PartitionBy};
+
+/// Size of the built-in sample day analyzed when no input is given.
+pub(crate) const SAMPLE_BYTES: u64 = 24 << 20;
+
+/// The engine's settings for these flags.
+fn settings(
+    args: &IngestArgs,
+    filter: faultline_engine::Filter,
+    detect: DetectConfig,
+    window_ms: i64,
+) -> Result<Settings> {
+    let mut ingest = IngestOptions {
+        threads: args.threads,
+        chunk_bytes: args.chunk_bytes.max(1),
+        max_line_bytes: args.max_line_bytes.max(1),
+        mmap: !args.no_mmap,
+        ..IngestOptions::default()
+    };
+    if let Some(key) = &args.fingerprint_key {
+        ingest.fingerprint_key.clone_from(key);
+    }
+    Ok(Settings {
+        ingest,
+        rules: crate::rules::effective(args.rules.as_deref())?,
+        filter,
+        detect,
+        window_ms,
+    })
+}
+
+/// Reads `inputs`, or the built-in sample day when there are none.
+fn read(
+    settings: &Settings,
+    inputs: &[PathBuf],
+    skip: &dyn Fn(&std::path::Path) -> bool,
+    target: &RecordsTarget,
+    quarantine: &std::path::Path,
+    progress: &mut Progress,
+) -> Result<Logs> {
+    if inputs.is_empty() {
+        let day = crate::sample::generate(crate::sample::Spec {
+            seed: 42,
+            bytes: SAMPLE_BYTES,
+        });
+        let files: Vec<(String, Vec<u8>)> = day
+            .files
+            .into_iter()
+            .map(|(name, bytes)| (format!("sample/{name}"), bytes))
+            .collect();
+        read_logs(
+            settings,
+            &Source::Embedded(&files),
+            target,
+            quarantine,
+            progress,
+        )
+    } else {
+        read_logs(
+            settings,
+            &Source::Logs { inputs, skip },
+            target,
+            quarantine,
+            progress,
+        )
+    }
+}
 
 pub(crate) fn run(args: &AnalyzeArgs, quiet: bool) -> Result<ExitCode> {
     let detect = report::detect_config(args.output.config.as_deref())?;
@@ -25,7 +90,7 @@ pub(crate) fn run(args: &AnalyzeArgs, quiet: bool) -> Result<ExitCode> {
         None => "records.parquet",
     };
     let mut writes = vec![records_name, "quarantine.jsonl"];
-    writes.extend(report::report_outputs(&args.output));
+    writes.extend(report::formats(&args.output).outputs());
     refuse_without_input(&args.inputs, out)?;
     let set = OutputSet::begin(out, &writes, &[], &[])?;
     let dir = set.dir();
@@ -34,41 +99,39 @@ pub(crate) fn run(args: &AnalyzeArgs, quiet: bool) -> Result<ExitCode> {
         None => RecordsTarget::File(dir.join("records.parquet")),
     };
 
-    let mut progress = Progress::new(quiet);
-    let ingested = pipeline::ingest(
+    let settings = settings(
         &args.ingest,
+        args.filter.filter(),
+        detect,
+        args.output.window,
+    )?;
+    let mut progress = Progress::new(quiet);
+    let logs = read(
+        &settings,
         &args.inputs,
         &|path| set.owns(path),
-        &args.filter.filter(),
-        &detect,
-        args.output.window,
-        (&target, &dir.join("quarantine.jsonl")),
+        &target,
+        &dir.join("quarantine.jsonl"),
         &mut progress,
     )?;
-    if !ingested.read_any() {
-        let why = if ingested.problems.is_empty() {
+    if !logs.read_any {
+        let why = if logs.read.problems.is_empty() {
             "every input named is an output of this run".to_owned()
         } else {
-            ingested.problems.join("; ")
+            logs.read.problems.join("; ")
         };
         anyhow::bail!(
             "{why}; nothing was read, so {} was left as it was",
             out.display()
         );
     }
-    let read = read_of(&ingested);
     report::finish(
         &args.output,
         set,
         quiet,
-        &detect,
-        report::Gathered {
-            rollups: ingested.rollups,
-            read: &read,
-            tally: &ingested.tally,
-            collector: ingested.collector,
-            written: &[records_name, "quarantine.jsonl"],
-        },
+        &settings.detect,
+        (logs.analysis, &logs.read),
+        &[records_name, "quarantine.jsonl"],
         &progress,
     )
 }
@@ -100,26 +163,28 @@ pub(crate) fn classify(args: &ClassifyArgs, quiet: bool) -> Result<ExitCode> {
             anyhow::anyhow!("cannot create output directory {}: {e}", dir.display())
         })?;
     }
-    let mut progress = Progress::new(quiet);
-    let ingested = pipeline::ingest(
+    let settings = settings(
         &args.ingest,
+        args.filter.filter(),
+        DetectConfig::default(),
+        faultline_report::DEFAULT_WINDOW_MS,
+    )?;
+    let target = match args.partition_by {
+        Some(PartitionBy::Date) => RecordsTarget::ByDate(args.output.clone()),
+        None => RecordsTarget::File(args.output.clone()),
+    };
+    let mut progress = Progress::new(quiet);
+    let logs = read(
+        &settings,
         &args.inputs,
         &|_| false,
-        &args.filter.filter(),
-        &DetectConfig::default(),
-        faultline_report::DEFAULT_WINDOW_MS,
-        (
-            &match args.partition_by {
-                Some(PartitionBy::Date) => RecordsTarget::ByDate(args.output.clone()),
-                None => RecordsTarget::File(args.output.clone()),
-            },
-            &quarantine,
-        ),
+        &target,
+        &quarantine,
         &mut progress,
     )?;
     progress.finish();
-    let read = read_of(&ingested);
-    let tally = &ingested.tally;
+    let read = &logs.read;
+    let tally = logs.analysis.tally();
     let mut stderr = io::stderr().lock();
     for problem in &read.problems {
         writeln!(
@@ -184,41 +249,4 @@ fn quarantine_path(records: &std::path::Path) -> PathBuf {
         .file_stem()
         .map_or_else(|| "records".into(), |s| s.to_string_lossy().into_owned());
     records.with_file_name(format!("{stem}.quarantine.jsonl"))
-}
-
-fn read_of(ingested: &Ingested) -> Read {
-    let totals = &ingested.summary.totals;
-    Read {
-        inputs: ingested.summary.files.iter().map(file_json).collect(),
-        bytes: totals.bytes,
-        lines: totals.lines,
-        blank_lines: totals.blank_lines,
-        bad_lines: totals.bad_lines,
-        bad_by_reason: totals
-            .bad_by_reason
-            .iter()
-            .map(|(reason, n)| (reason.as_str().to_owned(), *n))
-            .collect::<BTreeMap<_, _>>(),
-        lines_with_secrets: totals.lines_with_secrets,
-        child_spans: totals.child_spans,
-        child_spans_unjoined: totals.child_spans_unjoined,
-        duplicate_spans: totals.duplicate_spans,
-        problems: ingested.problems.clone(),
-        sample: ingested.sample,
-        threads: ingested.threads,
-        started: ingested.started,
-    }
-}
-
-fn file_json(file: &FileSummary) -> Value {
-    json!({
-        "name": file.name,
-        "compression": file.compression.as_str(),
-        "memory_mapped": file.mapped,
-        "bytes": file.counts.bytes,
-        "lines": file.counts.lines,
-        "records": file.counts.records,
-        "bad_lines": file.counts.bad_lines,
-        "error": file.error.as_ref().map(ToString::to_string),
-    })
 }

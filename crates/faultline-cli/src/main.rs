@@ -6,9 +6,7 @@
 
 mod analyze;
 mod filter;
-mod output;
 mod outset;
-mod pipeline;
 mod progress;
 mod report;
 mod rules;
@@ -222,8 +220,8 @@ struct FilterArgs {
 }
 
 impl FilterArgs {
-    fn filter(&self) -> filter::Filter {
-        filter::Filter {
+    fn filter(&self) -> faultline_engine::Filter {
+        faultline_engine::Filter {
             since_ms: self.since,
             until_ms: self.until,
             providers: self.provider.clone(),

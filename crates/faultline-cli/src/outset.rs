@@ -36,7 +36,7 @@ use std::path::{Component, Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 
-use crate::report::OUTPUTS;
+use faultline_engine::OUTPUTS;
 
 /// Names the journal of a file-by-file switch in `--out`.
 const JOURNAL: &str = ".faultline-switch";

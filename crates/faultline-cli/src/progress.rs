@@ -41,8 +41,15 @@ impl Progress {
         }
     }
 
+    /// Erases the line.
+    pub(crate) fn finish(&self) {
+        self.bar.finish_and_clear();
+    }
+}
+
+impl faultline_engine::Progress for Progress {
     /// Counts a batch: its records, and how far into `file` it reached.
-    pub(crate) fn batch(&mut self, records: usize, reached: Option<(&Arc<str>, u64)>) {
+    fn batch(&mut self, records: usize, reached: Option<(&Arc<str>, u64)>) {
         self.records += records as u64;
         if let Some((file, offset)) = reached {
             let at = self.position.entry(Arc::clone(file)).or_default();
@@ -64,12 +71,7 @@ impl Progress {
     }
 
     /// Says which step runs now (after the read).
-    pub(crate) fn step(&self, what: &str) {
+    fn step(&self, what: &str) {
         self.bar.set_message(what.to_owned());
-    }
-
-    /// Erases the line.
-    pub(crate) fn finish(&self) {
-        self.bar.finish_and_clear();
     }
 }

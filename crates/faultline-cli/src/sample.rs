@@ -13,7 +13,7 @@ use std::fmt::Write as _;
 
 use faultline_ingest::Fingerprinter;
 
-use crate::output::rfc3339;
+use faultline_engine::files::rfc3339;
 use serde_json::{json, Map, Value};
 
 /// 2026-03-10T00:00:00Z: the sample day.
@@ -835,7 +835,7 @@ pub(crate) fn run(args: &crate::SampleArgs) -> anyhow::Result<std::process::Exit
         .with_context(|| format!("cannot create output directory {}", logs.display()))?;
     let mut total = 0;
     for (name, bytes) in &sample.files {
-        let mut file = crate::output::Atomic::create(&logs, name)?;
+        let mut file = faultline_engine::files::Atomic::create(&logs, name)?;
         file.write_all(bytes)?;
         file.commit()?;
         total += bytes.len();
@@ -846,7 +846,7 @@ pub(crate) fn run(args: &crate::SampleArgs) -> anyhow::Result<std::process::Exit
         "bad_lines": sample.bad_lines,
         "incidents": sample.truth.iter().map(Truth::to_json).collect::<Vec<_>>(),
     });
-    let mut file = crate::output::Atomic::create(&args.out, "ground-truth.json")?;
+    let mut file = faultline_engine::files::Atomic::create(&args.out, "ground-truth.json")?;
     serde_json::to_writer_pretty(&mut file, &truth)?;
     writeln!(file)?;
     file.commit()?;

@@ -1,7 +1,7 @@
 //! Output files: written to a temporary name in the target directory, then
-//! renamed, so a reader never sees half a file. (`analyze` and `report`
-//! write a whole set this way inside a staging directory, which
-//! [`crate::outset`] forces to disk and makes current in one step.)
+//! renamed, so a reader never sees half a file. (The `faultline` command
+//! writes a whole set this way inside a staging directory, which it forces
+//! to disk and makes current in one step.)
 //!
 //! A single file written here (`classify`'s records, `sample`'s logs) is
 //! not forced to disk before its rename, no more than a parquet writer
@@ -14,14 +14,15 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 
 /// A file being written; it appears under its final name only on [`Atomic::commit`].
-pub(crate) struct Atomic {
+#[derive(Debug)]
+pub struct Atomic {
     tmp: PathBuf,
     dest: PathBuf,
     writer: BufWriter<fs::File>,
 }
 
 impl Atomic {
-    pub(crate) fn create(dir: &Path, name: &str) -> Result<Atomic> {
+    pub fn create(dir: &Path, name: &str) -> Result<Atomic> {
         let dest = dir.join(name);
         let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
         let file =
@@ -33,7 +34,7 @@ impl Atomic {
         })
     }
 
-    pub(crate) fn commit(mut self) -> Result<()> {
+    pub fn commit(mut self) -> Result<()> {
         let context = || format!("cannot write {}", self.tmp.display());
         self.writer.flush().with_context(context)?;
         fs::rename(&self.tmp, &self.dest).with_context(|| {
@@ -66,13 +67,15 @@ impl Drop for Atomic {
 
 /// A file written by a library that wants a path: it is written under a
 /// temporary name in the target directory and renamed on [`Staged::commit`].
-pub(crate) struct Staged {
+#[derive(Debug)]
+pub struct Staged {
     tmp: PathBuf,
     dest: PathBuf,
 }
 
 impl Staged {
-    pub(crate) fn new(dir: &Path, name: &str) -> Staged {
+    #[must_use]
+    pub fn new(dir: &Path, name: &str) -> Staged {
         Staged {
             tmp: dir.join(format!(".{name}.tmp-{}", std::process::id())),
             dest: dir.join(name),
@@ -80,11 +83,12 @@ impl Staged {
     }
 
     /// Where to write.
-    pub(crate) fn path(&self) -> &Path {
+    #[must_use]
+    pub fn path(&self) -> &Path {
         &self.tmp
     }
 
-    pub(crate) fn commit(self) -> Result<()> {
+    pub fn commit(self) -> Result<()> {
         fs::rename(&self.tmp, &self.dest).with_context(|| {
             format!(
                 "cannot rename {} to {}",
@@ -103,14 +107,16 @@ impl Drop for Staged {
 
 /// A directory written under a temporary name beside its destination and
 /// renamed on [`StagedDir::commit`], replacing an earlier one of that name.
-pub(crate) struct StagedDir {
+#[derive(Debug)]
+pub struct StagedDir {
     tmp: PathBuf,
     dest: PathBuf,
     committed: bool,
 }
 
 impl StagedDir {
-    pub(crate) fn new(dest: &Path) -> StagedDir {
+    #[must_use]
+    pub fn new(dest: &Path) -> StagedDir {
         let name = dest
             .file_name()
             .map_or_else(|| "records".into(), |n| n.to_string_lossy().into_owned());
@@ -122,11 +128,12 @@ impl StagedDir {
     }
 
     /// Where to write.
-    pub(crate) fn path(&self) -> &Path {
+    #[must_use]
+    pub fn path(&self) -> &Path {
         &self.tmp
     }
 
-    pub(crate) fn commit(mut self) -> Result<()> {
+    pub fn commit(mut self) -> Result<()> {
         if self.dest.is_dir() {
             fs::remove_dir_all(&self.dest).with_context(|| {
                 format!("cannot replace {} of an earlier run", self.dest.display())
@@ -153,7 +160,8 @@ impl Drop for StagedDir {
 }
 
 /// `2026-03-10T12:00:02.123Z`: how every output writes a time.
-pub(crate) fn rfc3339(ms: i64) -> String {
+#[must_use]
+pub fn rfc3339(ms: i64) -> String {
     chrono::DateTime::from_timestamp_millis(ms).map_or_else(
         || ms.to_string(),
         |t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),

@@ -1,0 +1,73 @@
+//! The faultline analysis as a library: logs of LLM API calls in; classified
+//! records, incidents, rollups and reports out. The `faultline` command is
+//! one front door to it; anything else that needs the analysis (a binding,
+//! a job on another engine) drives the same calls.
+//!
+//! A run has two halves:
+//! - [`read_logs`] reads the inputs on a pool of threads, classifies and
+//!   filters each call, writes records.parquet and the quarantine, and
+//!   feeds every kept call to an [`Analysis`] (or [`read_records`] feeds
+//!   one from records.parquet files of earlier runs);
+//! - [`Analysis::finish`] detects incidents and writes the rollups, the
+//!   incidents and the reports.
+//!
+//! An [`Analysis`] is fed per call ([`Analysis::add`]); parts built apart
+//! merge exactly ([`Analysis::merge`], in input order).
+//!
+//! ```no_run
+//! use std::path::{Path, PathBuf};
+//! use faultline_engine::{read_logs, Formats, RecordsTarget, Settings, Source};
+//!
+//! # fn main() -> anyhow::Result<()> {
+//! let settings = Settings {
+//!     ingest: faultline_ingest::IngestOptions::default(),
+//!     rules: faultline_classify::RuleSet::defaults(),
+//!     filter: faultline_engine::Filter::default(),
+//!     detect: faultline_classify::incidents::DetectConfig::default(),
+//!     window_ms: 60_000,
+//! };
+//! let out = Path::new("faultline-out");
+//! std::fs::create_dir_all(out)?;
+//! let inputs = [PathBuf::from("logs/")];
+//! let logs = read_logs(
+//!     &settings,
+//!     &Source::Logs { inputs: &inputs, skip: &|_| false },
+//!     &RecordsTarget::File(out.join("records.parquet")),
+//!     &out.join("quarantine.jsonl"),
+//!     &mut (),
+//! )?;
+//! let formats = Formats { md: true, html: true, json: true };
+//! let finished = logs.analysis.finish(
+//!     &logs.read,
+//!     &settings.detect,
+//!     formats,
+//!     out,
+//!     &["records.parquet", "quarantine.jsonl"],
+//!     &(),
+//! )?;
+//! for incident in &finished.incidents {
+//!     println!("[{}] {}", incident.severity, incident.summary);
+//! }
+//! # Ok(())
+//! # }
+//! ```
+
+mod analysis;
+pub mod files;
+mod filter;
+mod outputs;
+mod progress;
+mod read;
+mod records;
+mod run;
+mod stage;
+mod tally;
+
+pub use crate::analysis::Analysis;
+pub use crate::filter::Filter;
+pub use crate::outputs::{incident_json, top_unknown, Finished, Formats, OUTPUTS};
+pub use crate::progress::Progress;
+pub use crate::read::Read;
+pub use crate::records::{check_records, read_records};
+pub use crate::run::{read_logs, Logs, RecordsTarget, Settings, Source};
+pub use crate::tally::Tally;

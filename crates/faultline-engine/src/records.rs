@@ -1,0 +1,70 @@
+//! Reading back the records of earlier runs (`faultline report`): the same
+//! [`Analysis`] as a run over the logs, fed from records.parquet files.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::Result;
+use faultline_classify::incidents::DetectConfig;
+use faultline_ingest::Format;
+use faultline_report::RecordSet;
+
+use crate::analysis::Analysis;
+use crate::filter::Filter;
+use crate::progress::Progress;
+use crate::read::Read;
+
+/// Reads the records in `files` that `filter` keeps into one analysis.
+/// Each batch of rows is folded into a part of its own on a worker; the
+/// parts are merged in the order of the batches, as a run over the logs
+/// merges its chunks.
+pub fn read_records(
+    files: &[PathBuf],
+    filter: &Filter,
+    detect: &DetectConfig,
+    window_ms: i64,
+    progress: &mut dyn Progress,
+) -> Result<(Analysis, Read)> {
+    let started = Instant::now();
+    // The fold checks every file before it reads any.
+    let records = RecordSet::new(files).with_filter(filter.expr());
+    let mut analysis = Analysis::new(detect, window_ms);
+    let threads = std::thread::available_parallelism().map_or(1, usize::from);
+    let rows = records.fold(
+        threads,
+        || Analysis::new(detect, window_ms),
+        |part, rec, outcome| {
+            let format = outcome.format.as_deref().and_then(|name| {
+                let format = Format::ALL.into_iter().find(|f| f.as_str() == name);
+                if format.is_none() {
+                    part.add_format_name(name);
+                }
+                format
+            });
+            part.add(
+                rec,
+                outcome.provider,
+                outcome.status_class,
+                &outcome.cause,
+                format,
+            );
+        },
+        |part| {
+            progress.batch(part.calls(), None);
+            analysis.merge(part);
+        },
+    )?;
+    tracing::info!(
+        rows,
+        seconds = started.elapsed().as_secs_f64(),
+        "read the records back"
+    );
+    let read = Read::of_records(files, rows, analysis.records_with_secrets, started);
+    Ok((analysis, read))
+}
+
+/// Checks that every file is a records file this version can read.
+pub fn check_records(files: &[PathBuf]) -> Result<()> {
+    RecordSet::new(files).check()?;
+    Ok(())
+}
