@@ -48,7 +48,6 @@ mod input;
 mod json;
 mod mmap;
 mod normalize;
-mod otel;
 mod quarantine;
 mod record;
 mod secret;

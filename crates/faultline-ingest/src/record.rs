@@ -197,6 +197,14 @@ impl Record {
     }
 }
 
+/// Fills `slot` with `value` unless an earlier field already did: the first
+/// field of a record's aliases to be read wins.
+pub(crate) fn set_if_none<T>(slot: &mut Option<T>, value: Option<T>) {
+    if slot.is_none() {
+        *slot = value;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::Format;

@@ -19,7 +19,7 @@
 
 use std::collections::HashMap;
 
-use crate::normalize::set_if_none;
+use crate::record::set_if_none;
 use crate::record::Record;
 use crate::text::Shared;
 

@@ -18,13 +18,14 @@ use std::sync::LazyLock;
 
 use regex::Regex;
 
-use crate::json::{self, Key, Raw};
-use crate::normalize::{
-    base_record, common, error_text, error_value, finish, quoted_body, set_if_none, timestamp,
-    ts_of, Ctx, Origin, Rejection,
+use super::{
+    context::{Ctx, Origin, Rejection},
+    errors::{error_text, error_value, quoted_body},
+    fields::{base_record, common, finish, timestamp, ts_of},
 };
+use crate::json::{self, Key, Raw};
 use crate::quarantine::Reason;
-use crate::record::{Format, Record};
+use crate::record::{set_if_none, Format, Record};
 use crate::spans::{CallSpan, Child};
 use crate::view::{as_str, unescape_key, Obj, F};
 
@@ -1233,9 +1234,9 @@ mod tests {
         let mut gen = Gen {
             draw: draws(0x0_7e1e),
         };
-        let fixtures = include_str!("../../../fixtures/formats/otel_flat.jsonl")
+        let fixtures = include_str!("../../../../fixtures/formats/otel_flat.jsonl")
             .lines()
-            .chain(include_str!("../../../fixtures/formats/otel_otlp.jsonl").lines())
+            .chain(include_str!("../../../../fixtures/formats/otel_otlp.jsonl").lines())
             .map(str::to_owned);
         let lines: Vec<String> = fixtures.chain((0..3000).map(|_| gen.line())).collect();
         for line in &lines {
