@@ -2,7 +2,18 @@
 //! control, whitespace and operator masks, with SSE2, AVX2 or AVX-512BW
 //! chosen at run time, and a portable version.
 
-use super::tape::Masks;
+/// The masks of one 64-byte block: bit `i` for byte `i`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(super) struct Masks {
+    pub(super) quote: u64,
+    pub(super) backslash: u64,
+    /// Bytes below 0x20 (not allowed raw inside strings).
+    pub(super) control: u64,
+    /// Space, tab, line feed, carriage return.
+    pub(super) space: u64,
+    /// `{`, `}`, `[`, `]`, `:`, `,`.
+    pub(super) op: u64,
+}
 
 /// The masks of a block, a byte at a time (platforms without the SSE2 path;
 /// and the reference the SSE2 path is tested against).

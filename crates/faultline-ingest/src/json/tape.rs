@@ -3,12 +3,12 @@
 
 #[cfg(not(target_arch = "x86_64"))]
 use super::kernels::block_masks;
-use super::kernels::write_tokens;
 #[cfg(target_arch = "x86_64")]
 use super::kernels::{
     block_masks_avx2, block_masks_avx512, block_masks_sse2, simd_level, write_tokens_avx2,
     write_tokens_avx512, Simd,
 };
+use super::kernels::{write_tokens, Masks};
 
 /// Token slots a tape keeps between texts (4 MiB of them with `closes`):
 /// enough for any usual line; the buffers of a longer one are released.
@@ -61,19 +61,6 @@ pub(crate) struct Tape {
     /// The top-level object's members, once walked (by [`Tape::walk`]).
     #[cfg(any(test, fuzzing))]
     pub(super) members: Vec<Member>,
-}
-
-/// The masks of one 64-byte block: bit `i` for byte `i`.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub(super) struct Masks {
-    pub(super) quote: u64,
-    pub(super) backslash: u64,
-    /// Bytes below 0x20 (not allowed raw inside strings).
-    pub(super) control: u64,
-    /// Space, tab, line feed, carriage return.
-    pub(super) space: u64,
-    /// `{`, `}`, `[`, `]`, `:`, `,`.
-    pub(super) op: u64,
 }
 
 impl Tape {
