@@ -5,8 +5,8 @@
 //! `cargo bench -p faultline-classify --bench incidents`
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
-use faultline_classify::incidents::{detect, Collector, DetectConfig};
 use faultline_classify::{Classification, Classifier, Record};
+use faultline_incidents::{detect, Collector, DetectConfig};
 use faultline_ingest::Shared;
 
 /// 2026-03-10T00:00:00Z.

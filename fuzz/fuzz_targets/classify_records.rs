@@ -2,7 +2,7 @@
 //! panic, and every classified record has a cause.
 #![no_main]
 
-use faultline_classify::incidents::{detect, Collector, DetectConfig};
+use faultline_incidents::{detect, Collector, DetectConfig};
 use faultline_classify::Classifier;
 use faultline_ingest::{IngestOptions, Ingester};
 use std::sync::OnceLock;

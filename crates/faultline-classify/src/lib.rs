@@ -34,7 +34,6 @@
 
 pub mod bound;
 mod classify;
-pub mod incidents;
 mod rules;
 mod taxonomy;
 

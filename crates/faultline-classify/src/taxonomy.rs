@@ -2,6 +2,10 @@
 
 use std::fmt;
 
+/// A closed vocabulary: an enum whose values have stable snake_case names
+/// (used here and by the incident patterns).
+#[doc(hidden)]
+#[macro_export]
 macro_rules! names {
     ($(#[$meta:meta])* $name:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
         $(#[$meta])*
@@ -33,7 +37,6 @@ macro_rules! names {
         }
     };
 }
-pub(crate) use names;
 
 names! {
     /// The LLM API provider that served (or refused) a call.

@@ -6,8 +6,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Result;
-use faultline_classify::incidents::DetectConfig;
 use faultline_engine::{read_logs, Logs, RecordsTarget, Settings, Source};
+use faultline_incidents::DetectConfig;
 use faultline_ingest::IngestOptions;
 use serde_json::json;
 

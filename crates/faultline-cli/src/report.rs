@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
-use faultline_classify::incidents::{shown, DetectConfig, Incident, Severity};
 use faultline_engine::{read_records, top_unknown, Analysis, Formats, Progress as _, Read, Tally};
+use faultline_incidents::{shown, DetectConfig, Incident, Severity};
 use faultline_report::inert;
 
 use crate::outset::OutputSet;

@@ -2,8 +2,8 @@
 //! `analyze` (calls classified as they are read) and `report` (calls read
 //! back from records.parquet).
 
-use faultline_classify::incidents::{Collector, DetectConfig};
 use faultline_classify::{Cause, Provider, StatusClass};
+use faultline_incidents::{Collector, DetectConfig};
 use faultline_ingest::{Format, Record};
 use faultline_report::Rollups;
 

@@ -23,7 +23,7 @@
 //!     ingest: faultline_ingest::IngestOptions::default(),
 //!     rules: faultline_classify::RuleSet::defaults(),
 //!     filter: faultline_engine::Filter::default(),
-//!     detect: faultline_classify::incidents::DetectConfig::default(),
+//!     detect: faultline_incidents::DetectConfig::default(),
 //!     window_ms: 60_000,
 //! };
 //! let out = Path::new("faultline-out");

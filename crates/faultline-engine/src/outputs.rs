@@ -8,7 +8,7 @@ use std::path::Path;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
-use faultline_classify::incidents::{self, DetectConfig, Incident};
+use faultline_incidents::{self as incidents, DetectConfig, Incident};
 use faultline_report::{Overview, Report};
 use serde_json::{json, Value};
 
@@ -331,7 +331,7 @@ pub fn incident_json(inc: &Incident) -> Value {
 }
 
 /// `[{"name": ..., "errors": n}, ...]`, busiest first.
-fn touched_json(list: &[faultline_classify::incidents::Touched]) -> Value {
+fn touched_json(list: &[faultline_incidents::Touched]) -> Value {
     list.iter()
         .map(|t| json!({"name": &*t.name, "errors": t.errors}))
         .collect()

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::Result;
-use faultline_classify::incidents::DetectConfig;
+use faultline_incidents::DetectConfig;
 use faultline_ingest::Format;
 use faultline_report::RecordSet;
 

@@ -7,8 +7,8 @@ use std::sync::mpsc;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
-use faultline_classify::incidents::DetectConfig;
 use faultline_classify::{Classifier, RuleSet};
+use faultline_incidents::DetectConfig;
 use faultline_ingest::{discover, BadLine, IngestOptions, Ingester, Input, Summary};
 use faultline_report::{Error as ReportError, PartitionedWriter, RecordColumns, RecordsWriter};
 use serde_json::{json, Value};

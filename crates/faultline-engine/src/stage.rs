@@ -4,8 +4,8 @@
 
 use std::sync::Arc;
 
-use faultline_classify::incidents::DetectConfig;
 use faultline_classify::Classifier;
+use faultline_incidents::DetectConfig;
 use faultline_ingest::{BadLine, Batch, Stage};
 use faultline_report::RecordColumns;
 

@@ -7,7 +7,7 @@
 
 use std::fmt::Write as _;
 
-use faultline_classify::incidents::{Incident, Severity};
+use faultline_incidents::{Incident, Severity};
 
 use crate::charts::{Charts, ProviderSeries};
 use crate::text::{bytes_text, clock, facts, ms_text, percent, scope};

@@ -2,9 +2,9 @@
 
 use std::fmt::Write as _;
 
-use faultline_classify::incidents::Severity;
+use faultline_incidents::Severity;
 
-use faultline_classify::incidents::shown;
+use faultline_incidents::shown;
 
 use crate::inert;
 use crate::text::{bytes_text, clock, facts, ms_text, percent, scope};

@@ -1,6 +1,6 @@
 //! What a report says, gathered once and written as markdown and HTML.
 
-use faultline_classify::incidents::Incident;
+use faultline_incidents::Incident;
 
 use crate::charts::Charts;
 use crate::tables::ProviderRow;

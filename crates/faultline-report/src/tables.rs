@@ -3,7 +3,7 @@
 use std::fs::File;
 use std::path::Path;
 
-use faultline_classify::incidents::Incident;
+use faultline_incidents::Incident;
 use polars::prelude::*;
 
 use crate::records::cast_to;
@@ -143,7 +143,7 @@ pub fn incidents_frame(incidents: &[Incident]) -> Result<DataFrame, Error> {
 fn names(
     incidents: &[Incident],
     name: &str,
-    list: impl Fn(&Incident) -> &[faultline_classify::incidents::Touched],
+    list: impl Fn(&Incident) -> &[faultline_incidents::Touched],
 ) -> Column {
     let mut column: ListChunked = incidents
         .iter()

@@ -1,6 +1,6 @@
 //! How reports write numbers, times and scopes, shared by markdown and HTML.
 
-use faultline_classify::incidents::{self, Incident};
+use faultline_incidents::{self as incidents, Incident};
 
 /// `openai, gpt-4o, service checkout, key fp_ab12`: what an incident covers.
 pub(crate) fn scope(inc: &Incident) -> String {

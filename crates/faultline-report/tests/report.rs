@@ -1,7 +1,7 @@
 //! The parquet tables and the markdown report, from classified records.
 
-use faultline_classify::incidents::{detect, Collector, DetectConfig};
 use faultline_classify::Classifier;
+use faultline_incidents::{detect, Collector, DetectConfig};
 use faultline_ingest::{Record, Shared};
 use faultline_report::{
     html, incidents_frame, markdown, records_schema, write_parquet, Overview, RecordColumns,

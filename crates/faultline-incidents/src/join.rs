@@ -16,11 +16,11 @@ use std::collections::BTreeMap;
 
 use faultline_ingest::Shared;
 
-use crate::incidents::collect::{Collected, Scope};
-use crate::incidents::config::DetectConfig;
-use crate::incidents::detect::{incident_id, label, shown, spread};
-use crate::incidents::{named, Incident, Pattern, Touched, NAMED};
-use crate::taxonomy::Provider;
+use crate::collect::{Collected, Scope};
+use crate::config::DetectConfig;
+use crate::detect::{incident_id, label, shown, spread};
+use crate::{named, Incident, Pattern, Touched, NAMED};
+use faultline_classify::Provider;
 
 /// Which incidents may be one event: pattern, provider, and the cause for
 /// the patterns whose cause is the event.

@@ -5,9 +5,9 @@ use std::sync::Arc;
 
 use faultline_ingest::Shared;
 
-use crate::incidents::collect::Event;
-use crate::incidents::{Incident, Pattern, Severity};
-use crate::taxonomy::{Provider, StatusClass};
+use crate::collect::Event;
+use crate::{Incident, Pattern, Severity};
+use faultline_classify::{Provider, StatusClass};
 
 use super::wording::{duration_text, label, shown, span};
 use super::{distinct, group, model_key, split, Ctx, FastHash};

@@ -1,8 +1,8 @@
 //! Each detector on small fixtures with and without its pattern, including
 //! the near misses a user would not want paged for.
 
-use faultline_classify::incidents::{detect, Collector, DetectConfig, Incident, Pattern};
 use faultline_classify::{Classifier, Provider};
+use faultline_incidents::{detect, Collector, DetectConfig, Incident, Pattern};
 use faultline_ingest::Record;
 
 /// 2026-03-10T00:00:00Z.

@@ -7,8 +7,8 @@
 //! (recall), each incident must be one of them (precision), and no event may
 //! come out as more than one incident.
 
-use faultline_classify::incidents::{detect, Collector, DetectConfig, Incident, Pattern};
 use faultline_classify::{Classifier, Provider};
+use faultline_incidents::{detect, Collector, DetectConfig, Incident, Pattern};
 use faultline_ingest::{IngestOptions, Ingester};
 
 /// 2026-03-10T00:00:00Z.

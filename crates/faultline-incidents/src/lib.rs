@@ -16,11 +16,11 @@ use std::sync::Arc;
 
 use faultline_ingest::Shared;
 
-pub use crate::incidents::collect::{Collected, Collector, Counts, Event, Scope};
-pub use crate::incidents::config::{DetectConfig, DEFAULT_CONFIG};
-pub use crate::incidents::detect::{detect, duration_text, percent, shown, SHOWN_CHARS};
-pub(crate) use crate::incidents::join::join_events;
-use crate::taxonomy::{names, Provider};
+pub use crate::collect::{Collected, Collector, Counts, Event, Scope};
+pub use crate::config::{DetectConfig, DEFAULT_CONFIG};
+pub use crate::detect::{detect, duration_text, percent, shown, SHOWN_CHARS};
+pub(crate) use crate::join::join_events;
+use faultline_classify::{names, Provider};
 
 names! {
     /// What kind of incident: each has its own detector.

@@ -4,10 +4,10 @@ use std::path::Path;
 
 use serde::Deserialize;
 
-use crate::rules::Error;
+use faultline_classify::Error;
 
 /// The default thresholds, embedded in the binary.
-pub const DEFAULT_CONFIG: &str = include_str!("../../config/incidents.toml");
+pub const DEFAULT_CONFIG: &str = include_str!("../config/incidents.toml");
 
 /// Every detector's thresholds (see `config/incidents.toml` for what each means).
 #[derive(Debug, Clone, Deserialize)]

@@ -1,8 +1,8 @@
 //! Rate limits and quotas: 429s under load, and limits that are quota.
 
-use crate::incidents::collect::{Counts, Event, Scope};
-use crate::incidents::{Incident, Pattern, Severity};
-use crate::taxonomy::StatusClass;
+use crate::collect::{Counts, Event, Scope};
+use crate::{Incident, Pattern, Severity};
+use faultline_classify::StatusClass;
 
 use super::wording::{label, span, statuses};
 use super::{group, in_minutes, mean_requests, runs, runs_merged, split, Ctx};

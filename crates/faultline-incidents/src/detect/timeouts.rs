@@ -2,9 +2,9 @@
 
 use std::fmt::Write as _;
 
-use crate::incidents::collect::Event;
-use crate::incidents::{Incident, Pattern, Severity};
-use crate::taxonomy::StatusClass;
+use crate::collect::Event;
+use crate::{Incident, Pattern, Severity};
+use faultline_classify::StatusClass;
 
 use super::wording::{label, percent, span, tokens_text};
 use super::{group, Ctx};

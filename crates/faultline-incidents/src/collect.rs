@@ -5,10 +5,10 @@ use std::collections::{BTreeMap, HashMap};
 
 use faultline_ingest::{Record, Shared};
 
-use crate::bound::Bounded;
-use crate::classify::{Cause, Classification};
-use crate::incidents::config::DetectConfig;
-use crate::taxonomy::{Provider, StatusClass};
+use crate::config::DetectConfig;
+use faultline_classify::bound::Bounded;
+use faultline_classify::{Cause, Classification};
+use faultline_classify::{Provider, StatusClass};
 
 /// Where a call went and who made it: the finest scope counters are kept at.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -265,7 +265,7 @@ impl Collector {
 
     /// Folds another collector into this one.
     ///
-    /// Past [`crate::bound::DISTINCT_LIMIT`] models, services or keys, the
+    /// Past [`faultline_classify::bound::DISTINCT_LIMIT`] models, services or keys, the
     /// new ones in `other` are merged in as `(other)` (see [`crate::bound`]).
     pub fn merge(&mut self, mut other: Collector) {
         self.flush();

@@ -6,9 +6,9 @@ use std::fmt::Write as _;
 
 use chrono::DateTime;
 
-use crate::incidents::collect::Event;
-use crate::incidents::{Incident, Pattern};
-use crate::taxonomy::Provider;
+use crate::collect::Event;
+use crate::{Incident, Pattern};
+use faultline_classify::Provider;
 
 /// `1 log line`, `3 log lines`.
 pub(super) fn plural(n: u64, one: &str, many: &str) -> String {

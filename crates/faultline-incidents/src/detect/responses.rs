@@ -1,8 +1,8 @@
 //! Answers that are wrong without an error status: empty responses, bad request spikes.
 
-use crate::incidents::collect::{Event, Scope};
-use crate::incidents::{Incident, Pattern, Severity};
-use crate::taxonomy::StatusClass;
+use crate::collect::{Event, Scope};
+use crate::{Incident, Pattern, Severity};
+use faultline_classify::StatusClass;
 
 use super::wording::{label, percent, span};
 use super::{group, split, Ctx};

@@ -5,10 +5,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use faultline_ingest::Shared;
 
-use crate::incidents::collect::{Collected, Counts, Event, Scope};
-use crate::incidents::config::DetectConfig;
-use crate::incidents::{join_events, Incident, Pattern, Severity, Touched};
-use crate::taxonomy::{Provider, StatusClass};
+use crate::collect::{Collected, Counts, Event, Scope};
+use crate::config::DetectConfig;
+use crate::{join_events, Incident, Pattern, Severity, Touched};
+use faultline_classify::{Provider, StatusClass};
 
 mod access;
 mod availability;

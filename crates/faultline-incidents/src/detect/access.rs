@@ -2,9 +2,9 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::incidents::collect::{Event, Scope};
-use crate::incidents::{Incident, Pattern, Severity};
-use crate::taxonomy::{Provider, StatusClass};
+use crate::collect::{Event, Scope};
+use crate::{Incident, Pattern, Severity};
+use faultline_classify::{Provider, StatusClass};
 
 use super::wording::{label, minute_text, plural, shown, span};
 use super::{distinct, group, split, Ctx, Key};
