@@ -400,6 +400,24 @@ fn planted_keys_reach_no_output_of_any_command() {
     }
 }
 
+/// An output's bytes without what describes the run rather than the logs:
+/// summary.json's thread count and run time, and whether each input was
+/// memory-mapped.
+fn of_the_logs(name: &str, bytes: Vec<u8>) -> Vec<u8> {
+    if name != "summary.json" {
+        return bytes;
+    }
+    let mut summary: Value = serde_json::from_slice(&bytes).unwrap();
+    let fields = summary.as_object_mut().unwrap();
+    assert!(fields.remove("threads").is_some());
+    assert!(fields.remove("run_seconds").is_some());
+    let inputs = fields.get_mut("inputs").and_then(Value::as_array_mut);
+    for input in inputs.into_iter().flatten() {
+        input.as_object_mut().unwrap().remove("memory_mapped");
+    }
+    serde_json::to_vec_pretty(&summary).unwrap()
+}
+
 #[test]
 fn outputs_are_byte_identical_whatever_the_threads_chunks_and_read_path() {
     let inputs = [
@@ -424,22 +442,7 @@ fn outputs_are_byte_identical_whatever_the_threads_chunks_and_read_path() {
             .map(|e| {
                 let path = e.unwrap().path();
                 let name = path.file_name().unwrap().to_string_lossy().into_owned();
-                let mut bytes = std::fs::read(&path).unwrap();
-                if name == "summary.json" {
-                    // The fields that describe the run, not the logs.
-                    let mut summary: Value = serde_json::from_slice(&bytes).unwrap();
-                    let fields = summary.as_object_mut().unwrap();
-                    assert!(fields.remove("threads").is_some());
-                    assert!(fields.remove("run_seconds").is_some());
-                    for input in fields["inputs"].as_array_mut().unwrap() {
-                        assert!(input
-                            .as_object_mut()
-                            .unwrap()
-                            .remove("memory_mapped")
-                            .is_some());
-                    }
-                    bytes = serde_json::to_vec_pretty(&summary).unwrap();
-                }
+                let bytes = of_the_logs(&name, std::fs::read(&path).unwrap());
                 (name, bytes)
             })
             .collect();
@@ -534,19 +537,10 @@ fn every_output_is_pinned_by_its_digest() {
             .collect();
         names.sort();
         for name in names {
-            let mut bytes = std::fs::read(root.path().join(set).join(&name)).unwrap();
-            if name == "summary.json" {
-                // The fields that describe the run, not the logs.
-                let mut summary: Value = serde_json::from_slice(&bytes).unwrap();
-                let fields = summary.as_object_mut().unwrap();
-                fields.remove("threads");
-                fields.remove("run_seconds");
-                let inputs = fields.get_mut("inputs").and_then(Value::as_array_mut);
-                for input in inputs.into_iter().flatten() {
-                    input.as_object_mut().unwrap().remove("memory_mapped");
-                }
-                bytes = serde_json::to_vec_pretty(&summary).unwrap();
-            }
+            let bytes = of_the_logs(
+                &name,
+                std::fs::read(root.path().join(set).join(&name)).unwrap(),
+            );
             let digest = blake3::hash(&bytes).to_hex();
             let _ = writeln!(digests, "{set}/{name} {}", &digest[..32]);
         }
