@@ -16,14 +16,17 @@
 //!
 //! ```no_run
 //! use std::path::{Path, PathBuf};
-//! use faultline_engine::{read_logs, Formats, RecordsTarget, Settings, Source};
+//! use faultline_engine::{
+//!     read_logs, DetectConfig, Filter, Formats, IngestOptions, RecordsTarget, RuleSet, Settings,
+//!     Source,
+//! };
 //!
 //! # fn main() -> anyhow::Result<()> {
 //! let settings = Settings {
-//!     ingest: faultline_ingest::IngestOptions::default(),
-//!     rules: faultline_classify::RuleSet::defaults(),
-//!     filter: faultline_engine::Filter::default(),
-//!     detect: faultline_incidents::DetectConfig::default(),
+//!     ingest: IngestOptions::default(),
+//!     rules: RuleSet::defaults(),
+//!     filter: Filter::default(),
+//!     detect: DetectConfig::default(),
 //!     window_ms: 60_000,
 //! };
 //! let out = Path::new("faultline-out");
@@ -71,3 +74,8 @@ pub use crate::read::Read;
 pub use crate::records::{check_records, read_records};
 pub use crate::run::{read_logs, Logs, RecordsTarget, Settings, Source};
 pub use crate::tally::Tally;
+// What a caller needs to fill [`Settings`] and read [`Finished`], without
+// naming the crates below.
+pub use faultline_classify::RuleSet;
+pub use faultline_incidents::{DetectConfig, Incident, Pattern, Severity};
+pub use faultline_ingest::IngestOptions;
