@@ -57,7 +57,6 @@
 
 mod analysis;
 pub mod files;
-mod filter;
 mod outputs;
 mod progress;
 mod read;
@@ -67,7 +66,6 @@ mod stage;
 mod tally;
 
 pub use crate::analysis::Analysis;
-pub use crate::filter::Filter;
 pub use crate::outputs::{incident_json, top_unknown, Finished, Formats, OUTPUTS};
 pub use crate::progress::Progress;
 pub use crate::read::Read;
@@ -79,3 +77,4 @@ pub use crate::tally::Tally;
 pub use faultline_classify::RuleSet;
 pub use faultline_incidents::{DetectConfig, Incident, Pattern, Severity};
 pub use faultline_ingest::IngestOptions;
+pub use faultline_report::Filter;

@@ -136,8 +136,9 @@ impl Analysis {
             let written = (|| -> Result<()> {
                 let step = Instant::now();
                 let staged = Staged::new(out, "rollups.parquet");
-                let mut frame = rollups.frame().context("cannot build the rollups")?;
-                faultline_report::write_parquet(&mut frame, staged.path())?;
+                rollups
+                    .write(staged.path())
+                    .context("cannot write the rollups")?;
                 staged.commit()?;
                 tracing::info!(
                     seconds = step.elapsed().as_secs_f64(),
@@ -156,8 +157,7 @@ impl Analysis {
 
         progress.step("writing incidents");
         let staged = Staged::new(out, "incidents.parquet");
-        let mut frame = faultline_report::incidents_frame(&incidents)?;
-        faultline_report::write_parquet(&mut frame, staged.path())?;
+        faultline_report::write_incidents(&incidents, staged.path())?;
         staged.commit()?;
 
         if md || html {

@@ -10,9 +10,9 @@ use faultline_ingest::Format;
 use faultline_report::RecordSet;
 
 use crate::analysis::Analysis;
-use crate::filter::Filter;
 use crate::progress::Progress;
 use crate::read::Read;
+use faultline_report::Filter;
 
 /// Reads the records in `files` that `filter` keeps into one analysis.
 /// Each batch of rows is folded into a part of its own on a worker; the
@@ -27,7 +27,7 @@ pub fn read_records(
 ) -> Result<(Analysis, Read)> {
     let started = Instant::now();
     // The fold checks every file before it reads any.
-    let records = RecordSet::new(files).with_filter(filter.expr());
+    let records = RecordSet::new(files).with_filter(filter);
     let mut analysis = Analysis::new(detect, window_ms);
     let threads = std::thread::available_parallelism().map_or(1, usize::from);
     let rows = records.fold(

@@ -15,10 +15,10 @@ use serde_json::{json, Value};
 
 use crate::analysis::Analysis;
 use crate::files::{Atomic, Staged, StagedDir};
-use crate::filter::Filter;
 use crate::progress::Progress;
 use crate::read::Read;
 use crate::stage::{Classified, ClassifyStage};
+use faultline_report::Filter;
 
 /// How a run reads, classifies and keeps calls.
 #[derive(Debug)]

@@ -10,7 +10,7 @@ use faultline_ingest::{BadLine, Batch, Stage};
 use faultline_report::RecordColumns;
 
 use crate::analysis::Analysis;
-use crate::filter::Filter;
+use faultline_report::Filter;
 
 /// Classifies, filters and analyzes each batch on the worker threads.
 pub(crate) struct ClassifyStage<'c> {

@@ -18,6 +18,7 @@
 //!   can be reported together.
 
 mod charts;
+mod filter;
 mod html;
 pub mod inert;
 mod markdown;
@@ -53,6 +54,7 @@ use std::path::PathBuf;
 pub(crate) type FastHash = foldhash::fast::RandomState;
 
 pub use crate::charts::{bucket_width, Charts, ProviderSeries, MAX_BUCKETS};
+pub use crate::filter::Filter;
 pub use crate::html::{esc, html};
 pub use crate::markdown::markdown;
 pub use crate::read::{Outcome, RecordSet};
@@ -60,9 +62,8 @@ pub use crate::records::{records_schema, PartitionedWriter, RecordColumns, Recor
 pub use crate::report::{Overview, Report};
 pub use crate::rollup::{Rollups, DEFAULT_WINDOW_MS};
 pub use crate::sketch::{Sketch, RELATIVE_ACCURACY};
-pub use crate::tables::{incidents_frame, write_parquet, ProviderRow};
+pub use crate::tables::{write_incidents, ProviderRow};
 pub use faultline_classify::Record;
-pub use polars::prelude::{col, lit, DataFrame, DataType, Expr};
 
 /// A report that could not be built or written.
 #[derive(Debug, thiserror::Error)]

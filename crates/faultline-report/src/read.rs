@@ -12,7 +12,7 @@ use polars::prelude::*;
 use polars_arrow::array::StaticArray;
 
 use crate::records::records_schema;
-use crate::{Error, FastHash};
+use crate::{Error, FastHash, Filter};
 
 /// Rows decoded at a time: one row group of what [`crate::RecordsWriter`] writes.
 const BATCH_ROWS: usize = 128 * 1024;
@@ -73,11 +73,11 @@ impl RecordSet {
         }
     }
 
-    /// Only the rows for which `filter` (a polars expression over the
-    /// documented columns) is true.
+    /// Only the rows `filter` keeps (checked on the columns, before the
+    /// rows are built).
     #[must_use]
-    pub fn with_filter(mut self, filter: Option<Expr>) -> RecordSet {
-        self.filter = filter;
+    pub fn with_filter(mut self, filter: &Filter) -> RecordSet {
+        self.filter = filter.expr();
         self
     }
 

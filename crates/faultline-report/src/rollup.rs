@@ -206,11 +206,16 @@ impl Rollups {
         }
     }
 
+    /// Writes `rollups.parquet` at `path` (see [`Rollups::frame`]).
+    pub fn write(&self, path: &std::path::Path) -> Result<(), Error> {
+        crate::tables::write_parquet(&mut self.frame()?, path)
+    }
+
     /// `rollups.parquet`: per window x provider x model x service x
     /// status_class: requests, errors, error rate, latency p50/p95/p99
     /// (within 1%, nearest rank) and token sums, sorted by window then keys
     /// (absent model or service last).
-    pub fn frame(&self) -> Result<DataFrame, Error> {
+    pub(crate) fn frame(&self) -> Result<DataFrame, Error> {
         let mut rows: Vec<(&Key, &Group)> = self.groups.iter().map(|(k, g)| (k, g)).collect();
         rows.sort_by(|(a, _), (b, _)| {
             a.window

@@ -34,8 +34,14 @@ pub struct ProviderRow {
     pub last_ms: i64,
 }
 
+/// Writes `incidents.parquet` at `path`: one row per incident, in the
+/// order given.
+pub fn write_incidents(incidents: &[Incident], path: &Path) -> Result<(), Error> {
+    write_parquet(&mut incidents_frame(incidents)?, path)
+}
+
 /// The incidents as a table (`incidents.parquet`), in the order given.
-pub fn incidents_frame(incidents: &[Incident]) -> Result<DataFrame, Error> {
+pub(crate) fn incidents_frame(incidents: &[Incident]) -> Result<DataFrame, Error> {
     fn text<'a>(
         incidents: &'a [Incident],
         f: impl Fn(&'a Incident) -> Option<&'a str>,
@@ -160,7 +166,7 @@ fn names(
 
 /// Writes `frame` to `path` (zstd-compressed parquet). Every timestamp is
 /// declared UTC in the file's schema, as in `records.parquet`.
-pub fn write_parquet(frame: &mut DataFrame, path: &Path) -> Result<(), Error> {
+pub(crate) fn write_parquet(frame: &mut DataFrame, path: &Path) -> Result<(), Error> {
     let file = File::create(path).map_err(|source| Error::Io {
         path: path.to_path_buf(),
         source,

@@ -4,8 +4,8 @@ use faultline_classify::Classifier;
 use faultline_incidents::{detect, Collector, DetectConfig};
 use faultline_ingest::{Record, Shared};
 use faultline_report::{
-    html, incidents_frame, markdown, records_schema, write_parquet, Overview, RecordColumns,
-    RecordSet, RecordsWriter, Report, Rollups, RELATIVE_ACCURACY,
+    html, markdown, records_schema, write_incidents, Filter, Overview, RecordColumns, RecordSet,
+    RecordsWriter, Report, Rollups, RELATIVE_ACCURACY,
 };
 use polars::prelude::*;
 
@@ -106,6 +106,21 @@ fn read(path: &std::path::Path) -> DataFrame {
         .unwrap()
 }
 
+/// Writes any table to `path`, as a file the crate did not write would be.
+fn write_frame(frame: &mut DataFrame, path: &std::path::Path) {
+    ParquetWriter::new(std::fs::File::create(path).unwrap())
+        .finish(frame)
+        .unwrap();
+}
+
+/// The rollups as written to rollups.parquet, read back.
+fn rollups_table(rollups: &Rollups) -> DataFrame {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("rollups.parquet");
+    rollups.write(&path).unwrap();
+    read(&path)
+}
+
 #[test]
 fn records_parquet_holds_every_call_with_the_documented_columns() {
     let written = write_records(&calls());
@@ -146,7 +161,7 @@ fn records_parquet_holds_every_call_with_the_documented_columns() {
 
 #[test]
 fn rollups_add_up_to_the_records() {
-    let rollups = rollups_of(&calls(), 60_000).frame().unwrap();
+    let rollups = rollups_table(&rollups_of(&calls(), 60_000));
     let requests: u64 = rollups
         .column("requests")
         .unwrap()
@@ -165,11 +180,8 @@ fn rollups_add_up_to_the_records() {
     // Ten minutes of openai ok; anthropic ok in seven, overloaded in three.
     assert_eq!(rollups.height(), 20);
     // Written, the window start is a UTC timestamp.
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("rollups.parquet");
-    write_parquet(&mut rollups.clone(), &path).unwrap();
     assert_eq!(
-        read(&path).column("window_start").unwrap().dtype(),
+        rollups.column("window_start").unwrap().dtype(),
         &DataType::Datetime(TimeUnit::Milliseconds, Some(TimeZone::UTC))
     );
     // Each window's latency percentiles sit inside the logged range (within
@@ -187,7 +199,7 @@ fn rollups_add_up_to_the_records() {
     );
 
     // Five-minute windows fold the same calls into fewer rows.
-    let coarse = rollups_of(&calls(), 300_000).frame().unwrap();
+    let coarse = rollups_table(&rollups_of(&calls(), 300_000));
     let requests: u64 = coarse
         .column("requests")
         .unwrap()
@@ -254,12 +266,11 @@ fn the_markdown_report_leads_with_incidents_and_names_the_providers() {
         "{text}"
     );
 
-    let mut frame = incidents_frame(&incidents).unwrap();
-    assert_eq!(frame.height(), 1);
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("incidents.parquet");
-    write_parquet(&mut frame, &path).unwrap();
+    write_incidents(&incidents, &path).unwrap();
     let back = read(&path);
+    assert_eq!(back.height(), 1);
     assert_eq!(
         back.column("pattern").unwrap().str().unwrap().get(0),
         Some("overload_persistent")
@@ -284,7 +295,7 @@ fn an_empty_run_still_writes_valid_tables() {
     assert_eq!(written.rows, 0);
     assert_eq!(read(&written.path).height(), 0);
     let rollups = rollups_of(&[], 60_000);
-    assert_eq!(rollups.frame().unwrap().height(), 0);
+    assert_eq!(rollups_table(&rollups).height(), 0);
     assert!(rollups.providers().is_empty());
     assert!(rollups.charts().is_none());
     let report = Report {
@@ -410,9 +421,10 @@ fn records_read_back_as_they_were_classified() {
     );
 
     // A filter reads only the matching rows.
-    let anthropic = RecordSet::new(std::slice::from_ref(&written.path)).with_filter(Some(
-        faultline_report::col("provider").eq(faultline_report::lit("anthropic")),
-    ));
+    let anthropic = RecordSet::new(std::slice::from_ref(&written.path)).with_filter(&Filter {
+        providers: vec!["anthropic".to_owned()],
+        ..Filter::default()
+    });
     let mut n = 0;
     anthropic
         .for_each(|_, o| {
@@ -428,7 +440,7 @@ fn a_parquet_file_without_the_record_columns_is_refused_by_name() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("other.parquet");
     let mut frame = df!("ts" => [1i64, 2], "x" => ["a", "b"]).unwrap();
-    write_parquet(&mut frame, &path).unwrap();
+    write_frame(&mut frame, &path);
     let err = RecordSet::new(&[path]).check().unwrap_err().to_string();
     assert!(
         err.contains("other.parquet: not a faultline records file"),
@@ -502,7 +514,7 @@ fn good_and_bad_files() -> (Written, std::path::PathBuf) {
         .replace("status_class", Column::new("status_class".into(), classes))
         .unwrap();
     let bad = good.path.with_file_name("bad.parquet");
-    write_parquet(&mut frame, &bad).unwrap();
+    write_frame(&mut frame, &bad);
     (good, bad)
 }
 

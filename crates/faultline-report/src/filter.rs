@@ -3,7 +3,7 @@
 
 use faultline_classify::Provider;
 use faultline_ingest::Record;
-use faultline_report::{col, lit, Expr};
+use polars::prelude::{col, lit, DataType, Expr};
 
 /// The calls a run keeps. Empty lists keep every provider or service.
 #[derive(Debug, Clone, Default)]
@@ -33,7 +33,7 @@ impl Filter {
     /// The same filter over `records.parquet` columns.
     pub(crate) fn expr(&self) -> Option<Expr> {
         let mut parts: Vec<Expr> = Vec::new();
-        let ts = || col("ts").cast(faultline_report::DataType::Int64);
+        let ts = || col("ts").cast(DataType::Int64);
         if let Some(t) = self.since_ms {
             parts.push(ts().gt_eq(lit(t)));
         }
