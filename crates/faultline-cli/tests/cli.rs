@@ -943,6 +943,13 @@ fn classify_then_report_finds_what_analyze_finds_also_across_files() {
     ] {
         assert!(reported.join(name).is_file(), "report wrote no {name}");
     }
+    // The dashboards' table is the same from the records as from the logs
+    // (completion tokens were once lost on the way back).
+    assert!(
+        std::fs::read(analyzed.join("rollups.parquet")).unwrap()
+            == std::fs::read(reported.join("rollups.parquet")).unwrap(),
+        "report's rollups.parquet differs from analyze's"
+    );
     // report reads records; it writes none.
     assert!(!reported.join("records.parquet").exists());
 }

@@ -18,7 +18,7 @@ use crate::{Error, FastHash, Filter};
 const BATCH_ROWS: usize = 128 * 1024;
 
 /// The columns read back, all of them part of the documented schema.
-const COLUMNS: [&str; 20] = [
+const COLUMNS: [&str; 21] = [
     "ts",
     "source_file",
     "source_line",
@@ -33,6 +33,7 @@ const COLUMNS: [&str; 20] = [
     "error_message",
     "latency_ms",
     "prompt_tokens",
+    "completion_tokens",
     "attempt",
     "empty_response",
     "status_class",
@@ -373,6 +374,7 @@ fn read_batch(
     let status = one(frame.column("http_status")?.u16()?);
     let latency = one(frame.column("latency_ms")?.f64()?);
     let prompt = one(frame.column("prompt_tokens")?.u32()?);
+    let completion = one(frame.column("completion_tokens")?.u32()?);
     let attempt = one(frame.column("attempt")?.u16()?);
     let empty = one(frame.column("empty_response")?.bool()?);
     let secrets = one(frame.column("secrets_found")?.u16()?);
@@ -394,12 +396,13 @@ fn read_batch(
         class.downcast_as_array(),
         cause.downcast_as_array(),
     );
-    let (line, offset, status, latency, prompt, attempt, empty, secrets) = (
+    let (line, offset, status, latency, prompt, completion, attempt, empty, secrets) = (
         line.downcast_as_array(),
         offset.downcast_as_array(),
         status.downcast_as_array(),
         latency.downcast_as_array(),
         prompt.downcast_as_array(),
+        completion.downcast_as_array(),
         attempt.downcast_as_array(),
         empty.downcast_as_array(),
         secrets.downcast_as_array(),
@@ -417,6 +420,7 @@ fn read_batch(
             error_message: error_message.get(i).map(str::to_owned),
             latency_ms: latency.get(i),
             prompt_tokens: prompt.get(i),
+            completion_tokens: completion.get(i),
             attempt: attempt.get(i),
             empty_response: empty.get(i).unwrap_or(false),
             secrets_found: secrets.get(i).unwrap_or(0),

@@ -42,6 +42,7 @@ fn calls() -> Vec<Record> {
             http_status: Some(200),
             latency_ms: Some(f64::from(100 + i % 100)),
             prompt_tokens: Some(1000),
+            completion_tokens: Some(200 + i % 50),
             request_id: Some(format!("req-{i}").as_str().into()),
             ..Record::default()
         };
@@ -405,6 +406,10 @@ fn records_read_back_as_they_were_classified() {
         assert_eq!(rec.http_status, original.http_status);
         assert_eq!(rec.latency_ms, original.latency_ms);
         assert_eq!(rec.error_message, original.error_message);
+        assert_eq!(
+            (rec.prompt_tokens, rec.completion_tokens),
+            (original.prompt_tokens, original.completion_tokens)
+        );
     }
     // Detection over the rows read back finds what it finds over the originals.
     let config = DetectConfig::default();
