@@ -1,24 +1,7 @@
-#![allow(clippy::wildcard_imports, unused_imports)]
-
 use std::borrow::Cow;
-use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
 
-use std::ops::Deref;
-use std::sync::{Arc, LazyLock};
-
-use crate::json::{self, ErrorKind, Raw};
-use regex::Regex;
-
-use super::*;
-use super::{context::*, envelope::*, errors::*, fields::*, flat::*, litellm::*, otel::*};
-use crate::quarantine::Reason;
-use crate::record::{BodyShape, Format, Record};
-use crate::secret::{self, Fingerprinter};
-use crate::spans::SpanLinks;
-use crate::text::{same_text, Shared};
-use crate::time::{self, TsError};
-use crate::view::{as_bool, as_f64, as_str, is_empty, Obj, F};
+use super::context::*;
+use crate::secret::Fingerprinter;
 
 #[test]
 fn texts_are_interned_from_their_second_sighting_in_a_chunk() {
