@@ -47,7 +47,15 @@ RECORDS = {
     "completion_tokens": U32, "max_tokens": U32, "attempt": U16, "stream": BOOL,
     "timeout_ms": U32, "empty_response": BOOL, "retry_after_s": F64, "status_class": TEXT,
     "cause": TEXT, "retryable": BOOL, "action": TEXT, "escalation": TEXT, "rule": TEXT,
-    "secrets_found": U16,
+    "secrets_found": U16, "operation_id": TEXT,
+}
+TEXT_LIST = lambda t: (pa.types.is_list(t) or pa.types.is_large_list(t)) and is_text(t.value_type)
+OPERATIONS = {
+    "operation_id": TEXT, "grouped_by": TEXT, "service": TEXT, "key_fp": TEXT, "start": TS,
+    "end": TS, "attempts": U32, "providers": TEXT_LIST, "models": TEXT_LIST, "fallback": BOOL,
+    "final_status_class": TEXT, "succeeded": BOOL, "first_error_class": TEXT,
+    "time_lost_ms": pa.types.is_int64, "wasted_prompt_tokens": U64,
+    "wasted_completion_tokens": U64, "wasted_cost_usd": F64,
 }
 ROLLUPS = {
     "window_start": TS, "provider": TEXT, "model": TEXT, "service": TEXT, "status_class": TEXT,
@@ -81,6 +89,7 @@ def main():
     check_columns(out / "records.parquet", RECORDS)
     check_columns(out / "rollups.parquet", ROLLUPS)
     check_columns(out / "incidents.parquet", INCIDENTS)
+    check_columns(out / "operations.parquet", OPERATIONS)
 
     summary = json.loads((out / "summary.json").read_text())
     records = pq.read_table(out / "records.parquet")
@@ -94,12 +103,29 @@ def main():
         if "DELTA_BINARY_PACKED" not in column.encodings:
             sys.exit(f"records.parquet: {name} is stored as {column.encodings}, documented as deltas")
     # Readers skip row groups by the least and greatest value of a column
-    # (time ranges, services); request ids are random, so theirs are not kept.
-    for name, kept in (("ts", True), ("service", True), ("http_status", True), ("request_id", False)):
+    # (time ranges, services); ids have them too (see the lookup below).
+    for name in ("ts", "service", "http_status", "request_id", "operation_id"):
         stats = meta.row_group(0).column(records.schema.get_field_index(name)).statistics
-        has = stats is not None and stats.has_min_max
-        if has != kept:
-            sys.exit(f"records.parquet: {name} {'lacks' if kept else 'has'} min/max statistics")
+        if stats is None or not stats.has_min_max:
+            sys.exit(f"records.parquet: {name} lacks min/max statistics")
+    # A lookup by id finds its call: DuckDB pushes the filter into the scan.
+    rid = next(r for r in records["request_id"].to_pylist() if r)
+    found = duckdb.sql(f"select count(*) from '{out / 'records.parquet'}' where request_id = $1",
+                       params=[rid]).fetchall()[0][0]
+    expected = records["request_id"].to_pylist().count(rid)
+    if found != expected:
+        sys.exit(f"duckdb finds {found} records of request id {rid}, pyarrow {expected}")
+    # Every record's operation is a row of operations.parquet, whose attempts
+    # add up to the records.
+    operations = pq.read_table(out / "operations.parquet")
+    attempts = sum(operations["attempts"].to_pylist())
+    joined = duckdb.sql(f"select count(*) from '{out / 'records.parquet'}' r "
+                        f"join '{out / 'operations.parquet'}' o using (operation_id)").fetchall()[0][0]
+    if not (attempts == joined == records.num_rows == summary["operations"]["attempts"]):
+        sys.exit(f"records {records.num_rows}, attempts in operations.parquet {attempts}, "
+                 f"joined {joined}, summary.json {summary['operations']['attempts']}")
+    if operations.num_rows != summary["operations"]["operations"]:
+        sys.exit("operations.parquet and summary.json disagree on the operations")
     sums = (sum(records["source_line"].to_pylist()), sum(records["byte_offset"].to_pylist()),
             max(records["ts"].cast(pa.int64()).to_pylist()))
     duck = duckdb.sql(f"select sum(source_line), sum(byte_offset), epoch_ms(max(ts)) "
@@ -137,7 +163,8 @@ def main():
             sys.exit(f"the partition query counts {in_day} calls on {day}, summary.json says {summary['totals']['records']}")
         checked += 1
     print(f"parquet clients: pyarrow {pa.__version__}, duckdb {duckdb.__version__}: "
-          f"{records.num_rows} records, {calls} calls in rollups, {len(incidents)} incidents, {checked} queries ok")
+          f"{records.num_rows} records, {operations.num_rows} operations, {calls} calls in rollups, "
+          f"{len(incidents)} incidents, {checked} queries ok")
 
 
 if __name__ == "__main__":

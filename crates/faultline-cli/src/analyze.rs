@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Result;
-use faultline_engine::{read_logs, Logs, RecordsTarget, Settings, Source};
+use faultline_engine::{read_logs, Logs, RecordsTarget, Settings, Source, OPERATIONS};
 use faultline_incidents::DetectConfig;
 use faultline_ingest::IngestOptions;
 use serde_json::json;
@@ -51,6 +51,7 @@ fn read(
     inputs: &[PathBuf],
     skip: &dyn Fn(&std::path::Path) -> bool,
     target: &RecordsTarget,
+    operations: Option<&std::path::Path>,
     quarantine: &std::path::Path,
     progress: &mut Progress,
 ) -> Result<Logs> {
@@ -68,6 +69,7 @@ fn read(
             settings,
             &Source::Embedded(&files),
             target,
+            operations,
             quarantine,
             progress,
         )
@@ -76,6 +78,7 @@ fn read(
             settings,
             &Source::Logs { inputs, skip },
             target,
+            operations,
             quarantine,
             progress,
         )
@@ -89,7 +92,7 @@ pub(crate) fn run(args: &AnalyzeArgs, quiet: bool) -> Result<ExitCode> {
         Some(PartitionBy::Date) => "records",
         None => "records.parquet",
     };
-    let mut writes = vec![records_name, "quarantine.jsonl"];
+    let mut writes = vec![records_name, OPERATIONS, "quarantine.jsonl"];
     writes.extend(report::formats(&args.output).outputs());
     refuse_without_input(&args.inputs, out)?;
     let set = OutputSet::begin(out, &writes, &[], &[])?;
@@ -111,6 +114,7 @@ pub(crate) fn run(args: &AnalyzeArgs, quiet: bool) -> Result<ExitCode> {
         &args.inputs,
         &|path| set.owns(path),
         &target,
+        Some(&dir.join(OPERATIONS)),
         &dir.join("quarantine.jsonl"),
         &mut progress,
     )?;
@@ -131,7 +135,7 @@ pub(crate) fn run(args: &AnalyzeArgs, quiet: bool) -> Result<ExitCode> {
         quiet,
         &settings.detect,
         (logs.analysis, &logs.read),
-        &[records_name, "quarantine.jsonl"],
+        &[records_name, OPERATIONS, "quarantine.jsonl"],
         &progress,
     )
 }
@@ -179,6 +183,7 @@ pub(crate) fn classify(args: &ClassifyArgs, quiet: bool) -> Result<ExitCode> {
         &args.inputs,
         &|_| false,
         &target,
+        None,
         &quarantine,
         &mut progress,
     )?;

@@ -9,7 +9,9 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
-use faultline_engine::{read_records, top_unknown, Analysis, Formats, Progress as _, Read, Tally};
+use faultline_engine::{
+    read_records, top_unknown, Analysis, Formats, OperationStats, Progress as _, Read, Tally,
+};
 use faultline_incidents::{shown, DetectConfig, Incident, Severity};
 use faultline_report::inert;
 
@@ -112,6 +114,7 @@ pub(crate) fn finish(
                 &mut stdout,
                 read,
                 tally,
+                finished.operations.as_ref(),
                 incidents,
                 &args.out,
                 &finished.written,
@@ -164,7 +167,12 @@ pub(crate) fn run(args: &ReportArgs, quiet: bool) -> Result<ExitCode> {
     let set = OutputSet::begin(
         &args.output.out,
         &formats(&args.output).outputs(),
-        &["records.parquet", "records", "quarantine.jsonl"],
+        &[
+            "records.parquet",
+            "records",
+            "operations.parquet",
+            "quarantine.jsonl",
+        ],
         &args.records,
     )?;
     let mut progress = Progress::new(quiet);
@@ -190,6 +198,7 @@ fn print_summary(
     out: &mut impl Write,
     read: &Read,
     tally: &Tally,
+    operations: Option<&OperationStats>,
     incidents: &[Incident],
     dir: &Path,
     written: &[&str],
@@ -228,6 +237,16 @@ fn print_summary(
     )?;
     writeln!(out, "providers: {}", counts(&tally.by_provider))?;
     writeln!(out, "status classes: {}", counts(&tally.by_class))?;
+    if let Some(ops) = operations {
+        writeln!(
+            out,
+            "requests (calls grouped with their retries): {}, failed after retries {}, retried {}, fell back {}",
+            ops.operations(),
+            ops.failed_operations(),
+            ops.retried(),
+            ops.fell_back()
+        )?;
+    }
     if incidents.is_empty() {
         writeln!(out, "incidents: none")?;
     } else {

@@ -117,6 +117,7 @@ fn analyze_with_no_input_runs_the_built_in_sample_day() {
         [
             "incidents.json",
             "incidents.parquet",
+            "operations.parquet",
             "quarantine.jsonl",
             "records.parquet",
             "report.html",
@@ -450,7 +451,7 @@ fn outputs_are_byte_identical_whatever_the_threads_chunks_and_read_path() {
         files
     };
     let baseline = files(run(&["-j", "1"], &inputs).path());
-    assert_eq!(baseline.len(), 8, "every output compared");
+    assert_eq!(baseline.len(), 9, "every output compared");
     for extra in [
         &["-j", "2"][..],
         &["-j", "2", "--chunk-bytes", "4096"],
@@ -614,7 +615,7 @@ fn a_killed_run_leaves_no_output_under_a_final_name_and_the_next_run_works() {
         .success();
     let names = names_in(out.path());
     assert!(names.iter().all(|n| !n.starts_with('.')), "{names:?}");
-    assert_eq!(names.len(), 8, "{names:?}");
+    assert_eq!(names.len(), 9, "{names:?}");
 }
 
 #[test]
@@ -1136,6 +1137,7 @@ fn a_rerun_in_the_same_directory_leaves_only_its_own_outputs() {
         [
             "incidents.parquet",
             "notes.txt",
+            "operations.parquet",
             "quarantine.jsonl",
             "records.parquet",
             "report.md",
@@ -1143,7 +1145,7 @@ fn a_rerun_in_the_same_directory_leaves_only_its_own_outputs() {
         ]
     );
     assert!(
-        stdout_of(&assert).contains("wrote records.parquet, quarantine.jsonl, rollups.parquet, incidents.parquet, report.md to"),
+        stdout_of(&assert).contains("wrote records.parquet, operations.parquet, quarantine.jsonl, rollups.parquet, incidents.parquet, report.md to"),
         "{}",
         stdout_of(&assert)
     );

@@ -7,6 +7,7 @@ use faultline_incidents::{Collector, DetectConfig};
 use faultline_ingest::{Format, Record};
 use faultline_report::Rollups;
 
+use crate::operations::OperationStats;
 use crate::tally::{family, Kinds, Tally};
 
 /// Every aggregate fed per call: the counts, the incident collector and
@@ -25,6 +26,9 @@ pub struct Analysis {
     pub(crate) records_with_secrets: u64,
     /// Calls added, kept or not.
     pub(crate) calls: usize,
+    /// The operations the calls were grouped into, when they were (as
+    /// logs are read, in input order; not from records read back).
+    pub(crate) operations: Option<OperationStats>,
 }
 
 impl Analysis {
@@ -39,6 +43,7 @@ impl Analysis {
             rollups: Rollups::new(window_ms),
             records_with_secrets: 0,
             calls: 0,
+            operations: None,
         }
     }
 
@@ -83,6 +88,7 @@ impl Analysis {
             rollups,
             records_with_secrets,
             calls,
+            operations: _,
         } = other;
         kinds.fold_into(&mut tally);
         self.tally.merge(tally);
@@ -97,6 +103,12 @@ impl Analysis {
     #[must_use]
     pub fn tally(&self) -> &Tally {
         &self.tally
+    }
+
+    /// What the operations add up to, when the calls were grouped.
+    #[must_use]
+    pub fn operations(&self) -> Option<&OperationStats> {
+        self.operations.as_ref()
     }
 
     /// Calls added to this part (kept or filtered out).

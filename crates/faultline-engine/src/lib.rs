@@ -5,7 +5,9 @@
 //!
 //! A run has two halves:
 //! - [`read_logs`] reads the inputs on a pool of threads, classifies and
-//!   filters each call, writes records.parquet and the quarantine, and
+//!   filters each call, groups the calls into operations (a request and its
+//!   retries), writes records.parquet, operations.parquet and the
+//!   quarantine, and
 //!   feeds every kept call to an [`Analysis`] (or [`read_records`] feeds
 //!   one from records.parquet files of earlier runs);
 //! - [`Analysis::finish`] detects incidents and writes the rollups, the
@@ -36,6 +38,7 @@
 //!     &settings,
 //!     &Source::Logs { inputs: &inputs, skip: &|_| false },
 //!     &RecordsTarget::File(out.join("records.parquet")),
+//!     Some(&out.join("operations.parquet")),
 //!     &out.join("quarantine.jsonl"),
 //!     &mut (),
 //! )?;
@@ -45,7 +48,7 @@
 //!     &settings.detect,
 //!     formats,
 //!     out,
-//!     &["records.parquet", "quarantine.jsonl"],
+//!     &["records.parquet", "operations.parquet", "quarantine.jsonl"],
 //!     &(),
 //! )?;
 //! for incident in &finished.incidents {
@@ -57,6 +60,7 @@
 
 mod analysis;
 pub mod files;
+mod operations;
 mod outputs;
 mod progress;
 mod read;
@@ -66,11 +70,12 @@ mod stage;
 mod tally;
 
 pub use crate::analysis::Analysis;
+pub use crate::operations::{OperationStats, JOIN_WINDOW_MS};
 pub use crate::outputs::{incident_json, top_unknown, Finished, Formats, OUTPUTS};
 pub use crate::progress::Progress;
 pub use crate::read::Read;
 pub use crate::records::{check_records, read_records};
-pub use crate::run::{read_logs, Logs, RecordsTarget, Settings, Source};
+pub use crate::run::{read_logs, Logs, RecordsTarget, Settings, Source, OPERATIONS};
 pub use crate::tally::Tally;
 // What a caller needs to fill [`Settings`] and read [`Finished`], without
 // naming the crates below.

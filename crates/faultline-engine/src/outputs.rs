@@ -14,6 +14,7 @@ use serde_json::{json, Value};
 
 use crate::analysis::Analysis;
 use crate::files::{rfc3339, Atomic, Staged};
+use crate::operations::OperationStats;
 use crate::progress::Progress;
 use crate::read::Read;
 use crate::tally::Tally;
@@ -22,9 +23,10 @@ use crate::tally::Tally;
 const TOP_UNKNOWN: usize = 10;
 
 /// Every file a run may write in its output directory.
-pub const OUTPUTS: [&str; 9] = [
+pub const OUTPUTS: [&str; 10] = [
     "records.parquet",
     "records",
+    "operations.parquet",
     "quarantine.jsonl",
     "rollups.parquet",
     "incidents.parquet",
@@ -77,6 +79,8 @@ pub struct Finished {
     pub written: Vec<&'static str>,
     /// The counts of the run's calls.
     pub tally: Tally,
+    /// What the operations add up to, when the calls were grouped.
+    pub operations: Option<OperationStats>,
 }
 
 /// The value of a scoped thread; its panic, if it panicked, goes on here.
@@ -105,6 +109,7 @@ impl Analysis {
             tally,
             collector,
             rollups,
+            operations,
             ..
         } = self;
         let folded = rollups.folded_calls();
@@ -164,7 +169,7 @@ impl Analysis {
             progress.step("writing reports");
             let step = Instant::now();
             let report = Report {
-                overview: overview(read, &tally),
+                overview: overview(read, &tally, operations.as_ref()),
                 providers,
                 incidents: &incidents,
                 charts,
@@ -184,7 +189,10 @@ impl Analysis {
 
         let mut all_written: Vec<&'static str> = written.to_vec();
         all_written.extend(formats.outputs());
-        let summary = summary_json(read, &tally, &incidents, &all_written, folded);
+        let mut summary = summary_json(read, &tally, &incidents, &all_written, folded);
+        summary["operations"] = operations
+            .as_ref()
+            .map_or(Value::Null, OperationStats::json);
         if formats.json {
             let incidents: Vec<Value> = incidents.iter().map(incident_json).collect();
             for (name, value) in [
@@ -203,11 +211,12 @@ impl Analysis {
             folded,
             written: all_written,
             tally,
+            operations,
         })
     }
 }
 
-fn overview(read: &Read, tally: &Tally) -> Overview {
+fn overview(read: &Read, tally: &Tally, operations: Option<&OperationStats>) -> Overview {
     let ok = tally.by_class.get("ok").copied().unwrap_or(0);
     let records = tally.records();
     let most_first = |items: Vec<(String, u64)>| {
@@ -247,6 +256,7 @@ fn overview(read: &Read, tally: &Tally) -> Overview {
                 .collect(),
         ),
         top_unknown: top_unknown(tally),
+        operations: operations.map(OperationStats::overview),
     }
 }
 

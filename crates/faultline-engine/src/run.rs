@@ -10,11 +10,15 @@ use anyhow::{Context, Result};
 use faultline_classify::{Classifier, RuleSet};
 use faultline_incidents::DetectConfig;
 use faultline_ingest::{discover, BadLine, IngestOptions, Ingester, Input, Summary};
-use faultline_report::{Error as ReportError, PartitionedWriter, RecordColumns, RecordsWriter};
+use faultline_report::{
+    Error as ReportError, Operation, OperationsWriter, PartitionedWriter, RecordColumns,
+    RecordsWriter,
+};
 use serde_json::{json, Value};
 
 use crate::analysis::Analysis;
 use crate::files::{Atomic, Staged, StagedDir};
+use crate::operations::Grouper;
 use crate::progress::Progress;
 use crate::read::Read;
 use crate::stage::{Classified, ClassifyStage};
@@ -62,6 +66,12 @@ pub enum RecordsTarget {
     ByDate(PathBuf),
 }
 
+/// What the writer thread is handed, in input order.
+enum Rows {
+    Records(Box<RecordColumns>),
+    Operations(Vec<Operation>),
+}
+
 /// The records writer of either target, on the writer thread.
 enum Sink {
     File(Box<RecordsWriter>),
@@ -96,12 +106,14 @@ pub struct Logs {
 }
 
 /// Reads `source`, classifies and filters each call, writes the kept ones
-/// to `target` and the bad lines to `quarantine` (each renamed into place
-/// only when complete), and returns their analysis.
+/// to `target`, the operations they were grouped into to `operations`
+/// (when given), and the bad lines to `quarantine` (each renamed into
+/// place only when complete), and returns their analysis.
 pub fn read_logs(
     settings: &Settings,
     source: &Source<'_>,
     target: &RecordsTarget,
+    operations_path: Option<&Path>,
     quarantine_path: &Path,
     progress: &mut dyn Progress,
 ) -> Result<Logs> {
@@ -124,6 +136,16 @@ pub fn read_logs(
             (None, Some(staged), Sink::ByDate(writer))
         }
     };
+    let (operations_staged, operations) = match operations_path {
+        Some(path) => {
+            let (dir, name) = split(path)?;
+            let staged = Staged::new(dir, name);
+            let writer = OperationsWriter::create(staged.path())?;
+            (Some(staged), Some(writer))
+        }
+        None => (None, None),
+    };
+    let mut grouper = Grouper::default();
     let mut analysis = Analysis::new(&settings.detect, settings.window_ms);
     let mut write_error = None;
     let stage = ClassifyStage {
@@ -135,12 +157,23 @@ pub fn read_logs(
 
     // records.parquet is encoded on its own thread, overlapping the parse;
     // the bounded channel keeps at most a few batches in flight.
-    let (batches, received) = mpsc::sync_channel::<RecordColumns>(4);
+    let (batches, received) = mpsc::sync_channel::<Rows>(4);
     let (summary, input_errors, written) = std::thread::scope(|scope| {
         let writer = scope.spawn(move || {
             let mut records = records;
-            for batch in received {
-                records.write(batch)?;
+            let mut operations = operations;
+            for rows in received {
+                match rows {
+                    Rows::Records(batch) => records.write(*batch)?,
+                    Rows::Operations(batch) => {
+                        if let Some(operations) = &mut operations {
+                            operations.write(batch)?;
+                        }
+                    }
+                }
+            }
+            if let Some(operations) = operations {
+                operations.finish()?;
             }
             records.finish()
         });
@@ -150,8 +183,14 @@ pub fn read_logs(
                 out.reached.as_ref().map(|(f, o)| (f, *o)),
             );
             analysis.merge(out.analysis);
+            let mut records = out.records;
+            grouper.add(&out.attempts, &mut records);
             // A failed writer has hung up; its error comes from join below.
-            let _ = batches.send(out.records);
+            let _ = batches.send(Rows::Records(Box::new(records)));
+            let done = grouper.take_done();
+            if !done.is_empty() {
+                let _ = batches.send(Rows::Operations(done));
+            }
             for bad in &out.bad_lines {
                 if write_error.is_none() {
                     if let Err(e) = writeln!(quarantine, "{}", quarantine_line(bad)) {
@@ -185,6 +224,8 @@ pub fn read_logs(
                 )
             }
         };
+        grouper.close_all();
+        let _ = batches.send(Rows::Operations(grouper.take_done()));
         drop(batches);
         let written = writer
             .join()
@@ -204,6 +245,9 @@ pub fn read_logs(
     if let Some(staged) = staged_file {
         staged.commit()?;
     }
+    if let Some(staged) = operations_staged {
+        staged.commit()?;
+    }
     if let Some(staged) = staged_dir {
         staged.commit()?;
     }
@@ -214,6 +258,7 @@ pub fn read_logs(
         "read and classified"
     );
 
+    analysis.operations = Some(grouper.stats);
     let sample = matches!(source, Source::Embedded(_));
     let mut problems: Vec<String> = input_errors.iter().map(ToString::to_string).collect();
     problems.extend(summary.errors().map(ToString::to_string));
@@ -228,6 +273,9 @@ pub fn read_logs(
         read_any,
     })
 }
+
+/// The file of operations in an output directory.
+pub const OPERATIONS: &str = "operations.parquet";
 
 /// A file path as (directory, file name), for the temp-then-rename writers.
 fn split(path: &Path) -> Result<(&Path, &str)> {

@@ -10,6 +10,7 @@ use faultline_ingest::{BadLine, Batch, Stage};
 use faultline_report::RecordColumns;
 
 use crate::analysis::Analysis;
+use crate::operations::{Attempt, FileHashes};
 use faultline_report::Filter;
 
 /// Classifies, filters and analyzes each batch on the worker threads.
@@ -26,6 +27,8 @@ pub(crate) struct Classified {
     /// The batch's rows of records.parquet, built here so that the writer
     /// thread only encodes.
     pub records: RecordColumns,
+    /// What grouping into operations needs of each row, in row order.
+    pub attempts: Vec<Attempt>,
     pub bad_lines: Vec<BadLine>,
     /// How far into which input the batch reached.
     pub reached: Option<(Arc<str>, u64)>,
@@ -37,6 +40,8 @@ impl Stage for ClassifyStage<'_> {
     fn process(&self, batch: Batch) -> Classified {
         let mut analysis = Analysis::new(self.detect, self.window_ms);
         let mut columns = RecordColumns::with_capacity(batch.records.len());
+        let mut attempts = Vec::with_capacity(batch.records.len());
+        let mut files = FileHashes::default();
         for rec in &batch.records {
             let class = self.classifier.classify(rec);
             if !self.filter.keeps(rec, class.provider) {
@@ -51,6 +56,12 @@ impl Stage for ClassifyStage<'_> {
                 rec.format,
             );
             columns.push(rec, &class);
+            attempts.push(Attempt::of(
+                rec,
+                class.provider,
+                class.status_class,
+                &mut files,
+            ));
         }
         analysis.settle();
         let last_record = batch
@@ -64,6 +75,7 @@ impl Stage for ClassifyStage<'_> {
         Classified {
             analysis,
             records: columns,
+            attempts,
             reached: match (last_record, last_bad) {
                 (Some(a), Some(b)) => Some(if a.1 >= b.1 { a } else { b }),
                 (a, b) => a.or(b),

@@ -65,7 +65,9 @@ pub use crate::input::{discover, Input};
 #[cfg(fuzzing)]
 pub use crate::json::scanners_agree;
 pub use crate::quarantine::{BadLine, Reason, EXCERPT_BYTES};
-pub use crate::record::{BodyShape, Format, Record, ShortText};
+pub use crate::record::{
+    mix64, stable_hash, BodyShape, Format, GroupedBy, OperationKey, Record, ShortText,
+};
 pub use crate::secret::{count_secrets, redact, Fingerprinter, DEFAULT_FINGERPRINT_KEY, REDACTED};
 pub use crate::text::{Shared, INTERN_BUDGET};
 

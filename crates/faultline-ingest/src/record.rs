@@ -90,6 +90,99 @@ impl BodyShape {
     }
 }
 
+/// What tied a call to the other attempts of one operation (one user
+/// request, however many times it was sent), in the order it is trusted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
+pub enum GroupedBy {
+    /// An OpenTelemetry trace: GenAI spans of one trace under one parent.
+    Trace,
+    /// LiteLLM's `trace_id`, which its Router keeps across the retries and
+    /// fallbacks of one call.
+    LiteLlmCall,
+    /// A key the client sets once per operation and repeats on each retry:
+    /// `Idempotency-Key` (the OpenAI and Anthropic SDKs send one), an
+    /// `operation_id` or a client request id.
+    IdempotencyKey,
+    /// The same request id on several attempts.
+    RequestId,
+    /// No id: a logged attempt number (`attempt`, `x-stainless-retry-count`)
+    /// following a failed attempt of the same service in the same file.
+    Heuristic,
+    /// Nothing ties the call to another: it is an operation by itself.
+    Single,
+}
+
+impl GroupedBy {
+    /// Every grouping, most trusted first.
+    pub const ALL: [GroupedBy; 6] = [
+        GroupedBy::Trace,
+        GroupedBy::LiteLlmCall,
+        GroupedBy::IdempotencyKey,
+        GroupedBy::RequestId,
+        GroupedBy::Heuristic,
+        GroupedBy::Single,
+    ];
+
+    /// The stable snake_case name used in outputs.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GroupedBy::Trace => "trace",
+            GroupedBy::LiteLlmCall => "litellm_call",
+            GroupedBy::IdempotencyKey => "idempotency_key",
+            GroupedBy::RequestId => "request_id",
+            GroupedBy::Heuristic => "heuristic",
+            GroupedBy::Single => "single",
+        }
+    }
+
+    /// The grouping named `name` ([`GroupedBy::as_str`]).
+    #[must_use]
+    pub fn from_name(name: &str) -> Option<GroupedBy> {
+        GroupedBy::ALL.into_iter().find(|g| g.as_str() == name)
+    }
+}
+
+/// The id a call shares with the other attempts of its operation: a hash of
+/// the logged id (the text itself is not kept), and what the id was.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct OperationKey {
+    pub by: GroupedBy,
+    pub hash: u64,
+}
+
+impl OperationKey {
+    /// The key of the id `text`, logged as `by` says.
+    #[must_use]
+    pub fn of(by: GroupedBy, text: &str) -> OperationKey {
+        OperationKey {
+            by,
+            hash: stable_hash(text.as_bytes()),
+        }
+    }
+}
+
+/// FNV-1a, 64 bits, then a finalizing mix: the same value on every
+/// platform and version, so that ids derived from it are stable.
+#[must_use]
+pub fn stable_hash(bytes: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for &b in bytes {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    mix64(h)
+}
+
+/// SplitMix64's finalizer: spreads every input bit over the output.
+#[must_use]
+pub fn mix64(mut z: u64) -> u64 {
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
 /// Text that is short in practice, such as a request id: held inline up to
 /// 36 bytes (OpenAI's `req_` and 32 hex digits, Anthropic's `req_` ids, a
 /// UUID), on the heap beyond. Logs carry one request id per call, so this
@@ -156,6 +249,12 @@ pub struct Record {
     pub retry_after_s: Option<f64>,
     /// Number of plaintext key-shaped strings found in the line (never reproduced).
     pub secrets_found: u16,
+    /// What ties the call to the other attempts of its operation, when the
+    /// line holds an id for it.
+    pub operation_key: Option<OperationKey>,
+    /// What the call cost in US dollars, as the log states it (LiteLLM's
+    /// `response_cost`, a `cost_usd` field).
+    pub cost_usd: Option<f64>,
 }
 
 impl Record {
@@ -193,6 +292,8 @@ impl Record {
             empty_response: false,
             retry_after_s: None,
             secrets_found: 0,
+            operation_key: None,
+            cost_usd: None,
         }
     }
 }

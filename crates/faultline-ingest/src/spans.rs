@@ -208,6 +208,7 @@ fn merge(rec: &mut Record, other: Record) {
     set_if_none(&mut rec.stream, other.stream);
     set_if_none(&mut rec.timeout_ms, other.timeout_ms);
     set_if_none(&mut rec.retry_after_s, other.retry_after_s);
+    set_if_none(&mut rec.cost_usd, other.cost_usd);
     let failed = rec.error_type.is_some() || rec.error_message.is_some();
     rec.empty_response = !failed && (rec.empty_response || other.empty_response);
     rec.secrets_found = rec.secrets_found.max(other.secrets_found);

@@ -10,8 +10,8 @@ use std::fmt::Write as _;
 use faultline_incidents::{Incident, Severity};
 
 use crate::charts::{Charts, ProviderSeries};
-use crate::text::{bytes_text, clock, facts, ms_text, percent, scope};
-use crate::Report;
+use crate::text::{bytes_text, clock, facts, ms_text, percent, scope, wasted_text};
+use crate::{OperationsOverview, Report};
 
 /// Colors of series, in order (Tableau 10).
 const PALETTE: [&str; 10] = [
@@ -172,6 +172,10 @@ pub fn html(report: &Report<'_>) -> String {
     }
     out.push_str("</table>\n");
 
+    if let Some(ops) = &overview.operations {
+        operations(&mut out, ops);
+    }
+
     if !overview.failures_by_cause.is_empty() {
         out.push_str("<h2 id=\"causes\">Failures by cause</h2>\n<table>\n<tr><th>cause</th><th class=\"n\">calls</th></tr>\n");
         for (cause, n) in &overview.failures_by_cause {
@@ -227,6 +231,40 @@ pub fn html(report: &Report<'_>) -> String {
         esc(&overview.version)
     );
     out
+}
+
+/// The section on requests once retries and fallbacks were done.
+fn operations(out: &mut String, ops: &OperationsOverview) {
+    let t = &ops.totals;
+    out.push_str("<h2 id=\"requests\">Requests after retries</h2>\n");
+    let _ = writeln!(
+        out,
+        "<p>{} calls were {} requests: {} calls failed ({}), {} requests failed once retries and fallbacks were done ({}). {} requests were retried; {} fell back to another model or provider.</p>\n<p>{}</p>",
+        t.attempts,
+        t.operations,
+        t.failed_attempts,
+        percent(t.failed_attempts, t.attempts),
+        t.failed_operations,
+        percent(t.failed_operations, t.operations),
+        ops.retried,
+        ops.fell_back,
+        esc(&wasted_text(ops)),
+    );
+    out.push_str("<table>\n<tr><th>provider</th><th class=\"n\">calls</th><th class=\"n\">failed calls</th><th class=\"n\">call failure rate</th><th class=\"n\">requests</th><th class=\"n\">failed requests</th><th class=\"n\">request failure rate</th></tr>\n");
+    for p in &ops.by_provider {
+        let _ = writeln!(
+            out,
+            "<tr><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>",
+            esc(&p.name),
+            p.attempts,
+            p.failed_attempts,
+            percent(p.failed_attempts, p.attempts),
+            p.operations,
+            p.failed_operations,
+            percent(p.failed_operations, p.operations),
+        );
+    }
+    out.push_str("</table>\n");
 }
 
 fn incident(out: &mut String, n: usize, inc: &Incident) {

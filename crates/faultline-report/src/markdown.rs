@@ -7,9 +7,9 @@ use faultline_incidents::Severity;
 use faultline_incidents::shown;
 
 use crate::inert;
-use crate::text::{bytes_text, clock, facts, ms_text, percent, scope};
+use crate::text::{bytes_text, clock, facts, ms_text, percent, scope, wasted_text};
 
-use crate::Report;
+use crate::{OperationsOverview, Report};
 
 /// The markdown report.
 #[must_use]
@@ -110,6 +110,10 @@ pub fn markdown(report: &Report<'_>) -> String {
     }
     let _ = writeln!(out);
 
+    if let Some(ops) = &overview.operations {
+        operations(&mut out, ops);
+    }
+
     if !overview.failures_by_cause.is_empty() {
         let _ = writeln!(out, "## Failures by cause\n");
         let _ = writeln!(out, "| cause | calls |");
@@ -154,4 +158,39 @@ pub fn markdown(report: &Report<'_>) -> String {
         );
     }
     out
+}
+
+/// The section on requests once retries and fallbacks were done.
+fn operations(out: &mut String, ops: &OperationsOverview) {
+    let t = &ops.totals;
+    let _ = writeln!(out, "## Requests after retries\n");
+    let _ = writeln!(
+        out,
+        "{} calls were {} requests: {} calls failed ({}), {} requests failed once retries and fallbacks were done ({}). {} requests were retried; {} fell back to another model or provider.\n",
+        t.attempts,
+        t.operations,
+        t.failed_attempts,
+        percent(t.failed_attempts, t.attempts),
+        t.failed_operations,
+        percent(t.failed_operations, t.operations),
+        ops.retried,
+        ops.fell_back,
+    );
+    let _ = writeln!(out, "{}\n", wasted_text(ops));
+    let _ = writeln!(out, "| provider | calls | failed calls | call failure rate | requests | failed requests | request failure rate |");
+    let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|---:|");
+    for p in &ops.by_provider {
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {} | {} | {} |",
+            inert::markdown(&p.name),
+            p.attempts,
+            p.failed_attempts,
+            percent(p.failed_attempts, p.attempts),
+            p.operations,
+            p.failed_operations,
+            percent(p.failed_operations, p.operations),
+        );
+    }
+    let _ = writeln!(out);
 }

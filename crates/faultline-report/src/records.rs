@@ -31,6 +31,7 @@ use polars_parquet::write::{
 };
 use rayon::prelude::*;
 
+use crate::operations::operation_id_into;
 use crate::pages::{compress_page, dictionary_column, CodedPart, NULL};
 use crate::{Error, FastHash};
 
@@ -52,6 +53,9 @@ enum Kind {
     Cat,
     /// Text that rarely repeats (request ids, messages).
     Text,
+    /// An operation id, held as its number and written as `op_` and 16
+    /// hex digits.
+    OpId,
 }
 
 impl Kind {
@@ -63,7 +67,7 @@ impl Kind {
             Kind::OptU32 => DataType::UInt32,
             Kind::OptF64 => DataType::Float64,
             Kind::Bool | Kind::OptBool => DataType::Boolean,
-            Kind::Cat | Kind::Text => DataType::String,
+            Kind::Cat | Kind::Text | Kind::OpId => DataType::String,
         }
     }
 }
@@ -71,7 +75,7 @@ impl Kind {
 /// The columns of `records.parquet`, in order: the contract dashboards read
 /// (docs/schema.md documents each). [`RecordColumns::column`] gives the data
 /// of each, in the same order.
-const COLUMNS: [(&str, Kind); 32] = [
+const COLUMNS: [(&str, Kind); 33] = [
     ("ts", Kind::Ts),
     ("source_file", Kind::Cat),
     ("source_line", Kind::U64),
@@ -104,6 +108,7 @@ const COLUMNS: [(&str, Kind); 32] = [
     ("escalation", Kind::Cat),
     ("rule", Kind::Cat),
     ("secrets_found", Kind::U16),
+    ("operation_id", Kind::OpId),
 ];
 
 /// The columns of `records.parquet`, in order, with their types. This is the
@@ -329,6 +334,9 @@ pub struct RecordColumns {
     escalation: Cat,
     rule: Cat,
     secrets_found: Vec<u16>,
+    /// Filled in input order by [`RecordColumns::set_operation`], once the
+    /// calls before a row have been seen.
+    operation_id: Vec<u64>,
 }
 
 impl std::fmt::Debug for RecordColumns {
@@ -358,6 +366,7 @@ enum Col<'a> {
     OptBool(&'a [Option<bool>]),
     Cat(&'a Cat),
     Text(&'a Text),
+    OpId(&'a [u64]),
 }
 
 #[cfg(test)]
@@ -374,6 +383,7 @@ impl Col<'_> {
             Col::OptBool(_) => Kind::OptBool,
             Col::Cat(_) => Kind::Cat,
             Col::Text(_) => Kind::Text,
+            Col::OpId(_) => Kind::OpId,
         }
     }
 }
@@ -416,6 +426,7 @@ impl RecordColumns {
             escalation: cat(),
             rule: cat(),
             secrets_found: Vec::with_capacity(rows),
+            operation_id: Vec::with_capacity(rows),
         }
     }
 
@@ -468,6 +479,18 @@ impl RecordColumns {
         self.escalation.push_static(class.escalation);
         self.rule.push_shared(class.rule.as_ref());
         self.secrets_found.push(rec.secrets_found);
+        self.operation_id.push(0);
+    }
+
+    /// The rows' operation ids (0 until set).
+    #[must_use]
+    pub fn operation_ids(&self) -> &[u64] {
+        &self.operation_id
+    }
+
+    /// Sets the operation id of row `row`.
+    pub fn set_operation(&mut self, row: usize, id: u64) {
+        self.operation_id[row] = id;
     }
 
     /// Rows held.
@@ -516,7 +539,8 @@ impl RecordColumns {
             28 => Col::Cat(&self.action),
             29 => Col::Cat(&self.escalation),
             30 => Col::Cat(&self.rule),
-            _ => Col::U16(&self.secrets_found),
+            31 => Col::U16(&self.secrets_found),
+            _ => Col::OpId(&self.operation_id),
         }
     }
 
@@ -558,6 +582,7 @@ impl RecordColumns {
             escalation: self.escalation.select(rows),
             rule: self.rule.select(rows),
             secrets_found: pick(&self.secrets_found, rows),
+            operation_id: pick(&self.operation_id, rows),
         }
     }
 }
@@ -624,6 +649,18 @@ fn assemble(parts: &[Part<'_>], i: usize, dtype: &ArrowDataType) -> Box<dyn Arra
                 if let Col::Text(text) = b.column(i) {
                     for row in range.clone() {
                         out.push(text.get(row));
+                    }
+                }
+            }
+            out.freeze_with_dtype(dtype.clone()).boxed()
+        }
+        Kind::OpId => {
+            let mut out = MutableBinaryViewArray::<str>::with_capacity(rows);
+            let mut buf = [0u8; 19];
+            for (b, range) in parts {
+                if let Col::OpId(ids) = b.column(i) {
+                    for &id in &ids[range.clone()] {
+                        out.push_value(operation_id_into(id, &mut buf));
                     }
                 }
             }
@@ -731,22 +768,22 @@ impl RecordsWriter {
                     // Floats are never dictionary-encoded by polars-parquet
                     // (it cannot pack them), but asked for a dictionary it
                     // first hashes every value to estimate how many differ.
-                    ("request_id", _) | (_, Kind::OptF64) => vec![Encoding::Plain],
+                    ("request_id" | "operation_id", _) | (_, Kind::OptF64) => {
+                        vec![Encoding::Plain]
+                    }
                     _ => default.clone(),
                 })
                 .collect(),
             types,
             options: COLUMNS
                 .iter()
-                .map(|&(name, _)| WriteOptions {
-                    statistics: StatisticsOptions {
-                        // Request ids are random: their least and greatest
-                        // value in a row group let a reader skip nothing, and
-                        // finding them compares every id.
-                        min_value: name != "request_id",
-                        max_value: name != "request_id",
-                        ..StatisticsOptions::default()
-                    },
+                .map(|_| WriteOptions {
+                    // Every column has its least and greatest value, ids too,
+                    // though those of random ids let a reader skip nothing:
+                    // with a null count but no bounds, DuckDB 2.0 skips every
+                    // row of a row group when it filters the column by
+                    // equality (`where request_id = '...'` found nothing).
+                    statistics: StatisticsOptions::default(),
                     // What ParquetWriter uses for these settings.
                     compression: compression.into(),
                     version: Version::V1,

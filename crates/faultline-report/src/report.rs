@@ -37,6 +37,38 @@ pub struct Overview {
     pub failures_by_cause: Vec<(String, u64)>,
     /// Failures no rule explains: count and message.
     pub top_unknown: Vec<(u64, String)>,
+    /// Attempts grouped into the requests they served; `None` when the run
+    /// did not group them (records read back).
+    pub operations: Option<OperationsOverview>,
+}
+
+/// What the operations of a run add up to: raw (per attempt) against
+/// effective (per operation) failures, and what the failed attempts used.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct OperationsOverview {
+    pub totals: OperationRates,
+    /// Operations with more than one attempt.
+    pub retried: u64,
+    /// Operations that tried more than one model or provider.
+    pub fell_back: u64,
+    pub wasted_prompt_tokens: u64,
+    pub wasted_completion_tokens: u64,
+    /// Logged cost of failed attempts, in US dollars.
+    pub wasted_cost_usd: f64,
+    /// Operations with a failed attempt that logged no cost.
+    pub cost_unknown: u64,
+    /// Per provider, in name order.
+    pub by_provider: Vec<OperationRates>,
+}
+
+/// Attempts and operations of one provider (or of all).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OperationRates {
+    pub name: String,
+    pub attempts: u64,
+    pub failed_attempts: u64,
+    pub operations: u64,
+    pub failed_operations: u64,
 }
 
 /// Everything the markdown and HTML reports show.

@@ -102,3 +102,26 @@ pub(crate) fn facts(inc: &Incident) -> [(&'static str, String); 3] {
         ),
     ]
 }
+
+/// What the failed attempts of a run used: tokens, and the cost the logs
+/// state (or that they state none).
+pub(crate) fn wasted_text(ops: &crate::OperationsOverview) -> String {
+    let tokens = format!(
+        "Failed calls used {} prompt and {} completion tokens",
+        ops.wasted_prompt_tokens, ops.wasted_completion_tokens
+    );
+    let with_failures = ops.totals.failed_attempts > 0;
+    let cost = if !with_failures {
+        String::new()
+    } else if ops.cost_unknown == 0 {
+        format!("; their logged cost is ${:.4}", ops.wasted_cost_usd)
+    } else if ops.wasted_cost_usd > 0.0 {
+        format!(
+            "; their logged cost is ${:.4}, and {} requests had failed calls that logged no cost",
+            ops.wasted_cost_usd, ops.cost_unknown
+        )
+    } else {
+        "; the logs state no cost for them".to_owned()
+    };
+    format!("{tokens}{cost}.")
+}

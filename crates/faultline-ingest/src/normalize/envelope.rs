@@ -9,7 +9,10 @@ use crate::view::{as_bool, Obj, F};
 use super::{
     context::Ctx,
     errors::{body, error_value},
-    fields::{common, fingerprint, finish, owned, retry_after, timestamp, to_status, to_u32},
+    fields::{
+        common, fingerprint, finish, operation_ids, owned, retry_after, timestamp, to_status,
+        to_u32,
+    },
 };
 
 pub(super) fn envelope(obj: &Obj<'_>, ctx: &Ctx<'_>, rec: &mut Record) -> Result<(), Reason> {
@@ -22,6 +25,9 @@ pub(super) fn envelope(obj: &Obj<'_>, ctx: &Ctx<'_>, rec: &mut Record) -> Result
         request.with_obj(F::Headers, |headers| {
             set_if_none(&mut rec.key_fp, fingerprint(headers, ctx));
             set_if_none(&mut rec.request_id, owned(headers.str(F::RequestId)));
+            // `Idempotency-Key` and `x-stainless-retry-count`, as the
+            // OpenAI and Anthropic SDKs send them.
+            operation_ids(headers, rec);
         });
         request.with_obj(F::Body, |req_body| {
             set_if_none(&mut rec.model, ctx.intern(req_body.str(F::Model)));

@@ -8,7 +8,7 @@ use std::ops::Deref;
 use crate::json::Raw;
 
 use crate::quarantine::Reason;
-use crate::record::{set_if_none, Record};
+use crate::record::{set_if_none, GroupedBy, OperationKey, Record};
 use crate::secret::{self};
 use crate::text::Shared;
 use crate::time::{self, TsError};
@@ -141,7 +141,6 @@ pub(crate) fn common(obj: &Obj<'_>, ctx: &Ctx<'_>, rec: &mut Record) {
         to_u32(obj.f64(F::CompletionTokens)),
     );
     set_if_none(&mut rec.max_tokens, to_u32(obj.f64(F::MaxTokens)));
-    set_if_none(&mut rec.attempt, to_u16(obj.f64(F::Attempt)));
     set_if_none(&mut rec.stream, obj.get(F::Stream).and_then(as_bool));
     set_if_none(
         &mut rec.timeout_ms,
@@ -151,7 +150,26 @@ pub(crate) fn common(obj: &Obj<'_>, ctx: &Ctx<'_>, rec: &mut Record) {
         ),
     );
     set_if_none(&mut rec.retry_after_s, retry_after(obj));
+    set_if_none(&mut rec.cost_usd, cost(obj));
+    operation_ids(obj, rec);
     obj.with_obj(F::Usage, |usage| tokens_of_usage(usage, rec));
+}
+
+/// A logged cost in dollars: finite and not negative.
+pub(super) fn cost(obj: &Obj<'_>) -> Option<f64> {
+    obj.f64(F::Cost).filter(|c| c.is_finite() && *c >= 0.0)
+}
+
+/// The ids and attempt number an object (a line, or a request's headers)
+/// gives the call's operation: an idempotency key, a retry count.
+pub(super) fn operation_ids(obj: &Obj<'_>, rec: &mut Record) {
+    if rec.operation_key.is_none() {
+        rec.operation_key = obj
+            .str(F::IdempotencyKey)
+            .filter(|id| !trim(id).is_empty())
+            .map(|id| OperationKey::of(GroupedBy::IdempotencyKey, trim(&id)));
+    }
+    set_if_none(&mut rec.attempt, to_u16(obj.f64(F::Attempt)));
 }
 
 /// Token counts of a `usage` object.
@@ -173,6 +191,13 @@ pub(super) fn retry_after(obj: &Obj<'_>) -> Option<f64> {
 pub(crate) fn finish(obj: &Obj<'_>, rec: &mut Record) -> Result<(), Reason> {
     if rec.model.is_none() {
         rec.model = owned(obj.str(F::ModelFallback));
+    }
+    if rec.operation_key.is_none() {
+        // The weakest id: the same request id on two attempts ties them.
+        rec.operation_key = rec
+            .request_id
+            .as_deref()
+            .map(|id| OperationKey::of(GroupedBy::RequestId, id));
     }
     let has_call_field = rec.http_status.is_some()
         || rec.model.is_some()

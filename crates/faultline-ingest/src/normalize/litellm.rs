@@ -1,7 +1,7 @@
 //! LiteLLM's StandardLoggingPayload.
 
 use crate::quarantine::Reason;
-use crate::record::{set_if_none, Record};
+use crate::record::{set_if_none, GroupedBy, OperationKey, Record};
 use crate::view::{as_bool, Obj, F};
 
 use super::{
@@ -12,6 +12,12 @@ use super::{
 
 pub(super) fn litellm(obj: &Obj<'_>, ctx: &Ctx<'_>, rec: &mut Record) -> Result<(), Reason> {
     rec.ts_ms = timestamp(obj, &[F::StartTime, F::Ts])?;
+    // The Router keeps one `trace_id` over the retries and fallbacks of a
+    // call (each attempt has its own `litellm_call_id`).
+    rec.operation_key = obj
+        .str(F::TraceId)
+        .filter(|id| !id.trim().is_empty())
+        .map(|id| OperationKey::of(GroupedBy::LiteLlmCall, id.trim()));
     common(obj, ctx, rec);
     set_if_none(
         &mut rec.provider_hint,

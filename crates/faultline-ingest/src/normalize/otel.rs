@@ -25,7 +25,7 @@ use super::{
 };
 use crate::json::{self, Key, Raw};
 use crate::quarantine::Reason;
-use crate::record::{set_if_none, Format, Record};
+use crate::record::{set_if_none, Format, GroupedBy, OperationKey, Record};
 use crate::spans::{CallSpan, Child};
 use crate::view::{as_str, unescape_key, Obj, F};
 
@@ -138,6 +138,24 @@ fn span_key(item: &Flat<'_>, otlp: &str, console: &str) -> Option<String> {
         return trace_and(&trace, &raw_string(span?)?);
     }
     trace_and(&trace, &item.str(console)?)
+}
+
+/// The operation of a call's span: its trace and parent span (GenAI spans
+/// of one trace under one parent are attempts of one operation), or its
+/// trace alone when it is a root span.
+fn operation_of(item: &Flat<'_>) -> Option<OperationKey> {
+    if let Some(parent) = span_key(item, "parentSpanId", "parent_id") {
+        return Some(OperationKey::of(GroupedBy::Trace, &parent));
+    }
+    let trace = if let Some(trace) = item.str("traceId") {
+        trace.into_owned()
+    } else {
+        let context = Raw::parse(item.get("context")?).ok()?;
+        let [trace] = named(context, ["trace_id"]);
+        raw_string(trace?)?.into_owned()
+    };
+    let trace = crate::spans::span_id(&trace)?;
+    Some(OperationKey::of(GroupedBy::Trace, &trace))
 }
 
 /// What the spans of a piece need to know of a call's span to join it with
@@ -764,6 +782,10 @@ fn record_of(
         && rec.error_message.is_none();
     if succeeded && output_empty(item) {
         rec.empty_response = true;
+    }
+    // The trace is the strongest tie a span has: it beats any id attribute.
+    if let Some(key) = operation_of(item) {
+        rec.operation_key = Some(key);
     }
     finish(obj, &mut rec)?;
     Ok(rec)
