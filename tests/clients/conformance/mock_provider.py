@@ -370,6 +370,22 @@ class Handler(BaseHTTPRequestHandler):
             req = json.loads(raw or b"{}")
         except ValueError:
             req = {}
+        if oid and oid.startswith("op-"):
+            # A scripted operation (outcomes.operation): its earlier attempts
+            # fail, the later ones succeed.
+            with self.server.lock:
+                seen = self.server.attempts.get(oid, 0)
+                self.server.attempts[oid] = seen + 1
+            failure = outcomes.operation_attempt(oid, fam, seen)
+            model = _model_of(fam, self.path, req)
+            if failure is None:
+                rec["status"] = 200
+                self._success(fam, model, raw.decode("utf-8", "replace"), {}, req)
+            else:
+                status, body = failure
+                rec["status"] = status
+                self._send(status, body, {}, fam=fam)
+            return
         o = outcomes.catalog().get(oid) if oid else None
         if oid and o is None:
             rec["status"] = 400
@@ -415,6 +431,9 @@ class MockServer(ThreadingHTTPServer):
     def __init__(self, addr):
         super().__init__(addr, Handler)
         self.requests: list[dict] = []
+        # Attempts seen per scripted operation marker.
+        self.attempts: dict[str, int] = {}
+        self.lock = threading.Lock()
 
     def handle_error(self, request, client_address):
         # A client that resets an idle keep-alive connection (the LiteLLM

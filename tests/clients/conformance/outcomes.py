@@ -430,6 +430,41 @@ def plan(family: str) -> list[dict]:
     return seq
 
 
+# Scripted operations (a request and its retries or fallbacks), for the
+# drivers of operations.py. The marker `op-<kind>-<n>` says what each
+# attempt gets:
+#   op-retry<k>-<status>-<n>: the first k attempts fail with <status>, then
+#                             success;
+#   op-fallback-<n>:          every openai attempt fails with 429, any other
+#                             family answers;
+#   op-fail-<status>-<n>:     every attempt fails with <status>.
+# Bodies are the providers' own (OpenAI's 500 and 429 texts, Anthropic's 529).
+OPERATION_BODIES = {
+    500: {"error": {"message": "The server had an error while processing your request. Sorry about that!",
+                    "type": "server_error", "param": None, "code": None}},
+    429: {"error": {"message": "Rate limit reached for gpt-4o-mini in organization org-conformance on "
+                               "requests per min (RPM): Limit 3, Used 3, Requested 1. Please try again in 20s.",
+                    "type": "requests", "param": None, "code": "rate_limit_exceeded"}},
+    529: {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}},
+}
+
+
+def operation_attempt(oid: str, family: str, seen: int):
+    """What attempt number `seen` (from 0) of scripted operation `oid` gets:
+    None for a success, else (status, body)."""
+    parts = oid.split("-")
+    kind = parts[1]
+    if kind.startswith("retry"):
+        k, status = int(kind.removeprefix("retry")), int(parts[2])
+        return (status, OPERATION_BODIES[status]) if seen < k else None
+    if kind == "fallback":
+        return (429, OPERATION_BODIES[429]) if family == "openai" else None
+    if kind == "fail":
+        status = int(parts[2])
+        return status, OPERATION_BODIES[status]
+    raise ValueError(f"unknown scripted operation {oid}")
+
+
 def marker(oid: str) -> str:
     return f"[[fl:{oid}]]"
 

@@ -7,7 +7,9 @@
 
 1. starts the mock provider (127.0.0.1, ephemeral port) in this process;
 2. runs every client config, each as its own subprocess writing
-   OUT/<config>/log.jsonl and truth.jsonl: litellm_sdk, litellm_otel, and
+   OUT/<config>/log.jsonl and truth.jsonl: litellm_sdk, litellm_otel,
+   litellm_router (operations.py: retries and fallbacks, scored as
+   operations), and
    sdk_otel for openai, anthropic, gemini, deepseek x (otlp, console) x
    (without, with --httpx); then the held-out configs (README.md, "Held-out
    configs"): openllmetry_openai-otlp, openllmetry_deepseek-console,
@@ -43,6 +45,7 @@ import time
 HERE = pathlib.Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 import mock_provider  # noqa: E402
+import operations  # noqa: E402
 import score  # noqa: E402
 
 FAMILIES = ("openai", "anthropic", "gemini", "deepseek")
@@ -57,6 +60,7 @@ def configs():
                 args = ["sdk_otel.py", "--provider", fam, "--export", exp] + (["--httpx"] if httpx else [])
                 out.append((name, args))
     out.extend(heldout_configs())
+    out.append((operations.CLIENT, ["operations.py"]))
     return out
 
 
@@ -195,6 +199,16 @@ def main():
     results, allm = [], []
     for name, rc, fl_rc, *_ in sorted(rows, key=lambda r: [c[0] for c in cfgs].index(r[0])):
         d = out_root / name
+        if name == operations.CLIENT:
+            scored = rc == 0 and fl_rc == 0 and (d / "fl" / "operations.parquet").exists()
+            res, mism = operations.score(d) if scored else (
+                {"client": name, "requests": 0, "operations": 0, "right": 0, "attempts": 0, "records": 0,
+                 "stray": 0, "pass": False},
+                [f"{name}: not scored (driver rc={rc}, faultline rc={fl_rc}; see {d}/driver.log, faultline.log)"])
+            res["kind"] = "operations"
+            results.append(res)
+            allm.extend(mism)
+            continue
         if rc != 0 or fl_rc != 0 or not (d / "fl" / "records.parquet").exists():
             allm.append(f"{name}: not scored (driver rc={rc}, faultline rc={fl_rc}; see {d}/driver.log, faultline.log)")
             results.append(
@@ -209,14 +223,17 @@ def main():
     for r in results:
         r["held_out"] = r["client"] in HELD_OUT
     (out_root / "results.json").write_text(json.dumps(results, indent=2) + "\n")
-    held = [r for r in results if r["held_out"]]
-    gated = [r for r in results if not r["held_out"]]
+    ops = [r for r in results if r.get("kind") == "operations"]
+    held = [r for r in results if r["held_out"] and r.get("kind") != "operations"]
+    gated = [r for r in results if not r["held_out"] and r.get("kind") != "operations"]
     parts = []
     if gated:
         parts.append(score.table(gated))
     if held:
         parts.append("Held-out configs (added after faultline's fixes, and at the bar on their first run):\n\n"
                      + score.table(held))
+    if ops:
+        parts.append("Operations (a request and its retries and fallbacks, grouped):\n\n" + operations.table(ops))
     tbl = "\n\n".join(parts)
     (out_root / "table.md").write_text(tbl + "\n")
     print(f"scored in {time.time() - t_score:.1f}s; total {time.time() - t_all:.1f}s")
