@@ -101,7 +101,7 @@ pub enum GroupedBy {
     /// fallbacks of one call.
     LiteLlmCall,
     /// A key the client sets once per operation and repeats on each retry:
-    /// `Idempotency-Key` (the OpenAI and Anthropic SDKs send one), an
+    /// `Idempotency-Key` (as Stripe-style APIs and gateways take it), an
     /// `operation_id` or a client request id.
     IdempotencyKey,
     /// The same request id on several attempts.

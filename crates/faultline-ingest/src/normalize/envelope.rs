@@ -25,8 +25,8 @@ pub(super) fn envelope(obj: &Obj<'_>, ctx: &Ctx<'_>, rec: &mut Record) -> Result
         request.with_obj(F::Headers, |headers| {
             set_if_none(&mut rec.key_fp, fingerprint(headers, ctx));
             set_if_none(&mut rec.request_id, owned(headers.str(F::RequestId)));
-            // `Idempotency-Key` and `x-stainless-retry-count`, as the
-            // OpenAI and Anthropic SDKs send them.
+            // `Idempotency-Key`, and `x-stainless-retry-count` as the
+            // OpenAI and Anthropic SDKs send it.
             operation_ids(headers, rec);
         });
         request.with_obj(F::Body, |req_body| {
