@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Result;
-use faultline_engine::{read_logs, Logs, RecordsTarget, Settings, Source, OPERATIONS};
+use faultline_engine::{read_logs, Logs, Prices, RecordsTarget, Settings, Source, OPERATIONS};
 use faultline_incidents::DetectConfig;
 use faultline_ingest::IngestOptions;
 use serde_json::json;
@@ -25,6 +25,7 @@ fn settings(
     filter: faultline_engine::Filter,
     detect: DetectConfig,
     window_ms: i64,
+    prices: Option<&std::path::Path>,
 ) -> Result<Settings> {
     let mut ingest = IngestOptions {
         threads: args.threads,
@@ -42,6 +43,13 @@ fn settings(
         filter,
         detect,
         window_ms,
+        prices: {
+            let mut table = Prices::defaults();
+            if let Some(path) = prices {
+                table.add_file(path)?;
+            }
+            table
+        },
     })
 }
 
@@ -107,6 +115,7 @@ pub(crate) fn run(args: &AnalyzeArgs, quiet: bool) -> Result<ExitCode> {
         args.filter.filter(),
         detect,
         args.output.window,
+        args.prices.as_deref(),
     )?;
     let mut progress = Progress::new(quiet);
     let logs = read(
@@ -172,6 +181,7 @@ pub(crate) fn classify(args: &ClassifyArgs, quiet: bool) -> Result<ExitCode> {
         args.filter.filter(),
         DetectConfig::default(),
         faultline_report::DEFAULT_WINDOW_MS,
+        None,
     )?;
     let target = match args.partition_by {
         Some(PartitionBy::Date) => RecordsTarget::ByDate(args.output.clone()),

@@ -331,6 +331,16 @@ struct AnalyzeArgs {
         help_heading = "Output"
     )]
     partition_by: Option<PartitionBy>,
+    /// A price table (TOML, the shape of the built-in one: `[models."NAME"]`
+    /// with `input` and `output` dollars per million tokens) that adds or
+    /// replaces list prices, for failed calls whose log states no cost.
+    #[arg(
+        long,
+        env = "FAULTLINE_PRICES",
+        value_name = "FILE",
+        help_heading = "Output"
+    )]
+    prices: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

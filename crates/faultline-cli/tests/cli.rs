@@ -1699,3 +1699,65 @@ fn a_new_model_on_every_line_is_bounded_in_the_aggregates_not_the_records() {
     assert_eq!(models, 1001, "rollups: the first 1000 and (other)");
     assert!(others > 0);
 }
+
+#[test]
+fn a_request_retried_until_it_succeeds_counts_as_one_request_that_did_not_fail() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("app.jsonl");
+    let line = |ts: &str, status: u16, attempt: u16, id: &str| {
+        format!(
+            r#"{{"ts":"2026-03-10T10:00:{ts}Z","service":"checkout","provider":"openai","model":"gpt-4o-mini","request_id":"{id}","attempt":{attempt},"status_code":{status},"prompt_tokens":1000,"completion_tokens":0}}"#
+        )
+    };
+    let lines = [
+        line("00", 500, 0, "op-1"),
+        line("02", 500, 1, "op-1"),
+        line("05", 200, 2, "op-1"),
+        line("10", 429, 0, "op-2"),
+    ];
+    std::fs::write(&log, lines.join("\n") + "\n").unwrap();
+    let out = dir.path().join("out");
+    let assert = faultline()
+        .args(["analyze", "--out"])
+        .arg(&out)
+        .arg(&log)
+        .assert()
+        .success();
+    assert!(
+        stdout_of(&assert).contains(
+            "requests (calls grouped with their retries): 2, failed after retries 1, retried 1"
+        ),
+        "{}",
+        stdout_of(&assert)
+    );
+    let summary: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    let ops = &summary["operations"];
+    assert_eq!(ops["attempts"], 4);
+    assert_eq!(ops["failed_attempts"], 3);
+    assert_eq!(ops["operations"], 2);
+    assert_eq!(ops["failed_operations"], 1);
+    assert_eq!(ops["effective_failure_rate"], 0.5);
+    assert_eq!(ops["grouped_by"]["request_id"], 2);
+    let report = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(report.contains("4 calls were 2 requests"), "{report}");
+
+    // A price table that is not one is refused, naming the file, and the
+    // last outputs stay.
+    let prices = dir.path().join("prices.toml");
+    std::fs::write(&prices, "[models.\"gpt-4o\"]\ninput = \"cheap\"\n").unwrap();
+    let assert = faultline()
+        .args(["analyze", "-q", "--out"])
+        .arg(&out)
+        .arg("--prices")
+        .arg(&prices)
+        .arg(&log)
+        .assert()
+        .code(2);
+    assert!(
+        stderr_of(&assert).contains("prices.toml"),
+        "{}",
+        stderr_of(&assert)
+    );
+    assert!(out.join("operations.parquet").exists());
+}

@@ -19,8 +19,8 @@
 //! ```no_run
 //! use std::path::{Path, PathBuf};
 //! use faultline_engine::{
-//!     read_logs, DetectConfig, Filter, Formats, IngestOptions, RecordsTarget, RuleSet, Settings,
-//!     Source,
+//!     read_logs, DetectConfig, Filter, Formats, IngestOptions, Prices, RecordsTarget, RuleSet,
+//!     Settings, Source,
 //! };
 //!
 //! # fn main() -> anyhow::Result<()> {
@@ -30,6 +30,7 @@
 //!     filter: Filter::default(),
 //!     detect: DetectConfig::default(),
 //!     window_ms: 60_000,
+//!     prices: Prices::defaults(),
 //! };
 //! let out = Path::new("faultline-out");
 //! std::fs::create_dir_all(out)?;
@@ -62,6 +63,7 @@ mod analysis;
 pub mod files;
 mod operations;
 mod outputs;
+mod prices;
 mod progress;
 mod read;
 mod records;
@@ -70,8 +72,9 @@ mod stage;
 mod tally;
 
 pub use crate::analysis::Analysis;
-pub use crate::operations::{OperationStats, JOIN_WINDOW_MS};
+pub use crate::operations::{OperationStats, JOIN_WINDOW_MS, MAX_OPEN};
 pub use crate::outputs::{incident_json, top_unknown, Finished, Formats, OUTPUTS};
+pub use crate::prices::{Price, Prices};
 pub use crate::progress::Progress;
 pub use crate::read::Read;
 pub use crate::records::{check_records, read_records};

@@ -21,6 +21,8 @@ use faultline_classify::bound::{DISTINCT_LIMIT, OTHER};
 use faultline_classify::{Provider, StatusClass};
 use faultline_ingest::{mix64, stable_hash, GroupedBy, OperationKey, Record, Shared};
 use faultline_report::{Operation, OperationRates, OperationsOverview, RecordColumns};
+
+use crate::prices::Prices;
 use serde_json::{json, Map, Value};
 
 /// How long after an attempt's end the next attempt of its operation may
@@ -62,6 +64,19 @@ pub(crate) struct Attempt {
     prompt_tokens: Option<u32>,
     completion_tokens: Option<u32>,
     cost_usd: Option<f64>,
+    billed: Billed,
+}
+
+/// Whether a provider bills a call: it does for the calls it answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Billed {
+    /// A 2xx: an empty answer or blocked content is paid for.
+    Yes,
+    /// Refused (4xx, 5xx) or never reached: nothing to pay.
+    No,
+    /// A timeout without a status: the provider may have answered after
+    /// the client gave up.
+    Maybe,
 }
 
 /// Hashes of the batch's file names, computed once per file.
@@ -122,6 +137,28 @@ impl Attempt {
             prompt_tokens: rec.prompt_tokens,
             completion_tokens: rec.completion_tokens,
             cost_usd: rec.cost_usd,
+            billed: match rec.http_status {
+                Some(200..=299) => Billed::Yes,
+                None if class == StatusClass::Timeout => Billed::Maybe,
+                _ => Billed::No,
+            },
+        }
+    }
+
+    /// What the call cost, if that can be known: the logged cost, else the
+    /// list price of the tokens of a call the provider answered.
+    fn cost(&self, prices: &Prices) -> Option<f64> {
+        if let Some(cost) = self.cost_usd {
+            return Some(cost);
+        }
+        match self.billed {
+            Billed::No => Some(0.0),
+            Billed::Maybe => None,
+            Billed::Yes => prices.cost(
+                self.model.as_deref()?,
+                self.prompt_tokens.unwrap_or(0),
+                self.completion_tokens.unwrap_or(0),
+            ),
         }
     }
 
@@ -149,7 +186,7 @@ struct Open {
 }
 
 impl Open {
-    fn start(a: &Attempt) -> Open {
+    fn start(a: &Attempt, prices: &Prices) -> Open {
         let mut open = Open {
             op: Operation {
                 id: a.own,
@@ -173,11 +210,11 @@ impl Open {
             cost: 0.0,
             cost_unknown: false,
         };
-        open.push(a);
+        open.push(a, prices);
         open
     }
 
-    fn push(&mut self, a: &Attempt) {
+    fn push(&mut self, a: &Attempt, prices: &Prices) {
         let op = &mut self.op;
         op.attempts += 1;
         op.last_start_ms = op.last_start_ms.max(a.ts_ms);
@@ -197,7 +234,7 @@ impl Open {
             op.first_error.get_or_insert(a.class);
             op.wasted_prompt_tokens += u64::from(a.prompt_tokens.unwrap_or(0));
             op.wasted_completion_tokens += u64::from(a.completion_tokens.unwrap_or(0));
-            match a.cost_usd {
+            match a.cost(prices) {
                 Some(cost) => self.cost += cost,
                 None => self.cost_unknown = true,
             }
@@ -221,7 +258,8 @@ impl Open {
 
 /// Groups attempts into operations, in input order.
 #[derive(Debug)]
-pub(crate) struct Grouper {
+pub(crate) struct Grouper<'p> {
+    prices: &'p Prices,
     open: HashMap<Slot, Open, FastHash>,
     evict_at: usize,
     /// Finished operations not yet handed to the writer.
@@ -229,18 +267,20 @@ pub(crate) struct Grouper {
     pub(crate) stats: OperationStats,
 }
 
-impl Default for Grouper {
-    fn default() -> Self {
+impl Grouper<'_> {
+    pub(crate) fn new(prices: &Prices) -> Grouper<'_> {
         Grouper {
+            prices,
             open: HashMap::default(),
             evict_at: EVICT_FLOOR,
             done: Vec::new(),
-            stats: OperationStats::default(),
+            stats: OperationStats {
+                cost_source: prices.source.clone(),
+                ..OperationStats::default()
+            },
         }
     }
-}
 
-impl Grouper {
     /// Groups a batch's attempts (row `i` of `columns` is `attempts[i]`)
     /// and writes each row's operation id.
     pub(crate) fn add(&mut self, attempts: &[Attempt], columns: &mut RecordColumns) {
@@ -299,7 +339,7 @@ impl Grouper {
                     if let Slot::Lane(_) = slot {
                         open.op.grouped_by = GroupedBy::Heuristic;
                     }
-                    open.push(a);
+                    open.push(a, self.prices);
                     let id = open.op.id;
                     if !a.failed() {
                         if let Some(open) = self.open.remove(&slot) {
@@ -310,7 +350,7 @@ impl Grouper {
                 }
             }
         }
-        let open = Open::start(a);
+        let open = Open::start(a, self.prices);
         match slot {
             Some(slot) if a.failed() => {
                 if let Some(before) = self.open.insert(slot, open) {
@@ -407,6 +447,8 @@ pub struct OperationStats {
     wasted_completion_tokens: u64,
     wasted_cost_usd: f64,
     cost_unknown: u64,
+    /// Where the prices of unlogged costs come from.
+    cost_source: String,
     providers: BTreeMap<&'static str, Rates>,
     models: HashMap<Shared, Rates, FastHash>,
     services: HashMap<Shared, Rates, FastHash>,
@@ -554,6 +596,7 @@ impl OperationStats {
                 "completion_tokens": self.wasted_completion_tokens,
                 "cost_usd": self.wasted_cost_usd,
                 "operations_cost_unknown": self.cost_unknown,
+                "cost_source": format!("logged cost; else list prices of answered calls ({})", self.cost_source),
             }),
         );
         all.insert(
@@ -608,28 +651,41 @@ mod tests {
         StatusClass::from_status(status)
     }
 
-    /// Groups `calls` in batches of `batch` calls; returns the operations
-    /// in the order they finished, each call's operation id, and the stats.
+    /// Groups `calls` in batches of `batch` calls, each call's class
+    /// that of its status; see [`group_classed`].
     fn group(
         calls: &[(Record, Provider)],
         batch: usize,
     ) -> (Vec<Operation>, Vec<u64>, OperationStats) {
+        let classed: Vec<(Record, Provider, StatusClass)> = calls
+            .iter()
+            .map(|(rec, p)| (rec.clone(), *p, class(rec.http_status.unwrap_or(0))))
+            .collect();
+        group_classed(&classed, batch)
+    }
+
+    /// Groups `calls` in batches of `batch` calls; returns the operations
+    /// in the order they finished, each call's operation id, and the stats.
+    fn group_classed(
+        calls: &[(Record, Provider, StatusClass)],
+        batch: usize,
+    ) -> (Vec<Operation>, Vec<u64>, OperationStats) {
         let classifier =
             faultline_classify::Classifier::new(faultline_classify::RuleSet::defaults());
-        let mut grouper = Grouper::default();
+        let prices = Prices::defaults();
+        let mut grouper = Grouper::new(&prices);
         let mut ops = Vec::new();
         let mut ids = Vec::new();
         for chunk in calls.chunks(batch) {
             let mut files = FileHashes::default();
             let mut columns = RecordColumns::with_capacity(chunk.len());
             let mut attempts = Vec::new();
-            for (rec, provider) in chunk {
-                let status_class = class(rec.http_status.unwrap_or(0));
+            for (rec, provider, status_class) in chunk {
                 let mut class = classifier.classify(rec);
                 class.provider = *provider;
-                class.status_class = status_class;
+                class.status_class = *status_class;
                 columns.push(rec, &class);
-                attempts.push(Attempt::of(rec, *provider, status_class, &mut files));
+                attempts.push(Attempt::of(rec, *provider, *status_class, &mut files));
             }
             grouper.add(&attempts, &mut columns);
             ids.extend(columns.operation_ids());
@@ -819,7 +875,8 @@ mod tests {
                 )
             })
             .collect();
-        let mut grouper = Grouper::default();
+        let prices = Prices::defaults();
+        let mut grouper = Grouper::new(&prices);
         let mut files = FileHashes::default();
         let mut most_open = 0;
         let classified =
@@ -846,25 +903,52 @@ mod tests {
     }
 
     #[test]
-    fn failed_attempts_cost_what_they_logged_or_is_unknown() {
-        let mut first = keyed(call(1, 0, 500), GroupedBy::LiteLlmCall, "a");
-        first.cost_usd = Some(0.25);
+    fn failed_attempts_cost_what_they_logged_else_their_list_price_or_is_unknown() {
+        let mut logged = keyed(call(1, 0, 500), GroupedBy::LiteLlmCall, "a");
+        logged.cost_usd = Some(0.25);
+        let mut timeout = keyed(call(4, 30, 0), GroupedBy::LiteLlmCall, "c");
+        timeout.http_status = None;
+        let mut empty = keyed(call(5, 40, 200), GroupedBy::LiteLlmCall, "d");
+        empty.model = Some(Shared::from("gpt-4o-mini"));
+        empty.completion_tokens = Some(0);
         let calls = [
-            (first, Provider::OpenAi),
+            (logged, Provider::OpenAi, StatusClass::ServerError),
             (
                 keyed(call(2, 10, 200), GroupedBy::LiteLlmCall, "a"),
                 Provider::OpenAi,
+                StatusClass::Ok,
             ),
+            // Refused: a provider bills nothing for a 500.
             (
                 keyed(call(3, 20, 500), GroupedBy::LiteLlmCall, "b"),
                 Provider::OpenAi,
+                StatusClass::ServerError,
             ),
+            (timeout, Provider::OpenAi, StatusClass::Timeout),
+            (empty, Provider::OpenAi, StatusClass::EmptyResponse),
         ];
-        let (ops, _, stats) = group(&calls, 10);
-        assert_eq!(ops[0].wasted_cost_usd, Some(0.25));
-        assert_eq!(ops[1].wasted_cost_usd, None);
+        let (ops, _, stats) = group_classed(&calls, 10);
+        let cost = |start_ms: i64| {
+            ops.iter()
+                .find(|op| op.start_ms == start_ms)
+                .expect("an operation starts then")
+                .wasted_cost_usd
+        };
+        assert_eq!(cost(0), Some(0.25));
+        assert_eq!(cost(20), Some(0.0));
+        assert_eq!(
+            cost(30),
+            None,
+            "a timeout may have been answered and billed"
+        );
+        // 100 prompt tokens of gpt-4o-mini at $0.15 per million.
+        let priced = cost(40).unwrap();
+        assert!((priced - 100.0 * 0.15 / 1e6).abs() < 1e-15, "{priced}");
         let wasted = &stats.json()["wasted"];
-        assert_eq!(wasted["cost_usd"], 0.25);
         assert_eq!(wasted["operations_cost_unknown"], 1);
+        assert!(wasted["cost_source"]
+            .as_str()
+            .unwrap()
+            .contains("litellm 1.110.0"));
     }
 }

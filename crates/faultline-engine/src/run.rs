@@ -19,6 +19,7 @@ use serde_json::{json, Value};
 use crate::analysis::Analysis;
 use crate::files::{Atomic, Staged, StagedDir};
 use crate::operations::Grouper;
+use crate::prices::Prices;
 use crate::progress::Progress;
 use crate::read::Read;
 use crate::stage::{Classified, ClassifyStage};
@@ -34,6 +35,8 @@ pub struct Settings {
     pub detect: DetectConfig,
     /// Width of a rollup window, in milliseconds.
     pub window_ms: i64,
+    /// List prices, for failed calls whose log states no cost.
+    pub prices: Prices,
 }
 
 /// What a run reads.
@@ -145,7 +148,7 @@ pub fn read_logs(
         }
         None => (None, None),
     };
-    let mut grouper = Grouper::default();
+    let mut grouper = Grouper::new(&settings.prices);
     let mut analysis = Analysis::new(&settings.detect, settings.window_ms);
     let mut write_error = None;
     let stage = ClassifyStage {

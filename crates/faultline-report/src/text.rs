@@ -103,25 +103,24 @@ pub(crate) fn facts(inc: &Incident) -> [(&'static str, String); 3] {
     ]
 }
 
-/// What the failed attempts of a run used: tokens, and the cost the logs
-/// state (or that they state none).
+/// What the failed attempts of a run used: tokens, and what they cost (the
+/// logged cost, else list prices of the calls a provider answered), or
+/// that the cost of some is unknown.
 pub(crate) fn wasted_text(ops: &crate::OperationsOverview) -> String {
     let tokens = format!(
-        "Failed calls used {} prompt and {} completion tokens",
+        "Failed calls logged {} prompt and {} completion tokens",
         ops.wasted_prompt_tokens, ops.wasted_completion_tokens
     );
-    let with_failures = ops.totals.failed_attempts > 0;
-    let cost = if !with_failures {
-        String::new()
-    } else if ops.cost_unknown == 0 {
-        format!("; their logged cost is ${:.4}", ops.wasted_cost_usd)
-    } else if ops.wasted_cost_usd > 0.0 {
-        format!(
-            "; their logged cost is ${:.4}, and {} requests had failed calls that logged no cost",
-            ops.wasted_cost_usd, ops.cost_unknown
-        )
-    } else {
-        "; the logs state no cost for them".to_owned()
+    if ops.totals.failed_attempts == 0 {
+        return format!("{tokens}.");
+    }
+    let unknown = match ops.cost_unknown {
+        0 => String::new(),
+        1 => ", and 1 request had a failed call of unknown cost (a timeout, or a model without a price)".to_owned(),
+        n => format!(", and {n} requests had failed calls of unknown cost (a timeout, or a model without a price)"),
     };
-    format!("{tokens}{cost}.")
+    format!(
+        "{tokens}; those a provider billed (answered calls: empty or blocked answers) cost ${:.4}{unknown}.",
+        ops.wasted_cost_usd
+    )
 }
