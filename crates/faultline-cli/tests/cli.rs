@@ -1761,3 +1761,65 @@ fn a_request_retried_until_it_succeeds_counts_as_one_request_that_did_not_fail()
     );
     assert!(out.join("operations.parquet").exists());
 }
+
+#[test]
+fn real_retries_and_fallbacks_are_the_requests_they_were() {
+    use polars::prelude::*;
+    for config in ["litellm_router", "openai_sdk_retries"] {
+        let out = tempfile::tempdir().unwrap();
+        faultline()
+            .args(["analyze", "-q", "--format", "json", "--out"])
+            .arg(out.path())
+            .arg(fixture(&format!("operations/{config}.jsonl")))
+            .assert()
+            .success();
+        let ops =
+            ParquetReader::new(std::fs::File::open(out.path().join("operations.parquet")).unwrap())
+                .finish()
+                .unwrap();
+        let truth: Vec<Value> =
+            std::fs::read_to_string(fixture(&format!("operations/{config}.truth.jsonl")))
+                .unwrap()
+                .lines()
+                .map(|l| serde_json::from_str(l).unwrap())
+                .collect();
+        assert_eq!(
+            ops.height(),
+            truth.len(),
+            "{config}: one operation per request"
+        );
+        let start = ops.column("start").unwrap().cast(&DataType::Int64).unwrap();
+        let start = start.i64().unwrap();
+        let attempts = ops.column("attempts").unwrap().u32().unwrap().clone();
+        let succeeded = ops.column("succeeded").unwrap().bool().unwrap().clone();
+        let fallback = ops.column("fallback").unwrap().bool().unwrap().clone();
+        let grouped_by = ops.column("grouped_by").unwrap().str().unwrap().clone();
+        for t in &truth {
+            let (from, to) = (
+                t["t_start_ms"].as_i64().unwrap(),
+                t["t_end_ms"].as_i64().unwrap(),
+            );
+            let rows: Vec<usize> = (0..ops.height())
+                .filter(|&i| start.get(i).is_some_and(|s| (from..=to).contains(&s)))
+                .collect();
+            assert_eq!(rows.len(), 1, "{config} {}: {rows:?}", t["operation"]);
+            let i = rows[0];
+            assert_eq!(
+                (
+                    i64::from(attempts.get(i).unwrap()),
+                    succeeded.get(i).unwrap(),
+                    fallback.get(i).unwrap(),
+                    grouped_by.get(i).unwrap(),
+                ),
+                (
+                    t["attempts"].as_i64().unwrap(),
+                    t["succeeded"].as_bool().unwrap(),
+                    t["fallback"].as_bool().unwrap(),
+                    t["grouped_by"].as_str().unwrap(),
+                ),
+                "{config} {}",
+                t["operation"]
+            );
+        }
+    }
+}

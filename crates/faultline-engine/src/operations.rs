@@ -65,6 +65,14 @@ pub(crate) struct Attempt {
     completion_tokens: Option<u32>,
     cost_usd: Option<f64>,
     billed: Billed,
+    /// Earlier HTTP requests of this call that its log shows (an SDK's own
+    /// retries, under one span): all failed.
+    hidden: u16,
+    /// The class of the first of them (a request with no response counts
+    /// as a timeout).
+    hidden_first: Option<StatusClass>,
+    /// Start of the call's last HTTP request.
+    last_start_ms: i64,
 }
 
 /// Whether a provider bills a call: it does for the calls it answered.
@@ -142,6 +150,16 @@ impl Attempt {
                 None if class == StatusClass::Timeout => Billed::Maybe,
                 _ => Billed::No,
             },
+            hidden: rec.http_attempts.map_or(0, |h| h.count.saturating_sub(1)),
+            hidden_first: rec.http_attempts.map(|h| {
+                h.first_status
+                    .map_or(StatusClass::Timeout, StatusClass::from_status)
+            }),
+            last_start_ms: rec
+                .http_attempts
+                .and_then(|h| h.last_start_ms)
+                .unwrap_or(rec.ts_ms)
+                .max(rec.ts_ms),
         }
     }
 
@@ -216,8 +234,18 @@ impl Open {
 
     fn push(&mut self, a: &Attempt, prices: &Prices) {
         let op = &mut self.op;
-        op.attempts += 1;
-        op.last_start_ms = op.last_start_ms.max(a.ts_ms);
+        op.attempts += 1 + u32::from(a.hidden);
+        op.last_start_ms = op.last_start_ms.max(a.last_start_ms);
+        if a.hidden > 0 {
+            if let Some(first) = a.hidden_first {
+                op.first_error.get_or_insert(first);
+            }
+            // Refused requests cost nothing; one that got no response may
+            // have been answered after the client gave up.
+            if a.hidden_first == Some(StatusClass::Timeout) {
+                self.cost_unknown = true;
+            }
+        }
         op.end_ms = op.end_ms.max(a.end_ms);
         if !op.providers.contains(&a.provider) && op.providers.len() < LISTED_PER_OPERATION {
             op.providers.push(a.provider);
@@ -465,7 +493,8 @@ fn bounded<'m>(map: &'m mut HashMap<Shared, Rates, FastHash>, key: &Shared) -> &
 
 impl OperationStats {
     fn attempt(&mut self, a: &Attempt) {
-        let failed = u64::from(a.failed());
+        let hidden = u64::from(a.hidden);
+        let failed = u64::from(a.failed()) + hidden;
         for rates in [
             Some(&mut self.all),
             Some(self.providers.entry(a.provider.as_str()).or_default()),
@@ -475,7 +504,7 @@ impl OperationStats {
         .into_iter()
         .flatten()
         {
-            rates.attempts += 1;
+            rates.attempts += 1 + hidden;
             rates.failed_attempts += failed;
         }
     }

@@ -66,7 +66,7 @@ pub use crate::input::{discover, Input};
 pub use crate::json::scanners_agree;
 pub use crate::quarantine::{BadLine, Reason, EXCERPT_BYTES};
 pub use crate::record::{
-    mix64, stable_hash, BodyShape, Format, GroupedBy, OperationKey, Record, ShortText,
+    mix64, stable_hash, BodyShape, Format, GroupedBy, HttpAttempts, OperationKey, Record, ShortText,
 };
 pub use crate::secret::{count_secrets, redact, Fingerprinter, DEFAULT_FINGERPRINT_KEY, REDACTED};
 pub use crate::text::{Shared, INTERN_BUDGET};

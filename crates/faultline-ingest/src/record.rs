@@ -255,6 +255,22 @@ pub struct Record {
     /// What the call cost in US dollars, as the log states it (LiteLLM's
     /// `response_cost`, a `cost_usd` field).
     pub cost_usd: Option<f64>,
+    /// The HTTP requests the call made, when its log shows more than one:
+    /// an SDK's own retries, as the HTTP client spans under one GenAI span.
+    pub http_attempts: Option<HttpAttempts>,
+}
+
+/// The HTTP requests behind one call, when there were several (all but the
+/// last failed: SDKs retry only failures).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HttpAttempts {
+    /// Requests sent, the last one included.
+    pub count: u16,
+    /// The status of the first request; `None` when it got no response (a
+    /// timeout, a refused connection).
+    pub first_status: Option<u16>,
+    /// Start of the last request (ms since the epoch), when logged.
+    pub last_start_ms: Option<i64>,
 }
 
 impl Record {
@@ -294,6 +310,7 @@ impl Record {
             secrets_found: 0,
             operation_key: None,
             cost_usd: None,
+            http_attempts: None,
         }
     }
 }

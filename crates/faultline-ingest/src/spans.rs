@@ -17,10 +17,10 @@
 //! ([`crate::Counts::child_spans_unjoined`]), not quarantined: its line was
 //! read, and its call has a record of its own.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use crate::record::set_if_none;
-use crate::record::Record;
+use crate::record::{HttpAttempts, Record};
 use crate::text::Shared;
 
 /// What a child span tells of its call.
@@ -30,6 +30,10 @@ pub(crate) struct Child {
     pub(crate) parent: String,
     pub(crate) status: Option<u16>,
     pub(crate) host: Option<Shared>,
+    /// An HTTP request (not LiteLLM's raw-request span): one attempt of
+    /// the call.
+    pub(crate) request: bool,
+    pub(crate) start_ms: Option<i64>,
 }
 
 /// A GenAI span that became a record.
@@ -99,33 +103,64 @@ impl SpanLinks {
 }
 
 /// Joins children to their parents; returns how many found none.
-fn join_children(calls: &[CallSpan], children: Vec<Child>, records: &mut [Record]) -> u64 {
+///
+/// A call with several HTTP requests under it (an SDK's own retries) takes
+/// the status of the last one to start, and keeps what the others were
+/// ([`Record::http_attempts`]).
+fn join_children(calls: &[CallSpan], mut children: Vec<Child>, records: &mut [Record]) -> u64 {
     let parents: HashMap<&str, usize> = calls
         .iter()
         .filter_map(|c| Some((c.key.as_deref()?, c.index)))
         .collect();
+    // Requests in the order they were sent; the others after them, each
+    // group in line order.
+    children.sort_by_key(|c| (c.start_ms.is_none(), c.start_ms));
+    let mut requests: HashMap<usize, HttpAttempts> = HashMap::new();
+    let mut from_child: HashSet<usize> = HashSet::new();
     let mut unjoined = 0;
     for child in children {
-        let Some(rec) = parents
-            .get(child.parent.as_str())
-            .and_then(|&i| records.get_mut(i))
-        else {
+        let Some(&index) = parents.get(child.parent.as_str()) else {
             unjoined += 1;
             continue;
         };
+        let Some(rec) = records.get_mut(index) else {
+            unjoined += 1;
+            continue;
+        };
+        if child.request {
+            requests
+                .entry(index)
+                .and_modify(|r| {
+                    r.count = r.count.saturating_add(1);
+                    r.last_start_ms = child.start_ms.or(r.last_start_ms);
+                })
+                .or_insert(HttpAttempts {
+                    count: 1,
+                    first_status: child.status,
+                    last_start_ms: child.start_ms,
+                });
+        }
         if let Some(status) = child.status {
             // A GenAI span that ended without an error was read as a 200;
-            // the request's own status says better.
+            // the request's own status says better, and of several requests
+            // the last one's.
             let assumed_ok = rec.http_status == Some(200)
                 && rec.error_type.is_none()
                 && rec.error_message.is_none();
-            if assumed_ok {
+            if assumed_ok || rec.http_status.is_none() || from_child.contains(&index) {
                 rec.http_status = Some(status);
-            } else {
-                set_if_none(&mut rec.http_status, Some(status));
+                from_child.insert(index);
             }
         }
         set_if_none(&mut rec.host, child.host);
+    }
+    for (index, sent) in requests {
+        if sent.count > 1 {
+            if let Some(rec) = records.get_mut(index) {
+                rec.http_attempts = Some(sent);
+                set_if_none(&mut rec.attempt, Some(sent.count - 1));
+            }
+        }
     }
     unjoined
 }
@@ -253,7 +288,47 @@ mod tests {
             parent: parent.into(),
             status,
             host: None,
+            request: true,
+            start_ms: None,
         }
+    }
+
+    #[test]
+    fn several_requests_under_one_call_are_its_retries_and_the_last_one_decides() {
+        // A failed call whose SDK retried: spans in any order; the parent
+        // read no status of its own.
+        let mut records = vec![Record {
+            error_type: Some("RateLimitError".into()),
+            ..Record::default()
+        }];
+        let mut links = SpanLinks::default();
+        let at = |status, start_ms| Child {
+            start_ms: Some(start_ms),
+            ..child("t/p", Some(status))
+        };
+        links.child(at(500, 2_000));
+        links.call(call(0, "t/p", "chat", 0, &[]));
+        links.child(at(429, 0));
+        links.child(at(503, 900));
+        links.join(&mut records);
+        assert_eq!(records[0].http_status, Some(500), "the last request's");
+        assert_eq!(records[0].attempt, Some(2));
+        assert_eq!(
+            records[0].http_attempts,
+            Some(HttpAttempts {
+                count: 3,
+                first_status: Some(429),
+                last_start_ms: Some(2_000),
+            })
+        );
+        // One request is no retry.
+        let mut records = vec![record(Some(200))];
+        let mut links = SpanLinks::default();
+        links.call(call(0, "t/q", "chat", 0, &[]));
+        links.child(child("t/q", Some(200)));
+        links.join(&mut records);
+        assert_eq!(records[0].http_attempts, None);
+        assert_eq!(records[0].attempt, None);
     }
 
     #[test]

@@ -61,6 +61,7 @@ def configs():
                 out.append((name, args))
     out.extend(heldout_configs())
     out.append((operations.CLIENT, ["operations.py"]))
+    out.append((operations.SDK_CLIENT, ["operations.py", "--client", operations.SDK_CLIENT]))
     return out
 
 
@@ -199,7 +200,7 @@ def main():
     results, allm = [], []
     for name, rc, fl_rc, *_ in sorted(rows, key=lambda r: [c[0] for c in cfgs].index(r[0])):
         d = out_root / name
-        if name == operations.CLIENT:
+        if name in operations.CLIENTS:
             scored = rc == 0 and fl_rc == 0 and (d / "fl" / "operations.parquet").exists()
             res, mism = operations.score(d) if scored else (
                 {"client": name, "requests": 0, "operations": 0, "right": 0, "attempts": 0, "records": 0,

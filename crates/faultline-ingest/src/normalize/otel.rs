@@ -220,6 +220,8 @@ fn raw_request_child(item: &Flat<'_>) -> Option<Child> {
         parent: span_key(item, "parentSpanId", "parent_id")?,
         status: None,
         host: None,
+        request: false,
+        start_ms: None,
     })
 }
 
@@ -238,10 +240,17 @@ fn http_child(item: &Flat<'_>, ctx: &Ctx<'_>) -> Option<Child> {
         return None;
     }
     let parent = span_key(item, "parentSpanId", "parent_id")?;
+    let start_ms = item
+        .get("startTimeUnixNano")
+        .or_else(|| item.get("start_time"))
+        .or_else(|| item.get("startTime"))
+        .and_then(|v| ts_of(Raw::parse(v).ok()?).ok());
     Some(Child {
         parent,
         status,
         host: url.and_then(|url| ctx.host(&url)),
+        request: true,
+        start_ms,
     })
 }
 
