@@ -97,6 +97,22 @@ def main():
             fail(f"chart {chart} missing")
     if "<script" in page:
         fail("the report holds a script element")
+    # Requests after retries: the rendered numbers are summary.json's.
+    ops = json.loads((out / "summary.json").read_text())["operations"]
+    if 'id="requests"' not in page:
+        fail("the requests-after-retries section is missing")
+    sentence = f"{ops['attempts']} calls were {ops['operations']} requests"
+    if sentence not in page:
+        fail(f"the requests section does not say '{sentence}'")
+    if 'id="client-behaviour"' not in page:
+        fail("the client-behaviour section is missing")
+    for kind in ops["client_behaviour"]:
+        if kind["clients"] not in page:
+            fail(f"the client-behaviour table lacks '{kind['clients']}'")
+    for provider in ops["by_provider"]:
+        row = f"<td>{provider['provider']}</td><td class=\"n\">{provider['attempts']}</td>"
+        if row not in page:
+            fail(f"no row for {provider['provider']} in the requests table")
 
     shot = pathlib.Path(sys.argv[2]) if len(sys.argv) > 2 else out / "report.png"
     with tempfile.TemporaryDirectory() as profile:

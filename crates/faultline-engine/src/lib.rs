@@ -60,6 +60,7 @@
 //! ```
 
 mod analysis;
+mod behaviour;
 pub mod files;
 mod operations;
 mod outputs;
@@ -72,6 +73,7 @@ mod stage;
 mod tally;
 
 pub use crate::analysis::Analysis;
+pub use crate::behaviour::{Behaviour, BehaviourRow, Misstep};
 pub use crate::operations::{OperationStats, JOIN_WINDOW_MS, MAX_OPEN};
 pub use crate::outputs::{incident_json, top_unknown, Finished, Formats, OUTPUTS};
 pub use crate::prices::{Price, Prices};

@@ -20,8 +20,11 @@ use std::collections::{BTreeMap, HashMap};
 use faultline_classify::bound::{DISTINCT_LIMIT, OTHER};
 use faultline_classify::{Provider, StatusClass};
 use faultline_ingest::{mix64, stable_hash, GroupedBy, OperationKey, Record, Shared};
-use faultline_report::{Operation, OperationRates, OperationsOverview, RecordColumns};
+use faultline_report::{
+    operation_id, BehaviourLine, Operation, OperationRates, OperationsOverview, RecordColumns,
+};
 
+use crate::behaviour::{Behaviour, Last, Missteps, Next};
 use crate::prices::Prices;
 use serde_json::{json, Map, Value};
 
@@ -201,6 +204,9 @@ struct Open {
     /// The failed attempts' logged cost, and whether one logged none.
     cost: f64,
     cost_unknown: bool,
+    /// The last attempt, as the next one is judged against the guide.
+    last: Option<Last>,
+    missteps: Missteps,
 }
 
 impl Open {
@@ -227,12 +233,40 @@ impl Open {
             last_number: a.number,
             cost: 0.0,
             cost_unknown: false,
+            last: None,
+            missteps: Missteps::default(),
         };
         open.push(a, prices);
         open
     }
 
     fn push(&mut self, a: &Attempt, prices: &Prices) {
+        let next = Next {
+            start_ms: a.ts_ms,
+            model: a.model.as_ref(),
+            prompt_tokens: a.prompt_tokens,
+        };
+        if let Some(last) = &self.last {
+            self.missteps.retry(last, next, true);
+        }
+        if a.hidden > 0 {
+            // The requests an SDK made inside this call resent the same
+            // request after the first one's failure; their times are not
+            // logged.
+            let first = Last {
+                class: a.hidden_first.unwrap_or(StatusClass::Timeout),
+                end_ms: a.ts_ms,
+                model: a.model.clone(),
+                prompt_tokens: None,
+            };
+            let resent = Next {
+                prompt_tokens: None,
+                ..next
+            };
+            for _ in 0..a.hidden {
+                self.missteps.retry(&first, resent, false);
+            }
+        }
         let op = &mut self.op;
         op.attempts += 1 + u32::from(a.hidden);
         op.last_start_ms = op.last_start_ms.max(a.last_start_ms);
@@ -269,9 +303,15 @@ impl Open {
         }
         self.last_end = a.end_ms;
         self.last_number = a.number.or(self.last_number);
+        self.last = Some(Last {
+            class: a.class,
+            end_ms: a.end_ms,
+            model: a.model.clone(),
+            prompt_tokens: a.prompt_tokens,
+        });
     }
 
-    fn close(mut self) -> Operation {
+    fn close(mut self) -> (Operation, Missteps) {
         let failed_any = self.op.first_error.is_some();
         self.op.wasted_cost_usd = if !failed_any {
             Some(0.0)
@@ -280,7 +320,7 @@ impl Open {
         } else {
             Some(self.cost)
         };
-        self.op
+        (self.op, self.missteps)
     }
 }
 
@@ -407,7 +447,10 @@ impl Grouper<'_> {
     }
 
     fn finish(&mut self, open: Open) {
-        let op = open.close();
+        let (op, missteps) = open.close();
+        self.stats
+            .behaviour
+            .add(&missteps, op.id, op.service.as_ref());
         self.stats.operation(&op);
         self.done.push(op);
     }
@@ -477,6 +520,8 @@ pub struct OperationStats {
     cost_unknown: u64,
     /// Where the prices of unlogged costs come from.
     cost_source: String,
+    /// What the clients did against the guide.
+    behaviour: Behaviour,
     providers: BTreeMap<&'static str, Rates>,
     models: HashMap<Shared, Rates, FastHash>,
     services: HashMap<Shared, Rates, FastHash>,
@@ -584,6 +629,22 @@ impl OperationStats {
                 .iter()
                 .map(|(name, r)| rates(name, r))
                 .collect(),
+            behaviour: self
+                .behaviour
+                .rows()
+                .into_iter()
+                .map(|row| {
+                    let (guide, did) = row.misstep.words();
+                    BehaviourLine {
+                        guide: guide.to_owned(),
+                        clients: did.to_owned(),
+                        retries: row.retries,
+                        operations: row.operations,
+                        services: row.services,
+                        examples: row.examples.into_iter().map(operation_id).collect(),
+                    }
+                })
+                .collect(),
         }
     }
 
@@ -642,6 +703,7 @@ impl OperationStats {
                     .collect(),
             ),
         );
+        all.insert("client_behaviour".into(), self.behaviour.json());
         all.insert(
             "by_model".into(),
             Value::Array(listed(&self.models, "model")),
@@ -929,6 +991,112 @@ mod tests {
         assert_eq!(done[0].start_ms, 0, "the first to close is the oldest");
         grouper.close_all();
         assert_eq!(grouper.stats.operations(), calls.len() as u64);
+    }
+
+    #[test]
+    fn retries_against_the_guide_are_counted_per_kind_with_their_services() {
+        // One operation per case: (id, [(start ms, status, model, prompt tokens)]).
+        type Case<'a> = (&'a str, &'a [(i64, u16, &'a str, u32)]);
+        let cases: [Case<'_>; 8] = [
+            // A 401 retried.
+            (
+                "auth",
+                &[(0, 401, "gpt-4o", 100), (2_000, 401, "gpt-4o", 100)],
+            ),
+            // A 429 retried at once, and one retried after 5 s (fine).
+            (
+                "rl-fast",
+                &[(10_000, 429, "gpt-4o", 100), (10_700, 200, "gpt-4o", 100)],
+            ),
+            (
+                "rl-slow",
+                &[(20_000, 429, "gpt-4o", 100), (25_600, 200, "gpt-4o", 100)],
+            ),
+            // Five retries of a 500: two past the guide's three.
+            (
+                "5xx",
+                &[
+                    (30_000, 500, "gpt-4o", 100),
+                    (31_000, 500, "gpt-4o", 100),
+                    (32_000, 500, "gpt-4o", 100),
+                    (33_000, 500, "gpt-4o", 100),
+                    (34_000, 500, "gpt-4o", 100),
+                    (35_000, 200, "gpt-4o", 100),
+                ],
+            ),
+            // A 503 retried after 2 s.
+            (
+                "503",
+                &[(40_000, 503, "gpt-4o", 100), (42_500, 200, "gpt-4o", 100)],
+            ),
+            // A 529 retried on the same model; another routed to a smaller one.
+            (
+                "529-same",
+                &[
+                    (50_000, 529, "claude-opus-4-1", 100),
+                    (51_000, 200, "claude-opus-4-1", 100),
+                ],
+            ),
+            (
+                "529-else",
+                &[
+                    (60_000, 529, "claude-opus-4-1", 100),
+                    (61_000, 200, "claude-sonnet-4-5", 100),
+                ],
+            ),
+            // A timeout retried with the same prompt.
+            (
+                "timeout",
+                &[(70_000, 0, "gpt-4o", 9_000), (80_000, 200, "gpt-4o", 9_100)],
+            ),
+        ];
+        let mut calls = Vec::new();
+        for (id, attempts) in cases {
+            for &(ts, status, model, prompt) in attempts {
+                let mut rec = keyed(
+                    call(calls.len() as u64 + 1, ts, status),
+                    GroupedBy::RequestId,
+                    id,
+                );
+                rec.model = Some(Shared::from(model));
+                rec.prompt_tokens = Some(prompt);
+                let class = if status == 0 {
+                    rec.http_status = None;
+                    StatusClass::Timeout
+                } else {
+                    StatusClass::from_status(status)
+                };
+                calls.push((rec, Provider::OpenAi, class));
+            }
+        }
+        let (_, _, stats) = group_classed(&calls, 3);
+        let behaviour = stats.json()["client_behaviour"].clone();
+        let found: Vec<(String, u64, u64)> = behaviour
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|b| {
+                (
+                    b["misstep"].as_str().unwrap().to_owned(),
+                    b["retries"].as_u64().unwrap(),
+                    b["operations"].as_u64().unwrap(),
+                )
+            })
+            .collect();
+        let expected: Vec<(String, u64, u64)> = [
+            ("auth_retried", 1, 1),
+            ("rate_limit_no_backoff", 1, 1),
+            ("server_error_over_retried", 2, 1),
+            ("unavailable_retried_early", 1, 1),
+            ("overloaded_not_rerouted", 1, 1),
+            ("timeout_same_prompt", 1, 1),
+        ]
+        .iter()
+        .map(|(m, r, o)| ((*m).to_owned(), *r, *o))
+        .collect();
+        assert_eq!(found, expected);
+        assert_eq!(behaviour[0]["services"][0]["name"], "checkout");
+        assert_eq!(behaviour[0]["examples"].as_array().unwrap().len(), 1);
     }
 
     #[test]

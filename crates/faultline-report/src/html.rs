@@ -7,7 +7,7 @@
 
 use std::fmt::Write as _;
 
-use faultline_incidents::{Incident, Severity};
+use faultline_incidents::{shown, Incident, Severity};
 
 use crate::charts::{Charts, ProviderSeries};
 use crate::text::{bytes_text, clock, facts, ms_text, percent, scope, wasted_text};
@@ -262,6 +262,42 @@ fn operations(out: &mut String, ops: &OperationsOverview) {
             p.operations,
             p.failed_operations,
             percent(p.failed_operations, p.operations),
+        );
+    }
+    out.push_str("</table>\n");
+    behaviour(out, ops);
+}
+
+/// The section on retries against the guide.
+fn behaviour(out: &mut String, ops: &OperationsOverview) {
+    out.push_str("<h2 id=\"client-behaviour\">How clients handled failures</h2>\n");
+    if ops.behaviour.is_empty() {
+        out.push_str(
+            "<p>No retry went against the guide (the action of each failure's class).</p>\n",
+        );
+        return;
+    }
+    out.push_str("<p>Retries set against what the guide says for the failure before them.</p>\n<table>\n<tr><th>the guide says</th><th>clients</th><th class=\"n\">retries</th><th class=\"n\">requests</th><th>services</th><th>example requests</th></tr>\n");
+    for line in &ops.behaviour {
+        let services: Vec<String> = line
+            .services
+            .iter()
+            .map(|(name, n)| format!("{} ({n})", esc(&shown(name))))
+            .collect();
+        let examples: Vec<String> = line
+            .examples
+            .iter()
+            .map(|e| format!("<code>{}</code>", esc(e)))
+            .collect();
+        let _ = writeln!(
+            out,
+            "<tr><td>{}</td><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td>{}</td><td>{}</td></tr>",
+            esc(&line.guide),
+            esc(&line.clients),
+            line.retries,
+            line.operations,
+            services.join(", "),
+            examples.join(", "),
         );
     }
     out.push_str("</table>\n");

@@ -61,7 +61,7 @@ pub use crate::markdown::markdown;
 pub use crate::operations::{operation_id, operations_schema, Operation, OperationsWriter};
 pub use crate::read::{Outcome, RecordSet};
 pub use crate::records::{records_schema, PartitionedWriter, RecordColumns, RecordsWriter};
-pub use crate::report::{OperationRates, OperationsOverview, Overview, Report};
+pub use crate::report::{BehaviourLine, OperationRates, OperationsOverview, Overview, Report};
 pub use crate::rollup::{Rollups, DEFAULT_WINDOW_MS};
 pub use crate::sketch::{Sketch, RELATIVE_ACCURACY};
 pub use crate::tables::{write_incidents, ProviderRow};

@@ -193,4 +193,45 @@ fn operations(out: &mut String, ops: &OperationsOverview) {
         );
     }
     let _ = writeln!(out);
+    behaviour(out, ops);
+}
+
+/// The section on retries against the guide.
+fn behaviour(out: &mut String, ops: &OperationsOverview) {
+    let _ = writeln!(out, "## How clients handled failures\n");
+    if ops.behaviour.is_empty() {
+        let _ = writeln!(
+            out,
+            "No retry went against the guide (the action of each failure's class).\n"
+        );
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "Retries set against what the guide says for the failure before them.\n"
+    );
+    let _ = writeln!(
+        out,
+        "| the guide says | clients | retries | requests | services | example requests |"
+    );
+    let _ = writeln!(out, "|---|---|---:|---:|---|---|");
+    for line in &ops.behaviour {
+        let services: Vec<String> = line
+            .services
+            .iter()
+            .map(|(name, n)| format!("{} ({n})", inert::markdown(&shown(name))))
+            .collect();
+        let examples: Vec<String> = line.examples.iter().map(|e| inert::code_span(e)).collect();
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {} | {} |",
+            inert::markdown(&line.guide),
+            inert::markdown(&line.clients),
+            line.retries,
+            line.operations,
+            services.join(", "),
+            examples.join(", "),
+        );
+    }
+    let _ = writeln!(out);
 }

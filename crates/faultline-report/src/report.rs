@@ -59,6 +59,23 @@ pub struct OperationsOverview {
     pub cost_unknown: u64,
     /// Per provider, in name order.
     pub by_provider: Vec<OperationRates>,
+    /// Retries against the guide, per kind.
+    pub behaviour: Vec<BehaviourLine>,
+}
+
+/// One kind of retry the guide advises against, as reports show it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BehaviourLine {
+    /// What the guide says.
+    pub guide: String,
+    /// What the clients did.
+    pub clients: String,
+    pub retries: u64,
+    pub operations: u64,
+    /// Services, most operations first.
+    pub services: Vec<(String, u64)>,
+    /// Example operation ids.
+    pub examples: Vec<String>,
 }
 
 /// Attempts and operations of one provider (or of all).
