@@ -64,11 +64,87 @@ impl Truth {
     }
 }
 
+/// The operations written into the day: every request and its attempts, as
+/// the generator made them.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct OperationsTruth {
+    pub operations: u64,
+    pub failed: u64,
+    pub attempts: u64,
+    pub retried: u64,
+    pub fell_back: u64,
+    /// Requests of more than one attempt: (request id of the first
+    /// attempt, service, attempts, succeeded, fell back).
+    pub multi: Vec<(String, &'static str, u64, bool, bool)>,
+    /// The request being written.
+    open: Option<(String, &'static str, u64, bool, bool)>,
+}
+
+impl OperationsTruth {
+    /// An attempt: the first of a request, or the next one of the last.
+    fn attempt(
+        &mut self,
+        request_id: &str,
+        service: &'static str,
+        failed: bool,
+        again: bool,
+        fallback: bool,
+    ) {
+        self.attempts += 1;
+        if let (Some(open), true) = (&mut self.open, again) {
+            open.2 += 1;
+            open.3 = !failed;
+            open.4 |= fallback;
+        } else {
+            self.close();
+            self.open = Some((request_id.to_owned(), service, 1, !failed, false));
+        }
+    }
+
+    fn close(&mut self) {
+        if let Some(open) = self.open.take() {
+            self.operations += 1;
+            self.failed += u64::from(!open.3);
+            if open.2 > 1 {
+                self.retried += 1;
+                self.fell_back += u64::from(open.4);
+                self.multi.push(open);
+            }
+        }
+    }
+
+    fn add(&mut self, mut other: OperationsTruth) {
+        other.close();
+        self.operations += other.operations;
+        self.failed += other.failed;
+        self.attempts += other.attempts;
+        self.retried += other.retried;
+        self.fell_back += other.fell_back;
+        self.multi.extend(other.multi);
+    }
+
+    pub(crate) fn to_json(&self) -> Value {
+        json!({
+            "operations": self.operations,
+            "failed": self.failed,
+            "attempts": self.attempts,
+            "retried": self.retried,
+            "fell_back": self.fell_back,
+            "effective_failure_rate": self.failed as f64 / self.operations.max(1) as f64,
+            "multi_attempt": self.multi.iter().map(|(id, service, attempts, ok, fallback)| json!({
+                "request_id": id, "service": service, "attempts": attempts, "succeeded": ok, "fallback": fallback,
+            })).collect::<Vec<_>>(),
+        })
+    }
+}
+
 /// The generated day: log files (name, bytes) and the injected incidents.
 #[derive(Debug)]
 pub(crate) struct Sample {
     pub files: Vec<(String, Vec<u8>)>,
     pub truth: Vec<Truth>,
+    /// The requests and their attempts.
+    pub operations: OperationsTruth,
     /// Lines written that are not valid records (they land in the quarantine).
     pub bad_lines: u64,
 }
@@ -362,6 +438,7 @@ pub(crate) fn generate(spec: Spec) -> Sample {
     let fingerprint = Fingerprinter::default();
     let mut files = Vec::new();
     let mut bad_lines = 0;
+    let mut operations = OperationsTruth::default();
     for (index, service) in SERVICES.iter().enumerate() {
         let mut rng = Rng(spec.seed ^ (0x5eed_0000 + index as u64).wrapping_mul(0x9e37_79b9));
         let mut out = Vec::new();
@@ -369,14 +446,17 @@ pub(crate) fn generate(spec: Spec) -> Sample {
             service,
             out: &mut out,
             broken: 0,
+            operations: OperationsTruth::default(),
         };
         generate_service(service, scale, &mut rng, &mut writer);
         bad_lines += writer.broken;
+        operations.add(writer.operations);
         files.push((format!("{}.jsonl", service.name), out));
     }
     Sample {
         files,
         truth: truth(&fingerprint),
+        operations,
         bad_lines,
     }
 }
@@ -398,6 +478,18 @@ fn generate_service(service: &Service, scale: f64, rng: &mut Rng, writer: &mut W
             let call = Call::new(service, model, ts, rng);
             let outcome = outcome(service, &call, minute, rate, scale, rng);
             writer.call(&call, outcome, 0, rng);
+            if let (Outcome::Fail(f), "research-agent") = (outcome, service.name) {
+                // The gateway falls back from Opus to Sonnet when Opus is
+                // overloaded: the same request, the same trace.
+                if f.status == Some(529) && call.model == "claude-opus-4-1" {
+                    let mut fallback = call.clone();
+                    fallback.model = "claude-sonnet-4-5";
+                    fallback.ts += 400;
+                    fallback.first_id = Some(call.request_id.clone());
+                    fallback.request_id.push_str("-fb");
+                    writer.fallback(&fallback, Outcome::Ok, rng);
+                }
+            }
             if let (Outcome::Fail(f), "summarizer-v2") = (outcome, service.name) {
                 // The storm's clients retry the same request up to 5 times.
                 if f.status == Some(500) && in_window(minute, hm(17, 0), hm(17, 8)) {
@@ -561,6 +653,8 @@ struct Call {
     completion_tokens: u32,
     latency_ms: f64,
     leaked_key: Option<String>,
+    /// The request id of the request's first attempt, on a later one.
+    first_id: Option<String>,
 }
 
 impl Call {
@@ -589,6 +683,7 @@ impl Call {
             completion_tokens: rng.around(300.0).clamp(1.0, 4000.0) as u32,
             latency_ms: (rng.around(service.latency) + f64::from(prompt_tokens) * 0.02).round(),
             leaked_key: None,
+            first_id: None,
         }
     }
 }
@@ -598,10 +693,35 @@ struct Writer<'a> {
     out: &'a mut Vec<u8>,
     /// Broken lines written.
     broken: u64,
+    /// The requests written, and their attempts.
+    operations: OperationsTruth,
 }
 
 impl Writer<'_> {
+    /// Writes a call: the first attempt of a request (`attempt` 0) or a
+    /// retry of the last one.
     fn call(&mut self, call: &Call, outcome: Outcome, attempt: u16, rng: &mut Rng) {
+        let failed = !matches!(outcome, Outcome::Ok);
+        self.operations.attempt(
+            &call.request_id,
+            self.service.name,
+            failed,
+            attempt > 0,
+            false,
+        );
+        self.line(call, outcome, attempt, rng);
+    }
+
+    /// Writes the next attempt of the last request, on another model.
+    fn fallback(&mut self, call: &Call, outcome: Outcome, rng: &mut Rng) {
+        let failed = !matches!(outcome, Outcome::Ok);
+        let first = call.first_id.as_ref().unwrap_or(&call.request_id);
+        self.operations
+            .attempt(first, self.service.name, failed, true, true);
+        self.line(call, outcome, 0, rng);
+    }
+
+    fn line(&mut self, call: &Call, outcome: Outcome, attempt: u16, rng: &mut Rng) {
         let line = match self.service.fmt {
             Fmt::Flat => self.flat(call, outcome, attempt),
             Fmt::Envelope => self.envelope(call, outcome),
@@ -716,6 +836,12 @@ impl Writer<'_> {
         let start = call.ts as f64 / 1000.0;
         let mut m = Map::new();
         m.insert("id".into(), json!(call.request_id));
+        // LiteLLM's trace id is one per request, kept over its retries and
+        // fallbacks (a UUID; here made from the request's first id).
+        m.insert(
+            "trace_id".into(),
+            json!(trace_id(call.first_id.as_ref().unwrap_or(&call.request_id))),
+        );
         m.insert("call_type".into(), json!("acompletion"));
         m.insert("custom_llm_provider".into(), json!(s.provider));
         m.insert("model".into(), json!(call.model));
@@ -804,6 +930,23 @@ fn truth(fp: &Fingerprinter) -> Vec<Truth> {
     ]
 }
 
+/// A UUID-shaped trace id made from a request id (no draw of the day's
+/// random numbers, so the rest of the day stays as it was).
+fn trace_id(request_id: &str) -> String {
+    let mut rng = Rng(request_id.bytes().fold(0x7472_6163_6500_0000, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    }));
+    let (a, b) = (rng.next(), rng.next());
+    format!(
+        "{:08x}-{:04x}-4{:03x}-{:04x}-{:012x}",
+        a >> 32,
+        (a >> 16) & 0xffff,
+        a & 0xfff,
+        0x8000 | (b >> 48) & 0x3fff,
+        b & 0xffff_ffff_ffff
+    )
+}
+
 /// A stand-in for the SHA-256 hex digest LiteLLM logs for a virtual key.
 fn key_hash(key: &str) -> String {
     let mut rng = Rng(key.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
@@ -845,6 +988,7 @@ pub(crate) fn run(args: &crate::SampleArgs) -> anyhow::Result<std::process::Exit
         "seed": args.seed,
         "bad_lines": sample.bad_lines,
         "incidents": sample.truth.iter().map(Truth::to_json).collect::<Vec<_>>(),
+        "operations": sample.operations.to_json(),
     });
     let mut file = faultline_engine::files::Atomic::create(&args.out, "ground-truth.json")?;
     serde_json::to_writer_pretty(&mut file, &truth)?;

@@ -228,7 +228,73 @@ fn the_sample_day_yields_exactly_its_injected_incidents() {
         assert_eq!((injected, reported), (12, 12));
         let summary = read_json(&out.join("summary.json"));
         assert_eq!(summary["totals"]["bad_lines"], truth["bad_lines"]);
+        assert_matches_operations_truth(&truth["operations"], &summary["operations"], &out);
     }
+}
+
+/// The requests the sample day was written with are the operations found:
+/// the totals, and each request of several attempts (retries, fallbacks)
+/// with its attempts, outcome and fallback.
+fn assert_matches_operations_truth(truth: &Value, found: &Value, out: &Path) {
+    use polars::prelude::*;
+    for (t, f) in [
+        ("operations", "operations"),
+        ("failed", "failed_operations"),
+        ("attempts", "attempts"),
+        ("retried", "retried"),
+        ("fell_back", "fell_back"),
+    ] {
+        assert_eq!(found[f], truth[t], "{f}");
+    }
+    let read = |name: &str| {
+        ParquetReader::new(std::fs::File::open(out.join(name)).unwrap())
+            .finish()
+            .unwrap()
+    };
+    let records = read("records.parquet");
+    let ops = read("operations.parquet");
+    let ids = records.column("request_id").unwrap().str().unwrap().clone();
+    let op_of = records
+        .column("operation_id")
+        .unwrap()
+        .str()
+        .unwrap()
+        .clone();
+    let first_op: std::collections::HashMap<&str, &str> = ids
+        .iter()
+        .zip(op_of.iter())
+        .filter_map(|(id, op)| Some((id?, op?)))
+        .rev()
+        .collect();
+    let op_ids = ops.column("operation_id").unwrap().str().unwrap().clone();
+    let attempts = ops.column("attempts").unwrap().u32().unwrap().clone();
+    let succeeded = ops.column("succeeded").unwrap().bool().unwrap().clone();
+    let fallback = ops.column("fallback").unwrap().bool().unwrap().clone();
+    let row_of: std::collections::HashMap<&str, usize> = op_ids
+        .iter()
+        .enumerate()
+        .filter_map(|(i, id)| Some((id?, i)))
+        .collect();
+    let multi = truth["multi_attempt"].as_array().unwrap();
+    assert!(!multi.is_empty());
+    let mut right = 0;
+    for t in multi {
+        let op = first_op[t["request_id"].as_str().unwrap()];
+        let i = row_of[op];
+        let got = (
+            u64::from(attempts.get(i).unwrap()),
+            succeeded.get(i).unwrap(),
+            fallback.get(i).unwrap(),
+        );
+        let want = (
+            t["attempts"].as_u64().unwrap(),
+            t["succeeded"].as_bool().unwrap(),
+            t["fallback"].as_bool().unwrap(),
+        );
+        assert_eq!(got, want, "{t}");
+        right += 1;
+    }
+    assert_eq!(right, multi.len());
 }
 
 #[test]
