@@ -11,7 +11,7 @@ use faultline_classify::{Classifier, RuleSet};
 use faultline_incidents::DetectConfig;
 use faultline_ingest::{discover, BadLine, IngestOptions, Ingester, Input, Summary};
 use faultline_report::{
-    Error as ReportError, Operation, OperationsWriter, PartitionedWriter, RecordColumns,
+    Error as ReportError, OperationColumns, OperationsWriter, PartitionedWriter, RecordColumns,
     RecordsWriter,
 };
 use serde_json::{json, Value};
@@ -72,7 +72,7 @@ pub enum RecordsTarget {
 /// What the writer thread is handed, in input order.
 enum Rows {
     Records(Box<RecordColumns>),
-    Operations(Vec<Operation>),
+    Operations(Box<OperationColumns>),
 }
 
 /// The records writer of either target, on the writer thread.
@@ -170,7 +170,7 @@ pub fn read_logs(
                     Rows::Records(batch) => records.write(*batch)?,
                     Rows::Operations(batch) => {
                         if let Some(operations) = &mut operations {
-                            operations.write(batch)?;
+                            operations.write(&batch)?;
                         }
                     }
                 }
@@ -190,9 +190,8 @@ pub fn read_logs(
             grouper.add(&out.attempts, &mut records);
             // A failed writer has hung up; its error comes from join below.
             let _ = batches.send(Rows::Records(Box::new(records)));
-            let done = grouper.take_done();
-            if !done.is_empty() {
-                let _ = batches.send(Rows::Operations(done));
+            if let Some(done) = grouper.take_done(false) {
+                let _ = batches.send(Rows::Operations(Box::new(done)));
             }
             for bad in &out.bad_lines {
                 if write_error.is_none() {
@@ -228,7 +227,9 @@ pub fn read_logs(
             }
         };
         grouper.close_all();
-        let _ = batches.send(Rows::Operations(grouper.take_done()));
+        if let Some(done) = grouper.take_done(true) {
+            let _ = batches.send(Rows::Operations(Box::new(done)));
+        }
         drop(batches);
         let written = writer
             .join()

@@ -58,7 +58,10 @@ pub use crate::charts::{bucket_width, Charts, ProviderSeries, MAX_BUCKETS};
 pub use crate::filter::Filter;
 pub use crate::html::{esc, html};
 pub use crate::markdown::markdown;
-pub use crate::operations::{operation_id, operations_schema, Operation, OperationsWriter};
+pub use crate::operations::{
+    operation_id, operations_schema, Operation, OperationColumns, OperationsWriter,
+    OPERATIONS_ROW_GROUP,
+};
 pub use crate::read::{Outcome, RecordSet};
 pub use crate::records::{records_schema, PartitionedWriter, RecordColumns, RecordsWriter};
 pub use crate::report::{BehaviourLine, OperationRates, OperationsOverview, Overview, Report};

@@ -11,12 +11,15 @@ use polars::prelude::*;
 use polars_arrow::array::{Array, ListArray, MutableBinaryViewArray};
 use polars_arrow::datatypes::{ArrowDataType, Field};
 use polars_arrow::offset::OffsetsBuffer;
+use polars_parquet::write::ZstdLevel;
+use smallvec::SmallVec;
 
 use crate::tables::ts_type;
 use crate::Error;
 
-/// Rows per row group.
-const ROW_GROUP_ROWS: usize = 128 * 1024;
+/// Rows per row group: [`OperationColumns`] are handed to the writer this
+/// many at a time (the last ones fewer), each one a row group.
+pub const OPERATIONS_ROW_GROUP: usize = 128 * 1024;
 
 /// One operation as a row of `operations.parquet` (docs/schema.md).
 #[derive(Debug, Clone, PartialEq)]
@@ -36,9 +39,9 @@ pub struct Operation {
     pub end_ms: i64,
     pub attempts: u32,
     /// Providers tried, each once, in the order first tried.
-    pub providers: Vec<Provider>,
+    pub providers: SmallVec<[Provider; 2]>,
     /// Models tried, each once, in the order first tried.
-    pub models: Vec<Shared>,
+    pub models: SmallVec<[Shared; 2]>,
     /// Status class of the last attempt.
     pub final_class: StatusClass,
     /// Status class of the first failed attempt.
@@ -114,11 +117,121 @@ pub fn operations_schema() -> Schema {
     ])
 }
 
+/// Operations as columns, gathered as they close, written as one row
+/// group: no row is held as a struct of its own.
+#[derive(Debug, Default)]
+pub struct OperationColumns {
+    id: Vec<u64>,
+    grouped_by: Vec<&'static str>,
+    service: Vec<Option<Shared>>,
+    key_fp: Vec<Option<Shared>>,
+    start: Vec<i64>,
+    end: Vec<i64>,
+    attempts: Vec<u32>,
+    providers: Vec<&'static str>,
+    provider_ends: Vec<i64>,
+    models: Vec<Shared>,
+    model_ends: Vec<i64>,
+    fallback: Vec<bool>,
+    final_class: Vec<&'static str>,
+    succeeded: Vec<bool>,
+    first_error: Vec<Option<&'static str>>,
+    time_lost: Vec<Option<i64>>,
+    wasted_prompt: Vec<u64>,
+    wasted_completion: Vec<u64>,
+    wasted_cost: Vec<Option<f64>>,
+}
+
+impl OperationColumns {
+    /// Appends one operation.
+    pub fn push(&mut self, op: &Operation) {
+        self.id.push(op.id);
+        self.grouped_by.push(op.grouped_by.as_str());
+        self.service.push(op.service.clone());
+        self.key_fp.push(op.key_fp.clone());
+        self.start.push(op.start_ms);
+        self.end.push(op.end_ms);
+        self.attempts.push(op.attempts);
+        self.providers
+            .extend(op.providers.iter().map(|p| p.as_str()));
+        self.provider_ends.push(self.providers.len() as i64);
+        self.models.extend(op.models.iter().cloned());
+        self.model_ends.push(self.models.len() as i64);
+        self.fallback.push(op.fell_back());
+        self.final_class.push(op.final_class.as_str());
+        self.succeeded.push(op.succeeded());
+        self.first_error
+            .push(op.first_error.map(StatusClass::as_str));
+        self.time_lost.push(op.time_lost_ms());
+        self.wasted_prompt.push(op.wasted_prompt_tokens);
+        self.wasted_completion.push(op.wasted_completion_tokens);
+        self.wasted_cost.push(op.wasted_cost_usd);
+    }
+
+    /// Rows held.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.id.len()
+    }
+
+    /// True when no row is held.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.id.is_empty()
+    }
+
+    /// The rows as a frame of [`operations_schema`].
+    fn frame(&self) -> Result<DataFrame, Error> {
+        fn text<'a>(values: impl Iterator<Item = Option<&'a str>>) -> Column {
+            Column::new("".into(), values.collect::<Vec<_>>())
+        }
+        let mut ids = MutableBinaryViewArray::<str>::with_capacity(self.len());
+        let mut buf = [0u8; 19];
+        for &id in &self.id {
+            ids.push_value(operation_id_into(id, &mut buf));
+        }
+        let columns = vec![
+            Series::from_arrow("".into(), ids.freeze().boxed())?.into(),
+            text(self.grouped_by.iter().map(|g| Some(*g))),
+            text(self.service.iter().map(Option::as_deref)),
+            text(self.key_fp.iter().map(Option::as_deref)),
+            Column::new("".into(), self.start.as_slice()),
+            Column::new("".into(), self.end.as_slice()),
+            Column::new("".into(), self.attempts.as_slice()),
+            list(self.providers.iter().copied(), &self.provider_ends)?,
+            list(self.models.iter().map(Shared::as_str), &self.model_ends)?,
+            Column::new("".into(), self.fallback.as_slice()),
+            text(self.final_class.iter().map(|c| Some(*c))),
+            Column::new("".into(), self.succeeded.as_slice()),
+            text(self.first_error.iter().copied()),
+            Column::new("".into(), self.time_lost.as_slice()),
+            Column::new("".into(), self.wasted_prompt.as_slice()),
+            Column::new("".into(), self.wasted_completion.as_slice()),
+            Column::new("".into(), self.wasted_cost.as_slice()),
+        ];
+        let schema = operations_schema();
+        let columns = columns
+            .into_iter()
+            .zip(schema.iter())
+            .map(|(column, (name, dtype))| {
+                let mut column = if column.dtype() == dtype {
+                    column
+                } else {
+                    column.cast(dtype)?
+                };
+                column.rename(name.clone());
+                Ok(column)
+            })
+            .collect::<Result<Vec<_>, PolarsError>>()?;
+        Ok(DataFrame::new(self.len(), columns)?)
+    }
+}
+
 /// Streams operations into one parquet file, a row group at a time.
 pub struct OperationsWriter {
     writer: BatchedWriter<File>,
-    rows: Vec<Operation>,
     written: u64,
+    groups: u64,
 }
 
 impl std::fmt::Debug for OperationsWriter {
@@ -136,155 +249,59 @@ impl OperationsWriter {
             path: path.to_path_buf(),
             source,
         })?;
+        // Level 1, as records.parquet: the ids are random, and a higher
+        // level spends its time on them for nothing.
         let writer = ParquetWriter::new(file)
-            .with_compression(ParquetCompression::Zstd(None))
+            .with_compression(ParquetCompression::Zstd(ZstdLevel::try_new(1).ok()))
             .batched(&operations_schema())?;
         Ok(OperationsWriter {
             writer,
-            rows: Vec::new(),
             written: 0,
+            groups: 0,
         })
     }
 
-    /// Takes finished operations, in the order they finished.
-    pub fn write(&mut self, operations: Vec<Operation>) -> Result<(), Error> {
-        if self.rows.is_empty() {
-            self.rows = operations;
-        } else {
-            self.rows.extend(operations);
+    /// Writes `rows` as one row group.
+    pub fn write(&mut self, rows: &OperationColumns) -> Result<(), Error> {
+        if rows.is_empty() {
+            return Ok(());
         }
-        while self.rows.len() >= ROW_GROUP_ROWS {
-            let rest = self.rows.split_off(ROW_GROUP_ROWS);
-            let group = std::mem::replace(&mut self.rows, rest);
-            self.flush(&group)?;
-        }
+        self.writer.write_batch(&rows.frame()?)?;
+        self.written += rows.len() as u64;
+        self.groups += 1;
         Ok(())
     }
 
-    /// Writes what is left and the file's footer; returns the rows written.
+    /// Writes the file's footer (a file of no operations still has the
+    /// schema); returns the rows written.
     pub fn finish(mut self) -> Result<u64, Error> {
-        let rows = std::mem::take(&mut self.rows);
-        if !rows.is_empty() || self.written == 0 {
-            self.flush(&rows)?;
+        if self.groups == 0 {
+            self.writer
+                .write_batch(&OperationColumns::default().frame()?)?;
         }
         self.writer.finish()?;
         Ok(self.written)
     }
-
-    fn flush(&mut self, rows: &[Operation]) -> Result<(), Error> {
-        let frame = frame(rows)?;
-        self.writer.write_batch(&frame)?;
-        self.written += rows.len() as u64;
-        Ok(())
-    }
 }
 
-/// The rows as a frame of [`operations_schema`].
-fn frame(rows: &[Operation]) -> Result<DataFrame, Error> {
-    fn text<'a>(rows: &'a [Operation], f: impl Fn(&'a Operation) -> Option<&'a str>) -> Column {
-        Column::new("".into(), rows.iter().map(f).collect::<Vec<_>>())
+/// A list-of-strings column: the values of every row back to back, and
+/// where each row's end; one arrow array for the whole group.
+fn list<'a>(values: impl Iterator<Item = &'a str>, ends: &[i64]) -> Result<Column, Error> {
+    let mut texts = MutableBinaryViewArray::<str>::new();
+    for value in values {
+        texts.push_value(value);
     }
-    let mut ids = MutableBinaryViewArray::<str>::with_capacity(rows.len());
-    let mut buf = [0u8; 19];
-    for op in rows {
-        ids.push_value(operation_id_into(op.id, &mut buf));
-    }
-    let columns = vec![
-        Series::from_arrow("".into(), ids.freeze().boxed())?.into(),
-        text(rows, |op| Some(op.grouped_by.as_str())),
-        text(rows, |op| op.service.as_deref()),
-        text(rows, |op| op.key_fp.as_deref()),
-        Column::new(
-            "".into(),
-            rows.iter().map(|op| op.start_ms).collect::<Vec<_>>(),
-        ),
-        Column::new(
-            "".into(),
-            rows.iter().map(|op| op.end_ms).collect::<Vec<_>>(),
-        ),
-        Column::new(
-            "".into(),
-            rows.iter().map(|op| op.attempts).collect::<Vec<_>>(),
-        ),
-        list(rows, |op, out| {
-            for p in &op.providers {
-                out.push_value(p.as_str());
-            }
-        })?,
-        list(rows, |op, out| {
-            for m in &op.models {
-                out.push_value(m.as_str());
-            }
-        })?,
-        Column::new(
-            "".into(),
-            rows.iter().map(Operation::fell_back).collect::<Vec<_>>(),
-        ),
-        text(rows, |op| Some(op.final_class.as_str())),
-        Column::new(
-            "".into(),
-            rows.iter().map(Operation::succeeded).collect::<Vec<_>>(),
-        ),
-        text(rows, |op| op.first_error.map(StatusClass::as_str)),
-        Column::new(
-            "".into(),
-            rows.iter().map(Operation::time_lost_ms).collect::<Vec<_>>(),
-        ),
-        Column::new(
-            "".into(),
-            rows.iter()
-                .map(|op| op.wasted_prompt_tokens)
-                .collect::<Vec<_>>(),
-        ),
-        Column::new(
-            "".into(),
-            rows.iter()
-                .map(|op| op.wasted_completion_tokens)
-                .collect::<Vec<_>>(),
-        ),
-        Column::new(
-            "".into(),
-            rows.iter().map(|op| op.wasted_cost_usd).collect::<Vec<_>>(),
-        ),
-    ];
-    let schema = operations_schema();
-    let columns = columns
-        .into_iter()
-        .zip(schema.iter())
-        .map(|(column, (name, dtype))| {
-            let mut column = if column.dtype() == dtype {
-                column
-            } else {
-                column.cast(dtype)?
-            };
-            column.rename(name.clone());
-            Ok(column)
-        })
-        .collect::<Result<Vec<_>, PolarsError>>()?;
-    Ok(DataFrame::new(rows.len(), columns)?)
-}
-
-/// A list-of-strings column, each row's items pushed by `items`: one arrow
-/// array for the whole batch, not a series per row.
-fn list(
-    rows: &[Operation],
-    items: impl Fn(&Operation, &mut MutableBinaryViewArray<str>),
-) -> Result<Column, Error> {
-    let mut values = MutableBinaryViewArray::<str>::new();
-    let mut offsets = Vec::with_capacity(rows.len() + 1);
+    let mut offsets = Vec::with_capacity(ends.len() + 1);
     offsets.push(0i64);
-    for op in rows {
-        items(op, &mut values);
-        offsets.push(values.len() as i64);
-    }
-    let values = values.freeze();
+    offsets.extend_from_slice(ends);
+    let texts = texts.freeze();
     let dtype = ArrowDataType::LargeList(Box::new(Field::new(
         "item".into(),
-        values.dtype().clone(),
+        texts.dtype().clone(),
         true,
     )));
     // The offsets start at 0 and never decrease.
     let offsets = OffsetsBuffer::try_from(offsets)?;
-    let array = ListArray::<i64>::new(dtype, offsets, values.boxed(), None);
+    let array = ListArray::<i64>::new(dtype, offsets, texts.boxed(), None);
     Ok(Series::from_arrow("".into(), array.boxed())?.into())
 }

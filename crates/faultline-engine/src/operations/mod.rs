@@ -24,7 +24,8 @@ use std::collections::HashMap;
 
 use faultline_classify::StatusClass;
 use faultline_ingest::GroupedBy;
-use faultline_report::{Operation, RecordColumns};
+use faultline_report::{Operation, OperationColumns, RecordColumns, OPERATIONS_ROW_GROUP};
+use smallvec::SmallVec;
 
 use crate::behaviour::{Last, Missteps, Next};
 use crate::prices::Prices;
@@ -82,8 +83,8 @@ impl Open {
                 last_start_ms: a.ts_ms,
                 end_ms: a.end_ms,
                 attempts: 0,
-                providers: Vec::new(),
-                models: Vec::new(),
+                providers: SmallVec::new(),
+                models: SmallVec::new(),
                 final_class: a.class,
                 first_error: None,
                 wasted_prompt_tokens: 0,
@@ -192,7 +193,10 @@ pub(crate) struct Grouper<'p> {
     open: HashMap<Slot, Open, FastHash>,
     evict_at: usize,
     /// Finished operations not yet handed to the writer.
-    done: Vec<Operation>,
+    done: OperationColumns,
+    /// Every operation closed, for the tests to look at.
+    #[cfg(test)]
+    closed: Vec<Operation>,
     pub(crate) stats: OperationStats,
 }
 
@@ -202,7 +206,9 @@ impl Grouper<'_> {
             prices,
             open: HashMap::default(),
             evict_at: EVICT_FLOOR,
-            done: Vec::new(),
+            done: OperationColumns::default(),
+            #[cfg(test)]
+            closed: Vec::new(),
             stats: OperationStats::priced_from(&prices.source),
         }
     }
@@ -310,13 +316,16 @@ impl Grouper<'_> {
             .behaviour
             .add(&missteps, op.id, op.service.as_ref());
         self.stats.operation(&op);
-        self.done.push(op);
+        self.done.push(&op);
+        #[cfg(test)]
+        self.closed.push(op);
     }
 
-    /// The operations finished since the last call, in the order they
-    /// finished.
-    pub(crate) fn take_done(&mut self) -> Vec<Operation> {
-        std::mem::take(&mut self.done)
+    /// A row group of the operations finished, once there are enough for
+    /// one (all of them when `end`), in the order they finished.
+    pub(crate) fn take_done(&mut self, end: bool) -> Option<OperationColumns> {
+        let ready = self.done.len() >= OPERATIONS_ROW_GROUP || (end && !self.done.is_empty());
+        ready.then(|| std::mem::take(&mut self.done))
     }
 
     /// Closes every open operation (the input has ended), oldest first.

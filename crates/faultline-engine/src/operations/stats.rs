@@ -6,7 +6,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use faultline_classify::bound::{DISTINCT_LIMIT, OTHER};
-use faultline_ingest::Shared;
+use faultline_ingest::{GroupedBy, Shared};
 use faultline_report::{
     operation_id, BehaviourLine, Operation, OperationRates, OperationsOverview,
 };
@@ -60,7 +60,8 @@ pub struct OperationStats {
     all: Rates,
     retried: u64,
     fell_back: u64,
-    grouped_by: BTreeMap<&'static str, u64>,
+    /// Operations per grouping, in [`GroupedBy::ALL`] order.
+    grouped_by: [u64; GroupedBy::ALL.len()],
     time_lost_ms: u64,
     wasted_prompt_tokens: u64,
     wasted_completion_tokens: u64,
@@ -70,18 +71,65 @@ pub struct OperationStats {
     cost_source: String,
     /// What the clients did against the guide.
     pub(super) behaviour: Behaviour,
-    providers: BTreeMap<&'static str, Rates>,
-    models: HashMap<Shared, Rates, FastHash>,
-    services: HashMap<Shared, Rates, FastHash>,
+    /// A few providers: found by a scan.
+    providers: Vec<(&'static str, Rates)>,
+    models: Dim,
+    services: Dim,
 }
 
-/// The entry of `key` in `map`, or of `(other)` once the map holds as many
-/// distinct values as aggregates keep ([`DISTINCT_LIMIT`]).
-fn bounded<'m>(map: &'m mut HashMap<Shared, Rates, FastHash>, key: &Shared) -> &'m mut Rates {
-    if map.len() >= DISTINCT_LIMIT && !map.contains_key(key) {
-        return map.entry(Shared::intern(OTHER)).or_default();
+/// Rates per name (models, services), bounded like the rollups: past
+/// [`DISTINCT_LIMIT`] names, new ones count as `(other)`. Calls come in runs
+/// of one name, and an interned name's text never moves: the last entry is
+/// found again by its address, without hashing.
+#[derive(Debug, Default, Clone)]
+struct Dim {
+    index: HashMap<Shared, usize, FastHash>,
+    rates: Vec<(Shared, Rates)>,
+    last: Option<(usize, usize)>,
+}
+
+impl Dim {
+    fn entry(&mut self, key: &Shared) -> &mut Rates {
+        if let Some((address, at)) = self.last {
+            if key.is_static() && key.address() == address {
+                return &mut self.rates[at].1;
+            }
+        }
+        let at = if let Some(&at) = self.index.get(key) {
+            at
+        } else {
+            let key = if self.rates.len() >= DISTINCT_LIMIT {
+                Shared::intern(OTHER)
+            } else {
+                key.clone()
+            };
+            if let Some(&at) = self.index.get(&key) {
+                at
+            } else {
+                self.rates.push((key.clone(), Rates::default()));
+                self.index.insert(key, self.rates.len() - 1);
+                self.rates.len() - 1
+            }
+        };
+        if key.is_static() {
+            self.last = Some((key.address(), at));
+        }
+        &mut self.rates[at].1
     }
-    map.entry(key.clone()).or_default()
+}
+
+/// The rates of `provider`, added when first seen.
+fn provider_entry<'p>(
+    providers: &'p mut Vec<(&'static str, Rates)>,
+    provider: &'static str,
+) -> &'p mut Rates {
+    let at = if let Some(at) = providers.iter().position(|(p, _)| *p == provider) {
+        at
+    } else {
+        providers.push((provider, Rates::default()));
+        providers.len() - 1
+    };
+    &mut providers[at].1
 }
 
 impl OperationStats {
@@ -98,9 +146,9 @@ impl OperationStats {
         let failed = u64::from(a.failed()) + hidden;
         for rates in [
             Some(&mut self.all),
-            Some(self.providers.entry(a.provider.as_str()).or_default()),
-            a.model.as_ref().map(|m| bounded(&mut self.models, m)),
-            a.service.as_ref().map(|s| bounded(&mut self.services, s)),
+            Some(provider_entry(&mut self.providers, a.provider.as_str())),
+            a.model.as_ref().map(|m| self.models.entry(m)),
+            a.service.as_ref().map(|s| self.services.entry(s)),
         ]
         .into_iter()
         .flatten()
@@ -114,7 +162,9 @@ impl OperationStats {
         let failed = u64::from(!op.succeeded());
         self.retried += u64::from(op.attempts > 1);
         self.fell_back += u64::from(op.fell_back());
-        *self.grouped_by.entry(op.grouped_by.as_str()).or_default() += 1;
+        if let Some(at) = GroupedBy::ALL.iter().position(|g| *g == op.grouped_by) {
+            self.grouped_by[at] += 1;
+        }
         self.time_lost_ms += op.time_lost_ms().unwrap_or(0).max(0) as u64;
         self.wasted_prompt_tokens += op.wasted_prompt_tokens;
         self.wasted_completion_tokens += op.wasted_completion_tokens;
@@ -126,9 +176,9 @@ impl OperationStats {
         let provider = op.providers.last().map_or("unknown", |p| p.as_str());
         for rates in [
             Some(&mut self.all),
-            Some(self.providers.entry(provider).or_default()),
-            op.models.last().map(|m| bounded(&mut self.models, m)),
-            op.service.as_ref().map(|s| bounded(&mut self.services, s)),
+            Some(provider_entry(&mut self.providers, provider)),
+            op.models.last().map(|m| self.models.entry(m)),
+            op.service.as_ref().map(|s| self.services.entry(s)),
         ]
         .into_iter()
         .flatten()
@@ -162,6 +212,14 @@ impl OperationStats {
         self.fell_back
     }
 
+    /// The providers' rates, in name order.
+    fn providers_by_name(&self) -> Vec<(&'static str, &Rates)> {
+        let mut providers: Vec<(&'static str, &Rates)> =
+            self.providers.iter().map(|(p, r)| (*p, r)).collect();
+        providers.sort_by_key(|(p, _)| *p);
+        providers
+    }
+
     /// What the reports show of the operations.
     #[must_use]
     pub fn overview(&self) -> OperationsOverview {
@@ -181,8 +239,8 @@ impl OperationStats {
             wasted_cost_usd: self.wasted_cost_usd,
             cost_unknown: self.cost_unknown,
             by_provider: self
-                .providers
-                .iter()
+                .providers_by_name()
+                .into_iter()
                 .map(|(name, r)| rates(name, r))
                 .collect(),
             behaviour: self
@@ -207,8 +265,8 @@ impl OperationStats {
     /// summary.json's `operations` object.
     #[must_use]
     pub fn json(&self) -> Value {
-        let listed = |map: &HashMap<Shared, Rates, FastHash>, name: &str| {
-            let mut rows: Vec<(&Shared, &Rates)> = map.iter().collect();
+        let listed = |dim: &Dim, name: &str| {
+            let mut rows: Vec<(&Shared, &Rates)> = dim.rates.iter().map(|(k, r)| (k, r)).collect();
             // Most failed operations first, then most attempts, then name.
             rows.sort_by(|a, b| {
                 b.1.failed_operations
@@ -233,7 +291,13 @@ impl OperationStats {
         );
         all.insert("retried".into(), json!(self.retried));
         all.insert("fell_back".into(), json!(self.fell_back));
-        all.insert("grouped_by".into(), json!(self.grouped_by));
+        let grouped_by: BTreeMap<&str, u64> = GroupedBy::ALL
+            .iter()
+            .zip(self.grouped_by)
+            .filter(|(_, n)| *n > 0)
+            .map(|(g, n)| (g.as_str(), n))
+            .collect();
+        all.insert("grouped_by".into(), json!(grouped_by));
         all.insert("time_lost_ms".into(), json!(self.time_lost_ms));
         all.insert(
             "wasted".into(),
@@ -248,8 +312,8 @@ impl OperationStats {
         all.insert(
             "by_provider".into(),
             Value::Array(
-                self.providers
-                    .iter()
+                self.providers_by_name()
+                    .into_iter()
                     .map(|(provider, rates)| {
                         let mut m = Map::new();
                         m.insert("provider".into(), json!(provider));

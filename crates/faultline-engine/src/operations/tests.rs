@@ -61,10 +61,10 @@ fn group_classed(
         }
         grouper.add(&attempts, &mut columns);
         ids.extend(columns.operation_ids());
-        ops.extend(grouper.take_done());
+        ops.extend(std::mem::take(&mut grouper.closed));
     }
     grouper.close_all();
-    ops.extend(grouper.take_done());
+    ops.extend(std::mem::take(&mut grouper.closed));
     (ops, ids, grouper.stats)
 }
 
@@ -120,7 +120,10 @@ fn a_fallback_to_another_provider_is_one_operation_that_fell_back() {
     let (ops, _, stats) = group(&calls, 10);
     assert_eq!(ops.len(), 1);
     assert!(ops[0].fell_back());
-    assert_eq!(ops[0].providers, [Provider::OpenAi, Provider::Anthropic]);
+    assert_eq!(
+        ops[0].providers[..],
+        [Provider::OpenAi, Provider::Anthropic]
+    );
     assert_eq!(ops[0].models.len(), 2);
     // The operation counts where it ended: anthropic, which never failed.
     let by_provider = stats.json()["by_provider"].clone();
@@ -266,7 +269,7 @@ fn open_operations_are_bounded_and_the_oldest_close_first() {
         most_open = most_open.max(grouper.open.len());
     }
     assert!(most_open <= MAX_OPEN, "{most_open} open");
-    let done = grouper.take_done();
+    let done = std::mem::take(&mut grouper.closed);
     assert!(!done.is_empty());
     assert_eq!(done[0].start_ms, 0, "the first to close is the oldest");
     grouper.close_all();
