@@ -59,7 +59,7 @@ pub use crate::filter::Filter;
 pub use crate::html::{esc, html};
 pub use crate::markdown::markdown;
 pub use crate::operations::{
-    operation_id, operations_schema, Operation, OperationColumns, OperationsWriter,
+    operation_id, operations_schema, Operation, OperationColumns, OperationsWriter, SingleRow,
     OPERATIONS_ROW_GROUP,
 };
 pub use crate::read::{Outcome, RecordSet};

@@ -117,6 +117,21 @@ pub fn operations_schema() -> Schema {
     ])
 }
 
+/// An operation of one attempt that succeeded: the row most operations
+/// are, pushed without an [`Operation`] built first.
+#[derive(Debug, Clone, Copy)]
+pub struct SingleRow<'a> {
+    pub id: u64,
+    pub grouped_by: GroupedBy,
+    pub service: Option<&'a Shared>,
+    pub key_fp: Option<&'a Shared>,
+    pub start_ms: i64,
+    pub end_ms: i64,
+    pub provider: Provider,
+    pub model: Option<&'a Shared>,
+    pub class: StatusClass,
+}
+
 /// Operations as columns, gathered as they close, written as one row
 /// group: no row is held as a struct of its own.
 #[derive(Debug, Default)]
@@ -166,6 +181,32 @@ impl OperationColumns {
         self.wasted_prompt.push(op.wasted_prompt_tokens);
         self.wasted_completion.push(op.wasted_completion_tokens);
         self.wasted_cost.push(op.wasted_cost_usd);
+    }
+
+    /// Appends an operation of one attempt that succeeded: the same row
+    /// [`OperationColumns::push`] writes for it.
+    pub fn push_single(&mut self, row: SingleRow<'_>) {
+        self.id.push(row.id);
+        self.grouped_by.push(row.grouped_by.as_str());
+        self.service.push(row.service.cloned());
+        self.key_fp.push(row.key_fp.cloned());
+        self.start.push(row.start_ms);
+        self.end.push(row.end_ms);
+        self.attempts.push(1);
+        self.providers.push(row.provider.as_str());
+        self.provider_ends.push(self.providers.len() as i64);
+        if let Some(model) = row.model {
+            self.models.push(model.clone());
+        }
+        self.model_ends.push(self.models.len() as i64);
+        self.fallback.push(false);
+        self.final_class.push(row.class.as_str());
+        self.succeeded.push(true);
+        self.first_error.push(None);
+        self.time_lost.push(None);
+        self.wasted_prompt.push(0);
+        self.wasted_completion.push(0);
+        self.wasted_cost.push(Some(0.0));
     }
 
     /// Rows held.

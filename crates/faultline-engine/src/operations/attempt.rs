@@ -3,7 +3,8 @@
 //! stays small.
 
 use faultline_classify::{Provider, StatusClass};
-use faultline_ingest::{mix64, stable_hash, OperationKey, Record, Shared};
+use faultline_ingest::{mix64, stable_hash, GroupedBy, OperationKey, Record, Shared};
+use faultline_report::SingleRow;
 
 use crate::prices::Prices;
 
@@ -139,6 +140,21 @@ impl Attempt {
                 self.prompt_tokens.unwrap_or(0),
                 self.completion_tokens.unwrap_or(0),
             ),
+        }
+    }
+
+    /// This call as an operation of one attempt that succeeded.
+    pub(super) fn single_row(&self) -> SingleRow<'_> {
+        SingleRow {
+            id: self.own,
+            grouped_by: self.key.map_or(GroupedBy::Single, |k| k.by),
+            service: self.service.as_ref(),
+            key_fp: self.key_fp.as_ref(),
+            start_ms: self.ts_ms,
+            end_ms: self.end_ms,
+            provider: self.provider,
+            model: self.model.as_ref(),
+            class: self.class,
         }
     }
 

@@ -250,13 +250,23 @@ impl Grouper<'_> {
     }
 
     fn add_one(&mut self, a: &Attempt) -> u64 {
-        self.stats.attempt(a);
         let slot = match (a.key, a.number) {
             (Some(key), _) => Some(Slot::Key(key.by, key.hash)),
             (None, Some(_)) => Some(Slot::Lane(a.lane)),
             (None, None) => None,
         };
-        if let Some(slot) = slot {
+        let joinable = slot.and_then(|slot| self.open.contains_key(&slot).then_some(slot));
+        if joinable.is_none() && !a.failed() && a.hidden == 0 {
+            // Most calls: a success that continues nothing is an operation
+            // of one attempt, closed at once, with no state.
+            self.stats.single(a);
+            #[cfg(test)]
+            self.closed.push(Open::start(a, self.prices).close().0);
+            self.done.push_single(a.single_row());
+            return a.own;
+        }
+        self.stats.attempt(a);
+        if let Some(slot) = joinable {
             if let Some(open) = self.open.get_mut(&slot) {
                 let in_time = a.ts_ms <= open.last_end.saturating_add(JOIN_WINDOW_MS)
                     && a.ts_ms >= open.op.start_ms;

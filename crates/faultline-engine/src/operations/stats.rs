@@ -141,6 +141,27 @@ impl OperationStats {
         }
     }
 
+    /// An operation of one attempt that succeeded: counted as its attempt
+    /// and as its operation, each name looked up once.
+    pub(super) fn single(&mut self, a: &Attempt) {
+        let grouped_by = a.key.map_or(GroupedBy::Single, |k| k.by);
+        if let Some(at) = GroupedBy::ALL.iter().position(|g| *g == grouped_by) {
+            self.grouped_by[at] += 1;
+        }
+        for rates in [
+            Some(&mut self.all),
+            Some(provider_entry(&mut self.providers, a.provider.as_str())),
+            a.model.as_ref().map(|m| self.models.entry(m)),
+            a.service.as_ref().map(|s| self.services.entry(s)),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            rates.attempts += 1;
+            rates.operations += 1;
+        }
+    }
+
     pub(super) fn attempt(&mut self, a: &Attempt) {
         let hidden = u64::from(a.hidden);
         let failed = u64::from(a.failed()) + hidden;
