@@ -858,7 +858,7 @@ impl RecordsWriter {
                         &self.types[i],
                         self.options[i],
                         &self.encodings[i],
-                        COLUMNS[i].0 == "request_id",
+                        matches!(COLUMNS[i].0, "request_id" | "operation_id"),
                     )
                 })
                 .collect::<PolarsResult<Vec<_>>>()
