@@ -174,7 +174,7 @@ impl Missteps {
             (None, None) => !wait_known,
             _ => false,
         };
-        let wait = wait_known.then_some(next.start_ms - last.end_ms);
+        let wait = wait_known.then_some(next.start_ms.saturating_sub(last.end_ms));
         if let Some(misstep) = Misstep::of(last.class, wait, same_model, same_prompt) {
             self.counts[misstep as usize] += 1;
         }

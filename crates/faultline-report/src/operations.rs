@@ -71,7 +71,7 @@ impl Operation {
     /// `None` for one attempt.
     #[must_use]
     pub fn time_lost_ms(&self) -> Option<i64> {
-        (self.attempts > 1).then_some(self.last_start_ms - self.start_ms)
+        (self.attempts > 1).then_some(self.last_start_ms.saturating_sub(self.start_ms))
     }
 }
 
