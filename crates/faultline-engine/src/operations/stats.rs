@@ -148,32 +148,34 @@ impl OperationStats {
         if let Some(at) = GroupedBy::ALL.iter().position(|g| *g == grouped_by) {
             self.grouped_by[at] += 1;
         }
-        for rates in [
-            Some(&mut self.all),
-            Some(provider_entry(&mut self.providers, a.provider.as_str())),
-            a.model.as_ref().map(|m| self.models.entry(m)),
-            a.service.as_ref().map(|s| self.services.entry(s)),
-        ]
-        .into_iter()
-        .flatten()
-        {
+        let all = self.rates(a.provider.as_str(), a.model.as_ref(), a.service.as_ref());
+        for rates in all.into_iter().flatten() {
             rates.attempts += 1;
             rates.operations += 1;
         }
     }
 
+    /// The rates an attempt or operation counts in: all, its provider, its
+    /// model and its service (when it has them).
+    fn rates(
+        &mut self,
+        provider: &'static str,
+        model: Option<&Shared>,
+        service: Option<&Shared>,
+    ) -> [Option<&mut Rates>; 4] {
+        [
+            Some(&mut self.all),
+            Some(provider_entry(&mut self.providers, provider)),
+            model.map(|m| self.models.entry(m)),
+            service.map(|s| self.services.entry(s)),
+        ]
+    }
+
     pub(super) fn attempt(&mut self, a: &Attempt) {
         let hidden = u64::from(a.hidden);
         let failed = u64::from(a.failed()) + hidden;
-        for rates in [
-            Some(&mut self.all),
-            Some(provider_entry(&mut self.providers, a.provider.as_str())),
-            a.model.as_ref().map(|m| self.models.entry(m)),
-            a.service.as_ref().map(|s| self.services.entry(s)),
-        ]
-        .into_iter()
-        .flatten()
-        {
+        let all = self.rates(a.provider.as_str(), a.model.as_ref(), a.service.as_ref());
+        for rates in all.into_iter().flatten() {
             rates.attempts += 1 + hidden;
             rates.failed_attempts += failed;
         }
@@ -195,15 +197,8 @@ impl OperationStats {
         }
         // The operation counts where it ended: its last provider and model.
         let provider = op.providers.last().map_or("unknown", |p| p.as_str());
-        for rates in [
-            Some(&mut self.all),
-            Some(provider_entry(&mut self.providers, provider)),
-            op.models.last().map(|m| self.models.entry(m)),
-            op.service.as_ref().map(|s| self.services.entry(s)),
-        ]
-        .into_iter()
-        .flatten()
-        {
+        let all = self.rates(provider, op.models.last(), op.service.as_ref());
+        for rates in all.into_iter().flatten() {
             rates.operations += 1;
             rates.failed_operations += failed;
         }
