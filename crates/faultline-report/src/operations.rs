@@ -14,6 +14,7 @@ use polars_arrow::offset::OffsetsBuffer;
 use polars_parquet::write::ZstdLevel;
 use smallvec::SmallVec;
 
+use crate::records::cast_to;
 use crate::tables::ts_type;
 use crate::Error;
 
@@ -78,7 +79,7 @@ impl Operation {
 /// An operation id as outputs write it.
 #[must_use]
 pub fn operation_id(id: u64) -> String {
-    format!("op_{id:016x}")
+    operation_id_into(id, &mut [0u8; 19]).to_owned()
 }
 
 /// Writes an operation id into `buf` (19 bytes), without allocating.
@@ -253,18 +254,13 @@ impl OperationColumns {
         let schema = operations_schema();
         let columns = columns
             .into_iter()
-            .zip(schema.iter())
-            .map(|(column, (name, dtype))| {
-                let mut column = if column.dtype() == dtype {
-                    column
-                } else {
-                    column.cast(dtype)?
-                };
+            .zip(schema.iter_names())
+            .map(|(mut column, name)| {
                 column.rename(name.clone());
-                Ok(column)
+                column
             })
-            .collect::<Result<Vec<_>, PolarsError>>()?;
-        Ok(DataFrame::new(self.len(), columns)?)
+            .collect();
+        cast_to(DataFrame::new(self.len(), columns)?, &schema)
     }
 }
 
