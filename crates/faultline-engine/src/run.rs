@@ -148,7 +148,7 @@ pub fn read_logs(
         }
         None => (None, None),
     };
-    let mut grouper = Grouper::new(&settings.prices);
+    let mut grouper = Grouper::new(&settings.prices, operations.is_some());
     let mut analysis = Analysis::new(&settings.detect, settings.window_ms);
     let mut write_error = None;
     let stage = ClassifyStage {

@@ -192,8 +192,9 @@ pub(crate) struct Grouper<'p> {
     prices: &'p Prices,
     open: HashMap<Slot, Open, FastHash>,
     evict_at: usize,
-    /// Finished operations not yet handed to the writer.
-    done: OperationColumns,
+    /// Finished operations not yet handed to the writer; none are
+    /// gathered for a run that writes no operations.
+    done: Option<OperationColumns>,
     /// Every operation closed, for the tests to look at.
     #[cfg(test)]
     closed: Vec<Operation>,
@@ -201,12 +202,14 @@ pub(crate) struct Grouper<'p> {
 }
 
 impl Grouper<'_> {
-    pub(crate) fn new(prices: &Prices) -> Grouper<'_> {
+    /// A grouper pricing failed calls with `prices`, which gathers the
+    /// closed operations' rows when `rows` (a run that writes them).
+    pub(crate) fn new(prices: &Prices, rows: bool) -> Grouper<'_> {
         Grouper {
             prices,
             open: HashMap::default(),
             evict_at: EVICT_FLOOR,
-            done: OperationColumns::default(),
+            done: rows.then(OperationColumns::default),
             #[cfg(test)]
             closed: Vec::new(),
             stats: OperationStats::priced_from(&prices.source),
@@ -262,7 +265,9 @@ impl Grouper<'_> {
             self.stats.single(a);
             #[cfg(test)]
             self.closed.push(Open::start(a, self.prices).close().0);
-            self.done.push_single(a.single_row());
+            if let Some(done) = &mut self.done {
+                done.push_single(a.single_row());
+            }
             return a.own;
         }
         self.stats.attempt(a);
@@ -326,7 +331,9 @@ impl Grouper<'_> {
             .behaviour
             .add(&missteps, op.id, op.service.as_ref());
         self.stats.operation(&op);
-        self.done.push(&op);
+        if let Some(done) = &mut self.done {
+            done.push(&op);
+        }
         #[cfg(test)]
         self.closed.push(op);
     }
@@ -334,8 +341,9 @@ impl Grouper<'_> {
     /// A row group of the operations finished, once there are enough for
     /// one (all of them when `end`), in the order they finished.
     pub(crate) fn take_done(&mut self, end: bool) -> Option<OperationColumns> {
-        let ready = self.done.len() >= OPERATIONS_ROW_GROUP || (end && !self.done.is_empty());
-        ready.then(|| std::mem::take(&mut self.done))
+        let done = self.done.as_mut()?;
+        let ready = done.len() >= OPERATIONS_ROW_GROUP || (end && !done.is_empty());
+        ready.then(|| std::mem::take(done))
     }
 
     /// Closes every open operation (the input has ended), oldest first.

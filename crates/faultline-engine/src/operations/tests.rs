@@ -45,7 +45,7 @@ fn group_classed(
 ) -> (Vec<Operation>, Vec<u64>, OperationStats) {
     let classifier = faultline_classify::Classifier::new(faultline_classify::RuleSet::defaults());
     let prices = Prices::defaults();
-    let mut grouper = Grouper::new(&prices);
+    let mut grouper = Grouper::new(&prices, true);
     let mut ops = Vec::new();
     let mut ids = Vec::new();
     for chunk in calls.chunks(batch) {
@@ -251,7 +251,7 @@ fn open_operations_are_bounded_and_the_oldest_close_first() {
         })
         .collect();
     let prices = Prices::defaults();
-    let mut grouper = Grouper::new(&prices);
+    let mut grouper = Grouper::new(&prices, true);
     let mut files = FileHashes::default();
     let mut most_open = 0;
     let classified = faultline_classify::Classifier::new(faultline_classify::RuleSet::defaults())
