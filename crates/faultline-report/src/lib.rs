@@ -17,6 +17,7 @@
 //!   records, optionally filtered, so that several days of earlier output
 //!   can be reported together.
 
+mod cat;
 mod charts;
 mod filter;
 mod html;

@@ -17,6 +17,7 @@ use std::collections::HashMap;
 use std::ops::Range;
 
 use polars::prelude::{PolarsError, PolarsResult};
+use polars_arrow::array::Array;
 use polars_parquet::parquet::compression::Compression;
 use polars_parquet::parquet::encoding::hybrid_rle::Encoder;
 use polars_parquet::parquet::metadata::Descriptor;
@@ -29,10 +30,12 @@ use polars_parquet::parquet::schema::Repetition;
 use polars_parquet::parquet::statistics::{BinaryStatistics, ParquetStatistics};
 use polars_parquet::parquet::CowBuffer;
 use polars_parquet::write::{
-    compress, CompressedPage, CompressionOptions, Encoding, Version, WriteOptions,
+    array_to_columns, compress, CompressedPage, CompressionOptions, Encoding, ParquetType, Version,
+    WriteOptions,
 };
 use zstd::zstd_safe::{self, CCtx, CParameter, ParamSwitch};
 
+use crate::operations::{operation_id, operation_id_into};
 use crate::FastHash;
 
 /// zstd's level for random text: negative levels look for matches at
@@ -254,6 +257,171 @@ pub(crate) fn dictionary_column(
     }
     debug_assert!(options.version == Version::V1, "pages are written as V1");
     Ok(pages)
+}
+
+/// Lists of low-cardinality text as the one column chunk of a list column
+/// (`optional group (LIST) { repeated group list { optional binary element
+/// } }`): row `r` lists `codes[ends[r - 1]..ends[r]]` (from 0 for the
+/// first row), codes into `values`, each value used and numbered in the
+/// order first used (as a `Cat` gathers them). No list and no element is
+/// missing; a row may list nothing.
+///
+/// One dictionary page and one data page: the levels (a repetition level
+/// of one bit, a definition level of two) and the keys of the elements.
+/// The statistics count the rows that list nothing as missing values, as
+/// other writers do.
+pub(crate) fn dictionary_list_column(
+    codes: &[u32],
+    ends: &[u32],
+    values: &[Box<str>],
+    descriptor: &Descriptor,
+    options: WriteOptions,
+) -> PolarsResult<Vec<CompressedPage>> {
+    let mut pages = Vec::new();
+    let mut buffer = Vec::new();
+    let mut rep = Hybrid::<u32>::new();
+    let mut def = Hybrid::<u32>::new();
+    let mut entries = 0;
+    let mut empty = 0;
+    for (levels, hybrid, bits) in [(0, &mut rep, 1), (1, &mut def, 2)] {
+        buffer.extend_from_slice(&[0; 4]);
+        let start = buffer.len();
+        hybrid.start(bits);
+        let mut first = 0;
+        for &end in ends {
+            let items = (end - first) as usize;
+            first = end;
+            match (levels, items) {
+                (0, 0) => hybrid.push(&mut buffer, 0)?,
+                (0, _) => {
+                    hybrid.push(&mut buffer, 0)?;
+                    hybrid.push_run(&mut buffer, 1, items - 1)?;
+                }
+                (_, 0) => hybrid.push(&mut buffer, 1)?,
+                _ => hybrid.push_run(&mut buffer, 3, items)?,
+            }
+            if levels == 1 {
+                entries += items.max(1);
+                empty += usize::from(items == 0);
+            }
+        }
+        hybrid.finish(&mut buffer)?;
+        let written = (buffer.len() - start) as i32;
+        buffer[start - 4..start].copy_from_slice(&written.to_le_bytes());
+    }
+    let encoding = if values.is_empty() {
+        // No element at all: nothing to look up, and no dictionary.
+        Encoding::Plain
+    } else {
+        let mut dict = Vec::with_capacity(values.iter().map(|v| v.len() + 4).sum());
+        for value in values {
+            dict.extend_from_slice(&(value.len() as u32).to_le_bytes());
+            dict.extend_from_slice(value.as_bytes());
+        }
+        let dict = DictPage::new(CowBuffer::Owned(dict), values.len(), false);
+        pages.push(compress_page(Page::Dict(dict), options.compression, false)?);
+        let bits = usize::BITS - (values.len() - 1).leading_zeros();
+        buffer.push(bits as u8);
+        let mut keys = Hybrid::<u32>::new();
+        keys.start(bits);
+        for (code, run) in runs(codes) {
+            keys.push_run(&mut buffer, code, run)?;
+        }
+        keys.finish(&mut buffer)?;
+        Encoding::RleDictionary
+    };
+    let refs: Vec<&str> = values.iter().map(|v| &**v).collect();
+    let header = DataPageHeader::V1(DataPageHeaderV1 {
+        num_values: entries as i32,
+        encoding: encoding.into(),
+        definition_level_encoding: Encoding::Rle.into(),
+        repetition_level_encoding: Encoding::Rle.into(),
+        statistics: options
+            .has_statistics()
+            .then(|| statistics(&refs, empty, &descriptor.primitive_type, options)),
+    });
+    let data = DataPage::new(
+        header,
+        CowBuffer::Owned(buffer),
+        descriptor.clone(),
+        ends.len(),
+    );
+    pages.push(compress_page(Page::Data(data), options.compression, false)?);
+    debug_assert!(options.version == Version::V1, "pages are written as V1");
+    Ok(pages)
+}
+
+/// Operation ids as one column chunk of plain text, every row present:
+/// each id as `operation_id` writes it (`op_` and 16 hex digits, so text
+/// order is number order and the bounds come from the numbers), pages of
+/// about [`PAGE_BYTES`], compressed as the random text they are.
+pub(crate) fn id_column(
+    parts: &[&[u64]],
+    type_: &PrimitiveType,
+    options: WriteOptions,
+) -> PolarsResult<Vec<CompressedPage>> {
+    const ID_BYTES: usize = 19;
+    const PAGE_ROWS: usize = PAGE_BYTES / (4 + ID_BYTES);
+    let optional = type_.field_info.repetition == Repetition::Optional;
+    let ids = parts.iter().flat_map(|part| part.iter().copied());
+    let rows: usize = parts.iter().map(|part| part.len()).sum();
+    let mut pages = Vec::new();
+    let mut ids = ids.peekable();
+    let mut text = [0u8; ID_BYTES];
+    for start in (0..rows).step_by(PAGE_ROWS) {
+        let len = PAGE_ROWS.min(rows - start);
+        let mut buffer = Vec::with_capacity(8 + len * (4 + ID_BYTES));
+        if optional {
+            let mut levels = Vec::new();
+            <bool as Encoder<bool>>::run_length_encode(&mut levels, len, true, 1)?;
+            buffer.extend_from_slice(&(levels.len() as i32).to_le_bytes());
+            buffer.extend_from_slice(&levels);
+        }
+        let (mut min, mut max) = (u64::MAX, 0);
+        for id in ids.by_ref().take(len) {
+            min = min.min(id);
+            max = max.max(id);
+            buffer.extend_from_slice(&(ID_BYTES as u32).to_le_bytes());
+            buffer.extend_from_slice(operation_id_into(id, &mut text).as_bytes());
+        }
+        let statistics = options.has_statistics().then(|| {
+            let (min, max) = (operation_id(min), operation_id(max));
+            statistics(&[&min, &max], 0, type_, options)
+        });
+        let header = DataPageHeader::V1(DataPageHeaderV1 {
+            num_values: len as i32,
+            encoding: Encoding::Plain.into(),
+            definition_level_encoding: Encoding::Rle.into(),
+            repetition_level_encoding: Encoding::Rle.into(),
+            statistics,
+        });
+        let descriptor = Descriptor {
+            primitive_type: type_.clone(),
+            max_def_level: i16::from(optional),
+            max_rep_level: 0,
+        };
+        let data = DataPage::new(header, CowBuffer::Owned(buffer), descriptor, len);
+        pages.push(compress_page(Page::Data(data), options.compression, true)?);
+    }
+    Ok(pages)
+}
+
+/// One column of a row group encoded by polars-parquet, then compressed;
+/// `random` for a column of random text (see [`compress_page`]).
+pub(crate) fn encode(
+    array: &dyn Array,
+    type_: &ParquetType,
+    options: WriteOptions,
+    encoding: &[Encoding],
+    random: bool,
+) -> PolarsResult<Vec<CompressedPage>> {
+    let mut out = Vec::new();
+    for pages in array_to_columns(array, type_.clone(), options, encoding)? {
+        for page in pages {
+            out.push(compress_page(page?, options.compression, random)?);
+        }
+    }
+    Ok(out)
 }
 
 /// The codes of rows `range` of `parts`, a slice per part, each with its

@@ -10,14 +10,13 @@
 //! the dictionary). The file's schema still says plain strings: readers see
 //! the same columns either way.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 use std::fs::File;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use faultline_classify::{Cause, Classification};
-use faultline_ingest::{Record, Shared};
+use faultline_ingest::Record;
 use polars::io::parquet::write::{get_encodings, BatchedWriter};
 use polars::prelude::*;
 use polars_arrow::array::{Array, BooleanArray, MutableBinaryViewArray, PrimitiveArray};
@@ -26,14 +25,13 @@ use polars_arrow::datatypes::ArrowDataType;
 use polars_arrow::types::NativeType;
 use polars_core::runtime::RAYON;
 use polars_parquet::write::{
-    array_to_columns, CompressedPage, Encoding, ParquetType, StatisticsOptions, Version,
-    WriteOptions, ZstdLevel,
+    Encoding, ParquetType, StatisticsOptions, Version, WriteOptions, ZstdLevel,
 };
 use rayon::prelude::*;
 
-use crate::operations::operation_id_into;
-use crate::pages::{compress_page, dictionary_column, CodedPart, NULL};
-use crate::{Error, FastHash};
+use crate::cat::Cat;
+use crate::pages::{dictionary_column, encode, id_column, CodedPart};
+use crate::Error;
 
 /// Rows per row group.
 const ROW_GROUP_ROWS: usize = 128 * 1024;
@@ -135,126 +133,6 @@ pub(crate) fn cast_to(frame: DataFrame, schema: &Schema) -> Result<DataFrame, Er
         })
         .collect::<PolarsResult<Vec<_>>>()?;
     Ok(DataFrame::new(height, columns)?)
-}
-
-/// A low-cardinality text column: a code per row into `values`, the
-/// distinct values in the order first seen.
-#[derive(Clone, Default)]
-struct Cat {
-    codes: Vec<u32>,
-    values: Vec<Box<str>>,
-    index: HashMap<Box<str>, u32, FastHash>,
-    /// Codes of recently pushed values by address and length. Most values
-    /// are static or interned, so equal values share an address and are
-    /// found here without hashing or comparing text. Only addresses that
-    /// cannot be reused while the column lives are entered: static text, and
-    /// shared text the column holds a reference to (in `held`).
-    recent: [(usize, usize, u32); RECENT],
-    next_recent: usize,
-    /// The entry of `recent` found last: most columns hold one value for
-    /// long runs of rows, and it is tried first.
-    last_hit: usize,
-    held: Vec<Arc<str>>,
-}
-
-/// Addresses a [`Cat`] remembers.
-const RECENT: usize = 8;
-
-/// Shared values a [`Cat`] holds to keep their addresses unique; past that,
-/// values are found by their text.
-const HELD: usize = 64;
-
-impl Cat {
-    fn with_capacity(rows: usize) -> Cat {
-        Cat {
-            codes: Vec::with_capacity(rows),
-            ..Cat::default()
-        }
-    }
-
-    /// The code of `text`, added to the values if new.
-    fn code(&mut self, text: &str) -> u32 {
-        if let Some(&code) = self.index.get(text) {
-            return code;
-        }
-        let code = self.values.len() as u32;
-        self.values.push(text.into());
-        self.index.insert(text.into(), code);
-        code
-    }
-
-    fn recent(&mut self, text: &str) -> Option<u32> {
-        let key = (text.as_ptr() as usize, text.len());
-        if let Some(&(addr, len, code)) = self.recent.get(self.last_hit) {
-            if (addr, len) == key {
-                return Some(code);
-            }
-        }
-        let hit = self
-            .recent
-            .iter()
-            .position(|&(addr, len, _)| (addr, len) == key)?;
-        self.last_hit = hit;
-        Some(self.recent[hit].2)
-    }
-
-    fn remember(&mut self, text: &str, code: u32) {
-        self.recent[self.next_recent] = (text.as_ptr() as usize, text.len(), code);
-        self.last_hit = self.next_recent;
-        self.next_recent = (self.next_recent + 1) % RECENT;
-    }
-
-    fn push(&mut self, value: Option<&str>) {
-        let code = value.map_or(NULL, |text| self.code(text));
-        self.codes.push(code);
-    }
-
-    /// Pushes static text, found by its address after the first time.
-    fn push_static(&mut self, text: &'static str) {
-        let code = if let Some(code) = self.recent(text) {
-            code
-        } else {
-            let code = self.code(text);
-            self.remember(text, code);
-            code
-        };
-        self.codes.push(code);
-    }
-
-    /// Pushes shared text, found by its address while the column holds it.
-    fn push_shared(&mut self, value: Option<&Arc<str>>) {
-        let Some(shared) = value else {
-            self.codes.push(NULL);
-            return;
-        };
-        let code = if let Some(code) = self.recent(shared) {
-            code
-        } else {
-            let code = self.code(shared);
-            if self.held.len() < HELD {
-                self.held.push(Arc::clone(shared));
-                self.remember(shared, code);
-            }
-            code
-        };
-        self.codes.push(code);
-    }
-
-    /// Pushes a record's shared text: interned text is static.
-    fn push_text(&mut self, value: Option<&Shared>) {
-        match value {
-            Some(Shared::Static(text)) => self.push_static(text),
-            Some(Shared::Counted(text)) => self.push_shared(Some(text)),
-            None => self.codes.push(NULL),
-        }
-    }
-
-    fn select(&self, rows: &[usize]) -> Cat {
-        Cat {
-            codes: rows.iter().map(|&row| self.codes[row]).collect(),
-            ..self.clone()
-        }
-    }
 }
 
 /// A text column: the values back to back, where each row ends, and which
@@ -654,18 +532,8 @@ fn assemble(parts: &[Part<'_>], i: usize, dtype: &ArrowDataType) -> Box<dyn Arra
             }
             out.freeze_with_dtype(dtype.clone()).boxed()
         }
-        Kind::OpId => {
-            let mut out = MutableBinaryViewArray::<str>::with_capacity(rows);
-            let mut buf = [0u8; 19];
-            for (b, range) in parts {
-                if let Col::OpId(ids) = b.column(i) {
-                    for &id in &ids[range.clone()] {
-                        out.push_value(operation_id_into(id, &mut buf));
-                    }
-                }
-            }
-            out.freeze_with_dtype(dtype.clone()).boxed()
-        }
+        // Written from the numbers by `pages::id_column`.
+        Kind::OpId => unreachable!("id columns are not assembled"),
     }
 }
 
@@ -836,8 +704,25 @@ impl RecordsWriter {
             (0..COLUMNS.len())
                 .into_par_iter()
                 .map(|i| {
+                    let leaf = match &self.types[i] {
+                        ParquetType::PrimitiveType(type_) => Some(type_),
+                        ParquetType::GroupType { .. } => None,
+                    };
+                    if COLUMNS[i].1 == Kind::OpId {
+                        let Some(type_) = leaf else {
+                            polars_bail!(ComputeError: "column {} is not a leaf", COLUMNS[i].0);
+                        };
+                        let ids: Vec<&[u64]> = parts
+                            .iter()
+                            .map(|(batch, range)| match batch.column(i) {
+                                Col::OpId(ids) => &ids[range.clone()],
+                                _ => &[],
+                            })
+                            .collect();
+                        return id_column(&ids, type_, self.options[i]);
+                    }
                     if COLUMNS[i].1 == Kind::Cat {
-                        let ParquetType::PrimitiveType(type_) = &self.types[i] else {
+                        let Some(type_) = leaf else {
                             polars_bail!(ComputeError: "column {} is not a leaf", COLUMNS[i].0);
                         };
                         let coded: Vec<CodedPart<'_>> = parts
@@ -858,7 +743,7 @@ impl RecordsWriter {
                         &self.types[i],
                         self.options[i],
                         &self.encodings[i],
-                        matches!(COLUMNS[i].0, "request_id" | "operation_id"),
+                        COLUMNS[i].0 == "request_id",
                     )
                 })
                 .collect::<PolarsResult<Vec<_>>>()
@@ -884,24 +769,6 @@ impl RecordsWriter {
         self.writer.finish()?;
         Ok(self.rows)
     }
-}
-
-/// One column of a row group, encoded and compressed; `random` for a column
-/// of random text (see `pages::compress_page`).
-fn encode(
-    array: &dyn Array,
-    type_: &ParquetType,
-    options: WriteOptions,
-    encoding: &[Encoding],
-    random: bool,
-) -> PolarsResult<Vec<CompressedPage>> {
-    let mut out = Vec::new();
-    for pages in array_to_columns(array, type_.clone(), options, encoding)? {
-        for page in pages {
-            out.push(compress_page(page?, options.compression, random)?);
-        }
-    }
-    Ok(out)
 }
 
 /// Date partitions a [`PartitionedWriter`] keeps open at once. Logs arrive
@@ -1027,39 +894,5 @@ mod tests {
         for (i, (name, kind)) in COLUMNS.iter().enumerate() {
             assert_eq!(columns.column(i).kind(), *kind, "column {i} ({name})");
         }
-    }
-
-    #[test]
-    fn equal_texts_get_one_code_whatever_their_address() {
-        let mut cat = Cat::default();
-        let a: Arc<str> = Arc::from("gpt-4o");
-        let b: Arc<str> = Arc::from("gpt-4o");
-        let c: Arc<str> = Arc::from("gpt-4o-mini");
-        for value in [Some(&a), Some(&b), Some(&c), None, Some(&a)] {
-            cat.push_shared(value);
-        }
-        cat.push(Some("gpt-4o"));
-        let mini: &'static str = "gpt-4o-mini";
-        // Same address, different length: a different text.
-        cat.push_static(mini);
-        cat.push_static(&mini[..6]);
-        cat.push_static(mini);
-        assert_eq!(cat.codes, [0, 0, 1, NULL, 0, 0, 1, 0, 1]);
-        assert_eq!(cat.values, ["gpt-4o".into(), "gpt-4o-mini".into()]);
-    }
-
-    #[test]
-    fn more_shared_values_than_a_column_holds_still_get_their_codes() {
-        let mut cat = Cat::default();
-        let values: Vec<Arc<str>> = (0..3 * HELD).map(|i| Arc::from(format!("m{i}"))).collect();
-        for _ in 0..2 {
-            for value in &values {
-                cat.push_shared(Some(value));
-            }
-        }
-        let expected: Vec<u32> = (0..values.len() as u32).collect();
-        assert_eq!(cat.codes[..values.len()], expected);
-        assert_eq!(cat.codes[values.len()..], expected);
-        assert_eq!(cat.held.len(), HELD);
     }
 }

@@ -209,7 +209,7 @@ impl Grouper<'_> {
             prices,
             open: HashMap::default(),
             evict_at: EVICT_FLOOR,
-            done: rows.then(OperationColumns::default),
+            done: rows.then(|| OperationColumns::with_capacity(OPERATIONS_ROW_GROUP)),
             #[cfg(test)]
             closed: Vec::new(),
             stats: OperationStats::priced_from(&prices.source),
@@ -343,7 +343,8 @@ impl Grouper<'_> {
     pub(crate) fn take_done(&mut self, end: bool) -> Option<OperationColumns> {
         let done = self.done.as_mut()?;
         let ready = done.len() >= OPERATIONS_ROW_GROUP || (end && !done.is_empty());
-        ready.then(|| std::mem::take(done))
+        ready
+            .then(|| std::mem::replace(done, OperationColumns::with_capacity(OPERATIONS_ROW_GROUP)))
     }
 
     /// Closes every open operation (the input has ended), oldest first.
