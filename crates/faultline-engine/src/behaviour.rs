@@ -6,8 +6,10 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use faultline_classify::StatusClass;
+use faultline_classify::{Provider, StatusClass};
+use faultline_incidents::{Pattern, RetryFinding};
 use faultline_ingest::Shared;
+use faultline_report::Operation;
 use serde_json::{json, Value};
 
 /// A retry sooner than this after a 429 did not back off at all.
@@ -66,6 +68,24 @@ impl Misstep {
             Misstep::UnavailableRetriedEarly => "unavailable_retried_early",
             Misstep::OverloadedNotRerouted => "overloaded_not_rerouted",
             Misstep::TimeoutSamePrompt => "timeout_same_prompt",
+        }
+    }
+
+    /// The patterns of the incidents an event of the failure retried
+    /// would be: a finding during one of them is part of that event.
+    #[must_use]
+    pub fn patterns(self) -> &'static [Pattern] {
+        match self {
+            Misstep::AuthRetried => &[
+                Pattern::KeyRotation401,
+                Pattern::AuthMisconfigured,
+                Pattern::AccessBlocked,
+            ],
+            Misstep::RateLimitNoBackoff => &[Pattern::RateLimitUnderLoad, Pattern::QuotaExhausted],
+            Misstep::ServerErrorOverRetried => &[Pattern::ServerErrorStorm, Pattern::Outage],
+            Misstep::UnavailableRetriedEarly => &[Pattern::Outage],
+            Misstep::OverloadedNotRerouted => &[Pattern::OverloadPersistent],
+            Misstep::TimeoutSamePrompt => &[Pattern::LongContextTimeout],
         }
     }
 
@@ -209,9 +229,55 @@ pub struct Behaviour {
 struct Kind {
     retries: u64,
     operations: u64,
-    services: HashMap<Shared, u64, foldhash::fast::RandomState>,
+    /// By service (`None`: the operations that logged none).
+    services: HashMap<Option<Shared>, ByService, foldhash::fast::RandomState>,
     /// In the order the operations closed.
     examples: Vec<u64>,
+}
+
+/// One misstep of one service: what a finding says.
+#[derive(Debug, Clone)]
+struct ByService {
+    operations: u64,
+    retries: u64,
+    start_ms: i64,
+    end_ms: i64,
+    /// The one provider and model of every operation, while they share one.
+    provider: Option<Provider>,
+    model: Option<Shared>,
+    mixed: bool,
+    /// Example operations and their starts, in the order they closed.
+    examples: Vec<(u64, i64)>,
+}
+
+impl ByService {
+    fn new(op: &Operation) -> ByService {
+        ByService {
+            operations: 0,
+            retries: 0,
+            start_ms: op.start_ms,
+            end_ms: op.end_ms,
+            provider: op.providers.first().copied(),
+            model: op.models.first().cloned(),
+            mixed: false,
+            examples: Vec::new(),
+        }
+    }
+
+    fn add(&mut self, op: &Operation, retries: u32) {
+        self.operations += 1;
+        self.retries += u64::from(retries);
+        self.start_ms = self.start_ms.min(op.start_ms);
+        self.end_ms = self.end_ms.max(op.end_ms);
+        let one_provider =
+            op.providers.len() == 1 && op.providers.first() == self.provider.as_ref();
+        let one_model = op.models.len() == 1
+            && op.models.first().map(Shared::as_str) == self.model.as_ref().map(Shared::as_str);
+        self.mixed |= !one_provider || !one_model;
+        if self.examples.len() < EXAMPLES {
+            self.examples.push((op.id, op.start_ms));
+        }
+    }
 }
 
 /// One misstep as reports show it.
@@ -228,23 +294,61 @@ pub struct BehaviourRow {
 
 impl Behaviour {
     /// Counts the missteps of an operation that closed.
-    pub(crate) fn add(&mut self, missteps: &Missteps, id: u64, service: Option<&Shared>) {
+    pub(crate) fn add(&mut self, missteps: &Missteps, op: &Operation) {
         for (misstep, retries) in missteps.each() {
             let kind = self.kinds.entry(misstep).or_default();
             kind.retries += u64::from(retries);
             kind.operations += 1;
-            if let Some(service) = service {
-                // Services are few; a hostile log's thousands stop at the bound.
-                if kind.services.len() < faultline_classify::bound::DISTINCT_LIMIT
-                    || kind.services.contains_key(service)
-                {
-                    *kind.services.entry(service.clone()).or_default() += 1;
-                }
+            // Services are few; a hostile log's thousands stop at the bound.
+            if kind.services.len() < faultline_classify::bound::DISTINCT_LIMIT
+                || kind.services.contains_key(&op.service)
+            {
+                kind.services
+                    .entry(op.service.clone())
+                    .or_insert_with(|| ByService::new(op))
+                    .add(op, retries);
             }
             if kind.examples.len() < EXAMPLES {
-                kind.examples.push(id);
+                kind.examples.push(op.id);
             }
         }
+    }
+
+    /// Each misstep of each service, as incidents are told of it, in
+    /// [`Misstep::ALL`] order, then by service.
+    #[must_use]
+    pub fn findings(&self) -> Vec<RetryFinding> {
+        let mut out = Vec::new();
+        for (&misstep, kind) in &self.kinds {
+            let mut services: Vec<(&Option<Shared>, &ByService)> = kind.services.iter().collect();
+            services.sort_by(|a, b| a.0.cmp(b.0));
+            for (service, by) in services {
+                let (guide, did) = misstep.words();
+                out.push(RetryFinding {
+                    misstep: misstep.as_str(),
+                    guide,
+                    did,
+                    patterns: misstep.patterns(),
+                    told_by: match misstep {
+                        Misstep::ServerErrorOverRetried => &[Pattern::ServerErrorStorm],
+                        _ => &[],
+                    },
+                    service: service.clone(),
+                    provider: by.provider.filter(|_| !by.mixed),
+                    model: by.model.clone().filter(|_| !by.mixed),
+                    start_ms: by.start_ms,
+                    end_ms: by.end_ms,
+                    operations: by.operations,
+                    retries: by.retries,
+                    examples: by
+                        .examples
+                        .iter()
+                        .map(|&(id, ms)| (faultline_report::operation_id(id), ms))
+                        .collect(),
+                });
+            }
+        }
+        out
     }
 
     /// Every misstep seen, in [`Misstep::ALL`] order.
@@ -256,7 +360,7 @@ impl Behaviour {
                 let mut services: Vec<(String, u64)> = kind
                     .services
                     .iter()
-                    .map(|(s, n)| (s.as_str().to_owned(), *n))
+                    .filter_map(|(s, by)| Some((s.as_ref()?.as_str().to_owned(), by.operations)))
                     .collect();
                 services.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
                 services.truncate(SERVICES);

@@ -159,6 +159,11 @@ impl Analysis {
             )
         });
         written_rollups?;
+        let mut incidents = incidents;
+        if let Some(operations) = &operations {
+            // Known only once calls are grouped into requests.
+            incidents::add_retry_findings(&mut incidents, &operations.behaviour.findings(), detect);
+        }
 
         progress.step("writing incidents");
         let staged = Staged::new(out, "incidents.parquet");

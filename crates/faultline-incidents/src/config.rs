@@ -28,6 +28,7 @@ pub struct DetectConfig {
     pub access_blocked: Episodes,
     pub bad_request_spike: Spike,
     pub secret_in_log: Switch,
+    pub retry_policy: RetryPolicy,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -127,6 +128,14 @@ pub struct Spike {
     pub min_errors: usize,
     pub min_rate: f64,
     pub jump: f64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(missing_docs)]
+pub struct RetryPolicy {
+    pub enabled: bool,
+    pub min_operations: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]

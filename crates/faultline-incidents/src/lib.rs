@@ -10,6 +10,7 @@ mod collect;
 mod config;
 mod detect;
 mod join;
+mod retry_policy;
 
 use std::fmt;
 use std::sync::Arc;
@@ -20,6 +21,7 @@ pub use crate::collect::{Collected, Collector, Counts, Event, Scope};
 pub use crate::config::{DetectConfig, DEFAULT_CONFIG};
 pub use crate::detect::{detect, duration_text, percent, shown, SHOWN_CHARS};
 pub(crate) use crate::join::join_events;
+pub use crate::retry_policy::{add_retry_findings, RetryFinding};
 use faultline_classify::{names, Provider};
 
 names! {
@@ -37,6 +39,7 @@ names! {
         AccessBlocked => "access_blocked",
         BadRequestSpike => "bad_request_spike",
         SecretInLog => "secret_in_log",
+        RetryPolicy => "retry_policy",
     }
 }
 

@@ -327,9 +327,7 @@ impl Grouper<'_> {
 
     fn finish(&mut self, open: Open) {
         let (op, missteps) = open.close();
-        self.stats
-            .behaviour
-            .add(&missteps, op.id, op.service.as_ref());
+        self.stats.behaviour.add(&missteps, &op);
         self.stats.operation(&op);
         if let Some(done) = &mut self.done {
             done.push(&op);

@@ -70,7 +70,7 @@ pub struct OperationStats {
     /// Where the prices of unlogged costs come from.
     cost_source: String,
     /// What the clients did against the guide.
-    pub(super) behaviour: Behaviour,
+    pub(crate) behaviour: Behaviour,
     /// A few providers: found by a scan.
     providers: Vec<(&'static str, Rates)>,
     models: Dim,

@@ -431,3 +431,55 @@ fn failed_attempts_cost_what_they_logged_else_their_list_price_or_is_unknown() {
         .unwrap()
         .contains("litellm 1.110.0"));
 }
+
+#[test]
+fn a_service_retrying_against_the_guide_in_enough_requests_is_an_incident() {
+    let mut calls = Vec::new();
+    // checkout retries each of three 429s 200 ms later; search only once.
+    for (n, service) in ["checkout", "checkout", "checkout", "search"]
+        .into_iter()
+        .enumerate()
+    {
+        let at = n as i64 * 60_000;
+        for (ts, status) in [(at, 429), (at + 700, 200)] {
+            let mut rec = keyed(
+                call(calls.len() as u64 + 1, ts, status),
+                GroupedBy::IdempotencyKey,
+                &format!("req-{n}"),
+            );
+            rec.service = Some(Shared::from(service));
+            calls.push((rec, Provider::OpenAi));
+        }
+    }
+    let (_, _, stats) = group(&calls, 4);
+    let findings = stats.behaviour.findings();
+    let found: Vec<(&str, Option<&str>, u64, u64)> = findings
+        .iter()
+        .map(|f| (f.misstep, f.service.as_deref(), f.operations, f.retries))
+        .collect();
+    assert_eq!(
+        found,
+        [
+            ("rate_limit_no_backoff", Some("checkout"), 3, 3),
+            ("rate_limit_no_backoff", Some("search"), 1, 1),
+        ]
+    );
+    let config = faultline_incidents::DetectConfig::default();
+    let mut incidents = Vec::new();
+    faultline_incidents::add_retry_findings(&mut incidents, &findings, &config);
+    assert_eq!(incidents.len(), 1, "search's one request is not enough");
+    let inc = &incidents[0];
+    assert_eq!(inc.pattern, faultline_incidents::Pattern::RetryPolicy);
+    assert_eq!(inc.service.as_deref(), Some("checkout"));
+    assert_eq!(inc.model.as_deref(), Some("gpt-4o"));
+    assert_eq!((inc.requests, inc.errors), (3, 3));
+    assert_eq!((inc.start_ms, inc.end_ms), (0, 120_700 + 500));
+    assert_eq!(inc.evidence.len(), 3);
+    assert!(inc.evidence.iter().all(|e| e.starts_with("op_")));
+    assert!(
+        inc.summary
+            .contains("retried a 429 within 1 s in 3 requests"),
+        "{}",
+        inc.summary
+    );
+}

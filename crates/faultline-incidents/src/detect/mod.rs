@@ -95,10 +95,15 @@ pub fn detect<'d>(data: &'d Collected, config: &'d DetectConfig) -> Vec<Incident
     found.sort_by_key(|&(at, _)| at);
     let found: Vec<Incident> = found.into_iter().flat_map(|(_, out)| out).collect();
     let mut out = join_events(found, data, config);
-    out.sort_by(|a, b| {
+    order(&mut out);
+    out
+}
+
+/// Most severe first, then earliest.
+pub(crate) fn order(incidents: &mut [Incident]) {
+    incidents.sort_by(|a, b| {
         (a.severity, a.start_ms, a.pattern, &a.id).cmp(&(b.severity, b.start_ms, b.pattern, &b.id))
     });
-    out
 }
 
 struct Ctx<'a> {

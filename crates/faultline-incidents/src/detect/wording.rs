@@ -54,6 +54,10 @@ pub(super) fn advice(pattern: Pattern) -> (&'static str, &'static str) {
             "rotate the exposed keys; stop logging credentials",
             "security on-call",
         ),
+        Pattern::RetryPolicy => (
+            "follow the guide when retrying",
+            "the team that owns the client's retry policy",
+        ),
     }
 }
 
