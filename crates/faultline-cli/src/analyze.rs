@@ -43,14 +43,17 @@ fn settings(
         filter,
         detect,
         window_ms,
-        prices: {
-            let mut table = Prices::defaults();
-            if let Some(path) = prices {
-                table.add_file(path)?;
-            }
-            table
-        },
+        prices: price_table(prices)?,
     })
+}
+
+/// The built-in list prices, with those of `path` laid over them.
+pub(crate) fn price_table(path: Option<&std::path::Path>) -> Result<Prices> {
+    let mut table = Prices::defaults();
+    if let Some(path) = path {
+        table.add_file(path)?;
+    }
+    Ok(table)
 }
 
 /// Reads `inputs`, or the built-in sample day when there are none.

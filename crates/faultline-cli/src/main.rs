@@ -385,6 +385,15 @@ struct ReportArgs {
     filter: FilterArgs,
     #[command(flatten)]
     output: OutputArgs,
+    /// A price table (as `analyze --prices`) for the failed calls read back:
+    /// records.parquet keeps no logged cost, so list prices are all there is.
+    #[arg(
+        long,
+        env = "FAULTLINE_PRICES",
+        value_name = "FILE",
+        help_heading = "Output"
+    )]
+    prices: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

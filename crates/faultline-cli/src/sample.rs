@@ -353,6 +353,9 @@ const QUOTA_429: Failure = fail(
 );
 const ANTHROPIC_401: Failure = fail(401, "authentication_error", None, "invalid x-api-key");
 const OPENAI_401: Failure = fail(401, "invalid_request_error", Some("invalid_api_key"), "Incorrect API key provided: open****typo. You can find your API key at https://platform.openai.com/account/api-keys.");
+// Anthropic's 429 body (https://docs.anthropic.com/en/api/errors, as quoted
+// in anthropic-sdk-python issues).
+const ANTHROPIC_429: Failure = fail(429, "rate_limit_error", None, "Number of request tokens has exceeded your per-minute rate limit (https://docs.anthropic.com/en/api/rate-limits); see the response headers for current usage. Please reduce the prompt length or the maximum tokens requested, or try again later. You may also contact sales at https://www.anthropic.com/contact-sales to discuss your options for a rate limit increase.");
 const OVERLOADED_529: Failure = fail(529, "overloaded_error", None, "Overloaded");
 const SERVER_500: Failure = fail(500, "server_error", None, "The server had an error processing your request. Sorry about that! You can retry your request.");
 const DEEPSEEK_503: Failure = fail(
@@ -605,6 +608,17 @@ fn extras(service: &Service, minute: i64, rng: &mut Rng, writer: &mut Writer<'_>
                 call.request_id.push_str("-blip");
                 writer.call(&call, Outcome::Fail(OVERLOADED_529), 0, rng);
             }
+        }
+        // support-worker's client retries a 429 300 ms after it, without
+        // backing off: one lone 429 every half hour (no rate-limit
+        // incident), 43 requests in all (none near the key rotation).
+        ("support-worker", m) if m % 30 == 15 && !in_window(m, hm(8, 30), hm(11, 0)) => {
+            let call = Call::new(service, "claude-sonnet-4-5", base + 10_000, rng);
+            writer.call(&call, Outcome::Fail(ANTHROPIC_429), 0, rng);
+            let mut retry = call.clone();
+            // The failed attempt's logged latency is an eighth of the call's.
+            retry.ts += (call.latency_ms / 8.0).round() as i64 + 300;
+            writer.call(&retry, Outcome::Ok, 1, rng);
         }
         // A 20-second 503 blip at 07:30: not an outage.
         ("chat-lite", m) if m == hm(7, 30) => {
@@ -922,6 +936,7 @@ fn truth(fp: &Fingerprinter) -> Vec<Truth> {
         Truth { pattern: "long_context_timeout", provider: "gemini", model: Some("gemini-2.5-pro"), service: Some("doc-summarizer"), key_fp: None, start_ms: at(6, 0), end_ms: at(22, 0), what: "45% of prompts over 50K tokens time out, all day" },
         Truth { pattern: "overload_persistent", provider: "anthropic", model: Some("claude-opus-4-1"), service: Some("research-agent"), key_fp: None, start_ms: at(15, 0), end_ms: at(15, 12), what: "Opus answers 529 on 60% of calls for 12 minutes (a 12 s blip at 05:00 is not an incident)" },
         Truth { pattern: "server_error_storm", provider: "openai", model: Some("gpt-4o"), service: Some("summarizer-v2"), key_fp: None, start_ms: at(17, 0), end_ms: at(17, 8), what: "half the calls fail with 500 for 8 minutes, each retried up to 5 times" },
+        Truth { pattern: "retry_policy", provider: "anthropic", model: Some("claude-sonnet-4-5"), service: Some("support-worker"), key_fp: None, start_ms: at(0, 15), end_ms: at(23, 46), what: "its client retries each 429 300 ms later, without backing off (43 requests)" },
         Truth { pattern: "outage", provider: "deepseek", model: Some("deepseek-chat"), service: Some("chat-lite"), key_fp: None, start_ms: at(21, 0), end_ms: at(21, 6), what: "every call 503 for 6 minutes (a 20 s blip at 07:30 is not an incident)" },
         Truth { pattern: "empty_response", provider: "deepseek", model: Some("deepseek-chat"), service: Some("chat-lite"), key_fp: None, start_ms: at(10, 0), end_ms: at(11, 0), what: "10% of calls come back 200 with no choices" },
         Truth { pattern: "access_blocked", provider: "openai", model: Some("gpt-4o-mini"), service: Some("geo-assistant"), key_fp: None, start_ms: at(13, 0), end_ms: at(13, 30), what: "40% of calls 403 unsupported_country_region_territory (traffic from a new region)" },

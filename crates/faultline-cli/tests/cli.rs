@@ -58,7 +58,7 @@ fn analyze_with_no_input_runs_the_built_in_sample_day() {
     let stdout = String::from_utf8(assert.get_output().stdout.clone()).unwrap();
     assert!(stdout.contains("built-in sample day"), "{stdout}");
     assert!(
-        stdout.contains("incidents (12), most severe first"),
+        stdout.contains("incidents (13), most severe first"),
         "{stdout}"
     );
 
@@ -66,7 +66,7 @@ fn analyze_with_no_input_runs_the_built_in_sample_day() {
     assert_eq!(summary["embedded_sample"], true);
     assert_eq!(summary["totals"]["bad_lines"], 3);
     let patterns = summary["incidents_by_pattern"].as_object().unwrap();
-    assert_eq!(patterns.len(), 12, "{patterns:?}");
+    assert_eq!(patterns.len(), 13, "{patterns:?}");
     assert!(patterns.values().all(|n| n == 1), "{patterns:?}");
 
     let incidents = read_json(&out.path().join("incidents.json"));
@@ -131,7 +131,7 @@ fn analyze_with_no_input_runs_the_built_in_sample_day() {
     assert!(report.contains("### 1. quota_exhausted"), "{report}");
     assert!(report.contains("## Data quality"), "{report}");
     let html = std::fs::read_to_string(out.path().join("report.html")).unwrap();
-    assert_eq!(html.matches("<article class=\"incident ").count(), 12);
+    assert_eq!(html.matches("<article class=\"incident ").count(), 13);
     for chart in [
         "chart-incidents",
         "chart-requests",
@@ -225,7 +225,7 @@ fn the_sample_day_yields_exactly_its_injected_incidents() {
         let truth = read_json(&day.join("ground-truth.json"));
         let found = read_json(&out.join("incidents.json"));
         let (injected, reported) = assert_matches_ground_truth(&truth, &found);
-        assert_eq!((injected, reported), (12, 12));
+        assert_eq!((injected, reported), (13, 13));
         let summary = read_json(&out.join("summary.json"));
         assert_eq!(summary["totals"]["bad_lines"], truth["bad_lines"]);
         assert_matches_operations_truth(&truth["operations"], &summary["operations"], &out);
@@ -987,7 +987,7 @@ fn classify_then_report_finds_what_analyze_finds_also_across_files() {
         .assert()
         .success();
     assert!(
-        stdout_of(&assert).contains("incidents (12)"),
+        stdout_of(&assert).contains("incidents (13)"),
         "{}",
         stdout_of(&assert)
     );

@@ -10,6 +10,8 @@ use faultline_ingest::Format;
 use faultline_report::RecordSet;
 
 use crate::analysis::Analysis;
+use crate::operations::{Attempt, FileHashes, Grouper};
+use crate::prices::Prices;
 use crate::progress::Progress;
 use crate::read::Read;
 use faultline_report::Filter;
@@ -23,17 +25,34 @@ pub fn read_records(
     filter: &Filter,
     detect: &DetectConfig,
     window_ms: i64,
+    prices: &Prices,
     progress: &mut dyn Progress,
 ) -> Result<(Analysis, Read)> {
     let started = Instant::now();
     // The fold checks every file before it reads any.
     let records = RecordSet::new(files).with_filter(filter);
     let mut analysis = Analysis::new(detect, window_ms);
+    // The calls are grouped again by the operation ids the rows hold, in
+    // the order of the rows, as the run that wrote them grouped them.
+    let mut grouper = Grouper::new(prices, false);
     let threads = std::thread::available_parallelism().map_or(1, usize::from);
     let rows = records.fold(
         threads,
-        || Analysis::new(detect, window_ms),
-        |part, rec, outcome| {
+        || {
+            (
+                Analysis::new(detect, window_ms),
+                Vec::new(),
+                FileHashes::default(),
+            )
+        },
+        |(part, attempts, files), rec, outcome| {
+            attempts.push(Attempt::recorded(
+                rec,
+                outcome.provider,
+                outcome.status_class,
+                outcome.operation_id,
+                files,
+            ));
             let format = outcome.format.as_deref().and_then(|name| {
                 let format = Format::ALL.into_iter().find(|f| f.as_str() == name);
                 if format.is_none() {
@@ -49,11 +68,14 @@ pub fn read_records(
                 format,
             );
         },
-        |part| {
+        |(part, attempts, _)| {
             progress.batch(part.calls(), None);
             analysis.merge(part);
+            grouper.add(&attempts, |_, _| {});
         },
     )?;
+    grouper.close_all();
+    analysis.operations = Some(grouper.stats);
     tracing::info!(
         rows,
         seconds = started.elapsed().as_secs_f64(),

@@ -187,7 +187,7 @@ pub fn read_logs(
             );
             analysis.merge(out.analysis);
             let mut records = out.records;
-            grouper.add(&out.attempts, &mut records);
+            grouper.add(&out.attempts, |row, id| records.set_operation(row, id));
             // A failed writer has hung up; its error comes from join below.
             let _ = batches.send(Rows::Records(Box::new(records)));
             if let Some(done) = grouper.take_done(false) {

@@ -52,14 +52,20 @@ pub struct RetryFinding {
 }
 
 impl RetryFinding {
-    /// One sentence with the numbers.
-    fn sentence(&self) -> String {
+    /// One sentence with the numbers; `when` adds the span (an incident
+    /// of its own has no other sentence to give it).
+    fn sentence(&self, when: bool) -> String {
         let who = self
             .service
             .as_ref()
             .map_or_else(|| "Clients".to_owned(), |s| format!("Clients of {s}"));
+        let span = if when {
+            format!(" {}", crate::detect::span(self.start_ms, self.end_ms))
+        } else {
+            String::new()
+        };
         format!(
-            "{who} {} in {} {} ({} {} against the guide: {}).",
+            "{who} {} in {} {}{span} ({} {} against the guide: {}).",
             self.did,
             self.operations,
             if self.operations == 1 {
@@ -115,7 +121,7 @@ pub fn add_retry_findings(
         {
             if !finding.told_by.contains(&inc.pattern) {
                 inc.summary.push(' ');
-                inc.summary.push_str(&finding.sentence());
+                inc.summary.push_str(&finding.sentence(false));
             }
             continue;
         }
@@ -156,7 +162,7 @@ fn incident(finding: &RetryFinding, min_operations: u64, evidence: usize) -> Inc
         requests: finding.operations,
         errors: finding.retries,
         peak_rate: 0,
-        summary: finding.sentence(),
+        summary: finding.sentence(true),
         action: format!("follow the guide when retrying: {}", finding.guide),
         escalation: "the team that owns the client's retry policy".to_owned(),
         evidence: examples.iter().map(|(id, _)| id.clone()).collect(),

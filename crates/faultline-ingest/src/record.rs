@@ -111,17 +111,21 @@ pub enum GroupedBy {
     Heuristic,
     /// Nothing ties the call to another: it is an operation by itself.
     Single,
+    /// The operation id a row of records.parquet holds: how `faultline
+    /// report` groups the calls read back (an earlier run grouped them).
+    Recorded,
 }
 
 impl GroupedBy {
     /// Every grouping, most trusted first.
-    pub const ALL: [GroupedBy; 6] = [
+    pub const ALL: [GroupedBy; 7] = [
         GroupedBy::Trace,
         GroupedBy::LiteLlmCall,
         GroupedBy::IdempotencyKey,
         GroupedBy::RequestId,
         GroupedBy::Heuristic,
         GroupedBy::Single,
+        GroupedBy::Recorded,
     ];
 
     /// The stable snake_case name used in outputs.
@@ -134,6 +138,7 @@ impl GroupedBy {
             GroupedBy::RequestId => "request_id",
             GroupedBy::Heuristic => "heuristic",
             GroupedBy::Single => "single",
+            GroupedBy::Recorded => "recorded",
         }
     }
 

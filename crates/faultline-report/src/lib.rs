@@ -60,8 +60,8 @@ pub use crate::filter::Filter;
 pub use crate::html::{esc, html};
 pub use crate::markdown::markdown;
 pub use crate::operations::{
-    operation_id, operations_schema, Operation, OperationColumns, OperationsWriter, SingleRow,
-    OPERATIONS_ROW_GROUP,
+    operation_id, operations_schema, parse_operation_id, Operation, OperationColumns,
+    OperationsWriter, SingleRow, OPERATIONS_ROW_GROUP,
 };
 pub use crate::read::{Outcome, RecordSet};
 pub use crate::records::{records_schema, PartitionedWriter, RecordColumns, RecordsWriter};

@@ -89,6 +89,16 @@ pub fn operation_id(id: u64) -> String {
     operation_id_into(id, &mut [0u8; 19]).to_owned()
 }
 
+/// The number of an operation id as outputs write it (`op_` and 16 hex
+/// digits).
+#[must_use]
+pub fn parse_operation_id(text: &str) -> Option<u64> {
+    let hex = text.strip_prefix("op_")?;
+    (hex.len() == 16)
+        .then(|| u64::from_str_radix(hex, 16).ok())
+        .flatten()
+}
+
 /// Writes an operation id into `buf` (19 bytes), without allocating.
 pub(crate) fn operation_id_into(id: u64, buf: &mut [u8; 19]) -> &str {
     const HEX: &[u8; 16] = b"0123456789abcdef";

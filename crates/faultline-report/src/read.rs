@@ -53,7 +53,14 @@ pub struct Outcome {
     pub cause: Cause,
     /// The record's `format` column (`flat`, `envelope`, ...), if any.
     pub format: Option<Arc<str>>,
+    /// The operation the call was an attempt of (`operation_id`, as its
+    /// number); `None` in files written before the column existed.
+    pub operation_id: Option<u64>,
 }
+
+/// Read when the file has it: records files written before operations
+/// existed do not.
+const OPERATION_ID: &str = "operation_id";
 
 /// One or more `records.parquet` files read as one table, optionally
 /// filtered: what every aggregate and [`RecordSet::for_each`] read. Rows are
@@ -233,6 +240,9 @@ impl RecordSet {
                 .get(0)
                 .unwrap_or(0))
         })();
+        let has_ids = scan_one(path)
+            .and_then(|mut scan| Ok(scan.collect_schema()?))
+            .is_ok_and(|schema| schema.get(OPERATION_ID) == Some(&DataType::String));
         let (total, error) = match total {
             Ok(total) => (total, None),
             Err(e) => (0, Some(e)),
@@ -242,7 +252,11 @@ impl RecordSet {
             if let Some(filter) = &self.filter {
                 batch = batch.filter(filter.clone());
             }
-            Ok(batch.select(COLUMNS.map(col)).collect()?)
+            let mut columns: Vec<Expr> = COLUMNS.map(col).into();
+            if has_ids {
+                columns.push(col(OPERATION_ID));
+            }
+            Ok(batch.select(columns).collect()?)
         });
         error.map(Err).into_iter().chain(decoded)
     }
@@ -378,6 +392,11 @@ fn read_batch(
     let attempt = one(frame.column("attempt")?.u16()?);
     let empty = one(frame.column("empty_response")?.bool()?);
     let secrets = one(frame.column("secrets_found")?.u16()?);
+    let operation = match frame.column(OPERATION_ID) {
+        Ok(column) => Some(one(column.str()?)),
+        Err(_) => None,
+    };
+    let operation = operation.as_ref().map(ChunkedArray::downcast_as_array);
     // Rows are read from each column's one arrow array: `ChunkedArray::get`
     // looks for the chunk of every row, and was a third of a report run.
     let (ts, file, format, request_id, service, provider, model, key_fp) = (
@@ -454,6 +473,9 @@ fn read_batch(
                 .get(cause.get(i), &mut strings.counted)
                 .map_or(Cause::Builtin("unknown"), Cause::Shared),
             format: last.format.get(format.get(i), &mut strings.counted),
+            operation_id: operation
+                .and_then(|ids| ids.get(i))
+                .and_then(crate::operations::parse_operation_id),
         };
         f(&record, &outcome);
     }

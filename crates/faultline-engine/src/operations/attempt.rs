@@ -126,6 +126,28 @@ impl Attempt {
         }
     }
 
+    /// A call read back from records.parquet, an attempt of the operation
+    /// `id` when the file says which (`None`: grouped as a call of a log).
+    pub(crate) fn recorded(
+        rec: &Record,
+        provider: Provider,
+        class: StatusClass,
+        id: Option<u64>,
+        files: &mut FileHashes,
+    ) -> Attempt {
+        let Some(id) = id else {
+            return Attempt::of(rec, provider, class, files);
+        };
+        let mut attempt = Attempt::of(rec, provider, class, files);
+        attempt.key = Some(OperationKey {
+            by: GroupedBy::Recorded,
+            hash: id,
+        });
+        attempt.lane = 0;
+        attempt.own = id;
+        attempt
+    }
+
     /// What the call cost, if that can be known: the logged cost, else the
     /// list price of the tokens of a call the provider answered.
     pub(super) fn cost(&self, prices: &Prices) -> Option<f64> {

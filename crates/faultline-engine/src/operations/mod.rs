@@ -24,7 +24,7 @@ use std::collections::HashMap;
 
 use faultline_classify::StatusClass;
 use faultline_ingest::GroupedBy;
-use faultline_report::{Operation, OperationColumns, RecordColumns, OPERATIONS_ROW_GROUP};
+use faultline_report::{Operation, OperationColumns, OPERATIONS_ROW_GROUP};
 use smallvec::SmallVec;
 
 use crate::behaviour::{Last, Missteps, Next};
@@ -216,12 +216,12 @@ impl Grouper<'_> {
         }
     }
 
-    /// Groups a batch's attempts (row `i` of `columns` is `attempts[i]`)
-    /// and writes each row's operation id.
-    pub(crate) fn add(&mut self, attempts: &[Attempt], columns: &mut RecordColumns) {
+    /// Groups a batch's attempts, and hands `operation` each one's row
+    /// and operation id.
+    pub(crate) fn add(&mut self, attempts: &[Attempt], mut operation: impl FnMut(usize, u64)) {
         for (row, a) in attempts.iter().enumerate() {
             let id = self.add_one(a);
-            columns.set_operation(row, id);
+            operation(row, id);
         }
         if self.open.len() >= self.evict_at {
             if let Some(now) = attempts.iter().map(|a| a.ts_ms).max() {

@@ -59,7 +59,7 @@ fn group_classed(
             columns.push(rec, &class);
             attempts.push(Attempt::of(rec, *provider, *status_class, &mut files));
         }
-        grouper.add(&attempts, &mut columns);
+        grouper.add(&attempts, |row, id| columns.set_operation(row, id));
         ids.extend(columns.operation_ids());
         ops.extend(std::mem::take(&mut grouper.closed));
     }
@@ -265,7 +265,7 @@ fn open_operations_are_bounded_and_the_oldest_close_first() {
         for (rec, _) in chunk {
             columns.push(rec, &classified);
         }
-        grouper.add(&attempts, &mut columns);
+        grouper.add(&attempts, |row, id| columns.set_operation(row, id));
         most_open = most_open.max(grouper.open.len());
     }
     assert!(most_open <= MAX_OPEN, "{most_open} open");
@@ -477,8 +477,9 @@ fn a_service_retrying_against_the_guide_in_enough_requests_is_an_incident() {
     assert_eq!(inc.evidence.len(), 3);
     assert!(inc.evidence.iter().all(|e| e.starts_with("op_")));
     assert!(
-        inc.summary
-            .contains("retried a 429 within 1 s in 3 requests"),
+        inc.summary.contains(
+            "retried a 429 within 1 s in 3 requests from 1970-01-01 00:00:00 to 00:02:01 UTC"
+        ),
         "{}",
         inc.summary
     );

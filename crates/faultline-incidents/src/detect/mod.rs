@@ -18,8 +18,8 @@ mod timeouts;
 mod wording;
 
 use self::wording::advice;
-pub(crate) use self::wording::label;
 pub use self::wording::{duration_text, percent, shown, SHOWN_CHARS};
+pub(crate) use self::wording::{label, span};
 
 type Key = Option<Shared>;
 
