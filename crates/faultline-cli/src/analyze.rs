@@ -118,7 +118,7 @@ pub(crate) fn run(args: &AnalyzeArgs, quiet: bool) -> Result<ExitCode> {
         args.filter.filter(),
         detect,
         args.output.window,
-        args.prices.as_deref(),
+        args.prices.prices.as_deref(),
     )?;
     let mut progress = Progress::new(quiet);
     let logs = read(

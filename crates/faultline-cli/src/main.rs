@@ -331,9 +331,17 @@ struct AnalyzeArgs {
         help_heading = "Output"
     )]
     partition_by: Option<PartitionBy>,
+    #[command(flatten)]
+    prices: PricesArgs,
+}
+
+/// Where list prices come from (analyze and report).
+#[derive(Debug, Args)]
+struct PricesArgs {
     /// A price table (TOML, the shape of the built-in one: `[models."NAME"]`
     /// with `input` and `output` dollars per million tokens) that adds or
-    /// replaces list prices, for failed calls whose log states no cost.
+    /// replaces list prices, for failed calls whose log states no cost
+    /// (records.parquet keeps no logged cost: `report` prices every one).
     #[arg(
         long,
         env = "FAULTLINE_PRICES",
@@ -385,15 +393,8 @@ struct ReportArgs {
     filter: FilterArgs,
     #[command(flatten)]
     output: OutputArgs,
-    /// A price table (as `analyze --prices`) for the failed calls read back:
-    /// records.parquet keeps no logged cost, so list prices are all there is.
-    #[arg(
-        long,
-        env = "FAULTLINE_PRICES",
-        value_name = "FILE",
-        help_heading = "Output"
-    )]
-    prices: Option<PathBuf>,
+    #[command(flatten)]
+    prices: PricesArgs,
 }
 
 #[derive(Debug, Args)]

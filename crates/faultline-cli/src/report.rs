@@ -175,7 +175,7 @@ pub(crate) fn run(args: &ReportArgs, quiet: bool) -> Result<ExitCode> {
         ],
         &args.records,
     )?;
-    let prices = crate::analyze::price_table(args.prices.as_deref())?;
+    let prices = crate::analyze::price_table(args.prices.prices.as_deref())?;
     let mut progress = Progress::new(quiet);
     let (analysis, read) = read_records(
         &files,
