@@ -89,6 +89,16 @@ impl Misstep {
         }
     }
 
+    /// Those of [`Misstep::patterns`] whose summary already counts these
+    /// retries: a 500 storm counts the requests retried more than 3 times.
+    #[must_use]
+    pub fn told_by(self) -> &'static [Pattern] {
+        match self {
+            Misstep::ServerErrorOverRetried => &[Pattern::ServerErrorStorm],
+            _ => &[],
+        }
+    }
+
     /// What the guide says, and what the clients did instead.
     #[must_use]
     pub fn words(self) -> (&'static str, &'static str) {
@@ -329,10 +339,7 @@ impl Behaviour {
                     guide,
                     did,
                     patterns: misstep.patterns(),
-                    told_by: match misstep {
-                        Misstep::ServerErrorOverRetried => &[Pattern::ServerErrorStorm],
-                        _ => &[],
-                    },
+                    told_by: misstep.told_by(),
                     service: service.clone(),
                     provider: by.provider.filter(|_| !by.mixed),
                     model: by.model.clone().filter(|_| !by.mixed),

@@ -87,11 +87,10 @@ impl RetryFinding {
     /// of: a pattern of the failure retried, the same service, and spans
     /// that overlap (within the merge gap).
     fn part_of(&self, inc: &Incident, gap_ms: i64) -> bool {
+        // `services` lists every service an incident touched, its shared
+        // one too.
         let same_service = match &self.service {
-            Some(service) => {
-                inc.service.as_ref() == Some(service)
-                    || inc.services.iter().any(|t| &t.name == service)
-            }
+            Some(service) => inc.services.iter().any(|t| &t.name == service),
             None => inc.service.is_none(),
         };
         self.patterns.contains(&inc.pattern)

@@ -180,14 +180,7 @@ pub(crate) fn dictionary_column(
     }
     let rows: usize = parts.iter().map(|part| part.codes.len()).sum();
 
-    let mut pages = Vec::new();
-    let mut dict = Vec::with_capacity(values.iter().map(|v| v.len() + 4).sum());
-    for value in &values {
-        dict.extend_from_slice(&(value.len() as u32).to_le_bytes());
-        dict.extend_from_slice(value.as_bytes());
-    }
-    let dict = DictPage::new(CowBuffer::Owned(dict), values.len(), false);
-    pages.push(compress_page(Page::Dict(dict), options.compression, false)?);
+    let mut pages = vec![dictionary_page(&values, options)?];
 
     let statistics = options
         .has_statistics()
@@ -259,6 +252,17 @@ pub(crate) fn dictionary_column(
     Ok(pages)
 }
 
+/// A dictionary page of `values`, in their order, compressed.
+fn dictionary_page(values: &[&str], options: WriteOptions) -> PolarsResult<CompressedPage> {
+    let mut dict = Vec::with_capacity(values.iter().map(|v| v.len() + 4).sum());
+    for value in values {
+        dict.extend_from_slice(&(value.len() as u32).to_le_bytes());
+        dict.extend_from_slice(value.as_bytes());
+    }
+    let dict = DictPage::new(CowBuffer::Owned(dict), values.len(), false);
+    compress_page(Page::Dict(dict), options.compression, false)
+}
+
 /// Lists of low-cardinality text as the one column chunk of a list column
 /// (`optional group (LIST) { repeated group list { optional binary element
 /// } }`): row `r` lists `codes[ends[r - 1]..ends[r]]` (from 0 for the
@@ -309,17 +313,12 @@ pub(crate) fn dictionary_list_column(
         let written = (buffer.len() - start) as i32;
         buffer[start - 4..start].copy_from_slice(&written.to_le_bytes());
     }
+    let values: Vec<&str> = values.iter().map(|v| &**v).collect();
     let encoding = if values.is_empty() {
         // No element at all: nothing to look up, and no dictionary.
         Encoding::Plain
     } else {
-        let mut dict = Vec::with_capacity(values.iter().map(|v| v.len() + 4).sum());
-        for value in values {
-            dict.extend_from_slice(&(value.len() as u32).to_le_bytes());
-            dict.extend_from_slice(value.as_bytes());
-        }
-        let dict = DictPage::new(CowBuffer::Owned(dict), values.len(), false);
-        pages.push(compress_page(Page::Dict(dict), options.compression, false)?);
+        pages.push(dictionary_page(&values, options)?);
         let bits = usize::BITS - (values.len() - 1).leading_zeros();
         buffer.push(bits as u8);
         let mut keys = Hybrid::<u32>::new();
@@ -330,7 +329,6 @@ pub(crate) fn dictionary_list_column(
         keys.finish(&mut buffer)?;
         Encoding::RleDictionary
     };
-    let refs: Vec<&str> = values.iter().map(|v| &**v).collect();
     let header = DataPageHeader::V1(DataPageHeaderV1 {
         num_values: entries as i32,
         encoding: encoding.into(),
@@ -338,7 +336,7 @@ pub(crate) fn dictionary_list_column(
         repetition_level_encoding: Encoding::Rle.into(),
         statistics: options
             .has_statistics()
-            .then(|| statistics(&refs, empty, &descriptor.primitive_type, options)),
+            .then(|| statistics(&values, empty, &descriptor.primitive_type, options)),
     });
     let data = DataPage::new(
         header,
@@ -363,10 +361,9 @@ pub(crate) fn id_column(
     const ID_BYTES: usize = 19;
     const PAGE_ROWS: usize = PAGE_BYTES / (4 + ID_BYTES);
     let optional = type_.field_info.repetition == Repetition::Optional;
-    let ids = parts.iter().flat_map(|part| part.iter().copied());
+    let mut ids = parts.iter().flat_map(|part| part.iter().copied());
     let rows: usize = parts.iter().map(|part| part.len()).sum();
     let mut pages = Vec::new();
-    let mut ids = ids.peekable();
     let mut text = [0u8; ID_BYTES];
     for start in (0..rows).step_by(PAGE_ROWS) {
         let len = PAGE_ROWS.min(rows - start);

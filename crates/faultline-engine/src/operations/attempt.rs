@@ -135,16 +135,15 @@ impl Attempt {
         id: Option<u64>,
         files: &mut FileHashes,
     ) -> Attempt {
-        let Some(id) = id else {
-            return Attempt::of(rec, provider, class, files);
-        };
         let mut attempt = Attempt::of(rec, provider, class, files);
-        attempt.key = Some(OperationKey {
-            by: GroupedBy::Recorded,
-            hash: id,
-        });
-        attempt.lane = 0;
-        attempt.own = id;
+        if let Some(id) = id {
+            attempt.key = Some(OperationKey {
+                by: GroupedBy::Recorded,
+                hash: id,
+            });
+            attempt.lane = 0;
+            attempt.own = id;
+        }
         attempt
     }
 
